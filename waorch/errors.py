@@ -1,0 +1,140 @@
+"""The one exception tree of waorch.
+
+Every error that can reach a user carries a machine-readable ``code`` (the API returns it as
+``{"error": code, "message": ...}``), an HTTP status for the API, and, where it concerns one
+session, that session's id.
+"""
+
+from __future__ import annotations
+
+
+class WaorchError(Exception):
+    """Base of every waorch error."""
+
+    code = "INTERNAL"
+    status = 500
+
+    def __init__(self, message: str, *, session_id: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.session_id = session_id
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON body the API answers with."""
+        body = {"error": self.code, "message": self.message}
+        if self.session_id:
+            body["sessionId"] = self.session_id
+        return body
+
+    def __str__(self) -> str:
+        prefix = f"[{self.session_id}] " if self.session_id else ""
+        return f"{prefix}{self.message}"
+
+
+class ConfigError(WaorchError):
+    """A configuration variable is missing or has a bad value (names the variable)."""
+
+    code = "CONFIG_ERROR"
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+class BadRequest(WaorchError):
+    """The request itself is malformed (bad JSON, wrong types, unknown fields)."""
+
+    code = "BAD_REQUEST"
+    status = 400
+
+
+class InvalidProxy(BadRequest):
+    """A proxy URL is not ``socks5h://`` / ``socks5://`` with host and port."""
+
+    code = "INVALID_PROXY"
+
+
+class InvalidPhone(BadRequest):
+    """A phone number could not be read as an E.164 number."""
+
+    code = "INVALID_PHONE"
+
+
+class Unauthorized(WaorchError):
+    """Missing or wrong API key, or a webhook whose signature does not verify."""
+
+    code = "UNAUTHORIZED"
+    status = 401
+
+
+class NotFound(WaorchError):
+    """A resource that does not exist."""
+
+    code = "NOT_FOUND"
+    status = 404
+
+
+class SessionNotFound(NotFound):
+    """No session with this id."""
+
+    code = "SESSION_NOT_FOUND"
+
+
+class ProxyNotFound(NotFound):
+    """No proxy with this id in the pool."""
+
+    code = "PROXY_NOT_FOUND"
+
+
+class Conflict(WaorchError):
+    """The request conflicts with the current state (e.g. removing a proxy still in use)."""
+
+    code = "CONFLICT"
+    status = 409
+
+
+class ProxyInUse(Conflict):
+    """The proxy still carries sessions."""
+
+    code = "PROXY_IN_USE"
+
+
+class ProxyExists(Conflict):
+    """The proxy is already in the pool."""
+
+    code = "PROXY_EXISTS"
+
+
+class PhoneLimit(Conflict):
+    """The phone already has ``MAX_SESSIONS_PER_PHONE`` sessions."""
+
+    code = "PHONE_LIMIT"
+
+
+class NoProxyCapacity(WaorchError):
+    """Every usable proxy already carries ``MAX_SESSIONS_PER_PROXY`` sessions."""
+
+    code = "NO_PROXY_CAPACITY"
+    status = 503
+
+
+class WorkerUnreachable(WaorchError):
+    """A command could not be delivered to a session's worker."""
+
+    code = "WORKER_UNREACHABLE"
+    status = 503
+
+
+class RunnerError(WaorchError):
+    """The runner could not start or stop a worker."""
+
+    code = "RUNNER_ERROR"
+    status = 503
+
+
+class SignatureError(Unauthorized):
+    """A signed request (webhook or worker command) failed verification."""
+
+    code = "BAD_SIGNATURE"
