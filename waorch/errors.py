@@ -138,3 +138,17 @@ class SignatureError(Unauthorized):
     """A signed request (webhook or worker command) failed verification."""
 
     code = "BAD_SIGNATURE"
+
+
+class MethodNotAllowed(WaorchError):
+    """The endpoint exists but not with this HTTP method."""
+
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
+
+
+class Unavailable(WaorchError):
+    """A dependency (Redis) is unreachable right now; the request changed nothing."""
+
+    code = "UNAVAILABLE"
+    status = 503

@@ -1,0 +1,115 @@
+"""The ``waorch`` command: ``serve``, ``sim``, ``worker``.
+
+This is the edge: the only place that reads the process environment and ``.env``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from waorch.config import Settings, load_worker_settings, settings_from_environment
+from waorch.errors import ConfigError, WaorchError
+
+log = logging.getLogger("waorch")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="waorch", description="Run a fleet of WhatsApp sessions.")
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="variables file (default: ./.env)")
+    parser.set_defaults(command="serve", port=None, stop_workers=False)
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="headless core + HTTP API on ORCH_PORT")
+    serve.add_argument("--port", type=int, help="overrides ORCH_PORT")
+    serve.add_argument("--stop-workers", action="store_true", help="stop every worker on exit (default: keep them running)")
+    sim = commands.add_parser("sim", help="the WhatsApp network simulator, on loopback")
+    sim.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    sim.add_argument("--qr-first-ttl", type=float, default=60.0, help="seconds the first QR lives")
+    sim.add_argument("--qr-ttl", type=float, default=20.0, help="seconds each later QR lives")
+    sim.add_argument("--qr-count", type=int, default=6, help="QR codes before the QR phase ends")
+    sim.add_argument("--state", type=Path, help="JSON file keeping paired devices across restarts")
+    commands.add_parser("worker", help="one session's worker (started by a runner)")
+    return parser
+
+
+def _configure_logging(stream: object, level: int = logging.INFO) -> None:
+    logging.basicConfig(stream=stream, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    environ = dict(os.environ)
+    if getattr(args, "port", None):
+        environ["ORCH_PORT"] = str(args.port)
+    return settings_from_environment(environ, args.env_file)
+
+
+def _announce(settings: Settings) -> None:
+    for name in settings.generated_secrets:
+        path = settings.data_dir / "secrets" / name.lower()
+        print(f"waorch: generated {name}; stored in {path} (mode 600). Read it with: cat {path}", file=sys.stderr)
+    if not settings.proxies:
+        print("waorch: no PROXY_URL_<n> configured: sessions without a proxy connect directly", file=sys.stderr)
+
+
+async def _serve(settings: Settings, stop_workers: bool) -> None:
+    from waorch.service import running_service
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_service(settings, stop_workers=stop_workers) as service:
+        print(f"waorch: serving on {service.base_url} (Redis {service.redis_url})", file=sys.stderr, flush=True)
+        await stop.wait()
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    from waorch.sim.server import SimOptions, serve_forever
+
+    options = SimOptions(port=args.port, qr_first_ttl=args.qr_first_ttl, qr_ttl=args.qr_ttl,
+                         qr_count=args.qr_count, state_path=args.state)
+    asyncio.run(serve_forever(options))
+    return 0
+
+
+def _run_worker() -> int:
+    _configure_logging(sys.stdout)
+    settings = load_worker_settings(os.environ)
+    from waorch.worker.main import run_worker
+
+    return asyncio.run(run_worker(settings))
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _configure_logging(sys.stderr)
+    _announce(settings)
+    asyncio.run(_serve(settings, args.stop_workers))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``waorch`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "sim":
+            return _run_sim(args)
+        if args.command == "worker":
+            return _run_worker()
+        return _run_serve(args)
+    except ConfigError as error:
+        print(f"waorch: configuration error: {error}", file=sys.stderr)
+        return 2
+    except WaorchError as error:
+        print(f"waorch: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

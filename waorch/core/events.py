@@ -1,0 +1,122 @@
+"""What the orchestrator does with each verified worker event."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from waorch.core.failover import Failover
+from waorch.core.lifecycle import Lifecycle
+from waorch.core.proxy_pool import ProxyPool
+from waorch.core.sessions import Session, SessionStore, Status
+from waorch.errors import BadRequest, PhoneLimit
+
+log = logging.getLogger("waorch.events")
+
+EVENT_TYPES = ("QR_CODE", "CONNECTED", "DISCONNECTED", "MESSAGE_SENT", "MESSAGE_FAILED",
+               "MESSAGE_RECEIVED", "PING", "PROXY_ERROR", "AUTH_FAILURE")
+# Facts that stay true whichever worker generation reported them.
+GENERATION_FREE = frozenset({"MESSAGE_SENT", "MESSAGE_FAILED", "MESSAGE_RECEIVED"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """A worker event: ``{sessionId, type, data, timestamp, generation}``."""
+
+    session_id: str
+    type: str
+    data: dict[str, Any]
+    timestamp: int
+    generation: int
+
+    @classmethod
+    def parse(cls, body: object) -> Event:
+        """Validate the JSON body of a webhook (``BAD_REQUEST`` if malformed)."""
+        if not isinstance(body, dict):
+            raise BadRequest("event must be a JSON object")
+        kind, data = body.get("type"), body.get("data", {})
+        if kind not in EVENT_TYPES:
+            raise BadRequest(f"unknown event type {kind!r}", code="UNKNOWN_EVENT")
+        if not isinstance(data, dict) or not isinstance(body.get("sessionId"), str):
+            raise BadRequest("event needs sessionId (string) and data (object)")
+        generation, timestamp = body.get("generation", 0), body.get("timestamp", 0)
+        if not isinstance(generation, int) or not isinstance(timestamp, int):
+            raise BadRequest("generation and timestamp must be integers")
+        return cls(body["sessionId"], kind, data, timestamp, generation)
+
+
+Handler = Callable[[Session, Event], Awaitable[None]]
+
+
+class EventHandler:
+    """Applies events to session state, stickiness and the proxy pool."""
+
+    def __init__(self, store: SessionStore, pool: ProxyPool, lifecycle: Lifecycle, failover: Failover,
+                 logout: Callable[[str], Awaitable[None]]) -> None:
+        self.store = store
+        self.pool = pool
+        self.lifecycle = lifecycle
+        self.failover = failover
+        self.logout = logout
+        self._handlers: dict[str, Handler] = {
+            "QR_CODE": self._qr, "CONNECTED": self._connected, "DISCONNECTED": self._disconnected,
+            "PING": self._ping, "PROXY_ERROR": self._proxy_error, "AUTH_FAILURE": self._auth_failure,
+            "MESSAGE_SENT": self._record, "MESSAGE_FAILED": self._record, "MESSAGE_RECEIVED": self._record,
+        }
+
+    async def handle(self, event: Event) -> None:
+        """Apply one event (events from a replaced worker generation are ignored)."""
+        session = await self.store.find(event.session_id)
+        if session is None:
+            return
+        if event.type not in GENERATION_FREE and event.generation != session.generation:
+            log.info("[%s] ignored %s from generation %d", session.id, event.type, event.generation)
+            return
+        await self._handlers[event.type](session, event)
+
+    async def _qr(self, session: Session, event: Event) -> None:
+        qr, expires = event.data.get("qr"), event.data.get("expiresAt")
+        if not isinstance(qr, str) or not isinstance(expires, (int, float)):
+            raise BadRequest("QR_CODE needs qr (string) and expiresAt (number)", session_id=session.id)
+        await self.store.set_status(session.id, Status.QR_READY, qr=qr, qr_expires=expires)
+
+    async def _connected(self, session: Session, event: Event) -> None:
+        phone = "".join(ch for ch in str(event.data.get("phoneNumber", "")) if ch.isdigit())
+        if not 7 <= len(phone) <= 15:
+            raise BadRequest("CONNECTED needs phoneNumber", session_id=session.id)
+        try:
+            await self.pool.bind_phone(session.id, phone)
+        except PhoneLimit as error:
+            await self.store.set_status(session.id, Status.FAILED, f"{error.message} ({phone}); logged out")
+            await self.logout(session.id)
+            return
+        await self.store.set_status(session.id, Status.CONNECTED, qr="", qr_expires=0,
+                                    connected_since=time.time(), ban_until=0)
+
+    async def _disconnected(self, session: Session, event: Event) -> None:
+        reason = str(event.data.get("reason", "connection_lost"))
+        detail = str(event.data.get("detail", ""))[:200]
+        if event.data.get("loggedOut"):
+            self.lifecycle.delete_auth(session.id)
+            await self.store.set_status(session.id, Status.LOGGED_OUT, f"{reason}: {detail}".strip(": "), qr="")
+            return
+        ban_until = event.data.get("expiresAt", 0) if reason == "temporary_ban" else 0
+        await self.store.set_status(session.id, Status.DISCONNECTED, f"{reason}: {detail}".strip(": "),
+                                    ban_until=ban_until if isinstance(ban_until, (int, float)) else 0)
+
+    async def _ping(self, session: Session, event: Event) -> None:
+        url = event.data.get("commandUrl", "")
+        await self.store.update(session.id, last_ping=time.time(), command_url=url if isinstance(url, str) else "")
+
+    async def _proxy_error(self, session: Session, event: Event) -> None:
+        await self.failover.proxy_failed(session, str(event.data.get("error", "proxy error"))[:200])
+
+    async def _auth_failure(self, session: Session, event: Event) -> None:
+        reason = f"{event.data.get('reason', 'auth_failure')}: {event.data.get('detail', '')}".strip(": ")
+        await self.store.set_status(session.id, Status.FAILED, reason[:200], qr="")
+
+    async def _record(self, session: Session, event: Event) -> None:
+        await self.store.record(session.id, event.type.lower(), {k: v for k, v in event.data.items() if k != "text"})

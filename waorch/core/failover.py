@@ -1,0 +1,86 @@
+"""Proxy failover: a failing proxy is marked BAD, its sessions move, and it is re-checked later."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from waorch.core.proxy_pool import ProxyPool
+from waorch.core.sessions import Session, SessionStore, Status
+from waorch.core.start_queue import StartQueue
+from waorch.errors import WaorchError
+from waorch.proxy_url import ProxyURL
+
+log = logging.getLogger("waorch.failover")
+
+
+async def socks_handshake(proxy: ProxyURL, timeout: float = 5.0) -> bool:
+    """Whether the proxy answers a SOCKS5 greeting (and accepts its credentials).
+
+    Only the handshake is done: no connection through the proxy is requested.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+            try:
+                return await _greet(reader, writer, proxy)
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return False
+
+
+async def _greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, proxy: ProxyURL) -> bool:
+    method = b"\x02" if proxy.username is not None else b"\x00"
+    writer.write(b"\x05\x01" + method)
+    await writer.drain()
+    if await reader.readexactly(2) != b"\x05" + method:
+        return False
+    if proxy.username is None:
+        return True
+    user, password = proxy.username.encode(), (proxy.password or "").encode()
+    writer.write(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+    await writer.drain()
+    return (await reader.readexactly(2))[1] == 0
+
+
+class Failover:
+    """Moves sessions off failing proxies and brings proxies back after their cool-down."""
+
+    def __init__(self, store: SessionStore, pool: ProxyPool, starts: StartQueue) -> None:
+        self.store = store
+        self.pool = pool
+        self.starts = starts
+
+    async def proxy_failed(self, session: Session, error: str) -> None:
+        """``PROXY_ERROR`` from ``session``: mark its proxy BAD and move every session on it."""
+        if not session.proxy:
+            await self.store.record(session.id, "proxy_error", {"error": error, "proxy": None})
+            return
+        await self.pool.mark_bad(session.proxy, error)
+        info = await self.pool.get(session.proxy)
+        log.warning("proxy %s marked BAD (%s); moving %d session(s)", info.endpoint, error, len(info.sessions))
+        for session_id in info.sessions:
+            await self.move(session_id, info.endpoint)
+
+    async def move(self, session_id: str, old_endpoint: str) -> None:
+        """Move one session to another proxy and queue its worker's restart."""
+        try:
+            new_proxy = await self.pool.move(session_id)
+        except WaorchError as error:
+            await self.store.set_status(session_id, Status.FAILED, f"proxy {old_endpoint} failed and {error.message}")
+            return
+        endpoint = (await self.pool.get(new_proxy)).endpoint
+        await self.store.set_status(session_id, Status.STARTING, f"proxy {old_endpoint} failed; moved to {endpoint}")
+        await self.starts.enqueue(session_id)
+
+    async def recheck(self) -> None:
+        """Give BAD proxies whose cool-down has passed a handshake; healthy ones become OK again."""
+        for info in await self.pool.list():
+            if not info.recheck_due:
+                continue
+            proxy = await self.pool.url_of(info.id)
+            if proxy and await socks_handshake(proxy):
+                await self.pool.mark_ok(info.id)
+            else:
+                await self.pool.mark_bad(info.id, "still failing after cool-down")

@@ -1,0 +1,171 @@
+"""The orchestration core: sessions, proxies, workers and their events, on one Redis.
+
+Plain asyncio; the REST API, the webhook and the control room are clients of ``Core``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from waorch.config import Settings
+from waorch.core.events import Event, EventHandler
+from waorch.core.failover import Failover
+from waorch.core.lifecycle import Lifecycle
+from waorch.core.proxy_pool import ProxyInfo, ProxyPool
+from waorch.core.runners.base import Runner
+from waorch.core.runners.process import ProcessRunner
+from waorch.core.sessions import Session, SessionStore, Status
+from waorch.core.start_queue import StartQueue
+from waorch.core.watchdog import Watchdog
+from waorch.core.worker_client import WorkerClient
+from waorch.errors import InvalidPhone, WaorchError, WorkerUnreachable
+from waorch.proxy_url import parse_proxy_url
+
+log = logging.getLogger("waorch.core")
+
+RUNNERS: dict[str, Callable[[Settings], Runner]] = {"process": lambda settings: ProcessRunner()}
+
+
+def normalize_phone(raw: object) -> str:
+    """Digits of an international phone number (``+972 50-111 1111`` → ``972501111111``)."""
+    if not isinstance(raw, str):
+        raise InvalidPhone("phone must be a string of digits in international format")
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if raw.strip().lstrip("+").replace(" ", "").replace("-", "") != digits or not 7 <= len(digits) <= 15:
+        raise InvalidPhone(f"phone must be 7-15 digits in international format, got {raw!r}")
+    return digits
+
+
+class Core:
+    """One active orchestrator: owns the start queue, the watchdog and the event handling."""
+
+    def __init__(self, settings: Settings, redis: aioredis.Redis, runner: Runner | None = None) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.store = SessionStore(redis)
+        self.pool = ProxyPool(redis, settings.max_sessions_per_proxy, settings.max_sessions_per_phone,
+                              settings.proxy_cooldown_ms)
+        self.runner = runner or RUNNERS[settings.runner](settings)
+        self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
+        self.starts = StartQueue(redis, settings.provisioning_interval_ms, self.lifecycle.start)
+        self.failover = Failover(self.store, self.pool, self.starts)
+        self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms)
+        self.workers = WorkerClient(settings.webhook_secret)
+        self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        """Load configured proxies, re-adopt running workers, and start the loops."""
+        for proxy in self.settings.proxies:
+            await self.pool.add(proxy, "env", exist_ok=True)
+        await self.watchdog.check_once()
+        self._spawn(self.starts.run_forever())
+        self._spawn(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
+        self._spawn(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
+
+    async def stop(self, *, stop_workers: bool = False) -> None:
+        """Stop the loops; workers keep running (and are re-adopted) unless ``stop_workers``."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if stop_workers:
+            await asyncio.gather(*(self.lifecycle.stop(sid, 5.0) for sid in await self.store.ids()))
+        await self.workers.close()
+        await self.runner.close()
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _every(interval_ms: int, action: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(interval_ms / 1000)
+            try:
+                await action()
+            except Exception:
+                log.exception("periodic %s failed", getattr(action, "__qualname__", action))
+
+    async def provision(self, phone: object = None, proxy: object = None) -> Session:
+        """Create a session (proxy chosen atomically) and queue its worker's start."""
+        digits = normalize_phone(phone) if phone not in (None, "") else None
+        proxy_id = None
+        if proxy not in (None, ""):
+            proxy_id = (await self.pool.add(parse_proxy_url(proxy), "api", exist_ok=True)).id
+        fields = {"status": Status.PROVISIONING.value, "created": str(time.time()), "generation": "0"}
+        session_id, _ = await self.pool.provision(fields, digits, proxy_id)
+        await self.store.record(session_id, "status", {"status": "provisioning", "reason": ""})
+        await self.starts.enqueue(session_id)
+        return await self.store.get(session_id)
+
+    async def delete(self, session_id: str) -> None:
+        """Stop the worker, free its proxy and phone slots, and delete its login data."""
+        await self.store.get(session_id)
+        await self.starts.discard(session_id)
+        await self.lifecycle.stop(session_id)
+        await self.pool.release(session_id)
+        self.lifecycle.delete_auth(session_id)
+
+    async def restart(self, session_id: str) -> Session:
+        """Queue a restart of the session's worker (spaced like every start)."""
+        await self.store.get(session_id)
+        await self.store.set_status(session_id, Status.STARTING, "restart requested")
+        await self.starts.enqueue(session_id)
+        return await self.store.get(session_id)
+
+    async def logout(self, session_id: str) -> None:
+        """Log the session out of WhatsApp; its login data is deleted."""
+        session = await self.store.get(session_id)
+        try:
+            await self.workers.command(session_id, session.command_url, "logout")
+        except WorkerUnreachable:
+            await self.lifecycle.stop(session_id)
+            self.lifecycle.delete_auth(session_id)
+            await self.store.set_status(session_id, Status.LOGGED_OUT, "logged out while the worker was unreachable")
+
+    async def _logout_in_background(self, session_id: str) -> None:
+        self._spawn(self._quiet(self.logout(session_id)))
+
+    @staticmethod
+    async def _quiet(awaitable: Awaitable[Any]) -> None:
+        try:
+            await awaitable
+        except WaorchError as error:
+            log.warning("%s", error)
+
+    async def handle_event(self, event: Event) -> None:
+        """Apply a verified worker event."""
+        await self.events.handle(event)
+
+    async def add_proxy(self, raw: object) -> ProxyInfo:
+        """Add a proxy from the API (``INVALID_PROXY`` / ``PROXY_EXISTS``)."""
+        return await self.pool.add(parse_proxy_url(raw), "api")
+
+    async def health(self) -> dict[str, Any]:
+        """Redis reachability and session counts by status."""
+        try:
+            await self.redis.ping()
+            counts = await self.store.count_by_status()
+        except (aioredis.RedisError, OSError):
+            return {"status": "degraded", "redis": False}
+        proxies = await self.pool.list()
+        return {"status": "ok", "redis": True, "sessions": counts,
+                "proxies": {"total": len(proxies), "bad": sum(p.status == "bad" for p in proxies)}}
+
+
+@contextlib.asynccontextmanager
+async def connect_redis(url: str) -> Any:
+    """A decoded-responses Redis client, closed on exit."""
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()

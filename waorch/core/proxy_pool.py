@@ -1,0 +1,301 @@
+"""The proxy pool and the sticky phone→proxy rules, kept atomic with Lua scripts in Redis.
+
+Rules (the seed's sticky diagram): a phone always gets its proxy back; a proxy carries at most
+``max_per_proxy`` sessions; a new phone gets the least-loaded healthy proxy; a proxy that fails
+is BAD for a cool-down, then usable again, and its sessions move. Every decision that reads
+load and then writes it happens inside one script, so concurrent provisions never over-fill.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from waorch.core import keys
+from waorch.errors import NoProxyCapacity, PhoneLimit, ProxyExists, ProxyInUse, ProxyNotFound, WaorchError
+from waorch.proxy_url import ProxyURL, parse_proxy_url
+
+_LIB = """
+local P = 'waorch:'
+local now = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+local function usable(pid)
+  local h = redis.call('HMGET', P..'proxy:'..pid, 'status', 'bad_until')
+  if not h[1] then return false end
+  return h[1] ~= 'bad' or tonumber(h[2] or '0') <= now
+end
+local function load(pid) return redis.call('SCARD', P..'proxy:'..pid..':sessions') end
+local function pick(exclude)
+  local best, bestload = nil, nil
+  for _, pid in ipairs(redis.call('ZRANGE', P..'proxies', 0, -1)) do
+    if pid ~= exclude and usable(pid) then
+      local l = load(pid)
+      if l < max and (bestload == nil or l < bestload) then best, bestload = pid, l end
+    end
+  end
+  return best
+end
+local function choose(phone, explicit)
+  if explicit ~= '' then
+    if not usable(explicit) then return nil, 'PROXY_UNAVAILABLE' end
+    if load(explicit) >= max then return nil, 'NO_PROXY_CAPACITY' end
+    return explicit
+  end
+  if phone ~= '' then
+    local sticky = redis.call('GET', P..'phone:'..phone..':proxy')
+    if sticky and usable(sticky) then
+      if load(sticky) >= max then return nil, 'STICKY_FULL' end
+      return sticky
+    end
+  end
+  if redis.call('ZCARD', P..'proxies') == 0 then return '' end
+  local best = pick('')
+  if not best then return nil, 'NO_PROXY_CAPACITY' end
+  return best
+end
+"""
+
+# ARGV: now, max, phone, explicit proxy id, max per phone, then field/value pairs
+_PROVISION = _LIB + """
+local phone, explicit, max_phone = ARGV[3], ARGV[4], tonumber(ARGV[5])
+if phone ~= '' and redis.call('SCARD', P..'phone:'..phone..':sessions') >= max_phone then
+  return {err = 'PHONE_LIMIT'}
+end
+local pid, problem = choose(phone, explicit)
+if not pid then return {err = problem} end
+local n = redis.call('INCR', P..'session:counter')
+local sid = 'worker_'..n
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', P..'session:'..sid, 'id', sid, 'proxy', pid, 'phone', phone, unpack(fields))
+redis.call('ZADD', P..'sessions', n, sid)
+if pid ~= '' then redis.call('SADD', P..'proxy:'..pid..':sessions', sid) end
+if phone ~= '' then
+  redis.call('SADD', P..'phone:'..phone..':sessions', sid)
+  if pid ~= '' then redis.call('SET', P..'phone:'..phone..':proxy', pid) end
+end
+return {sid, pid}
+"""
+
+# ARGV: now, max, session id
+_MOVE = _LIB + """
+local sid = ARGV[3]
+local key = P..'session:'..sid
+local old = redis.call('HGET', key, 'proxy')
+if not old then return {err = 'SESSION_NOT_FOUND'} end
+local new = pick(old)
+if not new then return {err = 'NO_PROXY_CAPACITY'} end
+if old ~= '' then redis.call('SREM', P..'proxy:'..old..':sessions', sid) end
+redis.call('SADD', P..'proxy:'..new..':sessions', sid)
+redis.call('HSET', key, 'proxy', new)
+redis.call('HINCRBY', key, 'generation', 1)
+local phone = redis.call('HGET', key, 'phone')
+if phone and phone ~= '' then redis.call('SET', P..'phone:'..phone..':proxy', new) end
+return new
+"""
+
+# ARGV: now, max, session id, phone, max per phone
+_BIND_PHONE = _LIB + """
+local sid, phone, max_phone = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local key = P..'session:'..sid
+local old = redis.call('HGET', key, 'phone')
+local set = P..'phone:'..phone..':sessions'
+if redis.call('SISMEMBER', set, sid) == 0 and redis.call('SCARD', set) >= max_phone then
+  return {err = 'PHONE_LIMIT'}
+end
+if old and old ~= '' and old ~= phone then redis.call('SREM', P..'phone:'..old..':sessions', sid) end
+redis.call('SADD', set, sid)
+redis.call('HSET', key, 'phone', phone)
+local pid = redis.call('HGET', key, 'proxy')
+if pid and pid ~= '' then redis.call('SET', P..'phone:'..phone..':proxy', pid) end
+return 1
+"""
+
+# ARGV: now, max, session id
+_RELEASE = _LIB + """
+local sid = ARGV[3]
+local key = P..'session:'..sid
+local h = redis.call('HMGET', key, 'proxy', 'phone')
+if h[1] and h[1] ~= '' then redis.call('SREM', P..'proxy:'..h[1]..':sessions', sid) end
+if h[2] and h[2] ~= '' then redis.call('SREM', P..'phone:'..h[2]..':sessions', sid) end
+redis.call('ZREM', P..'sessions', sid)
+return redis.call('DEL', key, key..':history', key..':restarts')
+"""
+
+# ARGV: now, max, proxy id
+_REMOVE = _LIB + """
+local pid = ARGV[3]
+if redis.call('EXISTS', P..'proxy:'..pid) == 0 then return {err = 'PROXY_NOT_FOUND'} end
+if load(pid) > 0 then return {err = 'PROXY_IN_USE'} end
+redis.call('DEL', P..'proxy:'..pid, P..'proxy:'..pid..':sessions')
+redis.call('ZREM', P..'proxies', pid)
+return 1
+"""
+
+_ERRORS: dict[str, type[WaorchError]] = {
+    "NO_PROXY_CAPACITY": NoProxyCapacity,
+    "PHONE_LIMIT": PhoneLimit,
+    "PROXY_NOT_FOUND": ProxyNotFound,
+    "PROXY_IN_USE": ProxyInUse,
+}
+
+_MESSAGES = {
+    "NO_PROXY_CAPACITY": "every usable proxy already carries the maximum number of sessions",
+    "STICKY_FULL": "this phone's sticky proxy already carries the maximum number of sessions",
+    "PROXY_UNAVAILABLE": "that proxy is marked BAD and still cooling down",
+    "PHONE_LIMIT": "this phone already has the maximum number of linked sessions",
+    "PROXY_NOT_FOUND": "no proxy with that id",
+    "PROXY_IN_USE": "the proxy still carries sessions; delete or move them first",
+    "SESSION_NOT_FOUND": "no session with that id",
+}
+
+
+def _translate(error: aioredis.ResponseError, session_id: str | None = None) -> WaorchError:
+    code = str(error).split()[0]
+    cls = _ERRORS.get(code, NoProxyCapacity if code in ("STICKY_FULL", "PROXY_UNAVAILABLE") else WaorchError)
+    return cls(_MESSAGES.get(code, str(error)), session_id=session_id)
+
+
+@dataclass(frozen=True)
+class ProxyInfo:
+    """A proxy as the API and the TUI show it (never with its password)."""
+
+    id: str
+    url: str
+    endpoint: str
+    status: str
+    bad_until_ms: int
+    reason: str
+    source: str
+    sessions: tuple[str, ...]
+    phones: tuple[str, ...]
+    max_sessions: int
+    recheck_due: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON shape for the API."""
+        return {
+            "id": self.id, "url": self.url, "endpoint": self.endpoint, "status": self.status,
+            "badUntil": self.bad_until_ms or None, "reason": self.reason or None,
+            "source": self.source, "load": len(self.sessions), "max": self.max_sessions,
+            "sessions": list(self.sessions), "phones": list(self.phones),
+        }
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (proxy cool-downs are stored as absolute times)."""
+    return int(time.time() * 1000)
+
+
+class ProxyPool:
+    """Proxies in Redis with their load, health and sticky phones."""
+
+    def __init__(self, redis: aioredis.Redis, max_per_proxy: int, max_per_phone: int, cooldown_ms: int) -> None:
+        self.redis = redis
+        self.max_per_proxy = max_per_proxy
+        self.max_per_phone = max_per_phone
+        self.cooldown_ms = cooldown_ms
+        self._scripts = {
+            name: redis.register_script(source)
+            for name, source in (("provision", _PROVISION), ("move", _MOVE), ("bind", _BIND_PHONE),
+                                 ("release", _RELEASE), ("remove", _REMOVE))
+        }
+
+    async def _run(self, name: str, *args: object, session_id: str | None = None) -> object:
+        try:
+            return await self._scripts[name](args=[now_ms(), self.max_per_proxy, *args])
+        except aioredis.ResponseError as error:
+            raise _translate(error, session_id) from None
+
+    async def add(self, proxy: ProxyURL, source: str = "api", *, exist_ok: bool = False) -> ProxyInfo:
+        """Put a proxy in the pool (``PROXY_EXISTS`` if it is there, unless ``exist_ok``)."""
+        added = await self.redis.hsetnx(keys.proxy(proxy.id), "url", proxy.url)
+        if not added and not exist_ok:
+            raise ProxyExists(f"proxy {proxy.redacted} is already in the pool as {proxy.id}")
+        if added:
+            await self.redis.hset(keys.proxy(proxy.id), mapping={"status": "ok", "source": source, "added": now_ms()})
+            await self.redis.zadd(keys.PROXIES, {proxy.id: now_ms()}, nx=True)
+        return await self.get(proxy.id)
+
+    async def remove(self, proxy_id: str) -> None:
+        """Remove an idle proxy (``PROXY_IN_USE`` while it carries sessions)."""
+        await self._run("remove", proxy_id)
+
+    async def url_of(self, proxy_id: str) -> ProxyURL | None:
+        """The full proxy URL of a pool id (``None`` for "no proxy")."""
+        if not proxy_id:
+            return None
+        raw = await self.redis.hget(keys.proxy(proxy_id), "url")
+        if raw is None:
+            raise ProxyNotFound(f"no proxy {proxy_id}")
+        return parse_proxy_url(raw)
+
+    async def get(self, proxy_id: str) -> ProxyInfo:
+        """One proxy with its load and sticky phones."""
+        fields = await self.redis.hgetall(keys.proxy(proxy_id))
+        if not fields:
+            raise ProxyNotFound(f"no proxy {proxy_id}")
+        sessions = sorted(await self.redis.smembers(keys.proxy_sessions(proxy_id)), key=_session_order)
+        return self._info(proxy_id, fields, tuple(sessions), await self._phones_of(sessions))
+
+    async def _phones_of(self, sessions: list[str]) -> tuple[str, ...]:
+        if not sessions:
+            return ()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sessions:
+                pipe.hget(keys.session(sid), "phone")
+            phones = await pipe.execute()
+        return tuple(sorted({p for p in phones if p}))
+
+    def _info(self, proxy_id: str, fields: dict[str, str], sessions: tuple[str, ...], phones: tuple[str, ...]) -> ProxyInfo:
+        bad_until = int(fields.get("bad_until") or 0)
+        marked = fields.get("status") == "bad"
+        bad = marked and bad_until > now_ms()
+        proxy = parse_proxy_url(fields["url"])
+        return ProxyInfo(
+            id=proxy_id, url=proxy.redacted, endpoint=proxy.endpoint, status="bad" if bad else "ok",
+            bad_until_ms=bad_until if bad else 0, reason=fields.get("reason", "") if bad else "",
+            source=fields.get("source", "api"), sessions=sessions, phones=phones,
+            max_sessions=self.max_per_proxy, recheck_due=marked and not bad,
+        )
+
+    async def list(self) -> list[ProxyInfo]:
+        """Every proxy in the order it was added."""
+        return [await self.get(pid) for pid in await self.redis.zrange(keys.PROXIES, 0, -1)]
+
+    async def provision(self, fields: dict[str, str], phone: str | None, proxy_id: str | None) -> tuple[str, str]:
+        """Atomically choose a proxy and create a session; returns ``(session_id, proxy_id)``."""
+        flat = [item for pair in fields.items() for item in pair]
+        sid, pid = await self._run("provision", phone or "", proxy_id or "", self.max_per_phone, *flat)
+        return sid, pid
+
+    async def move(self, session_id: str) -> str:
+        """Move a session to the least-loaded other healthy proxy; returns the new proxy id.
+
+        The session's generation is bumped, so late events of the worker on the old proxy are ignored.
+        """
+        return await self._run("move", session_id, session_id=session_id)
+
+    async def bind_phone(self, session_id: str, phone: str) -> None:
+        """Record that ``session_id`` is ``phone``'s device; its proxy becomes the phone's sticky one."""
+        await self._run("bind", session_id, phone, self.max_per_phone, session_id=session_id)
+
+    async def release(self, session_id: str) -> None:
+        """Forget a session: its proxy slot and phone slot are freed."""
+        await self._run("release", session_id, session_id=session_id)
+
+    async def mark_bad(self, proxy_id: str, reason: str) -> None:
+        """Mark a proxy BAD for the cool-down (it becomes usable again afterwards)."""
+        await self.redis.hset(keys.proxy(proxy_id), mapping={
+            "status": "bad", "bad_until": now_ms() + self.cooldown_ms, "reason": reason[:200],
+        })
+
+    async def mark_ok(self, proxy_id: str) -> None:
+        """Clear a proxy's BAD mark (after a successful re-check)."""
+        await self.redis.hset(keys.proxy(proxy_id), mapping={"status": "ok", "bad_until": 0, "reason": ""})
+
+
+def _session_order(session_id: str) -> int:
+    return int(session_id.rpartition("_")[2] or 0)

@@ -1,0 +1,37 @@
+"""The runner seam: how a worker is started, stopped and checked (process or container)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a runner needs to start one session's worker."""
+
+    session_id: str
+    environment: dict[str, str]
+    auth_dir: Path
+    log_path: Path
+
+
+class Runner(Protocol):
+    """Starts and supervises workers. A worker is named by an opaque ``ref`` the runner returns."""
+
+    async def start(self, spec: WorkerSpec) -> str:
+        """Start a worker; return its ref (stored with the session, so it survives restarts)."""
+        ...
+
+    async def stop(self, ref: str, timeout: float = 10.0) -> None:
+        """Stop a worker (politely, then by force after ``timeout``); a dead ref is fine."""
+        ...
+
+    async def is_alive(self, ref: str) -> bool:
+        """Whether the worker named by ``ref`` still runs (used to re-adopt after a restart)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the runner's own resources (workers keep running)."""
+        ...

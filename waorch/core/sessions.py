@@ -1,0 +1,159 @@
+"""Session state in Redis: one hash per session plus a bounded history of what happened."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from waorch.core import keys
+from waorch.errors import SessionNotFound
+
+
+class Status(StrEnum):
+    """Lifecycle of a session."""
+
+    PROVISIONING = "provisioning"
+    STARTING = "starting"
+    QR_READY = "qr_ready"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    LOGGED_OUT = "logged_out"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+# Sessions in these states should have a running worker (the watchdog keeps them alive).
+RUNNING = frozenset({Status.STARTING, Status.QR_READY, Status.CONNECTED, Status.DISCONNECTED})
+HISTORY_LENGTH = 50
+
+# Updates a session only if it still exists (a late event must not resurrect a deleted session).
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Session:
+    """One session as stored (times are unix seconds, 0 when unset)."""
+
+    id: str
+    status: str = Status.PROVISIONING
+    proxy: str = ""
+    phone: str = ""
+    created: float = 0.0
+    connected_since: float = 0.0
+    last_ping: float = 0.0
+    qr: str = ""
+    qr_expires: float = 0.0
+    reason: str = ""
+    worker: str = ""
+    command_url: str = ""
+    restarts: int = 0
+    generation: int = 0
+    ban_until: float = 0.0
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> Session:
+        """Build from a Redis hash (unknown fields ignored)."""
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in data:
+                kwargs[f.name] = _convert(f.type, data[f.name])
+        return cls(**kwargs)
+
+    def to_public(self) -> dict[str, Any]:
+        """JSON shape for the API (without the worker's command address)."""
+        body: dict[str, Any] = {
+            "sessionId": self.id, "status": self.status, "proxy": self.proxy or None,
+            "phone": self.phone or None, "created": self.created,
+            "connectedSince": self.connected_since or None, "lastPing": self.last_ping or None,
+            "reason": self.reason or None, "restarts": self.restarts,
+        }
+        if self.status == Status.QR_READY and self.qr:
+            body["qr"] = self.qr
+            body["qrExpiresAt"] = self.qr_expires
+        return body
+
+
+def _convert(kind: object, raw: str) -> object:
+    if kind in (float, "float"):
+        return float(raw or 0)
+    if kind in (int, "int"):
+        return int(float(raw or 0))
+    return raw
+
+
+class SessionStore:
+    """Reads and writes session hashes; every change is published for live views."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._update = redis.register_script(_UPDATE)
+
+    async def get(self, session_id: str) -> Session:
+        """One session (``SESSION_NOT_FOUND`` if it does not exist)."""
+        data = await self.redis.hgetall(keys.session(session_id))
+        if not data:
+            raise SessionNotFound(f"no session {session_id}", session_id=session_id)
+        return Session.from_hash(data)
+
+    async def find(self, session_id: str) -> Session | None:
+        """One session, or ``None``."""
+        data = await self.redis.hgetall(keys.session(session_id))
+        return Session.from_hash(data) if data else None
+
+    async def ids(self) -> list[str]:
+        """Every session id, oldest first."""
+        return await self.redis.zrange(keys.SESSIONS, 0, -1)
+
+    async def list(self) -> list[Session]:
+        """Every session, oldest first."""
+        ids = await self.ids()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in ids:
+                pipe.hgetall(keys.session(sid))
+            rows = await pipe.execute()
+        return [Session.from_hash(row) for row in rows if row]
+
+    async def update(self, session_id: str, **values: object) -> bool:
+        """Set fields of an existing session; False if it no longer exists."""
+        flat: list[object] = []
+        for name, value in values.items():
+            flat += [name, str(value)]
+        updated = bool(await self._update(keys=[keys.session(session_id)], args=flat))
+        if updated:
+            await self.redis.publish(keys.EVENTS_CHANNEL, json.dumps({"sessionId": session_id, **{k: str(v) for k, v in values.items() if k not in ("qr", "command_url", "worker")}}))
+        return updated
+
+    async def set_status(self, session_id: str, status: Status, reason: str = "", **values: object) -> bool:
+        """Change the status (with a reason) and record it in the history."""
+        updated = await self.update(session_id, status=status.value, reason=reason, **values)
+        if updated:
+            await self.record(session_id, "status", {"status": status.value, "reason": reason})
+        return updated
+
+    async def record(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
+        """Append an entry to the session's bounded history."""
+        entry = json.dumps({"at": time.time(), "kind": kind, **data})
+        key = keys.session(session_id) + ":history"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(key, entry).ltrim(key, 0, HISTORY_LENGTH - 1)
+            await pipe.execute()
+
+    async def history(self, session_id: str) -> list[dict[str, Any]]:
+        """Newest-first history entries."""
+        return [json.loads(row) for row in await self.redis.lrange(keys.session(session_id) + ":history", 0, -1)]
+
+    async def count_by_status(self) -> dict[str, int]:
+        """Counts of sessions per status."""
+        counts = {status.value: 0 for status in Status}
+        for session in await self.list():
+            counts[session.status] = counts.get(session.status, 0) + 1
+        return counts

@@ -1,0 +1,62 @@
+"""The durable queue of worker starts, spaced by ``PROVISIONING_INTERVAL_MS``.
+
+A burst of new logins from one host is a ban signal, so every start (first provision, restart,
+failover) goes through one queue in Redis: a sorted set scored by the earliest start time, which
+also deduplicates (a session waits at most once) and lets restarts back off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+from waorch.core import keys
+
+log = logging.getLogger("waorch.start_queue")
+
+# Pops the first due entry: ARGV[1] = now in ms.
+_POP_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+if #due == 0 then return false end
+redis.call('ZREM', KEYS[1], due[1])
+return due[1]
+"""
+
+
+class StartQueue:
+    """Enqueue session starts; a loop starts them one at a time, spaced."""
+
+    def __init__(self, redis: aioredis.Redis, interval_ms: int, start: Callable[[str], Awaitable[None]]) -> None:
+        self.redis = redis
+        self.interval = interval_ms / 1000
+        self._start = start
+        self._pop = redis.register_script(_POP_DUE)
+
+    async def enqueue(self, session_id: str, delay: float = 0.0) -> None:
+        """Start ``session_id`` no sooner than ``delay`` seconds from now (no-op if already queued)."""
+        await self.redis.zadd(keys.PROVISION_QUEUE, {session_id: (time.time() + delay) * 1000}, nx=True)
+
+    async def discard(self, session_id: str) -> None:
+        """Take a session out of the queue."""
+        await self.redis.zrem(keys.PROVISION_QUEUE, session_id)
+
+    async def pending(self) -> list[str]:
+        """Session ids waiting to start, earliest first."""
+        return await self.redis.zrange(keys.PROVISION_QUEUE, 0, -1)
+
+    async def run_forever(self) -> None:
+        """Start due sessions one by one, ``interval`` apart."""
+        while True:
+            session_id = await self._pop(keys=[keys.PROVISION_QUEUE], args=[int(time.time() * 1000)])
+            if session_id is None:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                await self._start(session_id)
+            except Exception:
+                log.exception("[%s] worker start failed", session_id)
+            await asyncio.sleep(self.interval)

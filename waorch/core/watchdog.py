@@ -1,0 +1,63 @@
+"""The watchdog: dead or silent workers are restarted with backoff; crash loops are parked."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from waorch.core.lifecycle import Lifecycle
+from waorch.core.sessions import RUNNING, Session, SessionStore, Status
+from waorch.core.start_queue import StartQueue
+
+log = logging.getLogger("waorch.watchdog")
+
+CRASH_WINDOW_S = 600
+CRASH_LIMIT = 5
+MAX_BACKOFF_S = 60.0
+
+
+class Watchdog:
+    """Checks every session that should have a running worker."""
+
+    def __init__(self, store: SessionStore, lifecycle: Lifecycle, starts: StartQueue, ping_timeout_ms: int) -> None:
+        self.store = store
+        self.lifecycle = lifecycle
+        self.starts = starts
+        self.ping_timeout = ping_timeout_ms / 1000
+
+    async def check_once(self) -> None:
+        """One pass: adopt live workers, restart dead or silent ones, re-queue lost provisions."""
+        pending = set(await self.starts.pending())
+        for session in await self.store.list():
+            if session.id in pending:
+                continue
+            if session.status == Status.PROVISIONING:
+                await self.starts.enqueue(session.id)
+            elif session.status in RUNNING:
+                await self._check(session)
+
+    async def _check(self, session: Session) -> None:
+        alive = bool(session.worker) and await self.lifecycle.runner.is_alive(session.worker)
+        silent = session.last_ping and time.time() - session.last_ping > self.ping_timeout
+        if alive and not silent:
+            return
+        problem = "worker exited" if not alive else f"no ping for {time.time() - session.last_ping:.0f} s"
+        await self.restart(session, problem)
+
+    async def restart(self, session: Session, problem: str) -> None:
+        """Queue a restart after a backoff, or park the session as ``failed`` in a crash loop."""
+        key = f"waorch:session:{session.id}:restarts"
+        now = time.time()
+        async with self.store.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, 0, now - CRASH_WINDOW_S).zadd(key, {str(now): now}).zcard(key).expire(key, CRASH_WINDOW_S)
+            recent = (await pipe.execute())[2]
+        if recent > CRASH_LIMIT:
+            await self.lifecycle.stop(session.id)
+            await self.store.set_status(session.id, Status.FAILED, f"crash loop: {recent} restarts in {CRASH_WINDOW_S // 60} min ({problem})")
+            log.error("[%s] crash loop; parked as failed", session.id)
+            return
+        delay = min(2.0 ** (recent - 1), MAX_BACKOFF_S)
+        log.warning("[%s] %s; restarting in %.0f s", session.id, problem, delay)
+        await self.store.update(session.id, restarts=session.restarts + 1)
+        await self.store.record(session.id, "restart", {"problem": problem, "delay": delay})
+        await self.starts.enqueue(session.id, delay)

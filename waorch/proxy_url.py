@@ -1,0 +1,72 @@
+"""SOCKS5 proxy URLs: parsing, validation, stable ids and redaction."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit
+
+from waorch.errors import InvalidProxy
+
+SCHEMES = ("socks5h", "socks5")
+
+
+@dataclass(frozen=True)
+class ProxyURL:
+    """A validated ``socks5h://`` or ``socks5://`` proxy with optional user and password."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The full URL, password included (never log or display this)."""
+        return self._format(self.password)
+
+    @property
+    def redacted(self) -> str:
+        """The URL with the password replaced by ``***``."""
+        return self._format("***" if self.password is not None else None)
+
+    @property
+    def id(self) -> str:
+        """A stable id for the pool: same URL, same id."""
+        return "px_" + hashlib.sha256(self.url.encode()).hexdigest()[:10]
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` for display."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def _format(self, password: str | None) -> str:
+        auth = ""
+        if self.username is not None:
+            auth = quote(self.username, safe="")
+            if password is not None:
+                auth += ":" + (password if password == "***" else quote(password, safe=""))
+            auth += "@"
+        return f"{self.scheme}://{auth}{self.endpoint}"
+
+
+def parse_proxy_url(raw: object) -> ProxyURL:
+    """Validate a proxy URL; raise ``InvalidProxy`` with what is wrong."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidProxy("proxy must be a non-empty string like socks5h://user:pass@host:port")
+    parts = urlsplit(raw.strip())
+    if parts.scheme.lower() not in SCHEMES:
+        raise InvalidProxy(f"proxy scheme must be socks5h:// or socks5://, got {parts.scheme or 'none'}://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidProxy("proxy port must be a number between 1 and 65535") from None
+    if not parts.hostname or not port:
+        raise InvalidProxy("proxy needs a host and a port, like socks5h://host:1080")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise InvalidProxy("proxy URL must not have a path, query or fragment")
+    username = unquote(parts.username) if parts.username is not None else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return ProxyURL(parts.scheme.lower(), parts.hostname, port, username, password)

@@ -1,0 +1,61 @@
+"""Running the headless service: embedded Redis (if no ``REDIS_URL``), the core, the HTTP server."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from waorch.config import Settings
+from waorch.core.embedded_redis import EmbeddedRedis
+from waorch.core.orchestrator import Core
+from waorch.webhook_server.app import create_app
+
+log = logging.getLogger("waorch.service")
+
+
+@dataclass
+class Service:
+    """A running core with its HTTP server."""
+
+    core: Core
+    redis_url: str
+    base_url: str
+
+
+@contextlib.asynccontextmanager
+async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]:
+    """Yield the Redis URL: ``REDIS_URL``, or a private embedded server started for the duration."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    server = EmbeddedRedis(settings.data_dir / "redis")
+    await server.start()
+    log.info("embedded Redis on %s (append-only persistence in %s)", server.socket_path, server.directory)
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_service(settings: Settings, *, stop_workers: bool = False) -> AsyncIterator[Service]:
+    """Start everything; on exit stop it in reverse (workers keep running unless ``stop_workers``)."""
+    async with embedded_or_configured_redis(settings) as url:
+        redis = aioredis.Redis.from_url(url, decode_responses=True)
+        core = Core(settings, redis)
+        runner = web.AppRunner(create_app(core), access_log=None, handle_signals=False)
+        try:
+            await runner.setup()
+            await web.TCPSite(runner, settings.orch_host, settings.orch_port).start()
+            await core.start()
+            yield Service(core, url, settings.base_url)
+        finally:
+            await runner.cleanup()
+            await core.stop(stop_workers=stop_workers)
+            await redis.aclose()
+

@@ -1,0 +1,129 @@
+"""The aiohttp application: worker webhook, REST API, ``/health``, OpenAPI document."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from waorch.core.events import Event
+from waorch.core.orchestrator import Core
+from waorch.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    SessionNotFound,
+    SignatureError,
+    Unauthorized,
+    Unavailable,
+    WaorchError,
+)
+from waorch.signing import SESSION_HEADER, verify, webhook_key
+from waorch.webhook_server import api
+from waorch.webhook_server.common import CORE
+from waorch.webhook_server.openapi import openapi_document
+
+log = logging.getLogger("waorch.http")
+PUBLIC_PATHS = frozenset({"/health", "/webhook", "/api/openapi.json"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(error: WaorchError) -> web.Response:
+    """The JSON error body with the error's status."""
+    return web.json_response(error.to_dict(), status=error.status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map waorch errors to their codes; never answer bad input with a 500."""
+    try:
+        return await handler(request)
+    except WaorchError as error:
+        if error.status >= 500:
+            log.warning("%s %s: %s", request.method, request.path, error)
+        return error_response(error)
+    except web.HTTPException as error:
+        if error.status == 404:
+            return error_response(NotFound(f"no endpoint {request.path}"))
+        if error.status == 405:
+            return error_response(MethodNotAllowed(f"{request.method} is not allowed on {request.path}"))
+        if error.status == 413:
+            return error_response(BadRequest("request body too large", code="BODY_TOO_LARGE"))
+        raise
+    except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
+        log.exception("storage unavailable")
+        return error_response(Unavailable("storage unavailable, try again"))
+
+
+def api_key_middleware(api_key: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Require ``X-API-Key`` (constant-time compare) everywhere but the public paths."""
+    expected = api_key.encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in PUBLIC_PATHS:
+            offered = request.headers.get("X-API-Key", "").encode()
+            if not hmac.compare_digest(offered, expected):
+                raise Unauthorized("missing or wrong X-API-Key")
+        return await handler(request)
+
+    return check
+
+
+class RedisReplayGuard:
+    """Webhook ids already accepted, kept in Redis for the signature tolerance."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+
+    async def first_time(self, msg_id: str) -> bool:
+        """True the first time an id is seen."""
+        return bool(await self.redis.set(f"waorch:webhook:seen:{msg_id}", 1, nx=True, ex=600))
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """``POST /webhook``: verify the worker's signature before parsing, then apply the event."""
+    core = request.app[CORE]
+    session_id = request.headers.get(SESSION_HEADER, "")
+    body = await request.read()
+    if not session_id.startswith("worker_"):
+        raise SignatureError("missing session header")
+    msg_id = verify(webhook_key(core.settings.webhook_secret, session_id), request.headers, body)
+    try:
+        event = Event.parse(json.loads(body))
+    except ValueError:
+        raise BadRequest("body is not JSON", session_id=session_id) from None
+    if event.session_id != session_id:
+        raise SignatureError("event is for another session")
+    if not await RedisReplayGuard(core.redis).first_time(msg_id):
+        raise SignatureError("replayed webhook id")
+    if await core.store.find(session_id) is None:
+        raise SessionNotFound(f"no session {session_id}", session_id=session_id)
+    await core.handle_event(event)
+    return web.json_response({"ok": True})
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET /health``: Redis reachable and counts by status (no key needed)."""
+    report = await request.app[CORE].health()
+    return web.json_response(report, status=200 if report["redis"] else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """``GET /api/openapi.json``."""
+    return web.json_response(openapi_document())
+
+
+def create_app(core: Core) -> web.Application:
+    """The application for one core."""
+    app = web.Application(middlewares=[errors_middleware, api_key_middleware(core.settings.api_key)],
+                          client_max_size=1024 * 1024)
+    app[CORE] = core
+    app.router.add_post("/webhook", webhook)
+    app.router.add_get("/health", health)
+    app.router.add_get("/api/openapi.json", openapi)
+    api.add_routes(app.router)
+    return app

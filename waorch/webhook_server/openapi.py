@@ -1,0 +1,114 @@
+"""The OpenAPI 3.1 document of the REST API (tests check it against what the API answers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATUSES = ["provisioning", "starting", "qr_ready", "connected", "disconnected", "logged_out", "failed", "stopped"]
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_NUMBER = {"type": ["number", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error", "message"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "sessionId": {"type": "string"}},
+    },
+    "Session": {
+        "type": "object",
+        "required": ["sessionId", "status", "proxy", "proxyId", "phone", "created", "restarts"],
+        "properties": {
+            "sessionId": {"type": "string", "pattern": "^worker_[0-9]+$"},
+            "status": {"enum": STATUSES},
+            "proxy": {**NULLABLE_STRING, "description": "proxy URL with the password replaced by ***"},
+            "proxyId": NULLABLE_STRING, "phone": NULLABLE_STRING, "created": {"type": "number"},
+            "connectedSince": NULLABLE_NUMBER, "lastPing": NULLABLE_NUMBER, "reason": NULLABLE_STRING,
+            "restarts": {"type": "integer"},
+            "qr": {"type": "string", "description": "current QR payload, only while qr_ready"},
+            "qrExpiresAt": {"type": "number"},
+            "history": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Proxy": {
+        "type": "object",
+        "required": ["id", "url", "endpoint", "status", "load", "max", "sessions", "phones", "source"],
+        "properties": {
+            "id": {"type": "string"}, "url": {"type": "string"}, "endpoint": {"type": "string"},
+            "status": {"enum": ["ok", "bad"]}, "badUntil": {"type": ["integer", "null"]},
+            "reason": NULLABLE_STRING, "source": {"type": "string"}, "load": {"type": "integer"},
+            "max": {"type": "integer"}, "sessions": {"type": "array", "items": {"type": "string"}},
+            "phones": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Health": {
+        "type": "object", "required": ["status", "redis"],
+        "properties": {"status": {"type": "string"}, "redis": {"type": "boolean"},
+                       "sessions": {"type": "object", "additionalProperties": {"type": "integer"}},
+                       "proxies": {"type": "object"}},
+    },
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): _json(_ref("Error"), "error") for code in (401, *codes)}
+
+
+def _body(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties, "additionalProperties": False, "required": required or []}
+    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+
+
+SESSION_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+PATHS: dict[str, Any] = {
+    "/health": {"get": {"summary": "Redis reachable and counts by status", "security": [],
+                        "responses": {"200": _json(_ref("Health"), "healthy"), "503": _json(_ref("Health"), "Redis unreachable")}}},
+    "/api/sessions/provision": {"post": {
+        "summary": "Create a session and queue its worker",
+        "requestBody": _body({"phone": {"type": "string"}, "proxy": {"type": "string", "description": "socks5h:// or socks5:// URL"}}),
+        "responses": {"201": _json(_ref("Session"), "created"), **_errors(400, 409, 503)}}},
+    "/api/sessions": {"get": {"summary": "List sessions", "responses": {
+        "200": _json({"type": "object", "required": ["sessions"], "properties": {"sessions": {"type": "array", "items": _ref("Session")}}}, "sessions"),
+        **_errors()}}},
+    "/api/sessions/{id}": {
+        "parameters": SESSION_ID,
+        "get": {"summary": "One session (with qr while qr_ready)", "responses": {"200": _json(_ref("Session"), "session"), **_errors(404)}},
+        "delete": {"summary": "Stop the worker, free the proxy slot, delete the session", "responses": {
+            "200": _json({"type": "object", "required": ["deleted", "sessionId"], "properties": {"deleted": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "deleted"),
+            **_errors(404)}}},
+    "/api/sessions/{id}/restart": {"parameters": SESSION_ID, "post": {
+        "summary": "Queue a restart of the worker", "responses": {"202": _json(_ref("Session"), "queued"), **_errors(404)}}},
+    "/api/sessions/{id}/logout": {"parameters": SESSION_ID, "post": {
+        "summary": "Log the session out of WhatsApp", "responses": {
+            "202": _json({"type": "object", "required": ["loggingOut", "sessionId"], "properties": {"loggingOut": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "logging out"),
+            **_errors(404)}}},
+    "/api/proxies": {
+        "get": {"summary": "List proxies", "responses": {
+            "200": _json({"type": "object", "required": ["proxies"], "properties": {"proxies": {"type": "array", "items": _ref("Proxy")}}}, "proxies"),
+            **_errors()}},
+        "post": {"summary": "Add a proxy", "requestBody": _body({"url": {"type": "string"}}, ["url"]),
+                 "responses": {"201": _json(_ref("Proxy"), "added"), **_errors(400, 409)}}},
+    "/api/proxies/{id}": {"parameters": SESSION_ID, "delete": {
+        "summary": "Remove an idle proxy", "responses": {
+            "200": _json({"type": "object", "required": ["deleted", "id"], "properties": {"deleted": {"type": "boolean"}, "id": {"type": "string"}}}, "removed"),
+            **_errors(404, 409)}}},
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "waorch", "version": "0.1.0",
+                 "description": "Orchestrates WhatsApp sessions, each in its own worker behind its own SOCKS5 proxy."},
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
+        "security": [{"apiKey": []}],
+        "paths": PATHS,
+    }

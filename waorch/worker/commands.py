@@ -1,0 +1,103 @@
+"""The worker's command endpoint: the orchestrator's authenticated channel into a worker.
+
+A small aiohttp server (loopback for processes; the container's address for containers) that
+accepts ``POST /command`` signed with the worker's command key (Standard Webhooks headers, replay
+guarded). Commands: ``ping``, ``stop``, ``logout``, ``typing``, ``send``, ``pairing_code``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from waorch.errors import SignatureError
+from waorch.signing import MemoryReplayGuard, verify_once
+from waorch.worker.engine import Engine, EngineError, EventSink
+
+log = logging.getLogger("waorch.worker.commands")
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class CommandServer:
+    """Serves signed commands for one worker's engine."""
+
+    def __init__(self, engine: Engine, sink: EventSink, key: str, on_stop: Callable[[], None]) -> None:
+        self.engine = engine
+        self.sink = sink
+        self.key = key
+        self.on_stop = on_stop
+        self._guard = MemoryReplayGuard()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._handlers: dict[str, Handler] = {
+            "ping": self._ping, "stop": self._stop, "logout": self._logout,
+            "typing": self._typing, "send": self._send, "pairing_code": self._pairing_code,
+        }
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on ``host:port`` (0 = any free port; read ``.port`` afterwards)."""
+        app = web.Application()
+        app.router.add_post("/command", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            await verify_once(self.key, request.headers, body, self._guard)
+        except SignatureError as error:
+            return web.json_response({"error": error.code, "message": error.message}, status=401)
+        try:
+            command = json.loads(body)
+            handler = self._handlers[command["command"]]
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": "BAD_COMMAND", "message": "unknown or malformed command"}, status=400)
+        try:
+            return web.json_response(await handler(command))
+        except EngineError as error:
+            return web.json_response({"error": error.code, "message": str(error)}, status=409)
+        except (KeyError, TypeError, ValueError) as error:
+            return web.json_response({"error": "BAD_COMMAND", "message": f"bad arguments: {error}"}, status=400)
+
+    async def _ping(self, command: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    async def _stop(self, command: dict[str, Any]) -> dict[str, Any]:
+        asyncio.get_running_loop().call_soon(self.on_stop)
+        return {"ok": True}
+
+    async def _logout(self, command: dict[str, Any]) -> dict[str, Any]:
+        await self.engine.logout()
+        return {"ok": True}
+
+    async def _typing(self, command: dict[str, Any]) -> dict[str, Any]:
+        await self.engine.typing(str(command["to"]), float(command.get("seconds", 2.0)))
+        return {"ok": True}
+
+    async def _pairing_code(self, command: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "code": await self.engine.pairing_code(str(command["phone"]))}
+
+    async def _send(self, command: dict[str, Any]) -> dict[str, Any]:
+        to, text, message_id = str(command["to"]), str(command["text"]), str(command["messageId"])
+        typing = float(command.get("typingSeconds", 0))
+        if typing > 0:
+            await self.engine.typing(to, typing)
+        result = await self.engine.send_text(to, text, message_id)
+        if result.ok:
+            await self.sink.emit("MESSAGE_SENT", {"messageId": message_id, "to": to, "waId": result.wa_id})
+        else:
+            await self.sink.emit("MESSAGE_FAILED", {"messageId": message_id, "to": to, "error": result.error, "permanent": result.permanent})
+        return {"ok": result.ok, "waId": result.wa_id, "error": result.error, "permanent": result.permanent}

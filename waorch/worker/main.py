@@ -1,0 +1,72 @@
+"""The worker process: one session's engine, its event emitter, command endpoint and pings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+
+from waorch.config import WorkerSettings
+from waorch.worker.commands import CommandServer
+from waorch.worker.emitter import Emitter
+from waorch.worker.engine import Engine, EngineConfig
+
+log = logging.getLogger("waorch.worker")
+
+ENGINES = {
+    "sim": "waorch.worker.sim_engine:SimEngine",
+    "neonize": "waorch.worker.neonize_engine:NeonizeEngine",
+}
+EXIT_CODES = {"stopped": 0, "logged_out": 0, "proxy_error": 3, "qr_timeout": 4}
+
+
+def create_engine(settings: WorkerSettings) -> Engine:
+    """Build the configured engine (imported lazily: neonize is heavy)."""
+    module_name, _, class_name = ENGINES[settings.engine].partition(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    return engine_class(EngineConfig(
+        session_id=settings.session_id, auth_dir=settings.auth_dir,
+        proxy_url=settings.proxy_url.url if settings.proxy_url else None,
+        sim_url=settings.sim_url, device_name=settings.device_name,
+    ))
+
+
+def prepare_auth_dir(settings: WorkerSettings) -> None:
+    """Create the auth dir private to its owner (0700)."""
+    settings.auth_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(settings.auth_dir, 0o700)
+
+
+async def _ping_forever(emitter: Emitter, command_url: str, interval: float) -> None:
+    while True:
+        await emitter.emit("PING", {"commandUrl": command_url, "pid": os.getpid()})
+        await asyncio.sleep(interval)
+
+
+async def run_worker(settings: WorkerSettings) -> int:
+    """Run until the engine ends (stop, logout, proxy error, QR timeout); return the exit code."""
+    prepare_auth_dir(settings)
+    engine = create_engine(settings)
+    emitter = Emitter(settings.webhook_url, settings.webhook_key, settings.session_id, settings.generation)
+    loop = asyncio.get_running_loop()
+    stop = lambda: loop.create_task(engine.stop())  # noqa: E731
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    commands = CommandServer(engine, emitter, settings.command_key, stop)
+    await emitter.start()
+    await commands.start(settings.command_host, settings.command_port)
+    command_url = f"http://{settings.advertise_host or settings.command_host}:{commands.port}"
+    pinger = asyncio.create_task(_ping_forever(emitter, command_url, settings.ping_interval_ms / 1000))
+    try:
+        reason = await engine.run(emitter)
+    finally:
+        pinger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pinger
+        await commands.close()
+        await emitter.close()
+    log.info("worker %s ends: %s", settings.session_id, reason)
+    return EXIT_CODES.get(reason, 1)
