@@ -1,15 +1,30 @@
-"""Shared fixtures: real SOCKS5 proxies (microsocks) and free loopback ports."""
+"""Shared fixtures: the real embedded Redis, real SOCKS5 proxies (microsocks), the simulator, the service."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
+import httpx
 import pytest
+import redis.asyncio as aioredis
+
+from waorch.config import Settings, load_settings
+from waorch.core.embedded_redis import EmbeddedRedis
+from waorch.core.orchestrator import Core
+from waorch.service import Service, running_service
+from waorch.sim.server import SimOptions, SimServer
+
+T = TypeVar("T")
+API_KEY = "test-api-key-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -77,3 +92,99 @@ def socks_proxy() -> Iterator[Callable[..., SocksProxy]]:
     yield make
     for proxy in started:
         proxy.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """One real embedded Valkey server for the whole run (each test flushes it)."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.directory.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(server.arguments(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not server.socket_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield server
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
+    """A client of the shared server, on an empty database."""
+    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    for _ in range(200):
+        try:
+            await client.flushall()
+            break
+        except (aioredis.ConnectionError, aioredis.BusyLoadingError):
+            await asyncio.sleep(0.02)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, redis_server: EmbeddedRedis) -> Callable[..., Settings]:
+    """Factory of validated settings for a test: own data dir, shared Redis, sim engine, fast timers."""
+
+    def make(**overrides: str) -> Settings:
+        env = {
+            "DATA_DIR": str(tmp_path / "data"), "REDIS_URL": redis_server.url,
+            "API_KEY": API_KEY, "WEBHOOK_SECRET": "test-webhook-secret-0123456789",
+            "ORCH_PORT": str(free_port()), "WORKER_ENGINE": "sim", "SIM_URL": "http://127.0.0.1:9",
+            "PROVISIONING_INTERVAL_MS": "0", "PING_INTERVAL_MS": "500", "WATCHDOG_INTERVAL_MS": "300",
+            "MONITOR_INTERVAL_MS": "300", "PROXY_COOLDOWN_MS": "60000",
+        }
+        env.update(overrides)
+        return load_settings(env)
+
+    return make
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimServer]:
+    """The WhatsApp network simulator on loopback, with short QR lifetimes."""
+    server = SimServer(SimOptions(qr_first_ttl=30, qr_ttl=10, qr_count=6))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@dataclass
+class RunningService:
+    """A core with its HTTP server, and an API client carrying the key."""
+
+    service: Service
+    api: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def core(self) -> Core:
+        """The running core."""
+        return self.service.core
+
+
+@pytest.fixture
+async def start_service(make_settings: Callable[..., Settings], sim: SimServer, redis: aioredis.Redis) -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
+    """Factory: start the service (core + HTTP) on the shared Redis; workers stopped at the end."""
+    stack = contextlib.AsyncExitStack()
+
+    async def start(**overrides: str) -> RunningService:
+        settings = make_settings(SIM_URL=sim.url, **overrides)
+        service = await stack.enter_async_context(running_service(settings, stop_workers=True))
+        api = await stack.enter_async_context(httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}, trust_env=False))
+        return RunningService(service, api, settings)
+
+    yield start
+    await stack.aclose()
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns a truthy value (returned) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
+        await asyncio.sleep(interval)

@@ -122,7 +122,13 @@ def _http_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...] = ("ht
 
 
 def _redis_url(env: Mapping[str, str]) -> str | None:
-    return _http_url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+    value = env.get("REDIS_URL", "").strip()
+    parts = urlsplit(value)
+    if value and parts.scheme == "unix":
+        if not parts.path:
+            raise ConfigError("REDIS_URL", f"unix:// URL needs a socket path, got {value!r}")
+        return value
+    return _http_url(env, "REDIS_URL", ("redis", "rediss"))
 
 
 def _proxies(env: Mapping[str, str]) -> tuple[ProxyURL, ...]:
