@@ -188,3 +188,19 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, i
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+async def wait_status(api: httpx.AsyncClient, session_id: str, status: str, timeout: float = 10.0) -> dict:
+    """Poll the API until the session has ``status``; return its body."""
+
+    async def check() -> dict | None:
+        body = (await api.get(f"/api/sessions/{session_id}")).json()
+        return body if body.get("status") == status else None
+
+    return await eventually(check, timeout)
+
+
+async def scan(sim_url: str, qr: str, phone: str) -> httpx.Response:
+    """Play the phone: scan the QR in the simulator."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        return await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": phone})

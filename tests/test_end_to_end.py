@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
-import psutil
+import asyncio
+import os
+import signal
 
-from conftest import RunningService, eventually
-
-
-async def wait_status(api: httpx.AsyncClient, session_id: str, status: str, timeout: float = 10.0) -> dict:
-    """Poll the API until the session has ``status``; return its body."""
-
-    async def check() -> dict | None:
-        body = (await api.get(f"/api/sessions/{session_id}")).json()
-        return body if body.get("status") == status else None
-
-    return await eventually(check, timeout)
-
-
-async def scan(sim_url: str, qr: str, phone: str) -> httpx.Response:
-    """Play the phone: scan the QR in the simulator."""
-    async with httpx.AsyncClient(trust_env=False) as client:
-        return await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": phone})
+from conftest import RunningService, eventually, scan, wait_status
 
 
 async def test_provision_qr_scan_connected(start_service, sim, socks_proxy) -> None:
@@ -38,3 +23,57 @@ async def test_provision_qr_scan_connected(start_service, sim, socks_proxy) -> N
     assert connected["phone"] == "972501111111"
     proxies = (await running.api.get("/api/proxies")).json()["proxies"]
     assert proxies[0]["phones"] == ["972501111111"] and proxies[0]["sessions"] == [session_id]
+
+
+async def test_logout_deletes_auth_and_worker_stays_down(start_service, sim) -> None:
+    running: RunningService = await start_service()
+    sid = (await running.api.post("/api/sessions/provision", json={"phone": "972501111111"})).json()["sessionId"]
+    ready = await wait_status(running.api, sid, "qr_ready")
+    await scan(sim.url, ready["qr"], "972501111111")
+    await wait_status(running.api, sid, "connected")
+    auth_dir = running.settings.sessions_dir / sid
+    assert auth_dir.is_dir() and auth_dir.stat().st_mode & 0o777 == 0o700
+    assert (await running.api.post(f"/api/sessions/{sid}/logout")).status_code == 202
+    await wait_status(running.api, sid, "logged_out")
+    assert not auth_dir.exists()
+    await eventually(lambda: _worker_gone(running, sid), timeout=5)
+    await asyncio.sleep(1.0)  # several watchdog passes: a logged-out session is not restarted
+    session = await running.core.store.get(sid)
+    assert session.status == "logged_out" and not await running.core.lifecycle.is_alive(sid)
+
+
+async def _worker_gone(running: RunningService, sid: str) -> bool:
+    return not await running.core.lifecycle.is_alive(sid)
+
+
+async def test_phone_over_its_session_limit_is_refused_and_logged_out(start_service, sim) -> None:
+    running: RunningService = await start_service(MAX_SESSIONS_PER_PHONE="2")
+    sids = [(await running.api.post("/api/sessions/provision", json={})).json()["sessionId"] for _ in range(3)]
+    for sid in sids:
+        ready = await wait_status(running.api, sid, "qr_ready")
+        assert (await scan(sim.url, ready["qr"], "972501111111")).status_code == 200
+    for sid in sids[:2]:
+        await wait_status(running.api, sid, "connected")
+    refused = await wait_status(running.api, sids[2], "logged_out")
+    assert "maximum number of linked sessions" in "".join(e.get("reason", "") for e in refused["history"])
+    assert not (running.settings.sessions_dir / sids[2]).exists()
+    members = await running.core.redis.smembers("waorch:phone:972501111111:sessions")
+    assert members == set(sids[:2])
+
+
+async def test_worker_killed_is_restarted_and_reconnects_without_qr(start_service, sim) -> None:
+    running: RunningService = await start_service()
+    sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
+    ready = await wait_status(running.api, sid, "qr_ready")
+    await scan(sim.url, ready["qr"], "972501111111")
+    await wait_status(running.api, sid, "connected")
+    worker = (await running.core.store.get(sid)).worker
+    os.kill(int(worker.split(":")[0]), signal.SIGKILL)
+
+    async def reconnected() -> bool:
+        session = await running.core.store.get(sid)
+        return session.worker not in ("", worker) and session.status == "connected"
+
+    await eventually(reconnected, timeout=15)
+    statuses = [e["status"] for e in (await running.api.get(f"/api/sessions/{sid}")).json()["history"] if e["kind"] == "status"]
+    assert statuses.count("qr_ready") == 1  # the login survived: no second QR
