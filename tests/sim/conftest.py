@@ -12,6 +12,7 @@ import pytest
 
 from waorch.sim import SimOptions, SimServer
 
+
 class WsDevice:
     """A worker as the simulator sees it: one WebSocket speaking the JSON protocol."""
 

@@ -1,5 +1,8 @@
-"""The WhatsApp network simulator (``waorch sim``): rotating QR codes, pairing, delivery,
-incoming messages, disconnects, logouts and temporary bans, on loopback."""
+"""The WhatsApp network simulator (``waorch sim``).
+
+Rotating QR codes, pairing, delivery, incoming messages, disconnects, logouts and temporary bans,
+on loopback.
+"""
 
 from waorch.sim.server import SimOptions, SimServer, serve_forever
 

@@ -132,7 +132,7 @@ class Connection:
         request: Any = None
         try:
             request = json.loads(data)
-            handler = self._handlers.get(request.get("type")) if isinstance(request, dict) else None
+            handler = self._handlers.get(str(request.get("type"))) if isinstance(request, dict) else None
             if handler is None:
                 raise SimError("BAD_REQUEST", "unknown request type")
             reply = await handler(request)
@@ -145,7 +145,7 @@ class Connection:
             await self.link.send({**reply, "reqId": req_id})
 
     def _online_device(self) -> Device:
-        """This connection's device if it is paired and this is its live connection."""
+        """The device, if it is paired and online on this connection."""
         device = self.device
         if device is None or device.link is not self.link:
             raise SimError("NOT_CONNECTED", "the device is not connected")
@@ -168,7 +168,7 @@ class Connection:
     async def _pair_phone(self, request: dict[str, Any]) -> Reply:
         if self.device is None or self.device.phone is not None:
             raise SimError("NOT_IN_QR_PHASE", "the device is already paired")
-        return {"type": "pair_code", "code": self.net.state.issue_code(self.device, request.get("phone"))}
+        return {"type": "pair_code", "code": self.net.state.issue_code(self.device, str(request.get("phone")))}
 
     async def _logout(self, request: dict[str, Any]) -> Reply:
         await self.net.remove(self._online_device(), "user_logout")

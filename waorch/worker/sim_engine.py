@@ -61,8 +61,8 @@ class AuthStore:
         """The stored auth data; new keys (and no login) the first time or if it is unreadable."""
         try:
             data = json.loads(self.path.read_text())
-            if all(isinstance(data.get(key), str) for key in ("noise", "identity", "adv")):
-                return data
+            if isinstance(data, dict) and all(isinstance(data.get(key), str) for key in ("noise", "identity", "adv")):
+                return dict(data)
             log.warning("auth data in %s is incomplete; starting a new login", self.directory)
         except FileNotFoundError:
             pass
@@ -229,7 +229,7 @@ class SimEngine:
         elif kind == "message":
             await self._emit("MESSAGE_RECEIVED", {key: message.get(key) for key in ("from", "chat", "text", "waId", "timestamp")})
         elif kind == "error":
-            log.warning("session %s: simulator error %s: %s", self._config.session_id, message.get("code"), message.get("message"))
+            log.warning("session %s: simulator error %s", self._config.session_id, message.get("code"))
         else:
             return await self._on_ending(kind, message)
         return None

@@ -45,7 +45,7 @@ class ProcessRunner:
 
     def __init__(self, command: tuple[str, ...] = (sys.executable, "-m", "waorch", "worker")) -> None:
         self.command = command
-        self._reapers: set[asyncio.Task[int]] = set()
+        self._children: dict[int, asyncio.subprocess.Process] = {}
 
     async def start(self, spec: WorkerSpec) -> str:
         """See ``Runner.start``."""
@@ -59,9 +59,7 @@ class ProcessRunner:
                 )
         except OSError as error:
             raise RunnerError(f"cannot start worker: {error}", session_id=spec.session_id) from None
-        reaper = asyncio.create_task(child.wait())
-        self._reapers.add(reaper)
-        reaper.add_done_callback(self._reapers.discard)
+        self._children[child.pid] = child
         return f"{child.pid}:{psutil.Process(child.pid).create_time()}"
 
     async def stop(self, ref: str, timeout: float = 10.0) -> None:
@@ -70,10 +68,24 @@ class ProcessRunner:
         if process is None:
             return
         self._signal_group(process.pid, signal.SIGTERM)
-        gone, alive = await asyncio.to_thread(psutil.wait_procs, [process], timeout)
-        if alive:
+        if not await self._wait(process, timeout):
             self._signal_group(process.pid, signal.SIGKILL)
-            await asyncio.to_thread(psutil.wait_procs, alive, 2.0)
+            await self._wait(process, 2.0)
+        self._children.pop(process.pid, None)
+
+    async def _wait(self, process: psutil.Process, timeout: float) -> bool:
+        """Wait for exit; our own children are reaped by asyncio, adopted ones polled."""
+        child = self._children.get(process.pid)
+        try:
+            if child is not None:
+                await asyncio.wait_for(child.wait(), timeout)
+            else:
+                await asyncio.to_thread(process.wait, timeout)
+        except (TimeoutError, psutil.TimeoutExpired):
+            return False
+        except psutil.Error:
+            pass
+        return True
 
     @staticmethod
     def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -85,7 +97,5 @@ class ProcessRunner:
         return _process(ref) is not None
 
     async def close(self) -> None:
-        """Stop reaping (workers keep running, detached in their own sessions)."""
-        for reaper in list(self._reapers):
-            reaper.cancel()
-        self._reapers.clear()
+        """Forget the children (workers keep running, detached in their own sessions)."""
+        self._children.clear()
