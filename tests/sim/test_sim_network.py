@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from waorch.sim import SimOptions, SimServer, serve_forever
@@ -170,7 +173,8 @@ def test_listens_on_loopback_only() -> None:
         SimServer(SimOptions(host="0.0.0.0"))
 
 
-async def test_serve_forever_prints_its_url_and_stops_when_cancelled(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_serve_forever_prints_its_url_and_stops_on_sigterm(capsys: pytest.CaptureFixture[str],
+                                                                  http: aiohttp.ClientSession) -> None:
     task = asyncio.create_task(serve_forever(SimOptions()))
     for _ in range(100):
         await asyncio.sleep(0.02)
@@ -179,6 +183,9 @@ async def test_serve_forever_prints_its_url_and_stops_when_cancelled(capsys: pyt
             break
     match = re.fullmatch(r"waorch sim listening on (http://127\.0\.0\.1:\d+)\n", out)
     assert match, out
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with http.get(match.group(1) + "/sim/health") as response:
+        assert response.status == 200
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(task, 3.0)
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await http.get(match.group(1) + "/sim/health")

@@ -33,6 +33,7 @@ BACKOFF_MAX = 5.0
 CONNECT_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 10.0
 HEARTBEAT = 20.0
+BAN_MARGIN = 0.1
 # SOCKS5 replies meaning "the proxy works, but the simulator did not answer it".
 TARGET_UNREACHABLE = {3, 4, 5, 6}
 
@@ -146,7 +147,7 @@ class SimEngine:
             if outcome.final is not None:
                 return outcome.final
             delay = BACKOFF_FIRST if outcome.was_online else min(delay * 2, BACKOFF_MAX)
-            await self._pause(outcome.resume_at - time.time() if outcome.resume_at else delay)
+            await self._pause(outcome.resume_at - time.time() + BAN_MARGIN if outcome.resume_at else delay)
         return "stopped"
 
     async def _attempt_once(self) -> Outcome:
@@ -186,7 +187,8 @@ class SimEngine:
         """Say hello, then handle the simulator's messages until one ends the connection."""
         self._ws = ws
         try:
-            await ws.send_json(self._hello())
+            with contextlib.suppress(ConnectionError):
+                await ws.send_json(self._hello())
             async for frame in ws:
                 message = json.loads(frame.data) if frame.type == aiohttp.WSMsgType.TEXT else None
                 outcome = await self._on_message(message) if isinstance(message, dict) else None
