@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up everything waorch needs on a fresh Debian/Ubuntu machine with Python 3.11+:
+# system packages (when missing), a virtualenv in .venv, and waorch with pinned dependencies.
+# Usage: scripts/bootstrap.sh [--test]   (--test also installs the test tools and microsocks)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+python=${PYTHON:-python3}
+
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "waorch needs Python 3.11 or newer; $python is $("$python" --version 2>&1)" >&2; exit 1; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+"$python" -m venv --help >/dev/null 2>&1 && "$python" -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+[ "$want_test" = 1 ] && apt_install microsocks libmagic1
+command -v file >/dev/null 2>&1 || apt_install libmagic1
+
+stamp=.venv/.installed$([ "$want_test" = 1 ] && echo -test)
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  [ -x .venv/bin/python ] || "$python" -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -e ".$([ "$want_test" = 1 ] && echo '[test]')" 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -c 'import waorch' 
+  touch "$stamp"
+fi
