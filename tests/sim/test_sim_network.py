@@ -46,6 +46,8 @@ async def test_send_errors(paired: Paired, device: Devices, api: Api) -> None:
     assert (answer["code"], answer["permanent"]) == ("INVALID_PHONE", True)
     assert (await item.request({"type": "send", "to": PHONE, "text": ""}))["code"] == "INVALID_MESSAGE"
     assert (await item.request({"type": "fly"}))["code"] == "BAD_REQUEST"
+    await item.ws.send_str("not json")
+    assert (await item.expect("error"))["code"] == "BAD_REQUEST"
     unpaired = await device().connect()
     await unpaired.expect("qr")
     answer = await unpaired.request({"type": "send", "to": PHONE, "text": "hi"})

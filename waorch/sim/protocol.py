@@ -129,20 +129,16 @@ class Connection:
 
     async def _on_request(self, data: str) -> None:
         """Answer one client request (errors become ``error`` answers)."""
-        request: Any = None
+        request = _parse(data)
         try:
-            request = json.loads(data)
-            handler = self._handlers.get(str(request.get("type"))) if isinstance(request, dict) else None
+            handler = self._handlers.get(str(request.get("type")))
             if handler is None:
-                raise SimError("BAD_REQUEST", "unknown request type")
+                raise SimError("BAD_REQUEST", "a request is a JSON object with a known type")
             reply = await handler(request)
-        except (ValueError, SimError) as exc:
-            code, message = (exc.code, exc.message) if isinstance(exc, SimError) else ("BAD_REQUEST", "not JSON")
-            permanent = isinstance(exc, SimError) and exc.permanent
-            reply = {"type": "error", "code": code, "message": message, "permanent": permanent}
+        except SimError as exc:
+            reply = {"type": "error", "code": exc.code, "message": exc.message, "permanent": exc.permanent}
         if reply is not None:
-            req_id = request.get("reqId") if isinstance(request, dict) else None
-            await self.link.send({**reply, "reqId": req_id})
+            await self.link.send({**reply, "reqId": request.get("reqId")})
 
     def _online_device(self) -> Device:
         """The device, if it is paired and online on this connection."""
@@ -184,14 +180,23 @@ class Connection:
             self.net.go_offline(self.device, self.link)
 
 
+def _parse(data: str) -> dict[str, Any]:
+    """A frame's JSON object; anything else counts as an empty request."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 async def _read_hello(ws: web.WebSocketResponse) -> dict[str, Any]:
     """The client's first message, which must be a well-formed ``hello``."""
     try:
         frame = await ws.receive(timeout=HELLO_TIMEOUT)
-        hello = json.loads(frame.data) if frame.type == WSMsgType.TEXT else None
-    except (TimeoutError, ValueError):
-        hello = None
-    if not isinstance(hello, dict) or hello.get("type") != "hello":
+    except TimeoutError as exc:
+        raise SimError("BAD_HELLO", "no hello came") from exc
+    hello = _parse(frame.data) if frame.type == WSMsgType.TEXT else {}
+    if hello.get("type") != "hello":
         raise SimError("BAD_HELLO", "the first message must be a hello")
     for key in ("noise", "identity", "adv"):
         value = hello.get(key)

@@ -156,7 +156,6 @@ class SimState:
     def remove(self, device: Device) -> None:
         """Remove a device from its phone: its login is void."""
         self.devices.pop(device.id, None)
-        device.token_hash = None
 
     def phone_devices(self, phone: str) -> list[Device]:
         """The devices paired with ``phone``."""
