@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 
-from conftest import RunningService, eventually, scan, wait_status
+from support import RunningService, eventually, scan, wait_status
 
 
 async def test_provision_qr_scan_connected(start_service, sim, socks_proxy) -> None:

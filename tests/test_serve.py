@@ -20,7 +20,7 @@ import psutil
 import pytest
 import redis
 
-from conftest import API_KEY, eventually, free_port, scan, wait_status
+from support import API_KEY, eventually, free_port, scan, wait_status
 
 
 class Serve:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import RunningService, eventually, scan, wait_status
+from support import RunningService, eventually, scan, wait_status
 
 
 async def test_killed_proxy_moves_session_to_another_proxy(start_service, sim, socks_proxy) -> None:

@@ -6,7 +6,7 @@ import httpx
 import jsonschema
 import pytest
 
-from conftest import RunningService
+from support import RunningService
 from waorch.webhook_server.app import create_app
 from waorch.webhook_server.openapi import openapi_document
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import RunningService
+from support import RunningService
 from waorch.signing import SESSION_HEADER, sign, webhook_key
 
 SECRET = "test-webhook-secret-0123456789"

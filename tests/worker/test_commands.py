@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from conftest import RunningService, eventually, wait_status
+from support import RunningService, eventually, wait_status
 from waorch.signing import command_key, sign, webhook_key
 
 SECRET = "test-webhook-secret-0123456789"

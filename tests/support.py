@@ -1,0 +1,111 @@
+"""Helpers shared by the tests: ports, real SOCKS5 servers, polling, the simulated phone."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import httpx
+
+from waorch.config import Settings
+from waorch.core.orchestrator import Core
+from waorch.service import Service
+
+T = TypeVar("T")
+API_KEY = "test-api-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, timeout: float = 5.0) -> None:
+    """Block until something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@dataclass
+class SocksProxy:
+    """A real microsocks SOCKS5 server on loopback that a test can kill and restart."""
+
+    port: int
+    user: str | None = None
+    password: str | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """``socks5h://[user:pass@]127.0.0.1:port``."""
+        auth = f"{self.user}:{self.password}@" if self.user else ""
+        return f"socks5h://{auth}127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start (or restart) the server and wait until it listens."""
+        args = ["microsocks", "-i", "127.0.0.1", "-p", str(self.port)]
+        if self.user:
+            args += ["-u", self.user, "-P", self.password or ""]
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(self.port)
+
+    def kill(self) -> None:
+        """Kill the server process (connections through it break)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class RunningService:
+    """A core with its HTTP server, and an API client carrying the key."""
+
+    service: Service
+    api: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def core(self) -> Core:
+        """The running core."""
+        return self.service.core
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns a truthy value (returned) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
+        await asyncio.sleep(interval)
+
+
+async def wait_status(api: httpx.AsyncClient, session_id: str, status: str, timeout: float = 10.0) -> dict:
+    """Poll the API until the session has ``status``; return its body."""
+
+    async def check() -> dict | None:
+        body = (await api.get(f"/api/sessions/{session_id}")).json()
+        return body if body.get("status") == status else None
+
+    return await eventually(check, timeout)
+
+
+async def scan(sim_url: str, qr: str, phone: str) -> httpx.Response:
+    """Play the phone: scan the QR in the simulator."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        return await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": phone})
