@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import time
@@ -15,6 +16,7 @@ import httpx
 from waorch.config import Settings
 from waorch.core.orchestrator import Core
 from waorch.service import Service
+from waorch.signing import SESSION_HEADER, sign, webhook_key
 
 T = TypeVar("T")
 API_KEY = "test-api-key-0123456789abcdef"
@@ -109,3 +111,11 @@ async def scan(sim_url: str, qr: str, phone: str) -> httpx.Response:
     """Play the phone: scan the QR in the simulator."""
     async with httpx.AsyncClient(trust_env=False) as client:
         return await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": phone})
+
+
+async def post_event(running: RunningService, session_id: str, kind: str, data: dict, generation: int = 0) -> httpx.Response:
+    """Post an event to the webhook signed with the session's own key, as its worker would."""
+    body = json.dumps({"sessionId": session_id, "type": kind, "data": data, "generation": generation,
+                       "timestamp": int(time.time() * 1000)}).encode()
+    headers = {SESSION_HEADER: session_id, **sign(webhook_key(running.settings.webhook_secret, session_id), body)}
+    return await running.api.post("/webhook", content=body, headers=headers)

@@ -301,3 +301,16 @@ async def test_stop_while_the_simulator_is_down(start: Start) -> None:
     await running.engine.stop()
     assert await running.result(timeout=1.0) == "stopped"
     assert running.sink.events == []
+
+
+async def test_second_client_with_same_login_replaces_the_first(tmp_path: Path, sim: SimServer, start: Start) -> None:
+    first = start(sim.url)
+    await connect(sim, first)
+    second_dir = tmp_path / "copy"
+    second_dir.mkdir(mode=0o700)
+    (second_dir / AUTH_FILE).write_bytes((first.auth_dir / AUTH_FILE).read_bytes())
+    second = start(sim.url, auth_dir=second_dir)
+    assert await second.sink.next("CONNECTED") == {"phoneNumber": PHONE}
+    event = await first.sink.next("DISCONNECTED")
+    assert (event["reason"], event["loggedOut"]) == ("stream_replaced", False)
+    assert await first.result() == "stream_replaced"

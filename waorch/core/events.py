@@ -20,6 +20,11 @@ EVENT_TYPES = ("QR_CODE", "CONNECTED", "DISCONNECTED", "MESSAGE_SENT", "MESSAGE_
                "MESSAGE_RECEIVED", "PING", "PROXY_ERROR", "AUTH_FAILURE")
 # Facts that stay true whichever worker generation reported them.
 GENERATION_FREE = frozenset({"MESSAGE_SENT", "MESSAGE_FAILED", "MESSAGE_RECEIVED"})
+# Disconnects after which the worker does not come back by itself (the session needs a person).
+FINAL_DISCONNECTS = {
+    "stream_replaced": "another client took over this session's login",
+    "client_outdated": "WhatsApp refuses this client version; update waorch",
+}
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,9 @@ class EventHandler:
         if event.data.get("loggedOut"):
             self.lifecycle.delete_auth(session.id)
             await self.store.set_status(session.id, Status.LOGGED_OUT, f"{reason}: {detail}".strip(": "), qr="")
+            return
+        if reason in FINAL_DISCONNECTS:
+            await self.store.set_status(session.id, Status.FAILED, f"{reason}: {FINAL_DISCONNECTS[reason]}", qr="")
             return
         ban_until = event.data.get("expiresAt", 0) if reason == "temporary_ban" else 0
         await self.store.set_status(session.id, Status.DISCONNECTED, f"{reason}: {detail}".strip(": "),

@@ -20,7 +20,8 @@ ENGINES = {
     "sim": "waorch.worker.sim_engine:SimEngine",
     "neonize": "waorch.worker.neonize_engine:NeonizeEngine",
 }
-EXIT_CODES = {"stopped": 0, "logged_out": 0, "proxy_error": 3, "qr_timeout": 4}
+EXIT_CODES = {"stopped": 0, "logged_out": 0, "proxy_error": 3, "qr_timeout": 4, "stream_replaced": 5,
+              "client_outdated": 6}
 
 
 def create_engine(settings: WorkerSettings) -> Engine:

@@ -255,7 +255,7 @@ class SimEngine:
             await self._disconnected("temporary_ban", f"temporary ban (code {code})", code=code, expiresAt=expires_at)
             return Outcome(was_online=True, resume_at=expires_at)
         if kind == "replaced":
-            await self._disconnected("connection_lost", "another connection with this login replaced this one")
+            await self._disconnected("stream_replaced", "another connection with this login replaced this one")
             return Outcome(final="stream_replaced")
         return None
 

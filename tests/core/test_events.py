@@ -1,0 +1,72 @@
+"""Each worker event's effect on session state (events posted signed, as a worker would)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from support import RunningService, post_event
+
+
+@pytest.fixture
+async def running(start_service) -> RunningService:
+    running = await start_service()
+    await running.core.pool.provision({"status": "stopped", "created": "0", "generation": "0"}, None, None)
+    return running
+
+
+async def session(running: RunningService):
+    return await running.core.store.get("worker_1")
+
+
+async def test_qr_then_connected(running: RunningService) -> None:
+    await post_event(running, "worker_1", "QR_CODE", {"qr": "r,n,i,a", "expiresAt": time.time() + 60, "ttl": 60})
+    assert ((await session(running)).status, (await session(running)).qr) == ("qr_ready", "r,n,i,a")
+    await post_event(running, "worker_1", "CONNECTED", {"phoneNumber": "+972501111111"})
+    current = await session(running)
+    assert (current.status, current.phone, current.qr) == ("connected", "972501111111", "")
+    assert current.connected_since > 0
+
+
+async def test_logged_out_deletes_auth_data(running: RunningService) -> None:
+    auth = running.settings.sessions_dir / "worker_1"
+    auth.mkdir(parents=True)
+    (auth / "creds.json").write_text("{}")
+    await post_event(running, "worker_1", "DISCONNECTED", {"reason": "logged_out", "loggedOut": True, "detail": "removed on phone"})
+    current = await session(running)
+    assert current.status == "logged_out" and "removed on phone" in current.reason and not auth.exists()
+
+
+async def test_temporary_ban_keeps_expiry(running: RunningService) -> None:
+    until = time.time() + 3600
+    await post_event(running, "worker_1", "DISCONNECTED", {"reason": "temporary_ban", "loggedOut": False, "code": 101, "expiresAt": until})
+    current = await session(running)
+    assert current.status == "disconnected" and current.ban_until == pytest.approx(until) and "temporary_ban" in current.reason
+
+
+@pytest.mark.parametrize("reason", ["stream_replaced", "client_outdated"])
+async def test_final_disconnects_park_the_session(running: RunningService, reason: str) -> None:
+    await post_event(running, "worker_1", "DISCONNECTED", {"reason": reason, "loggedOut": False})
+    current = await session(running)
+    assert current.status == "failed" and current.reason.startswith(reason)
+
+
+async def test_auth_failure_and_ping(running: RunningService) -> None:
+    await post_event(running, "worker_1", "PING", {"commandUrl": "http://127.0.0.1:5555"})
+    assert (await session(running)).command_url == "http://127.0.0.1:5555"
+    await post_event(running, "worker_1", "AUTH_FAILURE", {"reason": "qr_timeout", "detail": "nobody scanned"})
+    current = await session(running)
+    assert (current.status, current.reason) == ("failed", "qr_timeout: nobody scanned")
+
+
+async def test_events_of_a_replaced_worker_generation_are_ignored(running: RunningService) -> None:
+    await running.core.store.update("worker_1", generation=2)
+    response = await post_event(running, "worker_1", "AUTH_FAILURE", {"reason": "qr_timeout"}, generation=1)
+    assert response.status_code == 200 and (await session(running)).status == "stopped"
+
+
+async def test_malformed_event_data_is_400_and_changes_nothing(running: RunningService) -> None:
+    for kind, data in [("QR_CODE", {"qr": 5}), ("CONNECTED", {"phoneNumber": "abc"})]:
+        response = await post_event(running, "worker_1", kind, data)
+        assert response.status_code == 400
+    assert (await session(running)).status == "stopped"
