@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -86,12 +87,25 @@ def make_settings(tmp_path: Path, redis_server: EmbeddedRedis) -> Callable[..., 
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    """The WhatsApp network simulator on loopback, with short QR lifetimes."""
-    server = SimServer(SimOptions(qr_first_ttl=30, qr_ttl=10, qr_count=6))
-    await server.start()
-    yield server
-    await server.stop()
+async def sim_factory() -> AsyncIterator[Callable[..., Awaitable[SimServer]]]:
+    """Factory: ``await sim_factory(**SimOptions fields)`` starts a simulator (stopped afterwards)."""
+    servers: list[SimServer] = []
+
+    async def make(**options: Any) -> SimServer:
+        server = SimServer(SimOptions(**{"qr_first_ttl": 5.0, "qr_ttl": 5.0, "qr_count": 3, **options}))
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture
+async def sim(sim_factory: Callable[..., Awaitable[SimServer]]) -> SimServer:
+    """The WhatsApp network simulator on loopback (QR codes live 30 s, then 10 s)."""
+    return await sim_factory(qr_first_ttl=30, qr_ttl=10, qr_count=6)
 
 
 @pytest.fixture

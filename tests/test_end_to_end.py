@@ -89,7 +89,7 @@ async def test_worker_starts_are_spaced(start_service) -> None:
     for sid in sids:
         history = await running.core.store.history(sid)
         started.append(min(e["at"] for e in history if e.get("status") == "starting"))
-    gaps = [b - a for a, b in zip(started, started[1:])]
+    gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
     assert all(gap >= 0.69 for gap in gaps), gaps
 
 

@@ -19,7 +19,6 @@ import httpx
 import psutil
 import pytest
 import redis
-
 from support import API_KEY, eventually, free_port, scan, wait_status
 
 

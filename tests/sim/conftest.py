@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from waorch.sim import SimOptions, SimServer
+from waorch.sim import SimServer
 
 
 class WsDevice:
@@ -56,22 +56,6 @@ class WsDevice:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
-
-
-@pytest.fixture
-async def sim_factory() -> AsyncIterator[Callable[..., Awaitable[SimServer]]]:
-    """Factory: ``await sim_factory(**SimOptions fields)`` starts a simulator (stopped afterwards)."""
-    servers: list[SimServer] = []
-
-    async def make(**options: Any) -> SimServer:
-        server = SimServer(SimOptions(**{"qr_first_ttl": 5.0, "qr_ttl": 5.0, "qr_count": 3, **options}))
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        await server.stop()
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import jsonschema
 import pytest
-
 from support import RunningService
+
 from waorch.webhook_server.app import create_app
 from waorch.webhook_server.openapi import openapi_document
 

@@ -6,8 +6,8 @@ import json
 import time
 
 import pytest
-
 from support import RunningService
+
 from waorch.signing import SESSION_HEADER, sign, webhook_key
 
 SECRET = "test-webhook-secret-0123456789"

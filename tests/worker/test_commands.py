@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import httpx
-
 from support import RunningService, eventually, wait_status
+
 from waorch.signing import command_key, sign, webhook_key
 
 SECRET = "test-webhook-secret-0123456789"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,8 +13,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from support import free_port
 
-from waorch.sim import SimOptions, SimServer
+from waorch.sim import SimServer
 from waorch.worker.engine import EngineConfig, EngineError
 from waorch.worker.sim_engine import AUTH_FILE, SimEngine
 
@@ -23,13 +23,6 @@ PHONE = "972501111111"
 OTHER = "972502222222"
 
 pytestmark = pytest.mark.timeout(10)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RecordingSink:
@@ -70,21 +63,6 @@ class Running:
 
 Start = Callable[..., Running]
 Sims = Callable[..., Awaitable[SimServer]]
-
-
-@pytest.fixture
-async def sim_factory() -> AsyncIterator[Sims]:
-    servers: list[SimServer] = []
-
-    async def make(**options: Any) -> SimServer:
-        server = SimServer(SimOptions(**{"qr_first_ttl": 5.0, "qr_ttl": 5.0, "qr_count": 3, **options}))
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        await server.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+
 import redis.asyncio as aioredis
 from aiohttp import web
 
