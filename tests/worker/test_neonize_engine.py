@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-
 from socks_recorder import ATYP_DOMAIN, RecordingSocks, SilentSocks
+
 from waorch.worker.engine import EngineConfig, EngineError
 from waorch.worker.neonize.files import DATABASE
 from waorch.worker.neonize.hard_exit import EXIT_HUNG

@@ -52,7 +52,6 @@ from waorch.worker.neonize.lib import (
     SendPresenceError,
     StreamReplacedEv,
     TemporaryBanEv,
-    build_jid,
     pb,
 )
 from waorch.worker.neonize.route import ProxyRoute
@@ -335,8 +334,9 @@ class NeonizeEngine:
         client = self._client
         usable = self._online if online else self._phone is None
         if client is None or self._final is not None or not usable:
-            raise EngineError("NOT_CONNECTED" if online else "NOT_IN_QR_PHASE",
-                              "not connected to WhatsApp" if online else "pairing codes are only given while waiting to be paired")
+            if online:
+                raise EngineError("NOT_CONNECTED", "not connected to WhatsApp")
+            raise EngineError("NOT_IN_QR_PHASE", "pairing codes are only given while waiting to be paired")
         self._calls += 1
         self._idle.clear()
         try:
@@ -351,7 +351,10 @@ class NeonizeEngine:
         if not PHONE.fullmatch(to):
             return SendResult(ok=False, error="INVALID_PHONE", permanent=True)
         async with self._calling() as client:
-            recipient = await self._recipient(client, to)
+            try:
+                recipient = await self._recipient(client, to)
+            except EngineError as error:
+                return SendResult(ok=False, error=error.code)  # nothing was sent
             if recipient is None:
                 return events.not_on_whatsapp()
             try:
@@ -380,7 +383,10 @@ class NeonizeEngine:
     async def typing(self, to: str, seconds: float) -> None:
         """Show "typing..." to ``to`` for about ``seconds``."""
         _check_phone(to)
-        jid = build_jid(to)
+        async with self._calling() as client:
+            jid = await self._recipient(client, to)
+        if jid is None:
+            return  # not on WhatsApp: nobody to show it to
         await self._chat_presence(jid, ChatPresence.CHAT_PRESENCE_COMPOSING)
         await asyncio.sleep(seconds)
         with contextlib.suppress(EngineError):

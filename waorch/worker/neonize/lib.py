@@ -45,7 +45,6 @@ try:
     from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
     from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
     from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ClientName, ClientType
-    from neonize.utils.jid import build_jid
     from neonize.utils.message import extract_text
 finally:
     os.popen = _os_popen
@@ -55,5 +54,5 @@ __all__ = [
     "ConnectedEv", "DeviceProps", "DisconnectedEv", "IsOnWhatsAppError", "KeepAliveRestoredEv",
     "KeepAliveTimeoutEv", "LoggedOutEv", "LogoutError", "Message", "MessageEv", "NewAClient",
     "PairPhoneError", "PairStatusEv", "ProxySettings", "SendMessageError", "SendPresenceError",
-    "StreamReplacedEv", "TemporaryBanEv", "build_jid", "extract_text", "pb",
+    "StreamReplacedEv", "TemporaryBanEv", "extract_text", "pb",
 ]
