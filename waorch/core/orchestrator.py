@@ -60,18 +60,20 @@ class Core:
         self.workers = WorkerClient(settings.webhook_secret)
         self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         """Load configured proxies, re-adopt running workers, and start the loops."""
         for proxy in self.settings.proxies:
             await self.pool.add(proxy, "env", exist_ok=True)
         await self.watchdog.check_once()
-        self._spawn(self.starts.run_forever())
+        self._spawn(self.starts.run_forever(self._stopping))
         self._spawn(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
         self._spawn(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
 
     async def stop(self, *, stop_workers: bool = False) -> None:
         """Stop the loops; workers keep running (and are re-adopted) unless ``stop_workers``."""
+        self._stopping.set()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -85,9 +87,8 @@ class Core:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    async def _every(interval_ms: int, action: Callable[[], Awaitable[None]]) -> None:
-        while True:
+    async def _every(self, interval_ms: int, action: Callable[[], Awaitable[None]]) -> None:
+        while not self._stopping.is_set():
             await asyncio.sleep(interval_ms / 1000)
             try:
                 await action()

@@ -48,9 +48,13 @@ class StartQueue:
         """Session ids waiting to start, earliest first."""
         return await self.redis.zrange(keys.PROVISION_QUEUE, 0, -1)
 
-    async def run_forever(self) -> None:
-        """Start due sessions one by one, ``interval`` apart."""
-        while True:
+    async def run_forever(self, stopping: asyncio.Event) -> None:
+        """Start due sessions one by one, ``interval`` apart, until ``stopping`` is set.
+
+        The flag (besides cancellation) matters: a cancellation that arrives while redis-py is
+        mid-command can be swallowed by it, and the loop must still end.
+        """
+        while not stopping.is_set():
             session_id = await self._pop(keys=[keys.PROVISION_QUEUE], args=[int(time.time() * 1000)])
             if session_id is None:
                 await asyncio.sleep(0.05)

@@ -1,7 +1,8 @@
-"""Process runner (the default): each worker its own process and process group.
+"""Process runner (the default): each worker its own process, session and process group.
 
-Workers get stdin from /dev/null and write to a per-session log file, so nothing they print can
-reach the control room's screen. A worker's ref is ``pid:start_time``: after an orchestrator
+Workers are spawned detached (``posix_spawn`` with ``setsid``): stdin from /dev/null, output
+appended to a per-session log file, so nothing they print can reach the control room's screen,
+and they outlive the orchestrator. A worker's ref is ``pid:start_time``: after an orchestrator
 restart the same ref names the same process (a recycled pid has another start time), so running
 workers are re-adopted instead of started twice.
 """
@@ -13,11 +14,14 @@ import contextlib
 import os
 import signal
 import sys
+import time
 
 import psutil
 
 from waorch.core.runners.base import WorkerSpec
 from waorch.errors import RunnerError
+
+POLL_S = 0.05
 
 
 def _parse(ref: str) -> tuple[int, float] | None:
@@ -28,10 +32,18 @@ def _parse(ref: str) -> tuple[int, float] | None:
         return None
 
 
+def _reap(pid: int) -> None:
+    """Collect the exit status if ``pid`` is our own exited child (no zombies are left)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
 def _process(ref: str) -> psutil.Process | None:
+    """The live process a ref names, or ``None``."""
     parsed = _parse(ref)
     if parsed is None:
         return None
+    _reap(parsed[0])
     try:
         process = psutil.Process(parsed[0])
         alive = process.status() != psutil.STATUS_ZOMBIE
@@ -45,22 +57,20 @@ class ProcessRunner:
 
     def __init__(self, command: tuple[str, ...] = (sys.executable, "-m", "waorch", "worker")) -> None:
         self.command = command
-        self._children: dict[int, asyncio.subprocess.Process] = {}
 
     async def start(self, spec: WorkerSpec) -> str:
         """See ``Runner.start``."""
         spec.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(spec.log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ]
         try:
-            with open(spec.log_path, "ab", buffering=0) as log:  # noqa: ASYNC230 (opening a log file is instant)
-                os.chmod(spec.log_path, 0o600)
-                child = await asyncio.create_subprocess_exec(
-                    *self.command, env=spec.environment, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-                )
-        except OSError as error:
+            pid = os.posix_spawn(self.command[0], list(self.command), spec.environment, file_actions=actions, setsid=True)  # noqa: ASYNC221 (spawn returns at once)
+            return f"{pid}:{psutil.Process(pid).create_time()}"
+        except (OSError, psutil.Error) as error:
             raise RunnerError(f"cannot start worker: {error}", session_id=spec.session_id) from None
-        self._children[child.pid] = child
-        return f"{child.pid}:{psutil.Process(child.pid).create_time()}"
 
     async def stop(self, ref: str, timeout: float = 10.0) -> None:
         """See ``Runner.stop``: SIGTERM to the process group, SIGKILL after ``timeout``."""
@@ -68,23 +78,17 @@ class ProcessRunner:
         if process is None:
             return
         self._signal_group(process.pid, signal.SIGTERM)
-        if not await self._wait(process, timeout):
+        if not await self._wait_gone(ref, timeout):
             self._signal_group(process.pid, signal.SIGKILL)
-            await self._wait(process, 2.0)
-        self._children.pop(process.pid, None)
+            await self._wait_gone(ref, 5.0)
 
-    async def _wait(self, process: psutil.Process, timeout: float) -> bool:
-        """Wait for exit; our own children are reaped by asyncio, adopted ones polled."""
-        child = self._children.get(process.pid)
-        try:
-            if child is not None:
-                await asyncio.wait_for(child.wait(), timeout)
-            else:
-                await asyncio.to_thread(process.wait, timeout)
-        except (TimeoutError, psutil.TimeoutExpired):
-            return False
-        except psutil.Error:
-            pass
+    @staticmethod
+    async def _wait_gone(ref: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while _process(ref) is not None:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(POLL_S)
         return True
 
     @staticmethod
@@ -97,5 +101,4 @@ class ProcessRunner:
         return _process(ref) is not None
 
     async def close(self) -> None:
-        """Forget the children (workers keep running, detached in their own sessions)."""
-        self._children.clear()
+        """Nothing to release: workers run detached and are found again by their refs."""
