@@ -175,12 +175,12 @@ async def end(workers: list[Worker]) -> None:
     for worker in workers:
         if worker.process is not None and worker.kind == "sim" and worker.process.returncode is None:
             worker.process.terminate()
-    for worker in (worker for worker in workers if worker.process is not None):
+    for process in (worker.process for worker in workers if worker.process is not None):
         try:
-            await asyncio.wait_for(worker.process.wait(), 15)
+            await asyncio.wait_for(process.wait(), 15)
         except TimeoutError:
-            worker.process.kill()
-            await worker.process.wait()
+            process.kill()
+            await process.wait()
 
 
 def report(workers: list[Worker], samples: dict[str, tuple[float, float]]) -> None:

@@ -88,11 +88,12 @@ class EngineOptions:
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> EngineOptions:
         """Options given by name; a value that is not a number is a ``CONFIG`` error."""
-        values = {}
+        values: dict[str, Any] = {}
         for option in fields(cls):
             if option.name in options:
+                convert = int if option.type == "int" else float
                 try:
-                    values[option.name] = type(option.default)(options[option.name])
+                    values[option.name] = convert(options[option.name])
                 except (TypeError, ValueError) as error:
                     raise EngineError("CONFIG", f"neonize option {option.name}: {error}") from error
         return cls(**values)

@@ -17,7 +17,7 @@ def _read_and_close(command: str, mode: str = "r", buffering: int = -1) -> io.St
         return io.StringIO(pipe.read())
 
 
-os.popen = _read_and_close
+os.popen = _read_and_close  # type: ignore[assignment]  # a file-like with read() is all neonize uses
 try:
     from neonize._binder import ProxySettings
     from neonize.aioze.client import NewAClient
