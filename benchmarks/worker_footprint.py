@@ -1,4 +1,4 @@
-"""Idle footprint of worker processes: one neonize worker and N sim workers, each behind its own proxy.
+"""Idle footprint of worker processes: neonize workers and sim workers, each behind its own proxy.
 
 Real parts: `waorch worker` processes, the simulator (in this process), a webhook that takes their
 events, and one recording SOCKS5 proxy per worker on loopback. A proxy notes when its worker's
@@ -7,7 +7,10 @@ one unanswered, so the neonize worker stays in its connect attempt, idle, and se
 beyond this machine. Prints RSS and private memory (USS) of each worker once idle, and the time
 from process start to the first connect attempt. No assertions.
 
-    .venv/bin/python benchmarks/worker_footprint.py [--sim-workers 5] [--settle 3]
+Private memory (USS) counts library pages no other process maps: a lone neonize worker owns the
+whole Go library; with --neonize-workers 2 or more, each extra one shares it.
+
+    .venv/bin/python benchmarks/worker_footprint.py [--neonize-workers 1] [--sim-workers 5] [--settle 3]
 """
 
 from __future__ import annotations
@@ -202,11 +205,11 @@ def report(workers: list[Worker], samples: dict[str, tuple[float, float]]) -> No
     print(f"for comparison, {FACTS}")
 
 
-async def main(sim_workers: int, settle: float) -> None:
+async def main(neonize_workers: int, sim_workers: int, settle: float) -> None:
     sim, webhook = SimServer(SimOptions()), Webhook()
     await sim.start()
     await webhook.start()
-    kinds = ["neonize"] + ["sim"] * sim_workers
+    kinds = ["neonize"] * neonize_workers + ["sim"] * sim_workers
     workers = [Worker(kind, f"worker_{n}", RecordingProxy()) for n, kind in enumerate(kinds, 1)]
     with tempfile.TemporaryDirectory() as data:
         try:
@@ -225,7 +228,8 @@ async def main(sim_workers: int, settle: float) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sim-workers", type=int, default=5, help="sim workers next to the one neonize worker")
+    parser.add_argument("--neonize-workers", type=int, default=1, help="neonize workers")
+    parser.add_argument("--sim-workers", type=int, default=5, help="sim workers")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds idle before measuring")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.sim_workers, arguments.settle))
+    asyncio.run(main(arguments.neonize_workers, arguments.sim_workers, arguments.settle))
