@@ -45,6 +45,7 @@ class Settings:
     watchdog_interval_ms: int = 60000
     ping_timeout_ms: int = 180000
     ping_interval_ms: int = 30000
+    worker_connect_timeout_ms: int = 30000
     proxy_cooldown_ms: int = 300000
     proxies: tuple[ProxyURL, ...] = ()
     telegram_bot_token: str | None = None
@@ -201,6 +202,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         watchdog_interval_ms=_integer(env, "WATCHDOG_INTERVAL_MS", 60000, 100),
         ping_timeout_ms=_integer(env, "PING_TIMEOUT_MS", 180000, 1000),
         ping_interval_ms=_integer(env, "PING_INTERVAL_MS", 30000, 100),
+        worker_connect_timeout_ms=_integer(env, "WORKER_CONNECT_TIMEOUT_MS", 30000, 1000),
         proxy_cooldown_ms=_integer(env, "PROXY_COOLDOWN_MS", 300000, 0),
         proxies=_proxies(env),
         telegram_bot_token=_optional(env, "TELEGRAM_BOT_TOKEN", lambda v: ":" in v, "must look like 123456:ABC..."),
@@ -240,6 +242,7 @@ class WorkerSettings:
     sim_url: str | None = None
     generation: int = 0
     ping_interval_ms: int = 30000
+    connect_timeout_ms: int = 30000
     command_host: str = "127.0.0.1"
     command_port: int = 0
     advertise_host: str | None = None
@@ -275,6 +278,7 @@ def load_worker_settings(env: Mapping[str, str]) -> WorkerSettings:
         sim_url=_http_url(env, "SIM_URL") or (_required(env, "SIM_URL") if engine == "sim" else None),
         generation=_integer(env, "WORKER_GENERATION", 0, 0),
         ping_interval_ms=_integer(env, "PING_INTERVAL_MS", 30000, 100),
+        connect_timeout_ms=_integer(env, "CONNECT_TIMEOUT_MS", 30000, 1000),
         command_host=env.get("COMMAND_HOST", "").strip() or "127.0.0.1",
         command_port=_integer(env, "COMMAND_PORT", 0, 0, 65535),
         advertise_host=env.get("ADVERTISE_HOST", "").strip() or None,

@@ -17,7 +17,7 @@ from waorch.errors import BadRequest, PhoneLimit
 log = logging.getLogger("waorch.events")
 
 EVENT_TYPES = ("QR_CODE", "CONNECTED", "DISCONNECTED", "MESSAGE_SENT", "MESSAGE_FAILED",
-               "MESSAGE_RECEIVED", "PING", "PROXY_ERROR", "AUTH_FAILURE")
+               "MESSAGE_RECEIVED", "PING", "PROXY_ERROR", "AUTH_FAILURE", "SEND_RESTRICTED")
 # Facts that stay true whichever worker generation reported them.
 GENERATION_FREE = frozenset({"MESSAGE_SENT", "MESSAGE_FAILED", "MESSAGE_RECEIVED"})
 # Disconnects after which the worker does not come back by itself (the session needs a person).
@@ -70,6 +70,7 @@ class EventHandler:
             "QR_CODE": self._qr, "CONNECTED": self._connected, "DISCONNECTED": self._disconnected,
             "PING": self._ping, "PROXY_ERROR": self._proxy_error, "AUTH_FAILURE": self._auth_failure,
             "MESSAGE_SENT": self._record, "MESSAGE_FAILED": self._record, "MESSAGE_RECEIVED": self._record,
+            "SEND_RESTRICTED": self._record,
         }
 
     async def handle(self, event: Event) -> None:

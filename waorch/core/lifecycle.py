@@ -45,6 +45,7 @@ class Lifecycle:
             "COMMAND_KEY": command_key(s.webhook_secret, session_id),
             "AUTH_DIR": str(self.auth_dir(session_id)), "WORKER_ENGINE": s.worker_engine,
             "WORKER_GENERATION": str(generation), "PING_INTERVAL_MS": str(s.ping_interval_ms),
+            "CONNECT_TIMEOUT_MS": str(s.worker_connect_timeout_ms),
             "DEVICE_NAME": s.device_name, "PROXY_URL": proxy.url if proxy else "",
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1",
         }

@@ -20,8 +20,9 @@ ENGINES = {
     "sim": "waorch.worker.sim_engine:SimEngine",
     "neonize": "waorch.worker.neonize_engine:NeonizeEngine",
 }
-EXIT_CODES = {"stopped": 0, "logged_out": 0, "proxy_error": 3, "qr_timeout": 4, "stream_replaced": 5,
-              "client_outdated": 6}
+# How a worker's end reads to its runner (EXIT_HUNG = 5 is the neonize hang watchdog's hard exit).
+EXIT_CODES = {"stopped": 0, "logged_out": 0, "temporary_ban": 0, "proxy_error": 3, "qr_timeout": 4, "hung": 5,
+              "stream_replaced": 6, "client_outdated": 7, "auth_failure": 8, "connect_failure": 9}
 
 
 def create_engine(settings: WorkerSettings) -> Engine:
@@ -32,6 +33,7 @@ def create_engine(settings: WorkerSettings) -> Engine:
         session_id=settings.session_id, auth_dir=settings.auth_dir,
         proxy_url=settings.proxy_url.url if settings.proxy_url else None,
         sim_url=settings.sim_url, device_name=settings.device_name,
+        options={"connect_timeout": settings.connect_timeout_ms / 1000},
     ))
 
 
