@@ -58,6 +58,10 @@ class Session:
     restarts: int = 0
     generation: int = 0
     ban_until: float = 0.0
+    first_connected: float = 0.0
+    tier_pin: str = ""
+    paused: int = 0
+    restricted_until: float = 0.0
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> Session:

@@ -18,14 +18,16 @@ class WorkerClient:
         self._secret = webhook_secret
         self._http = httpx.AsyncClient(timeout=timeout, trust_env=False)
 
-    async def command(self, session_id: str, command_url: str, name: str, **arguments: Any) -> dict[str, Any]:
+    async def command(self, session_id: str, command_url: str, name: str, *, timeout: float | None = None,
+                      **arguments: Any) -> dict[str, Any]:
         """Deliver one command and return the worker's JSON answer (``WORKER_UNREACHABLE`` on failure)."""
         if not command_url:
             raise WorkerUnreachable("the worker has not reported its command address yet", session_id=session_id)
         body = json.dumps({"command": name, **arguments}).encode()
         headers = {"content-type": "application/json", **sign(command_key(self._secret, session_id), body)}
         try:
-            response = await self._http.post(f"{command_url}/command", content=body, headers=headers)
+            response = await self._http.post(f"{command_url}/command", content=body, headers=headers,
+                                             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
         except httpx.HTTPError as error:
             raise WorkerUnreachable(f"worker did not answer: {type(error).__name__}", session_id=session_id) from None
         answer = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}

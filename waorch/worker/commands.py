@@ -2,7 +2,8 @@
 
 A small aiohttp server (loopback for processes; the container's address for containers) that
 accepts ``POST /command`` signed with the worker's command key (Standard Webhooks headers, replay
-guarded). Commands: ``ping``, ``stop``, ``logout``, ``typing``, ``send``, ``pairing_code``.
+guarded). Commands: ``ping``, ``stop``, ``logout``, ``typing``, ``send``, ``status``,
+``pairing_code``. Sends go through the worker's journal, so a message id is never sent twice.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from aiohttp import web
 
 from waorch.errors import SignatureError
 from waorch.signing import MemoryReplayGuard, verify_once
-from waorch.worker.engine import Engine, EngineError, EventSink
+from waorch.worker.engine import Engine, EngineError, EventSink, SendResult
+from waorch.worker.journal import SendJournal
 
 log = logging.getLogger("waorch.worker.commands")
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -26,8 +28,10 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 class CommandServer:
     """Serves signed commands for one worker's engine."""
 
-    def __init__(self, engine: Engine, sink: EventSink, key: str, on_stop: Callable[[], None]) -> None:
+    def __init__(self, engine: Engine, sink: EventSink, key: str, on_stop: Callable[[], None],
+                 journal: SendJournal) -> None:
         self.engine = engine
+        self.journal = journal
         self.sink = sink
         self.key = key
         self.on_stop = on_stop
@@ -36,7 +40,8 @@ class CommandServer:
         self.port = 0
         self._handlers: dict[str, Handler] = {
             "ping": self._ping, "stop": self._stop, "logout": self._logout,
-            "typing": self._typing, "send": self._send, "pairing_code": self._pairing_code,
+            "typing": self._typing, "send": self._send, "status": self._status,
+            "pairing_code": self._pairing_code,
         }
 
     async def start(self, host: str, port: int) -> None:
@@ -90,14 +95,44 @@ class CommandServer:
     async def _pairing_code(self, command: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "code": await self.engine.pairing_code(str(command["phone"]))}
 
+    async def _status(self, command: dict[str, Any]) -> dict[str, Any]:
+        entry = self.journal.lookup(str(command["messageId"]))
+        return {"ok": True, "state": "none"} if entry is None else {"ok": True, **_answer(entry)}
+
     async def _send(self, command: dict[str, Any]) -> dict[str, Any]:
         to, text, message_id = str(command["to"]), str(command["text"]), str(command["messageId"])
-        typing = float(command.get("typingSeconds", 0))
-        if typing > 0:
-            await self.engine.typing(to, typing)
-        result = await self.engine.send_text(to, text, message_id)
+        known = self.journal.lookup(message_id)
+        if known is not None and known["state"] != "not_sent":
+            return {"ok": True, "duplicate": True, **_answer(known)}
+        self.journal.record(message_id, "attempt", to=to)
+        try:
+            typing = float(command.get("typingSeconds", 0))
+            if typing > 0:
+                await self.engine.typing(to, typing)
+            result = await self.engine.send_text(to, text, message_id)
+        except EngineError as error:
+            return await self._engine_error(message_id, to, error)
+        return await self._settle(message_id, to, result)
+
+    async def _engine_error(self, message_id: str, to: str, error: EngineError) -> dict[str, Any]:
+        if error.code == "NOT_CONNECTED":  # refused before anything went out: safe to try again
+            self.journal.record(message_id, "not_sent", error=error.code)
+            return {"ok": True, "state": "not_sent", "error": error.code, "permanent": False}
+        return {"ok": True, "state": "attempt", "error": error.code, "permanent": False}
+
+    async def _settle(self, message_id: str, to: str, result: SendResult) -> dict[str, Any]:
         if result.ok:
+            self.journal.record(message_id, "sent", waId=result.wa_id)
             await self.sink.emit("MESSAGE_SENT", {"messageId": message_id, "to": to, "waId": result.wa_id})
         else:
-            await self.sink.emit("MESSAGE_FAILED", {"messageId": message_id, "to": to, "error": result.error, "permanent": result.permanent})
-        return {"ok": result.ok, "waId": result.wa_id, "error": result.error, "permanent": result.permanent}
+            state = "failed" if result.permanent else "not_sent"
+            self.journal.record(message_id, state, error=result.error, permanent=result.permanent)
+            await self.sink.emit("MESSAGE_FAILED", {"messageId": message_id, "to": to, "error": result.error,
+                                                    "permanent": result.permanent})
+        return {"ok": True, **_answer(self.journal.lookup(message_id) or {})}
+
+
+def _answer(entry: dict[str, Any]) -> dict[str, Any]:
+    """A journal entry as the orchestrator reads it."""
+    return {"state": entry.get("state", "none"), "waId": entry.get("waId"), "error": entry.get("error"),
+            "permanent": bool(entry.get("permanent"))}

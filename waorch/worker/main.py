@@ -13,6 +13,7 @@ from waorch.config import WorkerSettings
 from waorch.worker.commands import CommandServer
 from waorch.worker.emitter import Emitter
 from waorch.worker.engine import Engine, EngineConfig
+from waorch.worker.journal import SendJournal
 
 log = logging.getLogger("waorch.worker")
 
@@ -58,7 +59,7 @@ async def run_worker(settings: WorkerSettings) -> int:
     stop = lambda: loop.create_task(engine.stop())  # noqa: E731
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    commands = CommandServer(engine, emitter, settings.command_key, stop)
+    commands = CommandServer(engine, emitter, settings.command_key, stop, SendJournal(settings.auth_dir))
     await emitter.start()
     await commands.start(settings.command_host, settings.command_port)
     command_url = f"http://{settings.advertise_host or settings.command_host}:{commands.port}"

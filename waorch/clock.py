@@ -1,0 +1,67 @@
+"""The clock seam: wall time and sleeping, real or scaled.
+
+Pacing rules are stated in hours, minutes and seconds of wall time. ``SystemClock`` is the real
+one. ``ScaledClock`` runs faster than real time from a chosen start, so a day of anti-ban pacing
+can be rehearsed (or tested) in minutes: the dispatcher and an in-process simulator share one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Wall time in unix seconds, and sleeping in that time."""
+
+    def now(self) -> float:
+        """Current wall time (unix seconds)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep for ``seconds`` of this clock's time."""
+        ...
+
+    def real_seconds(self, seconds: float) -> float:
+        """How many real seconds ``seconds`` of this clock's time take."""
+        ...
+
+
+class SystemClock:
+    """Real time."""
+
+    def now(self) -> float:
+        """See ``Clock.now``."""
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        """See ``Clock.sleep``."""
+        await asyncio.sleep(max(0.0, seconds))
+
+    def real_seconds(self, seconds: float) -> float:
+        """See ``Clock.real_seconds``."""
+        return seconds
+
+
+class ScaledClock:
+    """Time that starts at ``start`` (unix seconds) and runs ``scale`` times faster than real time."""
+
+    def __init__(self, scale: float, start: float | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be positive")
+        self.scale = scale
+        self._real_origin = time.time()
+        self._origin = self._real_origin if start is None else start
+
+    def now(self) -> float:
+        """See ``Clock.now``."""
+        return self._origin + (time.time() - self._real_origin) * self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        """See ``Clock.sleep``."""
+        await asyncio.sleep(max(0.0, seconds) / self.scale)
+
+    def real_seconds(self, seconds: float) -> float:
+        """See ``Clock.real_seconds``."""
+        return seconds / self.scale

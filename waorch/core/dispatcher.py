@@ -1,0 +1,209 @@
+"""The dispatcher: one loop per session that sends its queue in order, paced by its trust tier.
+
+Each loop waits while its session is paused, not connected, banned or outside active hours, and
+otherwise sends the head of the queue as soon as pacing allows: the worker shows "typing…", then
+sends. A send's outcome comes back in the command's answer (or, after a crash, from the worker's
+journal); an outcome that cannot be known is ``unknown``, never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import deque
+from zoneinfo import ZoneInfo
+
+from waorch.clock import Clock
+from waorch.core.messages import Message, MessageStatus, MessageStore
+from waorch.core.pacing import WINDOW_S, Recent, draw_gap, earliest_send, gap_fits, local_day, typing_seconds
+from waorch.core.sessions import Session, SessionStore, Status
+from waorch.core.tiers import Tier, TierStore, tier_for_age
+from waorch.core.worker_client import WorkerClient
+from waorch.errors import WorkerUnreachable
+
+log = logging.getLogger("waorch.dispatcher")
+
+MAX_ATTEMPTS = 5
+RETRY_BASE_S = 30.0
+POLL_REAL_S = 1.0
+FINISH_ROOM_S = 2.0
+
+
+def retry_delay(attempt: int) -> float:
+    """Backoff before the next attempt of a transient failure (30 s, 60 s, 120 s, ...)."""
+    return RETRY_BASE_S * 2 ** (attempt - 1)
+
+
+class Dispatcher:
+    """Owns the per-session loops and the outbox of scheduled messages."""
+
+    def __init__(self, sessions: SessionStore, messages: MessageStore, tiers: TierStore, workers: WorkerClient,
+                 clock: Clock, zone: ZoneInfo) -> None:
+        self.sessions = sessions
+        self.messages = messages
+        self.tiers = tiers
+        self.workers = workers
+        self.clock = clock
+        self.zone = zone
+        self.lateness: deque[float] = deque(maxlen=100_000)
+        self._loops: dict[str, SessionLoop] = {}
+        self._stopping = asyncio.Event()
+
+    def wake(self, session_id: str) -> None:
+        """Make sure the session's loop runs and looks at its queue now."""
+        if self._stopping.is_set():
+            return
+        loop = self._loops.get(session_id)
+        if loop is None or loop.task.done():
+            self._loops[session_id] = loop = SessionLoop(self, session_id)
+        loop.wake()
+
+    async def run(self) -> None:
+        """Start loops for sessions with work, then move due scheduled messages into queues."""
+        for session_id in await self.messages.sessions_with_work():
+            self.wake(session_id)
+        while not self._stopping.is_set():
+            for session_id in await self.messages.promote_due(self.clock.now()):
+                self.wake(session_id)
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        """Stop every loop (in-flight sends are settled by the next start from the worker journal)."""
+        self._stopping.set()
+        loops = list(self._loops.values())
+        for loop in loops:
+            loop.task.cancel()
+        await asyncio.gather(*(loop.task for loop in loops), return_exceptions=True)
+
+    async def tier_of(self, session: Session) -> Tier:
+        """The session's tier now (pinned, or by age since first connected)."""
+        age = self.clock.now() - session.first_connected if session.first_connected else 0.0
+        return tier_for_age(await self.tiers.all(), age, session.tier_pin)
+
+    async def recent(self, session_id: str, tier: Tier, now: float) -> Recent:
+        """The pacing facts of a session at ``now``."""
+        last_done, gap = await self.messages.pace(session_id)
+        if last_done and not gap_fits(tier, gap):
+            gap = draw_gap(tier)
+            await self.messages.set_gap(session_id, gap)
+        done = await self.messages.done_since(session_id, now - WINDOW_S)
+        sent = (await self.messages.counts(session_id, local_day(now, self.zone)))["sent"]
+        return Recent(last_done, gap, tuple(done), sent)
+
+    async def next_send(self, session: Session, message: Message) -> float:
+        """When the head message may go (``inf``: not while the session is as it is)."""
+        if session.paused or session.status != Status.CONNECTED:
+            return math.inf
+        now = self.clock.now()
+        tier = await self.tier_of(session)
+        at = earliest_send(now, tier, self.zone, await self.recent(session.id, tier, now),
+                           typing_seconds(message.text) + FINISH_ROOM_S)
+        holds = [session.ban_until, message.retry_at]
+        if session.restricted_until > now and not await self.messages.is_contact(session.id, message.to):
+            holds.append(session.restricted_until)
+        return max(at, *holds)
+
+    async def settle(self, session_id: str, message_id: str, answer: dict[str, object]) -> None:
+        """Apply a worker's answer (or journal entry) about one in-flight message."""
+        state, now = answer.get("state"), self.clock.now()
+        message = await self.messages.find(message_id)
+        if message is None:
+            return
+        today = local_day(now, self.zone)
+        if state == "sent":
+            session = await self.sessions.find(session_id)
+            gap = draw_gap(await self.tier_of(session)) if session else 0.0
+            await self.messages.finish(session_id, message_id, now, MessageStatus.SENT, today,
+                                       wa_id=str(answer.get("waId") or ""), next_gap=gap)
+        elif state == "failed":
+            await self.messages.finish(session_id, message_id, now, MessageStatus.FAILED, today, error=str(answer.get("error")))
+        elif state in ("not_sent", "none"):
+            await self._retry_or_bury(message, str(answer.get("error") or "not sent"), now, today)
+        else:
+            await self.messages.finish(session_id, message_id, now, MessageStatus.UNKNOWN, today,
+                                       error=f"outcome unknown ({answer.get('error') or 'worker lost the send'})")
+            log.warning("[%s] %s: send outcome unknown; not sent again", session_id, message_id)
+
+    async def _retry_or_bury(self, message: Message, error: str, now: float, today: str) -> None:
+        if message.attempts >= MAX_ATTEMPTS:
+            await self.messages.finish(message.session, message.id, now, MessageStatus.DEAD, today,
+                                       error=f"gave up after {message.attempts} attempts: {error}")
+        else:
+            await self.messages.retry(message.session, message.id, error, now + retry_delay(message.attempts))
+
+
+class SessionLoop:
+    """Sends one session's queue."""
+
+    def __init__(self, dispatcher: Dispatcher, session_id: str) -> None:
+        self.d = dispatcher
+        self.session_id = session_id
+        self._wake = asyncio.Event()
+        self.task = asyncio.create_task(self._run(), name=f"dispatch:{session_id}")
+
+    def wake(self) -> None:
+        """Interrupt a wait."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self.d._stopping.is_set():
+            try:
+                if not await self._step():
+                    return
+            except Exception:
+                log.exception("[%s] dispatcher step failed; trying again", self.session_id)
+                await asyncio.sleep(POLL_REAL_S)
+
+    async def _step(self) -> bool:
+        """One decision; False when the session is gone."""
+        session = await self.d.sessions.find(self.session_id)
+        if session is None:
+            return False
+        if await self.d.messages.inflight(self.session_id):
+            await self._reconcile(session)
+            return True
+        head = await self.d.messages.head(self.session_id)
+        message = await self.d.messages.find(head) if head else None
+        if message is None:
+            await self._wait(math.inf)
+            return True
+        at = await self.d.next_send(session, message)
+        if at > self.d.clock.now():
+            await self._wait(at - self.d.clock.now())
+            return True
+        await self._send(session, message, at)
+        return True
+
+    async def _wait(self, seconds: float) -> None:
+        """Wait ``seconds`` of clock time, at most a real poll interval, or until woken."""
+        real = min(self.d.clock.real_seconds(seconds), POLL_REAL_S)
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), real)
+
+    async def _send(self, session: Session, message: Message, planned: float) -> None:
+        if not await self.d.messages.start(self.session_id, message.id, self.d.clock.now()):
+            return
+        self.d.lateness.append(self.d.clock.real_seconds(self.d.clock.now() - planned))
+        typing = self.d.clock.real_seconds(typing_seconds(message.text))
+        try:
+            answer = await self.d.workers.command(
+                self.session_id, session.command_url, "send", timeout=typing + 30.0,
+                messageId=message.id, to=message.to, text=message.text, typingSeconds=typing)
+        except WorkerUnreachable as error:
+            log.warning("[%s] %s: send not confirmed (%s); asking the worker's journal", self.session_id, message.id, error.message)
+            return
+        await self.d.settle(self.session_id, message.id, answer)
+
+    async def _reconcile(self, session: Session) -> None:
+        """Settle in-flight messages from the worker's journal (after a crash or a lost answer)."""
+        for message_id in await self.d.messages.inflight(self.session_id):
+            try:
+                answer = await self.d.workers.command(self.session_id, session.command_url, "status", messageId=message_id)
+            except WorkerUnreachable:
+                await self._wait(math.inf)
+                return
+            await self.d.settle(self.session_id, message_id, answer)
+

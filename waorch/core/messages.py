@@ -1,0 +1,303 @@
+"""Durable messages: one hash per message, a FIFO list per session, an in-flight slot, the outbox.
+
+Every state change is one Lua script, so a message is never in two places and counters never
+drift: ``queue:{sid}`` (waiting, head first) → ``inflight:{sid}`` (being sent) → done
+(``sent`` / ``failed`` / ``dead`` / ``unknown``). Messages held for later (``sendAt``) wait in
+the ``outbox`` sorted set and join their session's queue when due.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from waorch.errors import NotFound, WaorchError
+
+P = "waorch:"
+OUTBOX = P + "outbox"
+DEAD = P + "dead"
+UNKNOWN = P + "unknown"
+QUEUES = P + "queues"
+COUNT_TTL_S = 8 * 86400
+
+
+class MessageStatus(StrEnum):
+    """Lifecycle of a message."""
+
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    DEAD = "dead"
+
+
+class DailyLimit(WaorchError):
+    """The session's daily limit is reached for that day (``Retry-After`` tells when it resets)."""
+
+    code = "DAILY_LIMIT"
+    status = 429
+
+    def __init__(self, message: str, *, session_id: str | None = None, retry_after: int = 0) -> None:
+        super().__init__(message, session_id=session_id)
+        self.retry_after = retry_after
+
+
+class MessageNotFound(NotFound):
+    """No message with this id."""
+
+    code = "MESSAGE_NOT_FOUND"
+
+
+_ACCEPT = """
+local id, sid, day, limit, due, send_at = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local counts = KEYS[1]
+local used = tonumber(redis.call('HGET', counts, 'queued') or '0') + tonumber(redis.call('HGET', counts, 'sent') or '0')
+if used >= limit then return {err = 'DAILY_LIMIT'} end
+local fields = {}
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', 'waorch:msg:'..id, unpack(fields))
+if due == '1' then
+  redis.call('HSET', 'waorch:msg:'..id, 'status', 'queued')
+  redis.call('RPUSH', 'waorch:queue:'..sid, id)
+  redis.call('SADD', 'waorch:queues', sid)
+else
+  redis.call('HSET', 'waorch:msg:'..id, 'status', 'scheduled')
+  redis.call('ZADD', 'waorch:outbox', send_at, id)
+end
+redis.call('HINCRBY', counts, 'queued', 1)
+redis.call('EXPIRE', counts, COUNT_TTL)
+return used + 1
+""".replace("COUNT_TTL", str(COUNT_TTL_S))
+
+# ARGV: session, message id, now
+_START = """
+local sid, id = ARGV[1], ARGV[2]
+if redis.call('LINDEX', 'waorch:queue:'..sid, 0) ~= id then return 0 end
+redis.call('LMOVE', 'waorch:queue:'..sid, 'waorch:inflight:'..sid, 'LEFT', 'RIGHT')
+redis.call('HSET', 'waorch:msg:'..id, 'status', 'sending', 'started', ARGV[3], 'error', '')
+return redis.call('HINCRBY', 'waorch:msg:'..id, 'attempts', 1)
+"""
+
+# ARGV: session, id, now, outcome (sent|failed|dead|unknown), today, error, wa id, next gap
+_FINISH = """
+local sid, id, now, outcome, today = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key = 'waorch:msg:'..id
+local status = redis.call('HGET', key, 'status')
+local bucket = 'waorch:count:'..sid..':'..today
+if status == 'unknown' and outcome == 'sent' then
+  -- the worker's own report settles a send we had given up on
+  redis.call('HSET', key, 'status', 'sent', 'wa_id', ARGV[7], 'sent_at', now, 'error', '')
+  redis.call('HINCRBY', bucket, 'sent', 1)
+  redis.call('HINCRBY', bucket, 'unknown', -1)
+  redis.call('LREM', 'waorch:unknown', 0, id)
+  return 1
+end
+if status ~= 'sending' and status ~= 'queued' then return 0 end
+redis.call('LREM', 'waorch:inflight:'..sid, 0, id)
+redis.call('LREM', 'waorch:queue:'..sid, 0, id)
+redis.call('HSET', key, 'status', outcome, 'finished', now, 'error', ARGV[6])
+local counted = redis.call('HGET', key, 'count_day')
+redis.call('HINCRBY', 'waorch:count:'..sid..':'..counted, 'queued', -1)
+if outcome == 'sent' then
+  redis.call('HSET', key, 'wa_id', ARGV[7], 'sent_at', now)
+  redis.call('HINCRBY', bucket, 'sent', 1)
+  redis.call('ZADD', 'waorch:done:'..sid, now, id)
+  redis.call('ZREMRANGEBYSCORE', 'waorch:done:'..sid, '-inf', tonumber(now) - 3600)
+  redis.call('HSET', 'waorch:pace:'..sid, 'last_done', now, 'gap', ARGV[8])
+  local to = redis.call('HGET', key, 'to')
+  redis.call('SET', 'waorch:contact:'..to, sid)
+  redis.call('SADD', 'waorch:contacts:'..sid, to)
+elseif outcome == 'unknown' then
+  redis.call('HINCRBY', bucket, 'unknown', 1)
+  redis.call('RPUSH', 'waorch:unknown', id)
+else
+  redis.call('HINCRBY', bucket, 'failed', 1)
+  if outcome == 'dead' then redis.call('RPUSH', 'waorch:dead', id) end
+end
+redis.call('EXPIRE', bucket, COUNT_TTL)
+return 1
+""".replace("COUNT_TTL", str(COUNT_TTL_S))
+
+# ARGV: session, id, error, retry at
+_RETRY = """
+local sid, id = ARGV[1], ARGV[2]
+if redis.call('LREM', 'waorch:inflight:'..sid, 0, id) == 0 then return 0 end
+redis.call('LPUSH', 'waorch:queue:'..sid, id)
+redis.call('HSET', 'waorch:msg:'..id, 'status', 'queued', 'error', ARGV[3], 'retry_at', ARGV[4])
+return 1
+"""
+
+# ARGV: now
+_PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', 'waorch:outbox', '-inf', ARGV[1], 'LIMIT', 0, 500)
+local woken = {}
+for _, id in ipairs(due) do
+  redis.call('ZREM', 'waorch:outbox', id)
+  local sid = redis.call('HGET', 'waorch:msg:'..id, 'session')
+  if sid then
+    redis.call('RPUSH', 'waorch:queue:'..sid, id)
+    redis.call('SADD', 'waorch:queues', sid)
+    redis.call('HSET', 'waorch:msg:'..id, 'status', 'queued')
+    woken[#woken + 1] = sid
+  end
+end
+return woken
+"""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as stored (times are unix seconds, 0 when unset)."""
+
+    id: str
+    session: str
+    to: str
+    text: str
+    status: str
+    created: float = 0.0
+    send_at: float = 0.0
+    count_day: str = ""
+    attempts: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    sent_at: float = 0.0
+    retry_at: float = 0.0
+    wa_id: str = ""
+    error: str = ""
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> Message:
+        """Build from a Redis hash."""
+        kinds = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, kind in kinds.items():
+            if name in data:
+                raw = data[name]
+                values[name] = float(raw or 0) if kind == "float" else int(raw or 0) if kind == "int" else raw
+        return cls(**values)
+
+    def to_public(self) -> dict[str, Any]:
+        """JSON shape for the API."""
+        return {
+            "messageId": self.id, "sessionId": self.session, "to": "+" + self.to, "status": self.status,
+            "length": len(self.text), "created": self.created, "sendAt": self.send_at or None,
+            "attempts": self.attempts, "startedAt": self.started or None, "finishedAt": self.finished or None,
+            "sentAt": self.sent_at or None, "retryAt": self.retry_at or None, "waId": self.wa_id or None,
+            "error": self.error or None,
+        }
+
+
+def new_message_id() -> str:
+    """A fresh message id."""
+    return "msg_" + secrets.token_hex(12)
+
+
+class MessageStore:
+    """Messages and per-session queues in Redis."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._accept = redis.register_script(_ACCEPT)
+        self._start = redis.register_script(_START)
+        self._finish = redis.register_script(_FINISH)
+        self._retry = redis.register_script(_RETRY)
+        self._promote = redis.register_script(_PROMOTE)
+
+    async def accept(self, message: Message, limit: int, due: bool) -> None:
+        """Store and enqueue (or schedule) ``message`` if the day's count stays under ``limit``."""
+        data = {"id": message.id, "session": message.session, "to": message.to, "text": message.text,
+                "created": message.created, "send_at": message.send_at, "count_day": message.count_day, "attempts": 0}
+        flat = [str(item) for pair in data.items() for item in pair]
+        counts = f"{P}count:{message.session}:{message.count_day}"
+        try:
+            await self._accept(keys=[counts], args=[message.id, message.session, message.count_day, limit,
+                                                   "1" if due else "0", message.send_at, *flat])
+        except aioredis.ResponseError as error:
+            if "DAILY_LIMIT" in str(error):
+                raise DailyLimit("the session's daily limit is reached", session_id=message.session) from None
+            raise
+
+    async def get(self, message_id: str) -> Message:
+        """One message (``MESSAGE_NOT_FOUND``)."""
+        data = await self.redis.hgetall(P + "msg:" + message_id)
+        if not data:
+            raise MessageNotFound(f"no message {message_id}")
+        return Message.from_hash(data)
+
+    async def find(self, message_id: str) -> Message | None:
+        """One message, or ``None``."""
+        data = await self.redis.hgetall(P + "msg:" + message_id)
+        return Message.from_hash(data) if data else None
+
+    async def head(self, session_id: str) -> str | None:
+        """Id of the oldest waiting message of a session."""
+        return await self.redis.lindex(f"{P}queue:{session_id}", 0)
+
+    async def inflight(self, session_id: str) -> list[str]:
+        """Ids of messages whose send was started and not yet settled."""
+        return await self.redis.lrange(f"{P}inflight:{session_id}", 0, -1)
+
+    async def start(self, session_id: str, message_id: str, now: float) -> int:
+        """Move the head into flight; returns its attempt number (0 if it is no longer the head)."""
+        return int(await self._start(args=[session_id, message_id, now]))
+
+    async def finish(self, session_id: str, message_id: str, now: float, outcome: MessageStatus, today: str,
+                     *, error: str = "", wa_id: str = "", next_gap: float = 0.0) -> bool:
+        """Settle a message as sent / failed / dead / unknown (False if it was already settled)."""
+        args = [session_id, message_id, now, outcome.value, today, error[:300], wa_id, next_gap]
+        return bool(await self._finish(args=args))
+
+    async def retry(self, session_id: str, message_id: str, error: str, retry_at: float) -> bool:
+        """Put an in-flight message back at the head of its queue, to be tried again at ``retry_at``."""
+        return bool(await self._retry(args=[session_id, message_id, error[:300], retry_at]))
+
+    async def promote_due(self, now: float) -> list[str]:
+        """Move due scheduled messages into their queues; returns the sessions to wake."""
+        return list(await self._promote(args=[now]))
+
+    async def depth(self, session_id: str) -> int:
+        """Messages waiting in a session's queue."""
+        return int(await self.redis.llen(f"{P}queue:{session_id}"))
+
+    async def peek(self, session_id: str, count: int = 10) -> list[Message]:
+        """The first ``count`` waiting messages."""
+        ids = await self.redis.lrange(f"{P}queue:{session_id}", 0, count - 1)
+        return [m for m in [await self.find(i) for i in ids] if m is not None]
+
+    async def counts(self, session_id: str, day: str) -> dict[str, int]:
+        """Per-day counters: queued, sent, failed, unknown."""
+        raw = await self.redis.hgetall(f"{P}count:{session_id}:{day}")
+        return {name: int(raw.get(name, 0)) for name in ("queued", "sent", "failed", "unknown")}
+
+    async def done_since(self, session_id: str, since: float) -> list[float]:
+        """Completion times of sends since ``since``, oldest first."""
+        rows = await self.redis.zrangebyscore(f"{P}done:{session_id}", since, "+inf", withscores=True)
+        return [score for _, score in rows]
+
+    async def pace(self, session_id: str) -> tuple[float, float]:
+        """``(last_done, gap)`` of a session."""
+        raw = await self.redis.hmget(f"{P}pace:{session_id}", "last_done", "gap")
+        return float(raw[0] or 0), float(raw[1] or 0)
+
+    async def set_gap(self, session_id: str, gap: float) -> None:
+        """Replace the drawn gap (after a live tier change)."""
+        await self.redis.hset(f"{P}pace:{session_id}", "gap", gap)
+
+    async def sessions_with_work(self) -> list[str]:
+        """Sessions that have (or had) queued or in-flight messages."""
+        return sorted(await self.redis.smembers(QUEUES))
+
+    async def last_sender(self, to: str) -> str | None:
+        """The session that last talked to ``to``."""
+        return await self.redis.get(f"{P}contact:{to}")
+
+    async def is_contact(self, session_id: str, to: str) -> bool:
+        """Whether the session has sent to ``to`` before."""
+        return bool(await self.redis.sismember(f"{P}contacts:{session_id}", to))
+

@@ -1,0 +1,152 @@
+"""Trust tiers: how fast a session may send, by its age since first connected.
+
+Defaults follow the seed (cold / warm / hot). Tiers are edited live (``PUT /api/trust-tiers``),
+validated as a whole, persisted in Redis, and read by the dispatcher before every send, so a
+change takes effect at once on running sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from waorch.errors import BadRequest
+
+TIERS_KEY = "waorch:tiers"
+DAY_S = 86400
+HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+
+
+class InvalidTiers(BadRequest):
+    """The trust tier table is not valid (the message names the tier and field)."""
+
+    code = "INVALID_TIERS"
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Limits of one trust tier (delays in milliseconds, hours as HH:MM in the configured zone)."""
+
+    name: str
+    min_age_days: float
+    daily_limit: int
+    per_minute: int
+    delay_min_ms: int
+    delay_max_ms: int
+    hours_start: str
+    hours_end: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON shape (camelCase)."""
+        return {
+            "name": self.name, "minAgeDays": self.min_age_days, "dailyLimit": self.daily_limit,
+            "perMinute": self.per_minute, "delayMinMs": self.delay_min_ms, "delayMaxMs": self.delay_max_ms,
+            "hoursStart": self.hours_start, "hoursEnd": self.hours_end,
+        }
+
+    @property
+    def start_minute(self) -> int:
+        """Minute of the day the active hours open."""
+        return _minutes(self.hours_start)
+
+    @property
+    def end_minute(self) -> int:
+        """Minute of the day the active hours close (may be before the start: overnight window)."""
+        return _minutes(self.hours_end)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+DEFAULT_TIERS = (
+    Tier("cold", 0, 20, 5, 5000, 8000, "09:00", "21:00"),
+    Tier("warm", 3, 100, 15, 3000, 5000, "08:00", "22:00"),
+    Tier("hot", 14, 500, 30, 2000, 4000, "07:00", "23:00"),
+)
+
+_FIELDS = {"name": str, "minAgeDays": (int, float), "dailyLimit": int, "perMinute": int,
+           "delayMinMs": int, "delayMaxMs": int, "hoursStart": str, "hoursEnd": str}
+
+
+def _field(raw: dict[str, Any], name: str, where: str) -> Any:
+    if name not in raw:
+        raise InvalidTiers(f"{where}: {name} is required")
+    value = raw[name]
+    if isinstance(value, bool) or not isinstance(value, _FIELDS[name]):
+        raise InvalidTiers(f"{where}: {name} has the wrong type")
+    if isinstance(value, (int, float)) and value < 0:
+        raise InvalidTiers(f"{where}: {name} must be ≥ 0")
+    if name.startswith("hours") and not HHMM.match(value):
+        raise InvalidTiers(f"{where}: {name} must be HH:MM, got {value!r}")
+    return value
+
+
+def parse_tier(raw: object, where: str) -> Tier:
+    """One tier from its JSON shape (``INVALID_TIERS`` naming what is wrong)."""
+    if not isinstance(raw, dict):
+        raise InvalidTiers(f"{where}: must be an object")
+    unknown = set(raw) - set(_FIELDS)
+    if unknown:
+        raise InvalidTiers(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    v = {name: _field(raw, name, where) for name in _FIELDS}
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v["name"]):
+        raise InvalidTiers(f"{where}: name must be lowercase letters, digits, - or _")
+    if v["delayMinMs"] > v["delayMaxMs"]:
+        raise InvalidTiers(f"{where}: delayMinMs must be ≤ delayMaxMs")
+    if v["hoursStart"] == v["hoursEnd"]:
+        raise InvalidTiers(f"{where}: hoursStart and hoursEnd must differ")
+    return Tier(v["name"], float(v["minAgeDays"]), v["dailyLimit"], v["perMinute"], v["delayMinMs"],
+                v["delayMaxMs"], v["hoursStart"], v["hoursEnd"])
+
+
+def parse_tiers(raw: object) -> tuple[Tier, ...]:
+    """A whole table: non-empty, unique names, first tier at age 0, ages strictly ascending."""
+    items = raw.get("tiers") if isinstance(raw, dict) else raw
+    if not isinstance(items, list) or not items:
+        raise InvalidTiers("tiers must be a non-empty list")
+    tiers = tuple(parse_tier(item, f"tiers[{index}]") for index, item in enumerate(items))
+    if len({tier.name for tier in tiers}) != len(tiers):
+        raise InvalidTiers("tier names must be unique")
+    if tiers[0].min_age_days != 0:
+        raise InvalidTiers("tiers[0]: minAgeDays must be 0 (every session has a tier)")
+    for earlier, later in zip(tiers, tiers[1:], strict=False):
+        if later.min_age_days <= earlier.min_age_days:
+            raise InvalidTiers(f"tier {later.name}: minAgeDays must be greater than {earlier.name}'s")
+    return tiers
+
+
+class TierStore:
+    """The live tier table in Redis."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+
+    async def all(self) -> tuple[Tier, ...]:
+        """The current table (the defaults until someone saves one)."""
+        raw = await self.redis.get(TIERS_KEY)
+        return tuple(Tier(**row) for row in json.loads(raw)) if raw else DEFAULT_TIERS
+
+    async def replace(self, raw: object) -> tuple[Tier, ...]:
+        """Validate and save a whole table; nothing changes if it is invalid."""
+        tiers = parse_tiers(raw)
+        await self.redis.set(TIERS_KEY, json.dumps([asdict(tier) for tier in tiers]))
+        return tiers
+
+    async def named(self, name: str) -> Tier | None:
+        """The tier called ``name``, if any."""
+        return next((tier for tier in await self.all() if tier.name == name), None)
+
+
+def tier_for_age(tiers: tuple[Tier, ...], age_seconds: float, pinned: str = "") -> Tier:
+    """The tier of a session of this age (a pinned tier wins while it exists)."""
+    for tier in tiers:
+        if tier.name == pinned:
+            return tier
+    eligible = [tier for tier in tiers if age_seconds >= tier.min_age_days * DAY_S]
+    return eligible[-1] if eligible else tiers[0]
