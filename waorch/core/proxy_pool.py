@@ -121,7 +121,8 @@ local h = redis.call('HMGET', key, 'proxy', 'phone')
 if h[1] and h[1] ~= '' then redis.call('SREM', P..'proxy:'..h[1]..':sessions', sid) end
 if h[2] and h[2] ~= '' then redis.call('SREM', P..'phone:'..h[2]..':sessions', sid) end
 redis.call('ZREM', P..'sessions', sid)
-return redis.call('DEL', key, key..':history', key..':restarts')
+-- with its inbox (core/inbox.py) and its last forwarded status (core/outbox.py)
+return redis.call('DEL', key, key..':history', key..':restarts', key..':inbox', key..':inbox:ids', key..':forwarded')
 """
 
 # ARGV: now, max, proxy id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -30,6 +31,8 @@ class Status(StrEnum):
 # Sessions in these states should have a running worker (the watchdog keeps them alive).
 RUNNING = frozenset({Status.STARTING, Status.QR_READY, Status.CONNECTED, Status.DISCONNECTED})
 HISTORY_LENGTH = 50
+# Called after every set_status with (session id, status, reason).
+StatusListener = Callable[[str, Status, str], Awaitable[None]]
 
 # Updates a session only if it still exists (a late event must not resurrect a deleted session).
 _UPDATE = """
@@ -100,6 +103,7 @@ class SessionStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self._update = redis.register_script(_UPDATE)
+        self.status_listeners: list[StatusListener] = []
 
     async def get(self, session_id: str) -> Session:
         """One session (``SESSION_NOT_FOUND`` if it does not exist)."""
@@ -141,6 +145,8 @@ class SessionStore:
         updated = await self.update(session_id, status=status.value, reason=reason, **values)
         if updated:
             await self.record(session_id, "status", {"status": status.value, "reason": reason})
+            for listener in self.status_listeners:
+                await listener(session_id, status, reason)
         return updated
 
     async def record(self, session_id: str, kind: str, data: dict[str, Any]) -> None:

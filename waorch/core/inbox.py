@@ -1,0 +1,93 @@
+"""Incoming messages (``MESSAGE_RECEIVED``), kept per session in Redis: bounded, newest first.
+
+Each session has a sorted set of messages scored by a per-session sequence number (the message's
+``id``, the paging cursor) and a sorted set of the WhatsApp ids it holds, so a message a worker
+delivers twice (a retried webhook) is stored once. When forwarding is on, the same script appends
+the message to the session's outbox lane: a message is kept and queued for the receiver together,
+or not at all. Both sets are deleted with the session.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from waorch.core import keys
+from waorch.core.outbox import Outbox, dumps
+from waorch.errors import BadRequest
+
+MAX_WA_ID = 128
+
+# KEYS: session hash, inbox, inbox WhatsApp ids[, outbox lane, due lanes].
+# ARGV: waId, message JSON without its opening brace, limit[, envelope head, now ms, session id].
+_ADD = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('ZSCORE', KEYS[3], ARGV[1]) then return false end
+local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local id = (tonumber(newest[2]) or 0) + 1
+local message = '{"id":' .. id .. ',' .. ARGV[2]
+redis.call('ZADD', KEYS[2], id, message)
+redis.call('ZADD', KEYS[3], id, ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[3]) - 1)
+if #KEYS == 5 then
+  redis.call('RPUSH', KEYS[4], ARGV[4] .. message .. '}')
+  redis.call('ZADD', KEYS[5], 'NX', ARGV[5], ARGV[6])
+end
+return message
+"""
+
+
+def inbox(session_id: str) -> str:
+    """Sorted set of a session's messages (JSON) scored by their id."""
+    return keys.session(session_id) + ":inbox"
+
+
+def inbox_ids(session_id: str) -> str:
+    """Sorted set of the WhatsApp ids in a session's inbox, scored like the messages."""
+    return keys.session(session_id) + ":inbox:ids"
+
+
+def _text(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def parse_message(session_id: str, data: dict[str, Any], received_at: float) -> dict[str, Any]:
+    """The stored fields of a ``MESSAGE_RECEIVED`` event's data (``BAD_REQUEST`` if malformed)."""
+    sender, wa_id, text = _text(data, "from"), _text(data, "waId"), data.get("text")
+    if sender is None or wa_id is None or len(wa_id) > MAX_WA_ID or not isinstance(text, str):
+        raise BadRequest("MESSAGE_RECEIVED needs from, waId (up to 128 characters) and text, as strings", session_id=session_id)
+    sent = data.get("timestamp")
+    timestamp = sent if isinstance(sent, (int, float)) and not isinstance(sent, bool) else received_at
+    return {"sessionId": session_id, "from": sender, "chat": _text(data, "chat") or sender, "text": text,
+            "waId": wa_id, "timestamp": timestamp, "receivedAt": received_at}
+
+
+class Inbox:
+    """Each session's last ``limit`` incoming messages, optionally queued for forwarding."""
+
+    def __init__(self, redis: aioredis.Redis, limit: int, outbox: Outbox | None = None) -> None:
+        self.redis = redis
+        self.limit = limit
+        self.outbox = outbox
+        self._add = redis.register_script(_ADD)
+
+    async def add(self, session_id: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Keep (and queue) a received message; ``None`` for a duplicate or a deleted session."""
+        message = parse_message(session_id, data, time.time())
+        script_keys = [keys.session(session_id), inbox(session_id), inbox_ids(session_id)]
+        args: list[str | int] = [message["waId"], dumps(message)[1:], self.limit]
+        if self.outbox is not None:
+            lane_keys, lane_args = self.outbox.message_push(session_id)
+            script_keys, args = script_keys + lane_keys, args + lane_args
+        stored = await self._add(keys=script_keys, args=args)
+        return json.loads(stored) if stored else None
+
+    async def page(self, session_id: str, limit: int, before: int | None = None) -> list[dict[str, Any]]:
+        """Up to ``limit`` messages, newest first, with an ``id`` below ``before`` if given."""
+        top = f"({before}" if before is not None else "+inf"
+        rows = await self.redis.zrevrangebyscore(inbox(session_id), top, "-inf", start=0, num=limit)
+        return [json.loads(row) for row in rows]

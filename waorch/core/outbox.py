@@ -1,0 +1,172 @@
+"""The durable outbox of events forwarded to ``EVENTS_WEBHOOK_URL``, kept in Redis.
+
+Each session has its own lane (a list, oldest first), so its events reach the receiver in order
+while one session's failing delivery never holds up another's. A sorted set schedules the lanes:
+a lane is due at its score (ms), a claimed lane is pushed out by a lease (a core that dies mid-
+delivery leaves it to be claimed again), and a lane backing off after a failure waits there.
+Deliveries that are given up land in a bounded list of failed deliveries that the API shows.
+
+A forwarded body is ``{"id", "type", "sessionId", "timestamp" (ms), "data"}``; ``id`` stays the
+same across retries (it is also the ``webhook-id`` header), so a receiver can deduplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from waorch.core import keys
+
+DUE = keys.PREFIX + "outbox:due"
+ATTEMPTS = keys.PREFIX + "outbox:attempts"
+FAILED = keys.PREFIX + "outbox:failed"
+LANE_PREFIX = keys.PREFIX + "outbox:lane:"
+FAILED_LIMIT = 1000
+
+# KEYS: session hash, last forwarded status, lane, due lanes. ARGV: "status|reason", body, now ms, session id.
+_PUSH_STATUS = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('GET', KEYS[2]) == ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('RPUSH', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[4], 'NX', ARGV[3], ARGV[4])
+return 1
+"""
+
+# KEYS: due lanes, attempts. ARGV: now ms, lease end ms, how many, lane prefix.
+_CLAIM = """
+local claimed = {}
+for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
+  local head = redis.call('LINDEX', ARGV[4] .. sid, 0)
+  if head then
+    redis.call('ZADD', KEYS[1], ARGV[2], sid)
+    claimed[#claimed + 1] = {sid, head, redis.call('HGET', KEYS[2], sid) or '0'}
+  else
+    redis.call('ZREM', KEYS[1], sid)
+  end
+end
+return claimed
+"""
+
+# KEYS: lane, due lanes, attempts, failed. ARGV: session id, finished body, now ms, failed entry or '', failed limit.
+_FINISH = """
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[2] then redis.call('LPOP', KEYS[1]) end
+redis.call('HDEL', KEYS[3], ARGV[1])
+if ARGV[4] ~= '' then
+  redis.call('LPUSH', KEYS[4], ARGV[4])
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[5]) - 1)
+end
+if redis.call('LLEN', KEYS[1]) > 0 then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1
+"""
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (lanes are scheduled in absolute time)."""
+    return int(time.time() * 1000)
+
+
+def dumps(value: object) -> str:
+    """Compact JSON that keeps non-ASCII text as it is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def envelope_head(kind: str, session_id: str) -> str:
+    """A new forwarded body up to its ``data`` value (append the data's JSON and ``}``)."""
+    head = {"id": f"evt_{secrets.token_hex(12)}", "type": kind, "sessionId": session_id, "timestamp": now_ms()}
+    return dumps(head)[:-1] + ',"data":'
+
+
+def lane(session_id: str) -> str:
+    """The list of one session's pending forwards, oldest first."""
+    return LANE_PREFIX + session_id
+
+
+def last_status(session_id: str) -> str:
+    """The last ``status|reason`` forwarded for a session (deleted with the session)."""
+    return keys.session(session_id) + ":forwarded"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The head of a session's lane, claimed for one delivery attempt."""
+
+    session_id: str
+    body: str
+    attempts: int
+
+    @cached_property
+    def _parsed(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+    @property
+    def delivery_id(self) -> str:
+        """The body's ``id`` (the ``webhook-id`` of every attempt)."""
+        return str(self._parsed["id"])
+
+    @property
+    def age(self) -> float:
+        """Seconds since the event was put in the outbox."""
+        return time.time() - self._parsed["timestamp"] / 1000
+
+
+class Outbox:
+    """Pending forwards per session, their schedule, and the failed ones."""
+
+    def __init__(self, redis: aioredis.Redis, failed_limit: int = FAILED_LIMIT) -> None:
+        self.redis = redis
+        self.failed_limit = failed_limit
+        self._push_status = redis.register_script(_PUSH_STATUS)
+        self._claim = redis.register_script(_CLAIM)
+        self._finish = redis.register_script(_FINISH)
+
+    @staticmethod
+    def message_push(session_id: str) -> tuple[list[str], list[str | int]]:
+        """Keys and arguments with which the inbox script appends a ``message`` event to the lane."""
+        return [lane(session_id), DUE], [envelope_head("message", session_id), now_ms(), session_id]
+
+    async def status_changed(self, session_id: str, status: str, reason: str) -> None:
+        """Queue a ``session.status`` event, unless it repeats the last one (a rotating QR code)."""
+        body = envelope_head("session.status", session_id) + dumps({"status": str(status), "reason": reason or None}) + "}"
+        await self._push_status(keys=[keys.session(session_id), last_status(session_id), lane(session_id), DUE],
+                                args=[f"{status}|{reason}", body, now_ms(), session_id])
+
+    async def claim(self, count: int, lease: float) -> list[Claim]:
+        """Claim up to ``count`` due lanes for ``lease`` seconds; their heads are to be delivered."""
+        now = now_ms()
+        rows = await self._claim(keys=[DUE, ATTEMPTS], args=[now, now + int(lease * 1000), count, LANE_PREFIX])
+        return [Claim(sid, body, int(attempts)) for sid, body, attempts in rows]
+
+    async def delivered(self, claim: Claim) -> None:
+        """The head was delivered: drop it; the lane is due again if it has more."""
+        await self._finish(keys=[lane(claim.session_id), DUE, ATTEMPTS, FAILED],
+                           args=[claim.session_id, claim.body, now_ms(), "", self.failed_limit])
+
+    async def give_up(self, claim: Claim, error: str) -> None:
+        """Move the head to the failed deliveries (after ``claim.attempts + 1`` attempts)."""
+        entry = dumps({"delivery": json.loads(claim.body), "attempts": claim.attempts + 1, "error": error, "failedAt": time.time()})
+        await self._finish(keys=[lane(claim.session_id), DUE, ATTEMPTS, FAILED],
+                           args=[claim.session_id, claim.body, now_ms(), entry, self.failed_limit])
+
+    async def retry_later(self, claim: Claim, delay: float) -> None:
+        """Count the failed attempt; the lane (head first) is due again after ``delay`` seconds."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(ATTEMPTS, claim.session_id, claim.attempts + 1)
+            pipe.zadd(DUE, {claim.session_id: now_ms() + int(delay * 1000)})
+            await pipe.execute()
+
+    async def pending(self) -> int:
+        """How many events wait to be forwarded, over all sessions."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in await self.redis.zrange(DUE, 0, -1):
+                pipe.llen(lane(sid))
+            return sum(await pipe.execute())
+
+    async def failed(self, limit: int) -> list[dict[str, Any]]:
+        """Failed deliveries, newest first: ``{delivery, attempts, error, failedAt}``."""
+        return [json.loads(row) for row in await self.redis.lrange(FAILED, 0, limit - 1)]
