@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from support import API_KEY, RunningService, SocksProxy, free_port
 
+from waorch.clock import Clock
 from waorch.config import Settings, load_settings
 from waorch.core.embedded_redis import EmbeddedRedis
 from waorch.service import running_service
@@ -113,9 +114,9 @@ async def start_service(make_settings: Callable[..., Settings], sim: SimServer, 
     """Factory: start the service (core + HTTP) on the shared Redis; workers stopped at the end."""
     stack = contextlib.AsyncExitStack()
 
-    async def start(**overrides: str) -> RunningService:
-        settings = make_settings(SIM_URL=sim.url, **overrides)
-        service = await stack.enter_async_context(running_service(settings, stop_workers=True))
+    async def start(clock: Clock | None = None, **overrides: str) -> RunningService:
+        settings = make_settings(**{"SIM_URL": sim.url, **overrides})
+        service = await stack.enter_async_context(running_service(settings, stop_workers=True, clock=clock))
         api = await stack.enter_async_context(httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}, trust_env=False))
         return RunningService(service, api, settings)
 

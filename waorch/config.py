@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
 
 from waorch.errors import ConfigError, WaorchError
 from waorch.proxy_url import ProxyURL, parse_proxy_url
@@ -56,6 +59,9 @@ class Settings:
     sim_url: str | None = None
     runner: str = "process"
     device_name: str = "waorch"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    default_region: str | None = None
+    restrict_new_contacts_ms: int = 86_400_000
     generated_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -161,6 +167,33 @@ def _secret(env: Mapping[str, str], name: str, store: Path, generated: list[str]
     return value
 
 
+def _machine_zone() -> ZoneInfo:
+    """The machine's zone: the zoneinfo key /etc/localtime points to, else UTC."""
+    target = str(Path("/etc/localtime").resolve())
+    key = target.partition("zoneinfo/")[2]
+    try:
+        return ZoneInfo(key) if key else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _timezone(env: Mapping[str, str]) -> ZoneInfo:
+    value = env.get("TIMEZONE", "").strip()
+    if not value:
+        return _machine_zone()
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("TIMEZONE", f"must be an IANA zone like Asia/Jerusalem, got {value!r}") from None
+
+
+def _region(env: Mapping[str, str]) -> str | None:
+    value = env.get("DEFAULT_REGION", "").strip().upper()
+    if value and value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError("DEFAULT_REGION", f"must be a two-letter region like IL or US, got {value!r}")
+    return value or None
+
+
 def _default_data_dir(env: Mapping[str, str]) -> Path:
     base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", ".")) / ".local" / "share")
     return Path(base) / "waorch"
@@ -213,6 +246,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         sim_url=sim_url,
         runner=_choice(env, "RUNNER", "process", RUNNERS),
         device_name=env.get("DEVICE_NAME", "").strip() or "waorch",
+        timezone=_timezone(env),
+        default_region=_region(env),
+        restrict_new_contacts_ms=_integer(env, "RESTRICT_NEW_CONTACTS_MS", 86_400_000, 0),
         api_key=_secret(env, "API_KEY", secrets_dir, generated),
         webhook_secret=_secret(env, "WEBHOOK_SECRET", secrets_dir, generated),
         generated_secrets=tuple(generated),

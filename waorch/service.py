@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.core.embedded_redis import EmbeddedRedis
 from waorch.core.orchestrator import Core
@@ -43,11 +44,11 @@ async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]
 
 
 @contextlib.asynccontextmanager
-async def running_service(settings: Settings, *, stop_workers: bool = False) -> AsyncIterator[Service]:
+async def running_service(settings: Settings, *, stop_workers: bool = False, clock: Clock | None = None) -> AsyncIterator[Service]:
     """Start everything; on exit stop it in reverse (workers keep running unless ``stop_workers``)."""
     async with embedded_or_configured_redis(settings) as url:
         redis = aioredis.Redis.from_url(url, decode_responses=True)
-        core = Core(settings, redis)
+        core = Core(settings, redis, clock=clock)
         runner = web.AppRunner(create_app(core), access_log=None, handle_signals=False)
         try:
             await runner.setup()

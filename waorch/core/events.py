@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from waorch.core.dispatcher import Dispatcher
 from waorch.core.failover import Failover
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.proxy_pool import ProxyPool
@@ -60,7 +61,9 @@ class EventHandler:
     """Applies events to session state, stickiness and the proxy pool."""
 
     def __init__(self, store: SessionStore, pool: ProxyPool, lifecycle: Lifecycle, failover: Failover,
-                 logout: Callable[[str], Awaitable[None]]) -> None:
+                 logout: Callable[[str], Awaitable[None]], dispatcher: Dispatcher, restrict_s: float) -> None:
+        self.dispatcher = dispatcher
+        self.restrict_s = restrict_s
         self.store = store
         self.pool = pool
         self.lifecycle = lifecycle
@@ -69,8 +72,8 @@ class EventHandler:
         self._handlers: dict[str, Handler] = {
             "QR_CODE": self._qr, "CONNECTED": self._connected, "DISCONNECTED": self._disconnected,
             "PING": self._ping, "PROXY_ERROR": self._proxy_error, "AUTH_FAILURE": self._auth_failure,
-            "MESSAGE_SENT": self._record, "MESSAGE_FAILED": self._record, "MESSAGE_RECEIVED": self._record,
-            "SEND_RESTRICTED": self._record,
+            "MESSAGE_SENT": self._send_outcome, "MESSAGE_FAILED": self._send_outcome, "MESSAGE_RECEIVED": self._record,
+            "SEND_RESTRICTED": self._restricted,
         }
 
     async def handle(self, event: Event) -> None:
@@ -99,8 +102,9 @@ class EventHandler:
             await self.store.set_status(session.id, Status.FAILED, f"{error.message} ({phone}); logged out")
             await self.logout(session.id)
             return
+        first = {} if session.first_connected else {"first_connected": self.dispatcher.clock.now()}
         await self.store.set_status(session.id, Status.CONNECTED, qr="", qr_expires=0,
-                                    connected_since=time.time(), ban_until=0)
+                                    connected_since=time.time(), ban_until=0, **first)
 
     async def _disconnected(self, session: Session, event: Event) -> None:
         reason = str(event.data.get("reason", "connection_lost"))
@@ -126,6 +130,23 @@ class EventHandler:
     async def _auth_failure(self, session: Session, event: Event) -> None:
         reason = f"{event.data.get('reason', 'auth_failure')}: {event.data.get('detail', '')}".strip(": ")
         await self.store.set_status(session.id, Status.FAILED, reason[:200], qr="")
+
+    async def _send_outcome(self, session: Session, event: Event) -> None:
+        """The worker's own report of a send settles it (also one whose answer we lost)."""
+        message_id = event.data.get("messageId")
+        if not isinstance(message_id, str):
+            raise BadRequest(f"{event.type} needs messageId", session_id=session.id)
+        if event.type == "MESSAGE_SENT":
+            await self.dispatcher.settle(session.id, message_id, {"state": "sent", "waId": event.data.get("waId")})
+        elif event.data.get("permanent"):
+            await self.dispatcher.settle(session.id, message_id, {"state": "failed", "error": event.data.get("error")})
+
+    async def _restricted(self, session: Session, event: Event) -> None:
+        """Reach-out time-lock: no sends to new contacts until it passes (or our configured hold)."""
+        until = event.data.get("until")
+        until = until if isinstance(until, (int, float)) else self.dispatcher.clock.now() + self.restrict_s
+        await self.store.update(session.id, restricted_until=until)
+        await self.store.record(session.id, "send_restricted", {"reason": event.data.get("reason"), "until": until})
 
     async def _record(self, session: Session, event: Event) -> None:
         await self.store.record(session.id, event.type.lower(), {k: v for k, v in event.data.items() if k != "text"})

@@ -8,24 +8,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
+from waorch.core.dispatcher import Dispatcher
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
+from waorch.core.idempotency import IdempotencyStore
+from waorch.core.intake import Intake
 from waorch.core.lifecycle import Lifecycle
+from waorch.core.messages import MessageStore
+from waorch.core.pacing import local_day
 from waorch.core.proxy_pool import ProxyInfo, ProxyPool
 from waorch.core.runners.base import Runner
 from waorch.core.runners.process import ProcessRunner
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.start_queue import StartQueue
+from waorch.core.tiers import Tier, TierStore
 from waorch.core.watchdog import Watchdog
 from waorch.core.worker_client import WorkerClient
-from waorch.errors import InvalidPhone, WaorchError, WorkerUnreachable
+from waorch.errors import BadRequest, InvalidPhone, WaorchError, WorkerUnreachable
 from waorch.proxy_url import parse_proxy_url
 
 log = logging.getLogger("waorch.core")
@@ -46,9 +54,11 @@ def normalize_phone(raw: object) -> str:
 class Core:
     """One active orchestrator: owns the start queue, the watchdog and the event handling."""
 
-    def __init__(self, settings: Settings, redis: aioredis.Redis, runner: Runner | None = None) -> None:
+    def __init__(self, settings: Settings, redis: aioredis.Redis, runner: Runner | None = None,
+                 clock: Clock | None = None) -> None:
         self.settings = settings
         self.redis = redis
+        self.clock = clock or SystemClock()
         self.store = SessionStore(redis)
         self.pool = ProxyPool(redis, settings.max_sessions_per_proxy, settings.max_sessions_per_phone,
                               settings.proxy_cooldown_ms)
@@ -58,7 +68,14 @@ class Core:
         self.failover = Failover(self.store, self.pool, self.starts)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms)
         self.workers = WorkerClient(settings.webhook_secret)
-        self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background)
+        self.messages = MessageStore(redis)
+        self.tiers = TierStore(redis)
+        self.dispatcher = Dispatcher(self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone)
+        self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock)
+        self.idempotency = IdempotencyStore(redis)
+        self.store.status_listeners.append(self._status_changed)
+        self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background,
+                                   self.dispatcher, settings.restrict_new_contacts_ms / 1000)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
 
@@ -68,12 +85,14 @@ class Core:
             await self.pool.add(proxy, "env", exist_ok=True)
         await self.watchdog.check_once()
         self._spawn(self.starts.run_forever(self._stopping))
+        self._spawn(self.dispatcher.run())
         self._spawn(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
         self._spawn(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
 
     async def stop(self, *, stop_workers: bool = False) -> None:
         """Stop the loops; workers keep running (and are re-adopted) unless ``stop_workers``."""
         self._stopping.set()
+        await self.dispatcher.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -145,6 +164,50 @@ class Core:
     async def handle_event(self, event: Event) -> None:
         """Apply a verified worker event."""
         await self.events.handle(event)
+
+    async def _status_changed(self, session_id: str, status: Status, reason: str) -> None:
+        self.dispatcher.wake(session_id)
+
+    async def queue_view(self, session_id: str) -> dict[str, Any]:
+        """A session's queue: depth, head, next send time, usage against its tier."""
+        session = await self.store.get(session_id)
+        now = self.clock.now()
+        tier = await self.dispatcher.tier_of(session)
+        day = local_day(now, self.settings.timezone)
+        counts = await self.messages.counts(session_id, day)
+        head = await self.messages.peek(session_id)
+        next_at = await self.dispatcher.next_send(session, head[0]) if head else math.inf
+        return {
+            "sessionId": session_id, "paused": bool(session.paused), "depth": await self.messages.depth(session_id),
+            "inflight": await self.messages.inflight(session_id), "head": [m.to_public() for m in head],
+            "nextSendAt": None if math.isinf(next_at) else next_at, "tier": tier.to_dict(),
+            "perMinute": {"used": len(await self.messages.done_since(session_id, now - 60)), "limit": tier.per_minute},
+            "daily": {"day": day, **counts, "limit": tier.daily_limit},
+        }
+
+    async def set_paused(self, session_id: str, paused: bool) -> dict[str, Any]:
+        """Pause or resume a session's sending (its messages stay queued)."""
+        await self.store.get(session_id)
+        await self.store.update(session_id, paused=int(paused))
+        await self.store.record(session_id, "queue", {"paused": paused})
+        self.dispatcher.wake(session_id)
+        return await self.queue_view(session_id)
+
+    async def replace_tiers(self, raw: object) -> tuple[Tier, ...]:
+        """Validate and save the tier table; running sessions use it from their next decision."""
+        tiers = await self.tiers.replace(raw)
+        for session_id in await self.store.ids():
+            self.dispatcher.wake(session_id)
+        return tiers
+
+    async def pin_tier(self, session_id: str, name: str | None) -> dict[str, Any]:
+        """Pin a session to a tier by name (``None``: back to its age's tier)."""
+        await self.store.get(session_id)
+        if name is not None and await self.tiers.named(name) is None:
+            raise BadRequest(f"no tier named {name!r}", code="INVALID_TIERS", session_id=session_id)
+        await self.store.update(session_id, tier_pin=name or "")
+        self.dispatcher.wake(session_id)
+        return (await self.store.get(session_id)).to_public()
 
     async def add_proxy(self, raw: object) -> ProxyInfo:
         """Add a proxy from the API (``INVALID_PROXY`` / ``PROXY_EXISTS``)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+
+from waorch.clock import Clock, SystemClock
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,8 @@ class SimOptions:
     qr_ttl: float = 20.0
     qr_count: int = 6
     state_path: Path | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    """Time of the delivery and presence logs (a ``ScaledClock`` shared with a rehearsing core)."""
 
 
 OPTIONS = web.AppKey("waorch.sim.options", SimOptions)

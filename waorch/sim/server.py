@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def build_app(options: SimOptions) -> web.Application:
     """The simulator's aiohttp application (state loaded from ``options.state_path`` if set)."""
-    state = SimState()
+    state = SimState(options.clock)
     path = options.state_path
     if path is not None:
         store.load(path, state)

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from waorch.clock import Clock, SystemClock
+
 if TYPE_CHECKING:
     from waorch.sim.link import Link
 
@@ -124,7 +126,8 @@ def new_wa_id() -> str:
 class SimState:
     """Devices, refs, codes, bans, unregistered numbers and per-phone logs."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
         self.devices: dict[str, Device] = {}
         self.refs: dict[str, QrRef] = {}
         self.codes: dict[str, PairCode] = {}
@@ -244,4 +247,4 @@ class SimState:
 
     def record(self, log: dict[str, list[dict[str, Any]]], phone: str, entry: dict[str, Any]) -> None:
         """Append ``entry`` (stamped with ``at``) to ``phone``'s list in ``log``."""
-        log.setdefault(phone, []).append({**entry, "at": time.time()})
+        log.setdefault(phone, []).append({**entry, "at": self.clock.now()})

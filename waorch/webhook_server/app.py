@@ -23,7 +23,7 @@ from waorch.errors import (
     WaorchError,
 )
 from waorch.signing import SESSION_HEADER, verify, webhook_key
-from waorch.webhook_server import api
+from waorch.webhook_server import api, send_api
 from waorch.webhook_server.common import CORE
 from waorch.webhook_server.openapi import openapi_document
 
@@ -33,8 +33,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(error: WaorchError) -> web.Response:
-    """The JSON error body with the error's status."""
-    return web.json_response(error.to_dict(), status=error.status)
+    """The JSON error body with the error's status (and ``Retry-After`` where the error has one)."""
+    retry_after = getattr(error, "retry_after", 0)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return web.json_response(error.to_dict(), status=error.status, headers=headers)
 
 
 @web.middleware
@@ -127,4 +129,5 @@ def create_app(core: Core) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_get("/api/openapi.json", openapi)
     api.add_routes(app.router)
+    send_api.add_routes(app.router)
     return app

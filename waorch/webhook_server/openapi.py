@@ -48,19 +48,23 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _ref(name: str) -> dict[str, str]:
+def ref(name: str) -> dict[str, str]:
+    """A reference to a component schema."""
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def json_of(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A JSON response with ``schema``."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): _json(_ref("Error"), "error") for code in (401, *codes)}
+def errors(*codes: int) -> dict[str, Any]:
+    """Error responses for ``codes`` (401 always: every API path needs the key)."""
+    return {str(code): json_of(ref("Error"), "error") for code in (401, *codes)}
 
 
-def _body(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+def request_body(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """A JSON object request body without extra fields."""
     schema = {"type": "object", "properties": properties, "additionalProperties": False, "required": required or []}
     return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
 
@@ -68,41 +72,44 @@ def _body(properties: dict[str, Any], required: list[str] | None = None) -> dict
 SESSION_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 PATHS: dict[str, Any] = {
     "/health": {"get": {"summary": "Redis reachable and counts by status", "security": [],
-                        "responses": {"200": _json(_ref("Health"), "healthy"), "503": _json(_ref("Health"), "Redis unreachable")}}},
+                        "responses": {"200": json_of(ref("Health"), "healthy"), "503": json_of(ref("Health"), "Redis unreachable")}}},
     "/api/sessions/provision": {"post": {
         "summary": "Create a session and queue its worker",
-        "requestBody": _body({"phone": {"type": "string"}, "proxy": {"type": "string", "description": "socks5h:// or socks5:// URL"}}),
-        "responses": {"201": _json(_ref("Session"), "created"), **_errors(400, 409, 503)}}},
+        "requestBody": request_body({"phone": {"type": "string"}, "proxy": {"type": "string", "description": "socks5h:// or socks5:// URL"}}),
+        "responses": {"201": json_of(ref("Session"), "created"), **errors(400, 409, 503)}}},
     "/api/sessions": {"get": {"summary": "List sessions", "responses": {
-        "200": _json({"type": "object", "required": ["sessions"], "properties": {"sessions": {"type": "array", "items": _ref("Session")}}}, "sessions"),
-        **_errors()}}},
+        "200": json_of({"type": "object", "required": ["sessions"], "properties": {"sessions": {"type": "array", "items": ref("Session")}}}, "sessions"),
+        **errors()}}},
     "/api/sessions/{id}": {
         "parameters": SESSION_ID,
-        "get": {"summary": "One session (with qr while qr_ready)", "responses": {"200": _json(_ref("Session"), "session"), **_errors(404)}},
+        "get": {"summary": "One session (with qr while qr_ready)", "responses": {"200": json_of(ref("Session"), "session"), **errors(404)}},
         "delete": {"summary": "Stop the worker, free the proxy slot, delete the session", "responses": {
-            "200": _json({"type": "object", "required": ["deleted", "sessionId"], "properties": {"deleted": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "deleted"),
-            **_errors(404)}}},
+            "200": json_of({"type": "object", "required": ["deleted", "sessionId"], "properties": {"deleted": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "deleted"),
+            **errors(404)}}},
     "/api/sessions/{id}/restart": {"parameters": SESSION_ID, "post": {
-        "summary": "Queue a restart of the worker", "responses": {"202": _json(_ref("Session"), "queued"), **_errors(404)}}},
+        "summary": "Queue a restart of the worker", "responses": {"202": json_of(ref("Session"), "queued"), **errors(404)}}},
     "/api/sessions/{id}/logout": {"parameters": SESSION_ID, "post": {
         "summary": "Log the session out of WhatsApp", "responses": {
-            "202": _json({"type": "object", "required": ["loggingOut", "sessionId"], "properties": {"loggingOut": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "logging out"),
-            **_errors(404)}}},
+            "202": json_of({"type": "object", "required": ["loggingOut", "sessionId"], "properties": {"loggingOut": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "logging out"),
+            **errors(404)}}},
     "/api/proxies": {
         "get": {"summary": "List proxies", "responses": {
-            "200": _json({"type": "object", "required": ["proxies"], "properties": {"proxies": {"type": "array", "items": _ref("Proxy")}}}, "proxies"),
-            **_errors()}},
-        "post": {"summary": "Add a proxy", "requestBody": _body({"url": {"type": "string"}}, ["url"]),
-                 "responses": {"201": _json(_ref("Proxy"), "added"), **_errors(400, 409)}}},
+            "200": json_of({"type": "object", "required": ["proxies"], "properties": {"proxies": {"type": "array", "items": ref("Proxy")}}}, "proxies"),
+            **errors()}},
+        "post": {"summary": "Add a proxy", "requestBody": request_body({"url": {"type": "string"}}, ["url"]),
+                 "responses": {"201": json_of(ref("Proxy"), "added"), **errors(400, 409)}}},
     "/api/proxies/{id}": {"parameters": SESSION_ID, "delete": {
         "summary": "Remove an idle proxy", "responses": {
-            "200": _json({"type": "object", "required": ["deleted", "id"], "properties": {"deleted": {"type": "boolean"}, "id": {"type": "string"}}}, "removed"),
-            **_errors(404, 409)}}},
+            "200": json_of({"type": "object", "required": ["deleted", "id"], "properties": {"deleted": {"type": "boolean"}, "id": {"type": "string"}}}, "removed"),
+            **errors(404, 409)}}},
 }
 
 
 def openapi_document() -> dict[str, Any]:
-    """The whole document."""
+    """The whole document (paths of every API module)."""
+    from waorch.webhook_server import send_api
+
+    paths = {**PATHS, **send_api.OPENAPI_PATHS}
     return {
         "openapi": "3.1.0",
         "info": {"title": "waorch", "version": "0.1.0",
@@ -110,5 +117,5 @@ def openapi_document() -> dict[str, Any]:
         "components": {"schemas": SCHEMAS,
                        "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         "security": [{"apiKey": []}],
-        "paths": PATHS,
+        "paths": paths,
     }

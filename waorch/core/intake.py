@@ -1,0 +1,192 @@
+"""Accepting a message: validation, choice of session, daily limit, durable enqueue.
+
+A 202 means the message is in Redis and, where the server supports ``WAITAOF`` (Valkey/Redis
+7.2+, the embedded default), fsynced to its append-only file before we answer. Without
+``WAITAOF`` the guarantee is the server's ``appendfsync`` policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+import redis.asyncio as aioredis
+
+from waorch.clock import Clock
+from waorch.core.dispatcher import Dispatcher
+from waorch.core.messages import DailyLimit, Message, MessageStore, new_message_id
+from waorch.core.pacing import local_day, next_midnight
+from waorch.core.sessions import Session, SessionStore, Status
+from waorch.errors import BadRequest, InvalidPhone, SessionNotFound, WaorchError
+
+log = logging.getLogger("waorch.intake")
+
+MAX_TEXT = 4096
+UNAVAILABLE = frozenset({Status.LOGGED_OUT, Status.FAILED, Status.STOPPED})
+WAITAOF_TIMEOUT_MS = 5000
+
+
+class EmptyMessage(BadRequest):
+    """The message text is missing or blank."""
+
+    code = "EMPTY_MESSAGE"
+
+
+class MessageTooLong(BadRequest):
+    """The message text is over 4096 characters."""
+
+    code = "MESSAGE_TOO_LONG"
+
+
+class SessionUnavailable(WaorchError):
+    """The session cannot send (logged out, failed or stopped)."""
+
+    code = "SESSION_UNAVAILABLE"
+    status = 409
+
+
+class NoCapacity(WaorchError):
+    """No connected session has daily capacity left for this message."""
+
+    code = "NO_CAPACITY"
+    status = 503
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """A validated send: E.164 digits, text, optional session and time."""
+
+    to: str
+    text: str
+    session_id: str | None
+    send_at: float | None
+
+
+def parse_phone(raw: object, region: str | None) -> str:
+    """E.164 digits (no ``+``) of a recipient, or ``INVALID_PHONE``."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidPhone("to must be a phone number like +972501234567")
+    try:
+        number = phonenumbers.parse(raw, None if raw.strip().startswith("+") else region)
+    except phonenumbers.NumberParseException:
+        hint = "" if region else " (numbers without + need DEFAULT_REGION)"
+        raise InvalidPhone(f"to is not a phone number: {raw!r}{hint}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone(f"to is not a valid phone number: {raw!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
+def parse_text(raw: object) -> str:
+    """Non-empty text of at most 4096 characters (any script, emoji included)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise EmptyMessage("message must be non-empty text")
+    if len(raw) > MAX_TEXT:
+        raise MessageTooLong(f"message is {len(raw)} characters; the limit is {MAX_TEXT}")
+    return raw
+
+
+def parse_send_at(raw: object, now: float) -> float | None:
+    """An ISO 8601 time with offset (``None``: now); in the past means now."""
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise BadRequest("sendAt must be ISO 8601 with an offset, like 2026-11-25T09:30:00+02:00", code="INVALID_SEND_AT")
+    return moment.timestamp() if moment.timestamp() > now else None
+
+
+def parse_send(body: dict[str, Any], region: str | None, now: float) -> SendRequest:
+    """Validate a ``POST /api/v1/send`` body."""
+    unknown = set(body) - {"to", "message", "sessionId", "sendAt"}
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+    session_id = body.get("sessionId")
+    if session_id is not None and not isinstance(session_id, str):
+        raise BadRequest("sessionId must be a string")
+    return SendRequest(parse_phone(body.get("to"), region), parse_text(body.get("message")),
+                       session_id or None, parse_send_at(body.get("sendAt"), now))
+
+
+class Intake:
+    """Turns validated requests into durable queued messages."""
+
+    def __init__(self, sessions: SessionStore, messages: MessageStore, dispatcher: Dispatcher, clock: Clock) -> None:
+        self.sessions = sessions
+        self.messages = messages
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self._waitaof: bool | None = None
+
+    async def accept(self, request: SendRequest) -> Message:
+        """Queue (or schedule) the message on the right session; 202 follows only once it is durable."""
+        now = self.clock.now()
+        when = request.send_at or now
+        if request.session_id:
+            message = await self._accept_on(await self._named(request.session_id), request, now, when)
+        else:
+            message = await self._distribute(request, now, when)
+        await self._make_durable()
+        self.dispatcher.wake(message.session)
+        return message
+
+    async def _named(self, session_id: str) -> Session:
+        session = await self.sessions.find(session_id)
+        if session is None:
+            raise SessionNotFound(f"no session {session_id}", session_id=session_id)
+        if session.status in UNAVAILABLE:
+            raise SessionUnavailable(f"session is {session.status}: {session.reason or 'it cannot send'}", session_id=session_id)
+        return session
+
+    async def _accept_on(self, session: Session, request: SendRequest, now: float, when: float) -> Message:
+        zone = self.dispatcher.zone
+        message = Message(new_message_id(), session.id, request.to, request.text, "", created=now,
+                          send_at=request.send_at or 0.0, count_day=local_day(when, zone))
+        tier = await self.dispatcher.tier_of(session)
+        try:
+            await self.messages.accept(message, tier.daily_limit, due=request.send_at is None)
+        except DailyLimit as error:
+            error.retry_after = max(1, math.ceil(next_midnight(when, zone) - now))
+            raise
+        return message
+
+    async def remaining(self, session: Session, day: str) -> int:
+        """Messages the session may still take for ``day``."""
+        counts = await self.messages.counts(session.id, day)
+        return (await self.dispatcher.tier_of(session)).daily_limit - counts["queued"] - counts["sent"]
+
+    async def _distribute(self, request: SendRequest, now: float, when: float) -> Message:
+        day = local_day(when, self.dispatcher.zone)
+        connected = [s for s in await self.sessions.list() if s.status == Status.CONNECTED]
+        room = {s.id: await self.remaining(s, day) for s in connected}
+        previous = await self.messages.last_sender(request.to)
+        ranked = sorted((s for s in connected if room[s.id] > 0), key=lambda s: (s.id != previous, -room[s.id]))
+        for session in ranked:
+            try:
+                return await self._accept_on(session, request, now, when)
+            except DailyLimit:
+                continue  # taken by a concurrent request: try the next one
+        raise NoCapacity("no connected session has daily capacity left")
+
+    async def _make_durable(self) -> None:
+        if self._waitaof is None:
+            self._waitaof = await self._supports_waitaof()
+        if not self._waitaof:
+            return
+        local, _ = await self.messages.redis.execute_command("WAITAOF", 1, 0, WAITAOF_TIMEOUT_MS)
+        if not local:
+            log.error("WAITAOF: the append-only file was not fsynced within %d ms", WAITAOF_TIMEOUT_MS)
+
+    async def _supports_waitaof(self) -> bool:
+        try:
+            appendonly = (await self.messages.redis.config_get("appendonly")).get("appendonly") == "yes"
+            info = await self.messages.redis.execute_command("COMMAND", "INFO", "WAITAOF")
+            return appendonly and bool(info) and any(info if isinstance(info, list) else info.values())
+        except aioredis.ResponseError:
+            return False
