@@ -24,6 +24,8 @@ BAD_VALUES = [
     ("TELEGRAM_BOT_TOKEN", "nocolon"), ("TELEGRAM_CHAT_ID", "abc"), ("TELEGRAM_API_URL", "ftp://x"),
     ("WORKER_ENGINE", "baileys"), ("RUNNER", "kubernetes"), ("SIM_URL", "localhost:1234"),
     ("WEBHOOK_URL", "not a url"), ("API_KEY", "short"), ("WEBHOOK_SECRET", "short"),
+    ("EVENTS_WEBHOOK_URL", "ftp://example.org/hook"), ("EVENTS_WEBHOOK_URL", "receiver"), ("EVENTS_WEBHOOK_SECRET", "short"),
+    ("INBOX_LIMIT", "0"), ("INBOX_LIMIT", "lots"), ("EVENTS_WEBHOOK_MAX_ATTEMPTS", "0"),
 ]
 
 
@@ -105,3 +107,13 @@ def test_worker_environment(tmp_path: Path) -> None:
     settings = load_worker_settings({**WORKER, "PROXY_URL": "socks5h://u:p%40ss@127.0.0.1:1080"})
     assert settings.proxy_url is not None and settings.proxy_url.password == "p@ss"
     assert settings.proxy_url.redacted == "socks5h://u:***@127.0.0.1:1080"
+
+
+def test_events_secret_generated_only_with_a_url(tmp_path: Path) -> None:
+    without = load_settings({**BASE, "DATA_DIR": str(tmp_path)})
+    assert (without.events_webhook_url, without.events_webhook_secret, without.inbox_limit) == ("", "", 1000)
+    first = load_settings({**BASE, "DATA_DIR": str(tmp_path), "EVENTS_WEBHOOK_URL": "https://example.org/hook"})
+    assert first.generated_secrets == ("EVENTS_WEBHOOK_SECRET",) and first.events_webhook_max_attempts == 300
+    again = load_settings({**BASE, "DATA_DIR": str(tmp_path), "EVENTS_WEBHOOK_URL": "https://example.org/hook"})
+    stored = (tmp_path / "secrets" / "events_webhook_secret").read_text().strip()
+    assert again.generated_secrets == () and again.events_webhook_secret == first.events_webhook_secret == stored

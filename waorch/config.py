@@ -62,6 +62,10 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     default_region: str | None = None
     restrict_new_contacts_ms: int = 86_400_000
+    inbox_limit: int = 1000
+    events_webhook_url: str = ""
+    events_webhook_secret: str = ""
+    events_webhook_max_attempts: int = 300
     generated_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -218,6 +222,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     secrets_dir = data_dir / "secrets"
     engine = _choice(env, "WORKER_ENGINE", "neonize", ENGINES)
     sim_url = _http_url(env, "SIM_URL")
+    events_url = _http_url(env, "EVENTS_WEBHOOK_URL") or ""
     if engine == "sim" and not sim_url:
         raise ConfigError("SIM_URL", "is required when WORKER_ENGINE=sim (start one with `waorch sim`)")
     return Settings(
@@ -249,8 +254,13 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         timezone=_timezone(env),
         default_region=_region(env),
         restrict_new_contacts_ms=_integer(env, "RESTRICT_NEW_CONTACTS_MS", 86_400_000, 0),
+        inbox_limit=_integer(env, "INBOX_LIMIT", 1000, 1, 100_000),
+        events_webhook_url=events_url,
+        events_webhook_max_attempts=_integer(env, "EVENTS_WEBHOOK_MAX_ATTEMPTS", 300, 1, 100_000),
         api_key=_secret(env, "API_KEY", secrets_dir, generated),
         webhook_secret=_secret(env, "WEBHOOK_SECRET", secrets_dir, generated),
+        events_webhook_secret=(_secret(env, "EVENTS_WEBHOOK_SECRET", secrets_dir, generated)
+                               if events_url or env.get("EVENTS_WEBHOOK_SECRET", "").strip() else ""),
         generated_secrets=tuple(generated),
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.failover import Failover
+from waorch.core.inbox import Inbox
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.proxy_pool import ProxyPool
 from waorch.core.sessions import Session, SessionStore, Status
@@ -61,7 +62,8 @@ class EventHandler:
     """Applies events to session state, stickiness and the proxy pool."""
 
     def __init__(self, store: SessionStore, pool: ProxyPool, lifecycle: Lifecycle, failover: Failover,
-                 logout: Callable[[str], Awaitable[None]], dispatcher: Dispatcher, restrict_s: float) -> None:
+                 logout: Callable[[str], Awaitable[None]], dispatcher: Dispatcher, restrict_s: float, inbox: Inbox) -> None:
+        self.inbox = inbox
         self.dispatcher = dispatcher
         self.restrict_s = restrict_s
         self.store = store
@@ -72,7 +74,7 @@ class EventHandler:
         self._handlers: dict[str, Handler] = {
             "QR_CODE": self._qr, "CONNECTED": self._connected, "DISCONNECTED": self._disconnected,
             "PING": self._ping, "PROXY_ERROR": self._proxy_error, "AUTH_FAILURE": self._auth_failure,
-            "MESSAGE_SENT": self._send_outcome, "MESSAGE_FAILED": self._send_outcome, "MESSAGE_RECEIVED": self._record,
+            "MESSAGE_SENT": self._send_outcome, "MESSAGE_FAILED": self._send_outcome, "MESSAGE_RECEIVED": self._received,
             "SEND_RESTRICTED": self._restricted,
         }
 
@@ -148,5 +150,5 @@ class EventHandler:
         await self.store.update(session.id, restricted_until=until)
         await self.store.record(session.id, "send_restricted", {"reason": event.data.get("reason"), "until": until})
 
-    async def _record(self, session: Session, event: Event) -> None:
-        await self.store.record(session.id, event.type.lower(), {k: v for k, v in event.data.items() if k != "text"})
+    async def _received(self, session: Session, event: Event) -> None:
+        await self.inbox.add(session.id, event.data)  # kept, and queued for EVENTS_WEBHOOK_URL (core/inbox.py)

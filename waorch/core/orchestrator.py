@@ -20,10 +20,13 @@ from waorch.config import Settings
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
+from waorch.core.forwarder import Forwarder
 from waorch.core.idempotency import IdempotencyStore
+from waorch.core.inbox import Inbox
 from waorch.core.intake import Intake
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.messages import MessageStore
+from waorch.core.outbox import Outbox
 from waorch.core.pacing import local_day
 from waorch.core.proxy_pool import ProxyInfo, ProxyPool
 from waorch.core.runners.base import Runner
@@ -74,8 +77,11 @@ class Core:
         self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock)
         self.idempotency = IdempotencyStore(redis)
         self.store.status_listeners.append(self._status_changed)
+        self.outbox = Outbox(redis)  # incoming messages, forwarded to EVENTS_WEBHOOK_URL if set
+        self.forwarder = Forwarder.configured(settings, self.outbox, self.store)
+        self.inbox = Inbox(redis, settings.inbox_limit, self.outbox if self.forwarder else None)
         self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background,
-                                   self.dispatcher, settings.restrict_new_contacts_ms / 1000)
+                                   self.dispatcher, settings.restrict_new_contacts_ms / 1000, self.inbox)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
 
@@ -86,6 +92,8 @@ class Core:
         await self.watchdog.check_once()
         self._spawn(self.starts.run_forever(self._stopping))
         self._spawn(self.dispatcher.run())
+        if self.forwarder:
+            self._spawn(self.forwarder.run_forever(self._stopping))
         self._spawn(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
         self._spawn(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
 

@@ -23,7 +23,7 @@ from waorch.errors import (
     WaorchError,
 )
 from waorch.signing import SESSION_HEADER, verify, webhook_key
-from waorch.webhook_server import api, send_api
+from waorch.webhook_server import api, inbox_api, send_api
 from waorch.webhook_server.common import CORE
 from waorch.webhook_server.openapi import openapi_document
 
@@ -130,4 +130,5 @@ def create_app(core: Core) -> web.Application:
     app.router.add_get("/api/openapi.json", openapi)
     api.add_routes(app.router)
     send_api.add_routes(app.router)
+    inbox_api.add_routes(app.router)
     return app

@@ -107,9 +107,9 @@ PATHS: dict[str, Any] = {
 
 def openapi_document() -> dict[str, Any]:
     """The whole document (paths of every API module)."""
-    from waorch.webhook_server import send_api
+    from waorch.webhook_server import inbox_api, send_api
 
-    paths = {**PATHS, **send_api.OPENAPI_PATHS}
+    paths = {**PATHS, **send_api.OPENAPI_PATHS, **inbox_api.OPENAPI_PATHS}
     return {
         "openapi": "3.1.0",
         "info": {"title": "waorch", "version": "0.1.0",
