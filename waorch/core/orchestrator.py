@@ -208,6 +208,15 @@ class Core:
             self.dispatcher.wake(session_id)
         return tiers
 
+    async def session_view(self, session: Session, proxies: dict[str, str] | None = None) -> dict[str, Any]:
+        """A session as the API shows it: its proxy by id and redacted URL (``proxies``: id → URL, if known)."""
+        if proxies is None:
+            proxies = {info.id: info.url for info in await self.pool.list()}
+        body = session.to_public()
+        body["proxyId"] = session.proxy or None
+        body["proxy"] = proxies.get(session.proxy) if session.proxy else None
+        return body
+
     async def pin_tier(self, session_id: str, name: str | None) -> dict[str, Any]:
         """Pin a session to a tier by name (``None``: back to its age's tier)."""
         await self.store.get(session_id)
@@ -215,7 +224,7 @@ class Core:
             raise BadRequest(f"no tier named {name!r}", code="INVALID_TIERS", session_id=session_id)
         await self.store.update(session_id, tier_pin=name or "")
         self.dispatcher.wake(session_id)
-        return (await self.store.get(session_id)).to_public()
+        return await self.session_view(await self.store.get(session_id))
 
     async def add_proxy(self, raw: object) -> ProxyInfo:
         """Add a proxy from the API (``INVALID_PROXY`` / ``PROXY_EXISTS``)."""

@@ -81,7 +81,9 @@ class Session:
             "sessionId": self.id, "status": self.status, "proxy": self.proxy or None,
             "phone": self.phone or None, "created": self.created,
             "connectedSince": self.connected_since or None, "lastPing": self.last_ping or None,
-            "reason": self.reason or None, "restarts": self.restarts,
+            "reason": self.reason or None, "restarts": self.restarts, "tierPin": self.tier_pin or None,
+            "paused": bool(self.paused), "firstConnected": self.first_connected or None,
+            "banUntil": self.ban_until or None,
         }
         if self.status == Status.QR_READY and self.qr:
             body["qr"] = self.qr

@@ -6,8 +6,6 @@ from typing import Any
 
 from aiohttp import web
 
-from waorch.core.orchestrator import Core
-from waorch.core.sessions import Session
 from waorch.errors import BadRequest
 from waorch.webhook_server.common import core_of, json_body
 
@@ -19,37 +17,26 @@ def _only(body: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
     return body
 
 
-async def _proxy_names(core: Core) -> dict[str, str]:
-    return {info.id: info.url for info in await core.pool.list()}
-
-
-def _session_body(session: Session, proxies: dict[str, str]) -> dict[str, Any]:
-    body = session.to_public()
-    body["proxyId"] = session.proxy or None
-    body["proxy"] = proxies.get(session.proxy) if session.proxy else None
-    return body
-
-
 async def provision(request: web.Request) -> web.Response:
     """``POST /api/sessions/provision {phone?, proxy?}`` → 201."""
     core = core_of(request)
     body = _only(await json_body(request), {"phone", "proxy"})
     session = await core.provision(body.get("phone"), body.get("proxy"))
-    return web.json_response(_session_body(session, await _proxy_names(core)), status=201)
+    return web.json_response(await core.session_view(session), status=201)
 
 
 async def list_sessions(request: web.Request) -> web.Response:
     """``GET /api/sessions``."""
     core = core_of(request)
-    names = await _proxy_names(core)
-    return web.json_response({"sessions": [_session_body(s, names) for s in await core.store.list()]})
+    names = {info.id: info.url for info in await core.pool.list()}
+    return web.json_response({"sessions": [await core.session_view(s, names) for s in await core.store.list()]})
 
 
 async def get_session(request: web.Request) -> web.Response:
     """``GET /api/sessions/{id}`` (with ``qr`` while ``qr_ready``)."""
     core = core_of(request)
     session = await core.store.get(request.match_info["id"])
-    body = _session_body(session, await _proxy_names(core))
+    body = await core.session_view(session)
     body["history"] = await core.store.history(session.id)
     return web.json_response(body)
 
@@ -64,7 +51,7 @@ async def restart_session(request: web.Request) -> web.Response:
     """``POST /api/sessions/{id}/restart`` → 202."""
     core = core_of(request)
     session = await core.restart(request.match_info["id"])
-    return web.json_response(_session_body(session, await _proxy_names(core)), status=202)
+    return web.json_response(await core.session_view(session), status=202)
 
 
 async def logout_session(request: web.Request) -> web.Response:
