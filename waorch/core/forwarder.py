@@ -89,7 +89,8 @@ class Forwarder:
         try:
             claims = await self.outbox.claim(room, self.timeout + 5) if room > 0 else []
         except (aioredis.RedisError, OSError) as error:
-            log.warning("outbox unavailable: %s", error)
+            log.warning("outbox unavailable, trying again in 1 s: %s", error)
+            await asyncio.sleep(1.0)
             return False
         for claim in claims:
             task = asyncio.ensure_future(self._deliver(http, claim))
