@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import redis.asyncio as aioredis
-from support import API_KEY, RunningService, SocksProxy, free_port
+from support import API_KEY, RunningService, Serve, SocksProxy, free_port
 
 from waorch.clock import Clock
 from waorch.config import Settings, load_settings
@@ -124,3 +125,18 @@ async def start_service(make_settings: Callable[..., Settings], sim: SimServer, 
     await stack.aclose()
 
 
+@pytest.fixture
+def serve(tmp_path: Path, sim, socks_proxy) -> Iterator[Serve]:
+    """A ``waorch serve`` process on its own embedded Redis; it, its workers and its Redis are gone afterwards."""
+    data = tmp_path / "data"
+    data.mkdir()
+    server = Serve(data, sim.url, socks_proxy().url)
+    yield server
+    if server.process and server.process.poll() is None:
+        server.stop()
+    for process in psutil.process_iter(["environ"]):
+        with contextlib.suppress(psutil.Error):
+            if (process.info["environ"] or {}).get("AUTH_DIR", "").startswith(str(data)):
+                process.kill()
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        psutil.Process(server.redis_pid()).kill()

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import redis
 
 from waorch.config import Settings
 from waorch.core.orchestrator import Core
@@ -119,3 +125,58 @@ async def post_event(running: RunningService, session_id: str, kind: str, data: 
                        "timestamp": int(time.time() * 1000)}).encode()
     headers = {SESSION_HEADER: session_id, **sign(webhook_key(running.settings.webhook_secret, session_id), body)}
     return await running.api.post("/webhook", content=body, headers=headers)
+
+
+class Serve:
+    """A ``waorch serve`` process with its own data dir (no REDIS_URL: the embedded default)."""
+
+    def __init__(self, data_dir: Path, sim_url: str, proxy_url: str | None = None) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.env = {
+            "PATH": os.environ["PATH"], "HOME": str(data_dir), "DATA_DIR": str(data_dir),
+            "ORCH_PORT": str(self.port), "API_KEY": API_KEY, "WEBHOOK_SECRET": "serve-test-secret-0123456789",
+            "WORKER_ENGINE": "sim", "SIM_URL": sim_url,
+            "PROVISIONING_INTERVAL_MS": "0", "PING_INTERVAL_MS": "300", "WATCHDOG_INTERVAL_MS": "300",
+        }
+        if proxy_url:
+            self.env["PROXY_URL_1"] = proxy_url
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *extra: str) -> None:
+        with open(self.data_dir.parent / "serve.log", "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "waorch", "serve", *extra], env=self.env,
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.data_dir.parent)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError("waorch serve did not come up")
+
+    def api(self) -> httpx.AsyncClient:
+        """An API client with the key."""
+        return httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", headers={"X-API-Key": API_KEY}, trust_env=False)
+
+    def kill(self) -> None:
+        """``kill -9`` the orchestrator (its embedded Redis and the workers keep running)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def redis_pid(self) -> int:
+        """Pid of the embedded Redis server."""
+        return int((self.data_dir / "redis" / "redis.pid").read_text())
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(15)
+
+    def session_hash(self, session_id: str) -> dict[str, str]:
+        client = redis.Redis(unix_socket_path=str(self.data_dir / "redis" / "redis.sock"), decode_responses=True)
+        try:
+            return client.hgetall(f"waorch:session:{session_id}")
+        finally:
+            client.close()

@@ -8,71 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
-import pytest
 import redis
-from support import API_KEY, eventually, free_port, scan, wait_status
-
-
-class Serve:
-    """A ``waorch serve`` process with its own data dir (no REDIS_URL: the embedded default)."""
-
-    def __init__(self, data_dir: Path, sim_url: str, proxy_url: str) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.env = {
-            "PATH": os.environ["PATH"], "HOME": str(data_dir), "DATA_DIR": str(data_dir),
-            "ORCH_PORT": str(self.port), "API_KEY": API_KEY, "WEBHOOK_SECRET": "serve-test-secret-0123456789",
-            "WORKER_ENGINE": "sim", "SIM_URL": sim_url, "PROXY_URL_1": proxy_url,
-            "PROVISIONING_INTERVAL_MS": "0", "PING_INTERVAL_MS": "300", "WATCHDOG_INTERVAL_MS": "300",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, *extra: str) -> None:
-        with open(self.data_dir.parent / "serve.log", "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "waorch", "serve", *extra], env=self.env,
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.data_dir.parent)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError("waorch serve did not come up")
-
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(15)
-
-    def session_hash(self, session_id: str) -> dict[str, str]:
-        client = redis.Redis(unix_socket_path=str(self.data_dir / "redis" / "redis.sock"), decode_responses=True)
-        try:
-            return client.hgetall(f"waorch:session:{session_id}")
-        finally:
-            client.close()
-
-
-@pytest.fixture
-def serve(tmp_path: Path, sim, socks_proxy) -> Iterator[Serve]:
-    data = tmp_path / "data"
-    data.mkdir()
-    server = Serve(data, sim.url, socks_proxy().url)
-    yield server
-    if server.process and server.process.poll() is None:
-        server.stop()
-    for process in psutil.process_iter(["environ"]):
-        with contextlib.suppress(psutil.Error):
-            if (process.info["environ"] or {}).get("AUTH_DIR", "").startswith(str(data)):
-                process.kill()
+from support import API_KEY, Serve, eventually, scan, wait_status
 
 
 async def test_restart_adopts_connected_worker_without_new_qr(serve: Serve, sim) -> None:
