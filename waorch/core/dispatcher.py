@@ -60,6 +60,12 @@ class Dispatcher:
             self._loops[session_id] = loop = SessionLoop(self, session_id)
         loop.wake()
 
+    def message_arrived(self, session_id: str) -> None:
+        """A message joined the tail of a queue: only a loop idle on an empty queue needs to look."""
+        loop = self._loops.get(session_id)
+        if loop is None or loop.task.done() or loop.idle_on_empty:
+            self.wake(session_id)
+
     async def run(self) -> None:
         """Start loops for sessions with work, then move due scheduled messages into queues."""
         for session_id in await self.messages.sessions_with_work():
@@ -141,6 +147,7 @@ class SessionLoop:
         self.d = dispatcher
         self.session_id = session_id
         self._wake = asyncio.Event()
+        self.idle_on_empty = False
         self.task = asyncio.create_task(self._run(), name=f"dispatch:{session_id}")
 
     def wake(self) -> None:
@@ -164,11 +171,13 @@ class SessionLoop:
         if await self.d.messages.inflight(self.session_id):
             await self._reconcile(session)
             return True
+        self.idle_on_empty = True  # before reading the head: an arrival after the read wakes us
         head = await self.d.messages.head(self.session_id)
         message = await self.d.messages.find(head) if head else None
         if message is None:
             await self._wait(math.inf)
             return True
+        self.idle_on_empty = False
         at = await self.d.next_send(session, message)
         if at > self.d.clock.now():
             await self._wait(at - self.d.clock.now())

@@ -17,17 +17,17 @@ import phonenumbers
 import redis.asyncio as aioredis
 
 from waorch.clock import Clock
+from waorch.core.batching import WAITAOF_TIMEOUT_MS
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.messages import DailyLimit, Message, MessageStore, new_message_id
 from waorch.core.pacing import local_day, next_midnight
 from waorch.core.sessions import Session, SessionStore, Status
-from waorch.errors import BadRequest, InvalidPhone, SessionNotFound, WaorchError
+from waorch.errors import BadRequest, InvalidPhone, WaorchError
 
 log = logging.getLogger("waorch.intake")
 
 MAX_TEXT = 4096
 UNAVAILABLE = frozenset({Status.LOGGED_OUT, Status.FAILED, Status.STOPPED})
-WAITAOF_TIMEOUT_MS = 5000
 
 
 class EmptyMessage(BadRequest):
@@ -40,13 +40,6 @@ class MessageTooLong(BadRequest):
     """The message text is over 4096 characters."""
 
     code = "MESSAGE_TOO_LONG"
-
-
-class SessionUnavailable(WaorchError):
-    """The session cannot send (logged out, failed or stopped)."""
-
-    code = "SESSION_UNAVAILABLE"
-    status = 409
 
 
 class NoCapacity(WaorchError):
@@ -128,32 +121,28 @@ class Intake:
         """Queue (or schedule) the message on the right session; 202 follows only once it is durable."""
         now = self.clock.now()
         when = request.send_at or now
+        if self._waitaof is None:
+            self._waitaof = await self._supports_waitaof()
         if request.session_id:
-            message = await self._accept_on(await self._named(request.session_id), request, now, when)
+            message = await self._accept_on(request.session_id, request, now, when)
         else:
             message = await self._distribute(request, now, when)
-        await self._make_durable()
-        self.dispatcher.wake(message.session)
+        self.dispatcher.message_arrived(message.session)
         return message
 
-    async def _named(self, session_id: str) -> Session:
-        session = await self.sessions.find(session_id)
-        if session is None:
-            raise SessionNotFound(f"no session {session_id}", session_id=session_id)
-        if session.status in UNAVAILABLE:
-            raise SessionUnavailable(f"session is {session.status}: {session.reason or 'it cannot send'}", session_id=session_id)
-        return session
-
-    async def _accept_on(self, session: Session, request: SendRequest, now: float, when: float) -> Message:
+    async def _accept_on(self, session_id: str, request: SendRequest, now: float, when: float) -> Message:
         zone = self.dispatcher.zone
-        message = Message(new_message_id(), session.id, request.to, request.text, "", created=now,
+        message = Message(new_message_id(), session_id, request.to, request.text, "", created=now,
                           send_at=request.send_at or 0.0, count_day=local_day(when, zone))
-        tier = await self.dispatcher.tier_of(session)
+        tiers = await self.dispatcher.tiers.all()
         try:
-            await self.messages.accept(message, tier.daily_limit, due=request.send_at is None)
+            durable = await self.messages.accept(message, tiers, self.clock.now(), due=request.send_at is None,
+                                                 fsync=bool(self._waitaof))
         except DailyLimit as error:
             error.retry_after = max(1, math.ceil(next_midnight(when, zone) - now))
             raise
+        if not durable:
+            log.error("[%s] WAITAOF: the append-only file was not fsynced within %d ms", session_id, WAITAOF_TIMEOUT_MS)
         return message
 
     async def remaining(self, session: Session, day: str) -> int:
@@ -169,19 +158,10 @@ class Intake:
         ranked = sorted((s for s in connected if room[s.id] > 0), key=lambda s: (s.id != previous, -room[s.id]))
         for session in ranked:
             try:
-                return await self._accept_on(session, request, now, when)
+                return await self._accept_on(session.id, request, now, when)
             except DailyLimit:
                 continue  # taken by a concurrent request: try the next one
         raise NoCapacity("no connected session has daily capacity left")
-
-    async def _make_durable(self) -> None:
-        if self._waitaof is None:
-            self._waitaof = await self._supports_waitaof()
-        if not self._waitaof:
-            return
-        local, _ = await self.messages.redis.execute_command("WAITAOF", 1, 0, WAITAOF_TIMEOUT_MS)
-        if not local:
-            log.error("WAITAOF: the append-only file was not fsynced within %d ms", WAITAOF_TIMEOUT_MS)
 
     async def _supports_waitaof(self) -> bool:
         try:

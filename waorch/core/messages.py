@@ -8,14 +8,19 @@ the ``outbox`` sorted set and join their session's queue when due.
 
 from __future__ import annotations
 
+import functools
+import json
 import secrets
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
-from waorch.errors import NotFound, WaorchError
+from waorch.core.batching import CommandBatcher
+from waorch.core.tiers import DAY_S, Tier
+from waorch.errors import NotFound, SessionNotFound, WaorchError
 
 P = "waorch:"
 OUTBOX = P + "outbox"
@@ -48,19 +53,46 @@ class DailyLimit(WaorchError):
         self.retry_after = retry_after
 
 
+class SessionUnavailable(WaorchError):
+    """The session cannot send (logged out, failed or stopped)."""
+
+    code = "SESSION_UNAVAILABLE"
+    status = 409
+
+
 class MessageNotFound(NotFound):
     """No message with this id."""
 
     code = "MESSAGE_NOT_FOUND"
 
 
+# The session check and the tier's daily limit are decided here too, so accepting a message is
+# one round trip. ARGV[4] is the tier table as {pins = {name: limit}, ages = {{min age s, limit}}, now}
+# (the same rule as tiers.tier_for_age: a pinned tier wins, else the oldest tier the age reaches).
 _ACCEPT = """
-local id, sid, day, limit, due, send_at = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local id, sid, day, due, send_at = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6]
 local counts = KEYS[1]
+local session = redis.call('HMGET', 'waorch:session:'..sid, 'status', 'first_connected', 'tier_pin')
+if not session[1] then return {err = 'SESSION_NOT_FOUND'} end
+if session[1] == 'logged_out' or session[1] == 'failed' or session[1] == 'stopped' then
+  return {err = 'SESSION_UNAVAILABLE '..session[1]}
+end
+local spec = cjson.decode(ARGV[4])
+spec.now = tonumber(ARGV[8])
+local limit = spec.pins[session[3] or '']
+if not limit then
+  local first = tonumber(session[2] or '0') or 0
+  local age = first > 0 and (spec.now - first) or 0
+  limit = spec.ages[1][2]
+  for _, row in ipairs(spec.ages) do if age >= row[1] then limit = row[2] end end
+end
 local used = tonumber(redis.call('HGET', counts, 'queued') or '0') + tonumber(redis.call('HGET', counts, 'sent') or '0')
 if used >= limit then return {err = 'DAILY_LIMIT'} end
 local fields = {}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+for name, value in pairs(cjson.decode(ARGV[7])) do
+  fields[#fields + 1] = name
+  fields[#fields + 1] = tostring(value)
+end
 redis.call('HSET', 'waorch:msg:'..id, unpack(fields))
 if due == '1' then
   redis.call('HSET', 'waorch:msg:'..id, 'status', 'queued')
@@ -193,6 +225,23 @@ class Message:
         }
 
 
+@functools.lru_cache(maxsize=8)
+def _limits(tiers: tuple[Tier, ...]) -> str:
+    spec = {"pins": {t.name: t.daily_limit for t in tiers}, "ages": [[t.min_age_days * DAY_S, t.daily_limit] for t in tiers]}
+    return json.dumps(spec)
+
+
+def _accept_error(text: str, session_id: str) -> WaorchError:
+    if text.startswith("DAILY_LIMIT"):
+        return DailyLimit("the session's daily limit is reached", session_id=session_id)
+    if text.startswith("SESSION_NOT_FOUND"):
+        return SessionNotFound(f"no session {session_id}", session_id=session_id)
+    if text.startswith("SESSION_UNAVAILABLE"):
+        status = text.split()[1] if len(text.split()) > 1 else "unavailable"
+        return SessionUnavailable(f"session is {status}: it cannot send", session_id=session_id)
+    return WaorchError(text, session_id=session_id)
+
+
 def new_message_id() -> str:
     """A fresh message id."""
     return "msg_" + secrets.token_hex(12)
@@ -203,25 +252,38 @@ class MessageStore:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self.batcher = CommandBatcher(redis)
         self._accept = redis.register_script(_ACCEPT)
         self._start = redis.register_script(_START)
         self._finish = redis.register_script(_FINISH)
         self._retry = redis.register_script(_RETRY)
         self._promote = redis.register_script(_PROMOTE)
 
-    async def accept(self, message: Message, limit: int, due: bool) -> None:
-        """Store and enqueue (or schedule) ``message`` if the day's count stays under ``limit``."""
+    async def accept(self, message: Message, tiers: tuple[Tier, ...], now: float, due: bool, *, fsync: bool = False) -> bool:
+        """Store and enqueue (or schedule) ``message`` if its session can send and the day's count
+        stays under the daily limit of the session's tier (``SESSION_NOT_FOUND``, ``SESSION_UNAVAILABLE``,
+        ``DAILY_LIMIT`` otherwise).
+
+        With ``fsync``, a ``WAITAOF`` in the same batch follows the write; returns whether the
+        write is confirmed on disk (True without it: the server's own policy applies).
+        """
         data = {"id": message.id, "session": message.session, "to": message.to, "text": message.text,
                 "created": message.created, "send_at": message.send_at, "count_day": message.count_day, "attempts": 0}
-        flat = [str(item) for pair in data.items() for item in pair]
         counts = f"{P}count:{message.session}:{message.count_day}"
-        try:
-            await self._accept(keys=[counts], args=[message.id, message.session, message.count_day, limit,
-                                                   "1" if due else "0", message.send_at, *flat])
-        except aioredis.ResponseError as error:
-            if "DAILY_LIMIT" in str(error):
-                raise DailyLimit("the session's daily limit is reached", session_id=message.session) from None
-            raise
+        args = [message.id, message.session, message.count_day, _limits(tiers), "1" if due else "0", message.send_at,
+                json.dumps({name: str(value) for name, value in data.items()}), now]
+        result, durable = await self._accept_batched(counts, args, fsync)
+        if isinstance(result, NoScriptError):
+            await self.redis.script_load(_ACCEPT)
+            result, durable = await self._accept_batched(counts, args, fsync)
+        if isinstance(result, aioredis.ResponseError):
+            raise _accept_error(str(result), message.session)
+        return durable
+
+    async def _accept_batched(self, counts: str, args: list[object], fsync: bool) -> tuple[Any, bool]:
+        if not fsync:
+            return await self.batcher.execute("EVALSHA", self._accept.sha, 1, counts, *args), True
+        return await self.batcher.execute_durably("EVALSHA", self._accept.sha, 1, counts, *args)
 
     async def get(self, message_id: str) -> Message:
         """One message (``MESSAGE_NOT_FOUND``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -122,20 +123,30 @@ def parse_tiers(raw: object) -> tuple[Tier, ...]:
 
 
 class TierStore:
-    """The live tier table in Redis."""
+    """The live tier table in Redis, read through a short cache (it is read before every send)."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, cache_s: float = 1.0) -> None:
         self.redis = redis
+        self.cache_s = cache_s
+        self._cached: tuple[Tier, ...] | None = None
+        self._cached_at = 0.0
 
     async def all(self) -> tuple[Tier, ...]:
         """The current table (the defaults until someone saves one)."""
-        raw = await self.redis.get(TIERS_KEY)
-        return tuple(Tier(**row) for row in json.loads(raw)) if raw else DEFAULT_TIERS
+        if self._cached is None or time.monotonic() - self._cached_at > self.cache_s:
+            raw = await self.redis.get(TIERS_KEY)
+            self._remember(tuple(Tier(**row) for row in json.loads(raw)) if raw else DEFAULT_TIERS)
+        assert self._cached is not None
+        return self._cached
+
+    def _remember(self, tiers: tuple[Tier, ...]) -> None:
+        self._cached, self._cached_at = tiers, time.monotonic()
 
     async def replace(self, raw: object) -> tuple[Tier, ...]:
         """Validate and save a whole table; nothing changes if it is invalid."""
         tiers = parse_tiers(raw)
         await self.redis.set(TIERS_KEY, json.dumps([asdict(tier) for tier in tiers]))
+        self._remember(tiers)
         return tiers
 
     async def named(self, name: str) -> Tier | None:
