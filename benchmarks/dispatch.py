@@ -1,0 +1,115 @@
+"""Dispatch precision: N connected sim sessions on the hot tier, sending for a while.
+
+Real parts: ``waorch sim`` (own process), one worker process per session (process runner, sim
+engine), the embedded Valkey; the core runs in this process so its CPU can be measured. Every
+session gets more messages than it can send in the window. Prints p50/p99 of (actual send start −
+scheduled send time) and the orchestrator's CPU share. Target: p99 < 50 ms.
+
+The hot tier's limits are used as they are, with active hours widened to the whole day so the
+run does not depend on the time of day.
+
+    .venv/bin/python benchmarks/dispatch.py [--sessions 200] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+import psutil
+
+from waorch.config import load_settings
+from waorch.core.intake import SendRequest
+from waorch.core.tiers import DEFAULT_TIERS
+from waorch.service import running_service
+
+MESSAGES_PER_SESSION = 40
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_all(core, ids: list[str], status: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        sessions = [await core.store.get(sid) for sid in ids]
+        if all(s.status == status for s in sessions):
+            return
+        if time.monotonic() > deadline:
+            counts = statistics.multimode([s.status for s in sessions])
+            raise TimeoutError(f"sessions not {status} after {timeout} s ({counts})")
+        await asyncio.sleep(0.5)
+
+
+async def pair_all(core, sim_url: str, ids: list[str]) -> None:
+    await wait_all(core, ids, "qr_ready", 600)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        for n, sid in enumerate(ids):
+            qr = (await core.store.get(sid)).qr
+            (await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": f"97250{n:07d}"})).raise_for_status()
+    await wait_all(core, ids, "connected", 300)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def main(count: int, seconds: float) -> None:
+    sim_port = free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "waorch", "sim", "--port", str(sim_port)], stdout=subprocess.DEVNULL)  # noqa: ASYNC220
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    with tempfile.TemporaryDirectory() as data:
+        settings = load_settings({"DATA_DIR": data, "API_KEY": "benchmark-api-key-0123456789",
+                                  "WEBHOOK_SECRET": "benchmark-secret-0123456789", "ORCH_PORT": str(free_port()),
+                                  "WORKER_ENGINE": "sim", "SIM_URL": sim_url, "PROVISIONING_INTERVAL_MS": "0",
+                                  "PATH": os.environ["PATH"]})
+        try:
+            async with running_service(settings, stop_workers=True) as service:
+                core = service.core
+                hot = DEFAULT_TIERS[2].to_dict() | {"hoursStart": "00:00", "hoursEnd": "24:00", "minAgeDays": 0}
+                await core.replace_tiers({"tiers": [hot]})
+                started = time.monotonic()
+                ids = [(await core.provision()).id for _ in range(count)]
+                await pair_all(core, sim_url, ids)
+                print(f"{count} sessions provisioned and connected in {time.monotonic() - started:.0f} s")
+                for n in range(MESSAGES_PER_SESSION):
+                    for sid in ids:
+                        await core.intake.accept(SendRequest("972522222222", f"benchmark {n}", sid, None))
+                await measure(core, seconds)
+        finally:
+            sim.terminate()
+            sim.wait(10)
+
+
+async def measure(core, seconds: float) -> None:
+    me = psutil.Process()
+    core.dispatcher.lateness.clear()
+    cpu_before, wall_before = sum(me.cpu_times()[:2]), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu = sum(me.cpu_times()[:2]) - cpu_before
+    wall = time.monotonic() - wall_before
+    late = [value * 1000 for value in core.dispatcher.lateness]
+    print(f"sends started in {wall:.0f} s: {len(late)} ({len(late) / wall:.1f}/s)")
+    print(f"actual - scheduled send time: p50 {statistics.median(late):.1f} ms, p99 {percentile(late, 99):.1f} ms, "
+          f"max {max(late):.1f} ms (target p99 < 50 ms)")
+    print(f"orchestrator CPU: {cpu / wall * 100:.1f}% of one core ({cpu:.1f} s CPU in {wall:.0f} s)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    asyncio.run(main(args.sessions, args.seconds))
