@@ -24,6 +24,7 @@ BAD_VALUES = [
     ("TELEGRAM_BOT_TOKEN", "nocolon"), ("TELEGRAM_CHAT_ID", "abc"), ("TELEGRAM_API_URL", "ftp://x"),
     ("WORKER_ENGINE", "baileys"), ("RUNNER", "kubernetes"), ("SIM_URL", "localhost:1234"),
     ("WEBHOOK_URL", "not a url"), ("API_KEY", "short"), ("WEBHOOK_SECRET", "short"),
+    ("TIMEZONE", "Mars/Olympus"), ("DEFAULT_REGION", "XX"), ("DEFAULT_REGION", "Israel"), ("RESTRICT_NEW_CONTACTS_MS", "-1"),
     ("EVENTS_WEBHOOK_URL", "ftp://example.org/hook"), ("EVENTS_WEBHOOK_URL", "receiver"), ("EVENTS_WEBHOOK_SECRET", "short"),
     ("INBOX_LIMIT", "0"), ("INBOX_LIMIT", "lots"), ("EVENTS_WEBHOOK_MAX_ATTEMPTS", "0"),
 ]
