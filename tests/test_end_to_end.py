@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 
+import httpx
 import psutil
 from support import RunningService, eventually, scan, wait_status
 
@@ -104,3 +105,29 @@ async def test_delete_stops_worker_and_frees_everything(start_service, socks_pro
     assert await running.core.redis.scard("waorch:phone:972501111111:sessions") == 0
     # The slot is free again: a new session fits on the only proxy.
     assert (await running.api.post("/api/sessions/provision", json={})).status_code == 201
+
+
+async def test_pairing_code_login(start_service, sim) -> None:
+    running: RunningService = await start_service()
+    sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
+    await wait_status(running.api, sid, "qr_ready")
+    bad = await running.api.post(f"/api/sessions/{sid}/pairing-code", json={"phone": "call me"})
+    assert (bad.status_code, bad.json()["error"]) == (400, "INVALID_PHONE")
+    missing = await running.api.post("/api/sessions/worker_99/pairing-code", json={"phone": "972501111111"})
+    assert (missing.status_code, missing.json()["error"]) == (404, "SESSION_NOT_FOUND")
+
+    async def command_url() -> str:
+        return (await running.core.store.get(sid)).command_url
+
+    await eventually(command_url)
+    answer = await running.api.post(f"/api/sessions/{sid}/pairing-code", json={"phone": "+972 50-111-1111"})
+    assert answer.status_code == 200
+    code = answer.json()["code"]
+    assert len(code) == 9 and code[4] == "-"
+    async with httpx.AsyncClient(trust_env=False) as client:
+        linked = await client.post(f"{sim.url}/sim/link-code", json={"phone": "972501111111", "code": code})
+    assert linked.status_code == 200
+    connected = await wait_status(running.api, sid, "connected")
+    assert connected["phone"] == "972501111111"
+    again = await running.api.post(f"/api/sessions/{sid}/pairing-code", json={"phone": "972501111111"})
+    assert (again.status_code, again.json()["error"]) == (409, "NOT_IN_QR_PHASE")

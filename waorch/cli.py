@@ -1,4 +1,4 @@
-"""The ``waorch`` command: ``serve``, ``sim``, ``worker``.
+"""The ``waorch`` command: ``tui`` (the default), ``serve``, ``sim``, ``worker``.
 
 This is the edge: the only place that reads the process environment and ``.env``.
 """
@@ -23,8 +23,13 @@ log = logging.getLogger("waorch")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waorch", description="Run a fleet of WhatsApp sessions.")
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="variables file (default: ./.env)")
-    parser.set_defaults(command="serve", port=None, stop_workers=False)
+    parser.set_defaults(command="tui", port=None, stop_workers=False, readonly=False)
     commands = parser.add_subparsers(dest="command")
+    # --- control room (bare `waorch` opens it) ---
+    tui = commands.add_parser("tui", help="the control room: core + HTTP API + terminal UI (the default)")
+    tui.add_argument("--readonly", action="store_true", help="watch only: every action is refused")
+    tui.add_argument("--port", type=int, help="overrides ORCH_PORT")
+    # --- end control room ---
     serve = commands.add_parser("serve", help="headless core + HTTP API on ORCH_PORT")
     serve.add_argument("--port", type=int, help="overrides ORCH_PORT")
     serve.add_argument("--stop-workers", action="store_true", help="stop every worker on exit (default: keep them running)")
@@ -96,6 +101,16 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- control room ---
+def _run_tui(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    from waorch.tui.app import run
+
+    run(settings, readonly=args.readonly)
+    return 0
+# --- end control room ---
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``waorch`` console script."""
     args = _parser().parse_args(argv)
@@ -104,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sim(args)
         if args.command == "worker":
             return _run_worker()
+        if args.command == "tui":
+            return _run_tui(args)
         return _run_serve(args)
     except ConfigError as error:
         print(f"waorch: configuration error: {error}", file=sys.stderr)

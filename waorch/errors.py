@@ -127,6 +127,13 @@ class WorkerUnreachable(WaorchError):
     status = 503
 
 
+class WorkerRefused(WaorchError):
+    """The worker answered but refused the command (e.g. a pairing code outside the QR phase)."""
+
+    code = "WORKER_REFUSED"
+    status = 409
+
+
 class RunnerError(WaorchError):
     """The runner could not start or stop a worker."""
 

@@ -7,13 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.core.embedded_redis import EmbeddedRedis
-from waorch.core.orchestrator import Core
+from waorch.core.orchestrator import Core, redis_client
 from waorch.webhook_server.app import create_app
 
 log = logging.getLogger("waorch.service")
@@ -47,7 +46,7 @@ async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]
 async def running_service(settings: Settings, *, stop_workers: bool = False, clock: Clock | None = None) -> AsyncIterator[Service]:
     """Start everything; on exit stop it in reverse (workers keep running unless ``stop_workers``)."""
     async with embedded_or_configured_redis(settings) as url:
-        redis = aioredis.Redis.from_url(url, decode_responses=True)
+        redis = redis_client(url)
         core = Core(settings, redis, clock=clock)
         runner = web.AppRunner(create_app(core), access_log=None, handle_signals=False)
         try:

@@ -27,7 +27,10 @@ log = logging.getLogger("waorch.dispatcher")
 
 MAX_ATTEMPTS = 5
 RETRY_BASE_S = 30.0
-POLL_REAL_S = 1.0
+# Longest real wait before a loop looks again by itself; anything that changes its decision
+# (arrival, status change, pause, tier edit, due scheduled message) wakes it sooner.
+POLL_REAL_S = 15.0
+STEP_RETRY_S = 1.0
 FINISH_ROOM_S = 2.0
 
 
@@ -161,7 +164,7 @@ class SessionLoop:
                     return
             except Exception:
                 log.exception("[%s] dispatcher step failed; trying again", self.session_id)
-                await asyncio.sleep(POLL_REAL_S)
+                await asyncio.sleep(STEP_RETRY_S)
 
     async def _step(self) -> bool:
         """One decision; False when the session is gone."""

@@ -6,7 +6,6 @@ Plain asyncio; the REST API, the webhook and the control room are clients of ``C
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -159,6 +158,14 @@ class Core:
             self.lifecycle.delete_auth(session_id)
             await self.store.set_status(session_id, Status.LOGGED_OUT, "logged out while the worker was unreachable")
 
+    async def pairing_code(self, session_id: str, phone: object) -> str:
+        """An 8-character code to link ``phone`` without scanning (while the session shows a QR)."""
+        digits = normalize_phone(phone)
+        session = await self.store.get(session_id)
+        answer = await self.workers.command(session_id, session.command_url, "pairing_code", phone=digits)
+        await self.store.record(session_id, "pairing_code", {"phone": digits})
+        return str(answer["code"])
+
     async def _logout_in_background(self, session_id: str) -> None:
         self._spawn(self._quiet(self.logout(session_id)))
 
@@ -242,11 +249,9 @@ class Core:
                 "proxies": {"total": len(proxies), "bad": sum(p.status == "bad" for p in proxies)}}
 
 
-@contextlib.asynccontextmanager
-async def connect_redis(url: str) -> Any:
-    """A decoded-responses Redis client, closed on exit."""
-    client = aioredis.Redis.from_url(url, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+def redis_client(url: str, max_connections: int = 64) -> aioredis.Redis:
+    """The core's Redis client: a bounded pool that waits for a free connection when all are busy
+    (hundreds of session loops share it; the default pool fails at once instead)."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30,
+                                                    decode_responses=True)
+    return aioredis.Redis(connection_pool=pool)

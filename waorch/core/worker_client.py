@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from waorch.errors import WorkerUnreachable
+from waorch.errors import WorkerRefused, WorkerUnreachable
 from waorch.signing import command_key, sign
 
 
@@ -31,6 +31,9 @@ class WorkerClient:
         except httpx.HTTPError as error:
             raise WorkerUnreachable(f"worker did not answer: {type(error).__name__}", session_id=session_id) from None
         answer = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        if response.status_code == 409:
+            raise WorkerRefused(answer.get("message", "the worker refused"), session_id=session_id,
+                                code=answer.get("error", "WORKER_REFUSED"))
         if response.status_code >= 400:
             message = answer.get("message", f"worker answered HTTP {response.status_code}")
             raise WorkerUnreachable(message, session_id=session_id, code=answer.get("error", "WORKER_ERROR"))

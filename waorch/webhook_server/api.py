@@ -60,6 +60,13 @@ async def logout_session(request: web.Request) -> web.Response:
     return web.json_response({"loggingOut": True, "sessionId": request.match_info["id"]}, status=202)
 
 
+async def pairing_code(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{id}/pairing-code {phone}`` → the code to type on that phone."""
+    body = _only(await json_body(request), {"phone"})
+    code = await core_of(request).pairing_code(request.match_info["id"], body.get("phone"))
+    return web.json_response({"sessionId": request.match_info["id"], "code": code})
+
+
 async def list_proxies(request: web.Request) -> web.Response:
     """``GET /api/proxies``."""
     return web.json_response({"proxies": [p.to_dict() for p in await core_of(request).pool.list()]})
@@ -88,6 +95,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete("/api/sessions/{id}", delete_session)
     router.add_post("/api/sessions/{id}/restart", restart_session)
     router.add_post("/api/sessions/{id}/logout", logout_session)
+    router.add_post("/api/sessions/{id}/pairing-code", pairing_code)
     router.add_get("/api/proxies", list_proxies)
     router.add_post("/api/proxies", add_proxy)
     router.add_delete("/api/proxies/{id}", delete_proxy)

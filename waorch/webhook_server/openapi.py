@@ -93,6 +93,13 @@ PATHS: dict[str, Any] = {
         "summary": "Log the session out of WhatsApp", "responses": {
             "202": json_of({"type": "object", "required": ["loggingOut", "sessionId"], "properties": {"loggingOut": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "logging out"),
             **errors(404)}}},
+    "/api/sessions/{id}/pairing-code": {"parameters": SESSION_ID, "post": {
+        "summary": "A pairing code to link a phone without scanning (while the QR is shown)",
+        "requestBody": request_body({"phone": {"type": "string"}}, ["phone"]),
+        "responses": {
+            "200": json_of({"type": "object", "required": ["sessionId", "code"],
+                            "properties": {"sessionId": {"type": "string"}, "code": {"type": "string", "pattern": "^[A-Z0-9]{4}-[A-Z0-9]{4}$"}}}, "code"),
+            **errors(400, 404, 409, 503)}}},
     "/api/proxies": {
         "get": {"summary": "List proxies", "responses": {
             "200": json_of({"type": "object", "required": ["proxies"], "properties": {"proxies": {"type": "array", "items": ref("Proxy")}}}, "proxies"),

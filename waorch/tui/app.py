@@ -1,0 +1,269 @@
+"""The control room: a Textual app that hosts the core, the HTTP API and the sessions in one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from waorch.config import Settings
+from waorch.core.orchestrator import Core
+from waorch.errors import WaorchError
+from waorch.service import Service, running_service
+from waorch.tui.detail import DetailScreen
+from waorch.tui.modals import Confirm, Help, ProvisionForm, ProvisionRequest
+from waorch.tui.sessions_screen import SessionsScreen
+
+T = TypeVar("T")
+log = logging.getLogger("waorch.tui")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Every key, for the help screen (the footer shows the most used ones).
+KEYS = [
+    ("n", "provision a session (phone and proxy optional)"),
+    ("enter", "open the session under the cursor (QR code, history)"),
+    ("r", "restart the session's worker"),
+    ("ctrl+d", "delete the session (asks first)"),
+    ("l", "log the session out of WhatsApp (asks first)"),
+    ("p", "pause / resume the session's sending queue"),
+    ("/", "filter the table (escape clears)"),
+    ("s", "sort by the next column"),
+    ("escape", "back from a session / close a dialog"),
+    ("ctrl+p", "command palette (every action)"),
+    ("?", "this help"),
+    ("ctrl+q", "quit (workers keep running)"),
+]
+
+
+def log_to_file(data_dir: Path) -> Path:
+    """Send every log record to ``DATA_DIR/waorch.log`` (nothing may write to the terminal but Textual)."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = data_dir / "waorch.log"
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return path
+
+
+class ControlRoom(App[None]):
+    """Sessions at a glance and every action on them; ``readonly`` refuses every action."""
+
+    CSS_PATH = "control_room.tcss"
+    TITLE = "waorch"
+
+    def __init__(self, settings: Settings, *, readonly: bool = False, stop_workers: bool = False) -> None:
+        super().__init__()
+        self.settings = settings
+        self.readonly = readonly
+        self.stop_workers = stop_workers
+        self.service: Service | None = None
+        self._stopping = asyncio.Event()
+        self._serving: asyncio.Task[None] | None = None
+        self._calls: set[asyncio.Task[Any]] = set()
+
+    @property
+    def core(self) -> Core | None:
+        """The running core (``None`` while it starts or after it failed to)."""
+        return self.service.core if self.service else None
+
+    def get_default_screen(self) -> Screen[None]:
+        """The sessions table."""
+        return SessionsScreen()
+
+    async def on_mount(self) -> None:
+        """Start the core in this loop (the UI keeps running while it comes up)."""
+        self._serving = asyncio.create_task(self._serve())
+
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        """Await a core call that runs to its end even if the UI task waiting for it is cancelled.
+
+        Textual cancels workers when a screen closes or the app quits; a Redis command or an action
+        cut in half would leave a broken connection or a half-done change. The core stops only
+        after every call has finished.
+        """
+        task = asyncio.ensure_future(awaitable)
+        self._calls.add(task)
+        task.add_done_callback(_settled)
+        task.add_done_callback(self._calls.discard)
+        return await asyncio.shield(task)
+
+    async def on_unmount(self) -> None:
+        """Stop the core and its HTTP server (workers keep running unless ``stop_workers``)."""
+        await asyncio.gather(*self._calls, return_exceptions=True)
+        self._stopping.set()
+        if self._serving is not None:
+            await self._serving
+
+    async def _serve(self) -> None:
+        try:
+            async with running_service(self.settings, stop_workers=self.stop_workers) as service:
+                self.service = service
+                log.info("control room: serving on %s (Redis %s)", service.base_url, service.redis_url)
+                self._announce(service)
+                await self._stopping.wait()
+        except WaorchError as error:
+            self.notify(error.message, title="The core could not start", severity="error", timeout=30)
+        except OSError as error:
+            log.exception("the core could not start")
+            self.notify(str(error), title="The core could not start", severity="error", timeout=30)
+        finally:
+            self.service = None
+
+    def _announce(self, service: Service) -> None:
+        for name in self.settings.generated_secrets:
+            path = self.settings.data_dir / "secrets" / name.lower()
+            self.notify(f"Generated {name}; stored in {path} (mode 600).", timeout=15)
+        if not self.settings.proxies:
+            self.notify("No PROXY_URL_<n> configured: sessions without a proxy connect directly.",
+                        severity="warning", timeout=15)
+        self.notify(f"API on {service.base_url}", timeout=5)
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def _allowed(self, what: str) -> Core | None:
+        """The core, if ``what`` may run now; otherwise say why and return ``None``."""
+        if self.readonly:
+            self.notify(f"Read-only mode: {what} is disabled.", severity="warning")
+            return None
+        if self.core is None:
+            self.notify("The core is not running yet.", severity="warning")
+            return None
+        return self.core
+
+    def _selected(self, what: str) -> tuple[Core, str] | None:
+        core = self._allowed(what)
+        if core is None:
+            return None
+        session_id = getattr(self.screen, "selected_id", None)
+        if not session_id:
+            self.notify(f"No session selected to {what}.", severity="warning")
+            return None
+        return core, session_id
+
+    def _run(self, title: str, operation: Callable[[], Awaitable[object]]) -> None:
+        """Run ``operation`` off the UI path; a failure becomes a notice, never a traceback."""
+
+        async def attempt() -> None:
+            try:
+                await self.call(operation())
+            except WaorchError as error:
+                self.notify(error.message, title=f"{title} failed", severity="error", timeout=10)
+            except (aioredis.RedisError, OSError) as error:
+                log.warning("%s failed: %s", title, error)
+                self.notify("Redis is unreachable; nothing was changed.", title=f"{title} failed", severity="error")
+            except Exception:
+                log.exception("%s failed", title)
+                self.notify("Unexpected error; details in waorch.log.", title=f"{title} failed", severity="error")
+
+        self.run_worker(attempt(), group="actions")
+
+    def action_provision(self) -> None:
+        """Ask for phone and proxy, provision, then follow the session until its QR code appears."""
+        core = self._allowed("provisioning")
+        if core is not None:
+            self.push_screen(ProvisionForm(), partial(self._provision, core))
+
+    def _provision(self, core: Core, request: ProvisionRequest | None) -> None:
+        if request is None:
+            return
+
+        async def provision() -> None:
+            session = await core.provision(request.phone or None, request.proxy or None)
+            self.notify(f"{session.id} provisioned; starting its worker.")
+            self.open_detail(session.id)
+
+        self._run("Provisioning", provision)
+
+    def action_restart(self) -> None:
+        """Restart the selected session's worker."""
+        if chosen := self._selected("restart"):
+            core, session_id = chosen
+            self._run(f"Restart of {session_id}", partial(self._restart, core, session_id))
+
+    async def _restart(self, core: Core, session_id: str) -> None:
+        await core.restart(session_id)
+        self.notify(f"{session_id}: restart queued.")
+
+    def action_delete(self) -> None:
+        """Delete the selected session, after confirmation."""
+        if chosen := self._selected("delete"):
+            core, session_id = chosen
+            question = f"Delete session {session_id}? Its worker stops and its login data is deleted."
+            self.push_screen(Confirm(question, "Delete"), partial(self._confirmed, f"Delete of {session_id}",
+                                                                  partial(self._delete, core, session_id)))
+
+    async def _delete(self, core: Core, session_id: str) -> None:
+        await core.delete(session_id)
+        if isinstance(self.screen, DetailScreen) and self.screen.session_id == session_id:
+            self.pop_screen()
+        self.notify(f"{session_id} deleted.")
+
+    def action_logout(self) -> None:
+        """Log the selected session out of WhatsApp, after confirmation."""
+        if chosen := self._selected("log out"):
+            core, session_id = chosen
+            question = f"Log session {session_id} out of WhatsApp? It will need a new QR scan."
+            self.push_screen(Confirm(question, "Log out"), partial(self._confirmed, f"Logout of {session_id}",
+                                                                   partial(self._logout, core, session_id)))
+
+    async def _logout(self, core: Core, session_id: str) -> None:
+        await core.logout(session_id)
+        self.notify(f"{session_id}: logout requested.")
+
+    def _confirmed(self, title: str, operation: Callable[[], Awaitable[object]], yes: bool | None) -> None:
+        if yes:
+            self._run(title, operation)
+
+    def action_pause(self) -> None:
+        """Pause the selected session's queue, or resume it if paused."""
+        if chosen := self._selected("pause or resume"):
+            core, session_id = chosen
+            self._run(f"Pause/resume of {session_id}", partial(self._toggle_pause, core, session_id))
+
+    async def _toggle_pause(self, core: Core, session_id: str) -> None:
+        paused = not (await core.store.get(session_id)).paused
+        view = await core.set_paused(session_id, paused)
+        self.notify(f"{session_id}: sending {'paused' if paused else 'resumed'} ({view['depth']} queued).")
+
+    def action_help(self) -> None:
+        """Show every key."""
+        self.push_screen(Help(KEYS))
+
+    def open_detail(self, session_id: str) -> None:
+        """Show one session's QR code, status and history."""
+        self.push_screen(DetailScreen(session_id))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Every action, in the command palette too."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Provision a session", "New session: phone and proxy optional", self.action_provision)
+        session_id = getattr(screen, "selected_id", None)
+        if session_id:
+            yield SystemCommand(f"Restart {session_id}", "Restart this session's worker", self.action_restart)
+            yield SystemCommand(f"Delete {session_id}", "Delete this session (asks first)", self.action_delete)
+            yield SystemCommand(f"Log out {session_id}", "Log this session out of WhatsApp (asks first)", self.action_logout)
+            yield SystemCommand(f"Pause/resume {session_id}", "Pause or resume this session's sending", self.action_pause)
+        yield SystemCommand("Keys", "Every key and what it does", self.action_help)
+
+
+def _settled(task: asyncio.Task[Any]) -> None:
+    """Mark a call's outcome as seen (its waiter reports it, unless the waiter was cancelled)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def run(settings: Settings, *, readonly: bool = False) -> None:
+    """Log to ``DATA_DIR/waorch.log``, then run the control room until the user quits."""
+    log_to_file(settings.data_dir)
+    ControlRoom(settings, readonly=readonly).run()

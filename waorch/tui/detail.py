@@ -1,0 +1,130 @@
+"""One session up close: its QR code while it waits to be paired, its status history and events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
+from textual.screen import Screen
+from textual.widgets import Footer, Header, LoadingIndicator, Static
+
+from waorch.core.orchestrator import Core
+from waorch.core.sessions import Session, Status
+from waorch.tui.qr_view import QRView
+
+if TYPE_CHECKING:
+    from waorch.tui.app import ControlRoom
+
+SIDE_WIDTH = 38  # the side pane's width (see control_room.tcss)
+REFRESH_S = 0.5
+WAITING = frozenset({Status.PROVISIONING, Status.STARTING})
+HISTORY_SHOWN = 20
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """One history entry as a line: time, kind, then its fields."""
+    at = datetime.fromtimestamp(float(entry.get("at", 0))).strftime("%H:%M:%S")
+    details = " ".join(f"{key}={value}" for key, value in entry.items() if key not in ("at", "kind") and value not in (None, ""))
+    return f"{at} {entry.get('kind', '?')} {details}".rstrip()
+
+
+class DetailScreen(Screen[None]):
+    """Live view of one session; the session actions apply to it."""
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+
+    app: ControlRoom
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+
+    def compose(self) -> ComposeResult:
+        """QR pane on the left, facts and history on the right."""
+        yield Header()
+        with Horizontal(id="detail"):
+            with Vertical(id="qr-pane"):
+                yield Static("", id="qr-notice")
+                yield LoadingIndicator(id="qr-progress")
+                yield QRView(id="qr")
+            with VerticalScroll(id="side"):
+                yield Static("", id="summary")
+                yield Static("History (newest first)", classes="section")
+                yield Static("", id="history")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Start following the session."""
+        self.sub_title = self.session_id
+        self.follow()
+
+    @property
+    def selected_id(self) -> str:
+        """The session the actions apply to."""
+        return self.session_id
+
+    @work(exclusive=True, group="detail")
+    async def follow(self) -> None:
+        """Read the session from the core twice a second and show it."""
+        while True:
+            core = self.app.core
+            if core is not None:
+                session, history = await self.app.call(read(core, self.session_id))
+                self.show(session, history)
+            await asyncio.sleep(REFRESH_S)
+
+    def show(self, session: Session | None, history: list[dict[str, Any]]) -> None:
+        """Bring every part of the screen up to date."""
+        notice = self.query_one("#qr-notice", Static)
+        progress = self.query_one("#qr-progress", LoadingIndicator)
+        qr = self.query_one("#qr", QRView)
+        if session is None:
+            notice.update(f"Session {self.session_id} no longer exists.")
+            progress.display = qr.display = False
+            self.query_one("#summary", Static).update("")
+            self.query_one("#history", Static).update("")
+            return
+        progress.display = session.status in WAITING
+        shown = session.status == Status.QR_READY and bool(session.qr)
+        if shown:
+            room = Size(max(0, self.size.width - SIDE_WIDTH), max(0, self.size.height - 3))
+            shown = qr.show(session.qr, room)
+            notice.update(f"Scan with WhatsApp → Linked devices. {countdown(session.qr_expires)}" if shown else
+                          f"The terminal ({self.size.width}×{self.size.height}) is too small for the QR code "
+                          f"(it needs about {SIDE_WIDTH + 59}×33). Enlarge the window, or pair with a pairing "
+                          "code instead (WhatsApp → Linked devices → Link with phone number).")
+        elif session.status in WAITING:
+            notice.update(f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…")
+        else:
+            notice.update(f"Status: {session.status}")
+        qr.display = shown
+        self.query_one("#summary", Static).update(summary(session))
+        self.query_one("#history", Static).update("\n".join(describe(entry) for entry in history[:HISTORY_SHOWN]))
+
+
+async def read(core: Core, session_id: str) -> tuple[Session | None, list[dict[str, Any]]]:
+    """The session (``None`` once deleted) and its history, newest first."""
+    session = await core.store.find(session_id)
+    return session, await core.store.history(session_id) if session else []
+
+
+def countdown(expires: float) -> str:
+    """``expires in 17 s`` (or ``expired, waiting for the next code``)."""
+    left = int(expires - time.time())
+    return f"Expires in {left} s." if left > 0 else "Expired; waiting for the next code."
+
+
+def summary(session: Session) -> str:
+    """The session's facts, one per line."""
+    lines = [f"id       {session.id}", f"status   {session.status}", f"phone    {session.phone or '-'}",
+             f"restarts {session.restarts}", f"paused   {'yes' if session.paused else 'no'}"]
+    if session.reason:
+        lines.append(f"reason   {session.reason}")
+    return "\n".join(lines)

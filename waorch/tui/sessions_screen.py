@@ -1,0 +1,143 @@
+"""The main screen: every session, live, with a filter and a sort column."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input
+
+from waorch.core.sessions import Status
+from waorch.tui.sessions_table import SessionsTable
+from waorch.tui.snapshot import COLUMNS, SessionRow, collect
+
+if TYPE_CHECKING:
+    from waorch.tui.app import ControlRoom
+
+log = logging.getLogger("waorch.tui")
+REFRESH_S = 0.5
+# Session actions, shared by this screen and the detail screen (implemented by the app).
+SESSION_BINDINGS = [
+    Binding("r", "app.restart", "Restart"),
+    Binding("ctrl+d", "app.delete", "Delete"),
+    Binding("l", "app.logout", "Logout"),
+    Binding("p", "app.pause", "Pause/resume"),
+    Binding("question_mark", "app.help", "Help", key_display="?"),
+]
+
+
+def title_counts(rows: list[SessionRow]) -> str:
+    """``3 sessions: 2 connected, 1 qr_ready`` (statuses in lifecycle order)."""
+    counts = Counter(row.status for row in rows)
+    parts = [f"{counts[status]} {status}" for status in Status if counts[status]]
+    parts += [f"{n} {status}" for status, n in counts.items() if status not in set(Status)]
+    noun = "session" if len(rows) == 1 else "sessions"
+    return f"{len(rows)} {noun}" + (f": {', '.join(parts)}" if parts else "")
+
+
+class SessionsScreen(Screen[None]):
+    """Sessions table, refreshed twice a second by diffing (the cursor stays on its session)."""
+
+    BINDINGS = [
+        Binding("n", "app.provision", "New"),
+        *SESSION_BINDINGS,
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "sort", "Sort"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    app: ControlRoom
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[SessionRow] = []
+
+    def compose(self) -> ComposeResult:
+        """Header, table, filter line, footer."""
+        yield Header()
+        yield SessionsTable(id="sessions")
+        yield Input(placeholder="filter: any text in a row (escape clears)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Start the live refresh."""
+        self.query_one("#filter", Input).display = False
+        self.follow()
+
+    @property
+    def table(self) -> SessionsTable:
+        """The sessions table."""
+        return self.query_one(SessionsTable)
+
+    @property
+    def selected_id(self) -> str | None:
+        """The session under the cursor."""
+        return self.table.selected_id
+
+    @work(exclusive=True, group="sessions")
+    async def follow(self) -> None:
+        """Read every session from the core and bring the table up to date, twice a second."""
+        while True:
+            core = self.app.core
+            if core is not None:
+                try:
+                    self.rows = await self.app.call(collect(core))
+                except (aioredis.RedisError, OSError) as error:
+                    log.warning("refresh failed: %s", error)
+                    self.sub_title = "Redis unreachable; retrying"
+                else:
+                    self.redraw()
+            await asyncio.sleep(REFRESH_S)
+
+    def redraw(self) -> None:
+        """Apply the last rows with the current filter."""
+        filter_text = self.query_one("#filter", Input).value.strip()
+        self.table.apply(self.rows, time.time(), filter_text)
+        shown = f" (filter {filter_text!r}: {self.table.row_count} shown)" if filter_text else ""
+        self.sub_title = title_counts(self.rows) + shown + (" · read-only" if self.app.readonly else "")
+
+    def action_filter(self) -> None:
+        """Show the filter line and focus it."""
+        line = self.query_one("#filter", Input)
+        line.display = True
+        line.focus()
+
+    def action_clear_filter(self) -> None:
+        """Empty and hide the filter line."""
+        line = self.query_one("#filter", Input)
+        line.value = ""
+        line.display = False
+        self.table.focus()
+        self.redraw()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self) -> None:
+        """Filter as you type."""
+        self.redraw()
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        """Enter keeps the filter and goes back to the table."""
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        """Sort by the next column (id → phone → … → last ping → id)."""
+        keys = [key for key, _, _ in COLUMNS]
+        current = self.table.sort_column or "id"
+        following = keys[(keys.index(current) + 1) % len(keys)]
+        self.table.sort_by(following)
+        self.notify(f"Sorted by {dict((k, label) for k, label, _ in COLUMNS)[following]}", timeout=2)
+
+    @on(DataTable.RowSelected, "#sessions")
+    def open_session(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row opens its detail screen."""
+        if event.row_key.value is not None:
+            self.app.open_detail(event.row_key.value)

@@ -1,0 +1,75 @@
+"""What the sessions table shows, read from the core in one pass (never in a render path)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+
+from waorch.core.orchestrator import Core
+from waorch.core.pacing import local_day
+from waorch.core.sessions import Session
+
+# Concurrent Redis reads per refresh (hundreds of sessions must not open hundreds of connections).
+PARALLEL_READS = 16
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("id", "id", 12), ("phone", "phone", 15), ("status", "status", 12), ("tier", "tier", 6),
+    ("proxy", "proxy", 22), ("queue", "queue", 6), ("today", "sent/limit", 10), ("failed", "failed", 6),
+    ("ping", "last ping", 9),
+)
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One session as the control room shows it (the proxy by endpoint, never its password)."""
+
+    id: str
+    phone: str
+    status: str
+    tier: str
+    proxy: str
+    queue: int
+    sent: int
+    daily_limit: int
+    failed: int
+    last_ping: float
+
+    def cells(self, now: float) -> tuple[str, ...]:
+        """Cell texts in ``COLUMNS`` order; the ping age is relative to ``now``."""
+        return (self.id, self.phone or "-", self.status, self.tier, self.proxy or "direct", str(self.queue),
+                f"{self.sent}/{self.daily_limit}", str(self.failed), ping_age(self.last_ping, now))
+
+
+def ping_age(last_ping: float, now: float) -> str:
+    """``12s`` / ``3m`` / ``2h`` since the last ping, ``-`` if none yet."""
+    if not last_ping:
+        return "-"
+    age = max(0, int(now - last_ping))
+    if age < 120:
+        return f"{age}s"
+    if age < 7200:
+        return f"{age // 60}m"
+    return f"{age // 3600}h"
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders ``worker_2`` before ``worker_10`` and ``9s`` before ``12s``."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
+
+
+async def collect(core: Core) -> list[SessionRow]:
+    """Every session with its queue depth, today's counters and its tier, oldest first."""
+    sessions = await core.store.list()
+    endpoints = {info.id: info.endpoint for info in await core.pool.list()}
+    day = local_day(core.clock.now(), core.settings.timezone)
+    gate = asyncio.Semaphore(PARALLEL_READS)
+
+    async def row(session: Session) -> SessionRow:
+        async with gate:
+            tier = await core.dispatcher.tier_of(session)
+            depth = await core.messages.depth(session.id)
+            counts = await core.messages.counts(session.id, day)
+        return SessionRow(session.id, session.phone, session.status, tier.name, endpoints.get(session.proxy, ""),
+                          depth, counts["sent"], tier.daily_limit, counts["failed"], session.last_ping)
+
+    return list(await asyncio.gather(*(row(session) for session in sessions)))
