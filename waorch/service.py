@@ -57,5 +57,5 @@ async def running_service(settings: Settings, *, stop_workers: bool = False, clo
         finally:
             await runner.cleanup()
             await core.stop(stop_workers=stop_workers)
-            await redis.aclose()
+            await redis.aclose(close_connection_pool=True)
 
