@@ -210,3 +210,15 @@ async def test_tiers_saved_live_and_pinning(running: RunningService) -> None:
     assert (await running.api.put("/api/sessions/worker_9/tier", json={"tier": None})).status_code == 404
     assert (await running.api.put("/api/sessions/worker_1/tier", json={"tier": None})).status_code == 200
     assert (await running.api.get("/api/sessions/worker_1/queue")).json()["tier"]["name"] == "cold"
+
+
+async def test_deleting_a_session_fails_its_waiting_messages(running: RunningService) -> None:
+    queued = (await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "x", "sessionId": "worker_1"})).json()
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)).isoformat()
+    scheduled = (await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "y", "sessionId": "worker_1", "sendAt": later})).json()
+    assert (await running.api.delete("/api/sessions/worker_1")).status_code == 200
+    first = (await running.api.get(f"/api/v1/messages/{queued['messageId']}")).json()
+    assert (first["status"], first["error"]) == ("failed", "session deleted")
+    await asyncio.sleep(0.6)
+    second = (await running.api.get(f"/api/v1/messages/{scheduled['messageId']}")).json()
+    assert (second["status"], second["error"]) == ("failed", "session deleted")

@@ -172,7 +172,9 @@ local woken = {}
 for _, id in ipairs(due) do
   redis.call('ZREM', 'waorch:outbox', id)
   local sid = redis.call('HGET', 'waorch:msg:'..id, 'session')
-  if sid then
+  if sid and redis.call('EXISTS', 'waorch:session:'..sid) == 0 then
+    redis.call('HSET', 'waorch:msg:'..id, 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[1])
+  elseif sid then
     redis.call('RPUSH', 'waorch:queue:'..sid, id)
     redis.call('SADD', 'waorch:queues', sid)
     redis.call('HSET', 'waorch:msg:'..id, 'status', 'queued')

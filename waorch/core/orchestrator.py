@@ -24,7 +24,7 @@ from waorch.core.idempotency import IdempotencyStore
 from waorch.core.inbox import Inbox
 from waorch.core.intake import Intake
 from waorch.core.lifecycle import Lifecycle
-from waorch.core.messages import MessageStore
+from waorch.core.messages import MessageStatus, MessageStore
 from waorch.core.outbox import Outbox
 from waorch.core.pacing import local_day
 from waorch.core.proxy_pool import ProxyInfo, ProxyPool
@@ -138,8 +138,17 @@ class Core:
         await self.store.get(session_id)
         await self.starts.discard(session_id)
         await self.lifecycle.stop(session_id)
+        await self._fail_waiting(session_id, "session deleted")
         await self.pool.release(session_id)
         self.lifecycle.delete_auth(session_id)
+
+    async def _fail_waiting(self, session_id: str, reason: str) -> None:
+        """Settle a session's queued and in-flight messages as failed (they can no longer be sent)."""
+        now = self.clock.now()
+        day = local_day(now, self.settings.timezone)
+        waiting = await self.messages.inflight(session_id) + [m.id for m in await self.messages.peek(session_id, 100_000)]
+        for message_id in waiting:
+            await self.messages.finish(session_id, message_id, now, MessageStatus.FAILED, day, error=reason)
 
     async def restart(self, session_id: str) -> Session:
         """Queue a restart of the session's worker (spaced like every start)."""
