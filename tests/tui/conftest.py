@@ -1,0 +1,29 @@
+"""Fixtures for the control room: the real app, hosting a real core on the shared Redis, driven by Pilot."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from tui_support import SIZE, until
+
+from waorch.config import Settings
+from waorch.sim.server import SimServer
+from waorch.tui.app import ControlRoom
+
+
+@pytest.fixture
+def control_room(make_settings: Callable[..., Settings], sim: SimServer, redis: Any) -> Callable[..., Any]:
+    """Factory: ``async with control_room(readonly=False) as pilot`` runs the app with its core started."""
+
+    @contextlib.asynccontextmanager
+    async def run(*, readonly: bool = False, size: tuple[int, int] = SIZE, **overrides: str) -> AsyncIterator[Pilot[Any]]:
+        app = ControlRoom(make_settings(**{"SIM_URL": sim.url, **overrides}), readonly=readonly, stop_workers=True)
+        async with app.run_test(size=size) as pilot:
+            await until(pilot, lambda: app.core is not None)
+            yield pilot
+
+    return run
