@@ -15,6 +15,7 @@ import httpx
 import psutil
 import pytest
 import redis.asyncio as aioredis
+from socks_recorder import RecordingSocks
 from support import API_KEY, RunningService, Serve, SocksProxy, free_port
 
 from waorch.clock import Clock
@@ -140,3 +141,12 @@ def serve(tmp_path: Path, sim, socks_proxy) -> Iterator[Serve]:
                 process.kill()
     with contextlib.suppress(OSError, ValueError, psutil.Error):
         psutil.Process(server.redis_pid()).kill()
+
+
+@pytest.fixture
+async def recording_proxy() -> AsyncIterator[RecordingSocks]:
+    """A SOCKS5 server that records the CONNECT it is asked for (and refuses it)."""
+    proxy = RecordingSocks()
+    await proxy.start()
+    yield proxy
+    await proxy.close()

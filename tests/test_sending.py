@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from support import RunningService, eventually, scan, wait_status
+from support import RunningService, eventually, post_event, scan, wait_status
 
 from waorch.clock import ScaledClock
 from waorch.sim.server import SimServer
@@ -78,3 +78,32 @@ async def test_distribution_prefers_previous_sender(scaled) -> None:
     assert b["sessionId"] == second  # the recipient's previous sender
     c = (await running.api.post("/api/v1/send", json={"to": "+972524444444", "message": "new"})).json()
     assert c["sessionId"] == first  # most remaining capacity today
+
+
+async def test_reach_out_timelock_holds_new_contacts_only_until_it_passes(start_service, sim_factory) -> None:
+    clock = ScaledClock(20)
+    sim = await sim_factory(clock=clock, qr_first_ttl=30, qr_ttl=10)
+    running = await start_service(clock=clock, SIM_URL=sim.url, RESTRICT_NEW_CONTACTS_MS="120000")
+    await running.api.put("/api/trust-tiers", json={"tiers": [FAST]})
+    sid = await connected_session(running, sim.url)
+    known = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "hello", "sessionId": sid})).json()
+
+    async def status_of(message_id: str) -> str:
+        return (await running.api.get(f"/api/v1/messages/{message_id}")).json()["status"]
+
+    await eventually(lambda: _is(status_of(known["messageId"]), "sent"), timeout=10)
+    generation = (await running.core.store.get(sid)).generation
+    answer = await post_event(running, sid, "SEND_RESTRICTED", {"reason": "reachout_timelock", "detail": "463", "until": None}, generation)
+    assert answer.status_code == 200
+    again = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "known contact", "sessionId": sid})).json()
+    await eventually(lambda: _is(status_of(again["messageId"]), "sent"), timeout=10)
+    new = (await running.api.post("/api/v1/send", json={"to": "+972524444444", "message": "new contact", "sessionId": sid})).json()
+    await clock.sleep(60)  # half the hold
+    assert await status_of(new["messageId"]) == "queued"
+    queue = (await running.api.get(f"/api/sessions/{sid}/queue")).json()
+    assert queue["nextSendAt"] >= clock.now() + 30
+    await eventually(lambda: _is(status_of(new["messageId"]), "sent"), timeout=15)
+
+
+async def _is(value, expected: str) -> bool:
+    return await value == expected

@@ -19,3 +19,9 @@ async def until(pilot: Pilot[Any], check: Callable[[], object], timeout: float =
             raise AssertionError(f"condition not met within {timeout} s")
         await pilot.pause(0.05)
     return value
+
+
+def text_of(app: Any, selector: str) -> str:
+    """The rendered text of the active screen's widget ``selector`` ("" until it is mounted)."""
+    found = app.screen.query(selector)
+    return str(found.first().render()) if found else ""

@@ -83,14 +83,6 @@ async def webhook() -> AsyncIterator[Webhook]:
 
 
 @pytest.fixture
-async def recording_proxy() -> AsyncIterator[RecordingSocks]:
-    proxy = RecordingSocks()
-    await proxy.start()
-    yield proxy
-    await proxy.close()
-
-
-@pytest.fixture
 async def silent_proxy() -> AsyncIterator[SilentSocks]:
     proxy = SilentSocks()
     await proxy.start()

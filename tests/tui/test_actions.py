@@ -1,0 +1,132 @@
+"""Actions by keyboard on a real core: provision, delete (confirmed or not), restart, pause, logout, read-only."""
+
+from __future__ import annotations
+
+from textual.widgets import Button, Input
+from tui_support import until
+
+from waorch.tui.app import ControlRoom
+from waorch.tui.detail import DetailScreen
+from waorch.tui.modals import Confirm, Help, ProvisionForm
+from waorch.tui.sessions_table import SessionsTable
+
+
+def notices(app: ControlRoom) -> list[str]:
+    """Texts of the notifications on screen."""
+    return [str(notification.message) for notification in app._notifications]
+
+
+async def provisioned(pilot, phone: str | None = None) -> str:
+    """Provision through the core and wait for the row; the cursor is put on it."""
+    app: ControlRoom = pilot.app
+    session = await app.core.provision(phone=phone)
+    table = app.screen.query_one(SessionsTable)
+    await until(pilot, lambda: session.id in table.rows)
+    table.move_cursor(row=table.get_row_index(session.id))
+    return session.id
+
+
+async def test_n_and_the_form_provision_a_session_and_follow_it_to_its_qr(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        await pilot.press("n")
+        assert isinstance(app.screen, ProvisionForm)
+        app.screen.query_one("#phone", Input).value = "+972 50-222 2222"
+        await pilot.click("#ok")
+        detail = await until(pilot, lambda: app.screen if isinstance(app.screen, DetailScreen) else None)
+        [session] = await app.core.store.list()
+        assert detail.session_id == session.id and session.phone == "972502222222"
+        await until(pilot, lambda: app.screen.query_one("#qr").display and app.screen.query_one("#qr").payload)
+        await pilot.press("escape")
+        await until(pilot, lambda: session.id in app.screen.query_one(SessionsTable).rows)
+
+
+async def test_a_bad_phone_is_a_notice_and_changes_nothing(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        await pilot.press("n")
+        app.screen.query_one("#phone", Input).value = "not a phone"
+        await pilot.press("enter")
+        await until(pilot, lambda: any("7-15 digits" in text for text in notices(app)))
+        assert await app.core.store.list() == []
+
+
+async def test_ctrl_d_asks_first_cancel_keeps_the_session_and_confirm_deletes_it(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        session_id = await provisioned(pilot)
+        await pilot.press("ctrl+d")
+        assert isinstance(app.screen, Confirm) and session_id in app.screen.question
+        assert app.focused is app.screen.query_one("#cancel", Button)
+        await pilot.press("enter")  # the focused button: Cancel
+        assert not isinstance(app.screen, Confirm)
+        await pilot.pause(0.3)
+        assert await app.core.store.find(session_id) is not None
+        await pilot.press("ctrl+d")
+        await pilot.click("#ok")
+        await until(pilot, lambda: session_id not in app.screen.query_one(SessionsTable).rows)
+        assert await app.core.store.find(session_id) is None
+
+
+async def test_pause_and_restart_act_on_the_session_under_the_cursor(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        await provisioned(pilot)
+        session_id = await provisioned(pilot)
+        await pilot.press("p")
+        await until(pilot, lambda: any("sending paused" in text for text in notices(app)))
+        assert (await app.core.store.get(session_id)).paused
+        await pilot.press("p")
+        await until(pilot, lambda: any("sending resumed" in text for text in notices(app)))
+        assert not (await app.core.store.get(session_id)).paused
+        await pilot.press("r")
+        await until(pilot, lambda: any(f"{session_id}: restart queued" in text for text in notices(app)))
+        assert any(entry.get("reason") == "restart requested" for entry in await app.core.store.history(session_id))
+
+
+async def test_logout_of_a_session_that_is_gone_is_a_readable_notice(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        session_id = await provisioned(pilot)
+        await pilot.press("l")
+        assert isinstance(app.screen, Confirm) and session_id in app.screen.question
+        await app.core.delete(session_id)
+        await pilot.click("#ok")
+        await until(pilot, lambda: any(f"no session {session_id}" in text for text in notices(app)))
+        assert not any("Traceback" in text for text in notices(app))
+
+
+async def test_readonly_refuses_every_action_with_a_notice(control_room) -> None:
+    async with control_room(readonly=True) as pilot:
+        app: ControlRoom = pilot.app
+        session_id = await provisioned(pilot)
+        for key in ("n", "r", "ctrl+d", "l", "p"):
+            await pilot.press(key)
+            assert not isinstance(app.screen, ProvisionForm | Confirm)
+        await pilot.pause(0.3)
+        assert sum("Read-only mode" in text for text in notices(app)) == 5
+        assert not (await app.core.store.get(session_id)).paused
+        assert not any(entry.get("reason") == "restart requested" for entry in await app.core.store.history(session_id))
+        assert "read-only" in app.screen.sub_title
+
+
+async def test_help_lists_every_key(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, Help)
+        keys = [key for key, _ in app.screen.keys]
+        for key in ("n", "enter", "r", "ctrl+d", "l", "p", "/", "s", "?", "ctrl+p"):
+            assert key in keys
+
+
+async def test_the_command_palette_offers_the_session_actions(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        session_id = await provisioned(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*f"Delete {session_id}")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        confirm = await until(pilot, lambda: app.screen if isinstance(app.screen, Confirm) else None)
+        assert session_id in confirm.question
