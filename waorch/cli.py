@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sim(args)
         if args.command == "worker":
             return _run_worker()
-        if args.command == "tui":
+        if args.command in ("tui", None):  # bare `waorch` opens the control room
             return _run_tui(args)
         return _run_serve(args)
     except ConfigError as error:

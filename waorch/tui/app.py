@@ -18,27 +18,13 @@ from waorch.core.orchestrator import Core
 from waorch.errors import WaorchError
 from waorch.service import Service, running_service
 from waorch.tui.detail import DetailScreen
-from waorch.tui.modals import Confirm, Help, ProvisionForm, ProvisionRequest
+from waorch.tui.keys import KEYS
+from waorch.tui.modals import Confirm, Help, PairingForm, ProvisionForm, ProvisionRequest
 from waorch.tui.sessions_screen import SessionsScreen
 
 T = TypeVar("T")
 log = logging.getLogger("waorch.tui")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Every key, for the help screen (the footer shows the most used ones).
-KEYS = [
-    ("n", "provision a session (phone and proxy optional)"),
-    ("enter", "open the session under the cursor (QR code, history)"),
-    ("r", "restart the session's worker"),
-    ("ctrl+d", "delete the session (asks first)"),
-    ("l", "log the session out of WhatsApp (asks first)"),
-    ("p", "pause / resume the session's sending queue"),
-    ("/", "filter the table (escape clears)"),
-    ("s", "sort by the next column"),
-    ("escape", "back from a session / close a dialog"),
-    ("ctrl+p", "command palette (every action)"),
-    ("?", "this help"),
-    ("ctrl+q", "quit (workers keep running)"),
-]
 
 
 def log_to_file(data_dir: Path) -> Path:
@@ -236,6 +222,28 @@ class ControlRoom(App[None]):
         view = await core.set_paused(session_id, paused)
         self.notify(f"{session_id}: sending {'paused' if paused else 'resumed'} ({view['depth']} queued).")
 
+    def action_pairing_code(self) -> None:
+        """Ask for a pairing code for the selected session (login without scanning)."""
+        if chosen := self._selected("get a pairing code"):
+            core, session_id = chosen
+            self._run(f"Pairing code for {session_id}", partial(self._ask_pairing_phone, core, session_id))
+
+    async def _ask_pairing_phone(self, core: Core, session_id: str) -> None:
+        session = await core.store.get(session_id)
+        self.push_screen(PairingForm(session_id, session.phone), partial(self._pair, core, session_id))
+
+    def _pair(self, core: Core, session_id: str, phone: str | None) -> None:
+        if phone is None:
+            return
+
+        async def pair() -> None:
+            code = await core.pairing_code(session_id, phone)
+            if isinstance(self.screen, DetailScreen) and self.screen.session_id == session_id:
+                self.screen.pairing_code = code
+            self.notify(f"Pairing code for {session_id}: {code}", timeout=60)
+
+        self._run(f"Pairing code for {session_id}", pair)
+
     def action_help(self) -> None:
         """Show every key."""
         self.push_screen(Help(KEYS))
@@ -254,6 +262,7 @@ class ControlRoom(App[None]):
             yield SystemCommand(f"Delete {session_id}", "Delete this session (asks first)", self.action_delete)
             yield SystemCommand(f"Log out {session_id}", "Log this session out of WhatsApp (asks first)", self.action_logout)
             yield SystemCommand(f"Pause/resume {session_id}", "Pause or resume this session's sending", self.action_pause)
+            yield SystemCommand(f"Pairing code for {session_id}", "Link a phone without scanning", self.action_pairing_code)
         yield SystemCommand("Keys", "Every key and what it does", self.action_help)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import redis.asyncio as aioredis
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,11 +19,13 @@ from textual.widgets import Footer, Header, LoadingIndicator, Static
 
 from waorch.core.orchestrator import Core
 from waorch.core.sessions import Session, Status
+from waorch.tui.keys import SESSION_BINDINGS
 from waorch.tui.qr_view import QRView
 
 if TYPE_CHECKING:
     from waorch.tui.app import ControlRoom
 
+log = logging.getLogger("waorch.tui")
 SIDE_WIDTH = 38  # the side pane's width (see control_room.tcss)
 REFRESH_S = 0.5
 WAITING = frozenset({Status.PROVISIONING, Status.STARTING})
@@ -38,13 +42,15 @@ def describe(entry: dict[str, Any]) -> str:
 class DetailScreen(Screen[None]):
     """Live view of one session; the session actions apply to it."""
 
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), Binding("c", "app.pairing_code", "Pairing code"),
+                *SESSION_BINDINGS]
 
     app: ControlRoom
 
     def __init__(self, session_id: str) -> None:
         super().__init__()
         self.session_id = session_id
+        self.pairing_code = ""
 
     def compose(self) -> ComposeResult:
         """QR pane on the left, facts and history on the right."""
@@ -76,8 +82,13 @@ class DetailScreen(Screen[None]):
         while True:
             core = self.app.core
             if core is not None:
-                session, history = await self.app.call(read(core, self.session_id))
-                self.show(session, history)
+                try:
+                    session, history = await self.app.call(read(core, self.session_id))
+                except (aioredis.RedisError, OSError) as error:
+                    log.warning("refresh of %s failed: %s", self.session_id, error)
+                    self.query_one("#qr-notice", Static).update("Redis is unreachable; retrying…")
+                else:
+                    self.show(session, history)
             await asyncio.sleep(REFRESH_S)
 
     def show(self, session: Session | None, history: list[dict[str, Any]]) -> None:
@@ -99,13 +110,16 @@ class DetailScreen(Screen[None]):
             notice.update(f"Scan with WhatsApp → Linked devices. {countdown(session.qr_expires)}" if shown else
                           f"The terminal ({self.size.width}×{self.size.height}) is too small for the QR code "
                           f"(it needs about {SIDE_WIDTH + 59}×33). Enlarge the window, or pair with a pairing "
-                          "code instead (WhatsApp → Linked devices → Link with phone number).")
+                          "code instead: press c (WhatsApp → Linked devices → Link with phone number).")
         elif session.status in WAITING:
             notice.update(f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…")
         else:
             notice.update(f"Status: {session.status}")
         qr.display = shown
-        self.query_one("#summary", Static).update(summary(session))
+        facts = summary(session)
+        if self.pairing_code and session.status == Status.QR_READY:
+            facts += f"\n\nPairing code  {self.pairing_code}\n(WhatsApp → Linked devices →\n Link with phone number)"
+        self.query_one("#summary", Static).update(facts)
         self.query_one("#history", Static).update("\n".join(describe(entry) for entry in history[:HISTORY_SHOWN]))
 
 

@@ -56,6 +56,39 @@ class ProvisionForm(ModalScreen[ProvisionRequest | None]):
                                       self.query_one("#proxy", Input).value.strip()))
 
 
+class PairingForm(ModalScreen[str | None]):
+    """The phone to link with a pairing code; dismissed with it, or ``None`` on cancel."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, session_id: str, phone: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.phone = phone
+
+    def compose(self) -> ComposeResult:
+        """The form."""
+        with Vertical(classes="dialog"):
+            yield Label(f"Pairing code for {self.session_id}", classes="dialog-title")
+            yield Label("Phone to link (international format); the code is entered on that phone")
+            yield Input(self.phone, placeholder="+972501234567", id="phone")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Get code", id="ok", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Ask or cancel."""
+        self.dismiss(self.query_one("#phone", Input).value.strip() if event.button.id == "ok" else None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter asks for the code."""
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        """Close without asking."""
+        self.dismiss(None)
+
+
 class Confirm(ModalScreen[bool]):
     """A yes/no question about something destructive; Cancel has the focus."""
 

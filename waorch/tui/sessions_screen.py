@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
 from waorch.core.sessions import Status
+from waorch.tui.keys import SESSION_BINDINGS
 from waorch.tui.sessions_table import SessionsTable
 from waorch.tui.snapshot import COLUMNS, SessionRow, collect
 
@@ -24,14 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("waorch.tui")
 REFRESH_S = 0.5
-# Session actions, shared by this screen and the detail screen (implemented by the app).
-SESSION_BINDINGS = [
-    Binding("r", "app.restart", "Restart"),
-    Binding("ctrl+d", "app.delete", "Delete"),
-    Binding("l", "app.logout", "Logout"),
-    Binding("p", "app.pause", "Pause/resume"),
-    Binding("question_mark", "app.help", "Help", key_display="?"),
-]
 
 
 def title_counts(rows: list[SessionRow]) -> str:
