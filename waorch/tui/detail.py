@@ -13,6 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator, Static
@@ -84,11 +85,12 @@ class DetailScreen(Screen[None]):
             if core is not None:
                 try:
                     session, history = await self.app.call(read(core, self.session_id))
+                    self.show(session, history)
                 except (aioredis.RedisError, OSError) as error:
                     log.warning("refresh of %s failed: %s", self.session_id, error)
                     self.query_one("#qr-notice", Static).update("Redis is unreachable; retrying…")
-                else:
-                    self.show(session, history)
+                except NoMatches:  # the screen closed while the session was read
+                    return
             await asyncio.sleep(REFRESH_S)
 
     def show(self, session: Session | None, history: list[dict[str, Any]]) -> None:

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
@@ -83,11 +84,12 @@ class SessionsScreen(Screen[None]):
             if core is not None:
                 try:
                     self.rows = await self.app.call(collect(core))
+                    self.redraw()
                 except (aioredis.RedisError, OSError) as error:
                     log.warning("refresh failed: %s", error)
                     self.sub_title = "Redis unreachable; retrying"
-                else:
-                    self.redraw()
+                except NoMatches:  # the app is closing
+                    return
             await asyncio.sleep(REFRESH_S)
 
     def redraw(self) -> None:

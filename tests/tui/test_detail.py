@@ -1,0 +1,51 @@
+"""The session screen: progress until the QR, keys acting on its session, pairing code, history."""
+
+from __future__ import annotations
+
+import httpx
+from textual.widgets import Input
+from tui_support import text_of, until
+
+from waorch.tui.app import ControlRoom
+from waorch.tui.detail import DetailScreen
+from waorch.tui.modals import Confirm, PairingForm
+from waorch.tui.sessions_table import SessionsTable
+
+
+async def test_pairing_code_from_the_session_screen_links_the_phone(control_room, sim) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        session = await app.core.provision()
+        table = app.screen.query_one(SessionsTable)
+        await until(pilot, lambda: session.id in table.rows)
+        await pilot.press("enter")
+        await until(pilot, lambda: "Expires in" in text_of(app, "#qr-notice"))
+        assert (await app.core.store.get(session.id)).command_url
+        await pilot.press("c")
+        form = await until(pilot, lambda: app.screen if isinstance(app.screen, PairingForm) else None)
+        form.query_one("#phone", Input).value = "+972 50-111-1111"
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.pairing_code)
+        code = app.screen.pairing_code
+        assert len(code) == 9 and code[4] == "-"
+        await until(pilot, lambda: code in text_of(app, "#summary"))
+        async with httpx.AsyncClient(trust_env=False) as client:
+            linked = await client.post(f"{sim.url}/sim/link-code", json={"phone": "972501111111", "code": code})
+        assert linked.status_code == 200
+        await until(pilot, lambda: "status   connected" in text_of(app, "#summary"))
+        assert "Status: connected" in text_of(app, "#qr-notice")
+        assert "status=connected" in text_of(app, "#history") and "pairing_code" in text_of(app, "#history")
+
+
+async def test_delete_from_the_session_screen_goes_back_to_the_table(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        session = await app.core.provision()
+        app.open_detail(session.id)
+        await until(pilot, lambda: session.id in text_of(app, "#summary"))
+        await pilot.press("ctrl+d")
+        confirm = await until(pilot, lambda: app.screen if isinstance(app.screen, Confirm) else None)
+        assert session.id in confirm.question
+        await pilot.click("#ok")
+        await until(pilot, lambda: not isinstance(app.screen, DetailScreen | Confirm))
+        assert await app.core.store.find(session.id) is None
