@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import time
 
 import httpx
 import psutil
+from common import free_port, percentile
 
 from waorch.config import load_settings
 from waorch.core.intake import SendRequest
@@ -33,11 +33,6 @@ from waorch.service import running_service
 
 MESSAGES_PER_SESSION = 40
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def wait_all(core, ids: list[str], status: str, timeout: float) -> None:
@@ -60,10 +55,6 @@ async def pair_all(core, sim_url: str, ids: list[str]) -> None:
             (await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": f"97250{n:07d}"})).raise_for_status()
     await wait_all(core, ids, "connected", 300)
 
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def main(count: int, seconds: float) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import redis
+from common import free_port
 
 API_KEY = "benchmark-api-key-0123456789"
 BODY = {"to": "+972522222222", "message": "benchmark message", "sessionId": "worker_1"}
@@ -67,11 +67,6 @@ url, seconds, concurrency, headers, body = sys.argv[1], float(sys.argv[2]), int(
 asyncio.run(main(url, seconds, concurrency, headers, body))
 """
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_up(url: str, headers: dict[str, str] | None = None) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import tempfile
 import time
 
 import httpx
 import psutil
+from common import free_port, percentile
 
 from waorch.config import load_settings
 from waorch.service import running_service
@@ -25,11 +25,6 @@ from waorch.sim.server import SimOptions, SimServer
 API_KEY = "benchmark-api-key-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 async def qr_latency(api: httpx.AsyncClient, store, started: float) -> tuple[str, float]:
     sid = (await api.post("/api/sessions/provision", json={})).json()["sessionId"]
@@ -37,10 +32,6 @@ async def qr_latency(api: httpx.AsyncClient, store, started: float) -> tuple[str
         await asyncio.sleep(0.005)
     return sid, time.perf_counter() - started
 
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def worker_memory(ref: str) -> tuple[float, float]:

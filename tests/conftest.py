@@ -15,6 +15,7 @@ import httpx
 import psutil
 import pytest
 import redis.asyncio as aioredis
+from event_receiver import EventReceiver
 from socks_recorder import RecordingSocks
 from support import API_KEY, RunningService, Serve, SocksProxy, free_port
 
@@ -150,3 +151,12 @@ async def recording_proxy() -> AsyncIterator[RecordingSocks]:
     await proxy.start()
     yield proxy
     await proxy.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[EventReceiver]:
+    """A local HTTP server that records the events forwarded to it."""
+    receiver = EventReceiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import jsonschema
 import redis
 
 from waorch.config import Settings
 from waorch.core.orchestrator import Core
 from waorch.service import Service
 from waorch.signing import SESSION_HEADER, sign, webhook_key
+from waorch.webhook_server.openapi import openapi_document
 
 T = TypeVar("T")
 API_KEY = "test-api-key-0123456789abcdef"
@@ -180,3 +182,14 @@ class Serve:
             return client.hgetall(f"waorch:session:{session_id}")
         finally:
             client.close()
+
+
+DOC = openapi_document()
+
+
+def conforms(method: str, template: str, response: httpx.Response) -> None:
+    """The response matches what the OpenAPI document promises for it."""
+    operation = DOC["paths"][template][method.lower()]
+    assert str(response.status_code) in operation["responses"], f"{response.status_code} not documented for {method} {template}"
+    schema = operation["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
+    jsonschema.validate(response.json(), {**schema, "components": DOC["components"]})

@@ -23,14 +23,6 @@ Start = Callable[..., Forwarder]
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[EventReceiver]:
-    receiver = EventReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
-
-
-@pytest.fixture
 async def inbox(redis: aioredis.Redis) -> Inbox:
     pool = ProxyPool(redis, 4, 4, 60000)
     for _ in range(2):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
 from textual.widgets import Button, Input
-from tui_support import until
+from tui_support import SIZE, until
 
 from waorch.tui.app import ControlRoom
 from waorch.tui.detail import DetailScreen
@@ -130,3 +132,17 @@ async def test_the_command_palette_offers_the_session_actions(control_room) -> N
         await pilot.press("enter")
         confirm = await until(pilot, lambda: app.screen if isinstance(app.screen, Confirm) else None)
         assert session_id in confirm.question
+
+
+async def test_a_core_that_cannot_start_is_a_notice_and_actions_wait_for_it(make_settings, sim, redis) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = make_settings(SIM_URL=sim.url, ORCH_PORT=str(taken.getsockname()[1]))
+        app = ControlRoom(settings, stop_workers=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: any("address already in use" in text.lower() for text in notices(app)))
+            assert app.core is None
+            await pilot.press("n")
+            assert not isinstance(app.screen, ProvisionForm)
+            assert any("not running" in text for text in notices(app))

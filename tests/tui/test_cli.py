@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from waorch import cli
 from waorch.config import Settings
+from waorch.tui.app import log_to_file
 
 
 @pytest.mark.parametrize(("argv", "readonly"), [([], False), (["tui"], False), (["tui", "--readonly"], True)])
@@ -21,3 +23,22 @@ def test_bare_waorch_and_tui_open_the_control_room(argv: list[str], readonly: bo
     assert cli.main(argv) == 0
     [(settings, flag)] = opened
     assert flag is readonly and settings.data_dir == tmp_path / "data"
+
+
+def test_the_control_room_logs_to_a_file_in_the_data_dir_and_never_to_the_terminal(tmp_path: Path) -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        log_to_file(tmp_path / "data")
+        logging.getLogger("waorch.core").warning("a line for the file")
+        assert not any(type(handler) is logging.StreamHandler for handler in root.handlers)
+        for handler in root.handlers:
+            handler.flush()
+        assert "a line for the file" in (tmp_path / "data" / "waorch.log").read_text()
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])

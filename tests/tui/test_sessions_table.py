@@ -12,7 +12,7 @@ from waorch.tui.sessions_table import SessionsTable
 def cell(app: ControlRoom, session_id: str, column: str) -> str | None:
     """A cell's text, or ``None`` while the row is not shown."""
     table = app.screen.query_one(SessionsTable)
-    return table.get_cell(session_id, column) if session_id in table.rows else None
+    return str(table.get_cell(session_id, column)) if session_id in table.rows else None
 
 
 async def test_table_shows_sessions_and_follows_their_status(control_room, sim) -> None:

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import httpx
-import jsonschema
 import pytest
-from support import RunningService
+from support import DOC, RunningService, conforms
 
 from waorch.webhook_server.app import create_app
-from waorch.webhook_server.openapi import openapi_document
-
-DOC = openapi_document()
-
-
-def conforms(method: str, template: str, response: httpx.Response) -> None:
-    """The response matches what the OpenAPI document promises for it."""
-    operation = DOC["paths"][template][method.lower()]
-    assert str(response.status_code) in operation["responses"], f"{response.status_code} not documented for {method} {template}"
-    schema = operation["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
-    jsonschema.validate(response.json(), {**schema, "components": DOC["components"]})
 
 
 @pytest.fixture

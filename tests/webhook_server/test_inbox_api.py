@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import httpx
-import jsonschema
 import pytest
 from event_receiver import EventReceiver
-from support import RunningService, eventually, post_event, scan, wait_status
+from support import RunningService, conforms, eventually, post_event, scan, wait_status
 
 from waorch.sim.server import SimServer
-from waorch.webhook_server.openapi import openapi_document
 
-DOC = openapi_document()
 SECRET = "events-secret-0123456789abcdef"
 PHONE, SENDER = "972501111111", "972502222222"
 HEBREW = "שלום! מה שלומך? 😀👍🏽 🇮🇱"
-
-
-def conforms(method: str, template: str, response: httpx.Response) -> None:
-    """The response matches what the OpenAPI document promises for it."""
-    operation = DOC["paths"][template][method.lower()]
-    assert str(response.status_code) in operation["responses"], f"{response.status_code} not documented for {method} {template}"
-    schema = operation["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
-    jsonschema.validate(response.json(), {**schema, "components": DOC["components"]})
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[EventReceiver]:
-    receiver = EventReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ import asyncio
 import datetime as dt
 
 import pytest
-from support import RunningService
-from test_api import conforms
+from support import RunningService, conforms
 
 from waorch.core.tiers import DEFAULT_TIERS
 
