@@ -93,12 +93,10 @@ class Dispatcher:
 
     async def recent(self, session_id: str, tier: Tier, now: float) -> Recent:
         """The pacing facts of a session at ``now``."""
-        last_done, gap = await self.messages.pace(session_id)
+        last_done, gap, done, sent = await self.messages.pacing_facts(session_id, now - WINDOW_S, local_day(now, self.zone))
         if last_done and not gap_fits(tier, gap):
             gap = draw_gap(tier)
             await self.messages.set_gap(session_id, gap)
-        done = await self.messages.done_since(session_id, now - WINDOW_S)
-        sent = (await self.messages.counts(session_id, local_day(now, self.zone)))["sent"]
         return Recent(last_done, gap, tuple(done), sent)
 
     async def next_send(self, session: Session, message: Message) -> float:
@@ -168,14 +166,14 @@ class SessionLoop:
 
     async def _step(self) -> bool:
         """One decision; False when the session is gone."""
-        session = await self.d.sessions.find(self.session_id)
-        if session is None:
+        self.idle_on_empty = True  # before reading the head: an arrival after the read wakes us
+        data, inflight, head = await self.d.messages.queue_state(self.session_id)
+        if not data:
             return False
-        if await self.d.messages.inflight(self.session_id):
+        session = Session.from_hash(data)
+        if inflight:
             await self._reconcile(session)
             return True
-        self.idle_on_empty = True  # before reading the head: an arrival after the read wakes us
-        head = await self.d.messages.head(self.session_id)
         message = await self.d.messages.find(head) if head else None
         if message is None:
             await self._wait(math.inf)

@@ -299,10 +299,6 @@ class MessageStore:
         data = await self.redis.hgetall(P + "msg:" + message_id)
         return Message.from_hash(data) if data else None
 
-    async def head(self, session_id: str) -> str | None:
-        """Id of the oldest waiting message of a session."""
-        return await self.redis.lindex(f"{P}queue:{session_id}", 0)
-
     async def inflight(self, session_id: str) -> list[str]:
         """Ids of messages whose send was started and not yet settled."""
         return await self.redis.lrange(f"{P}inflight:{session_id}", 0, -1)
@@ -344,10 +340,23 @@ class MessageStore:
         rows = await self.redis.zrangebyscore(f"{P}done:{session_id}", since, "+inf", withscores=True)
         return [score for _, score in rows]
 
-    async def pace(self, session_id: str) -> tuple[float, float]:
-        """``(last_done, gap)`` of a session."""
-        raw = await self.redis.hmget(f"{P}pace:{session_id}", "last_done", "gap")
-        return float(raw[0] or 0), float(raw[1] or 0)
+    async def pacing_facts(self, session_id: str, since: float, day: str) -> tuple[float, float, list[float], int]:
+        """``(last_done, gap, completion times since since, sent on day)`` in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(f"{P}pace:{session_id}", "last_done", "gap")
+            pipe.zrangebyscore(f"{P}done:{session_id}", since, "+inf", withscores=True)
+            pipe.hget(f"{P}count:{session_id}:{day}", "sent")
+            pace, done, sent = await pipe.execute()
+        return float(pace[0] or 0), float(pace[1] or 0), [score for _, score in done], int(sent or 0)
+
+    async def queue_state(self, session_id: str) -> tuple[dict[str, str], list[str], str | None]:
+        """``(session hash, in-flight ids, head id)`` of a session in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(f"{P}session:{session_id}")
+            pipe.lrange(f"{P}inflight:{session_id}", 0, -1)
+            pipe.lindex(f"{P}queue:{session_id}", 0)
+            session, inflight, head = await pipe.execute()
+        return session, inflight, head
 
     async def set_gap(self, session_id: str, gap: float) -> None:
         """Replace the drawn gap (after a live tier change)."""
