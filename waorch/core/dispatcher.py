@@ -9,7 +9,6 @@ journal); an outcome that cannot be known is ``unknown``, never sent again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections import deque
@@ -181,22 +180,27 @@ class SessionLoop:
         self.idle_on_empty = False
         at = await self.d.next_send(session, message)
         if at > self.d.clock.now():
-            await self._wait(at - self.d.clock.now())
-            return True
-        await self._send(session, message, at)
+            woken = await self._wait(at - self.d.clock.now())
+            if woken or self.d.clock.now() < at:
+                return True  # something changed (or the wait was capped): decide again
+        await self._send(session, message, at)  # nothing changed while waiting: the plan stands
         return True
 
-    async def _wait(self, seconds: float) -> None:
-        """Wait ``seconds`` of clock time, at most a real poll interval, or until woken."""
+    async def _wait(self, seconds: float) -> bool:
+        """Wait ``seconds`` of clock time (at most a real poll interval); True if woken early."""
         real = min(self.d.clock.real_seconds(seconds), POLL_REAL_S)
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(self._wake.wait(), real)
+        except TimeoutError:
+            return False
+        return True
 
     async def _send(self, session: Session, message: Message, planned: float) -> None:
-        if not await self.d.messages.start(self.session_id, message.id, self.d.clock.now()):
+        now = self.d.clock.now()
+        if not await self.d.messages.start(self.session_id, message.id, now):
             return
-        self.d.lateness.append(self.d.clock.real_seconds(self.d.clock.now() - planned))
+        self.d.lateness.append(self.d.clock.real_seconds(now - planned))
         typing = self.d.clock.real_seconds(typing_seconds(message.text))
         try:
             answer = await self.d.workers.command(
