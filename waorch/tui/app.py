@@ -27,7 +27,7 @@ log = logging.getLogger("waorch.tui")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def log_to_file(data_dir: Path) -> Path:
+def log_to_file(data_dir: Path) -> None:
     """Send every log record to ``DATA_DIR/waorch.log`` (nothing may write to the terminal but Textual)."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = data_dir / "waorch.log"
@@ -39,7 +39,6 @@ def log_to_file(data_dir: Path) -> Path:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    return path
 
 
 class ControlRoom(App[None]):
@@ -100,7 +99,7 @@ class ControlRoom(App[None]):
                 await self._stopping.wait()
         except WaorchError as error:
             self.notify(error.message, title="The core could not start", severity="error", timeout=30)
-        except OSError as error:
+        except (aioredis.RedisError, OSError) as error:
             log.exception("the core could not start")
             self.notify(str(error), title="The core could not start", severity="error", timeout=30)
         finally:

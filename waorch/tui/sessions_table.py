@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
 from waorch.tui.snapshot import COLUMNS, SessionRow, natural_key
 
+STATUS_STYLES = {"connected": "green", "qr_ready": "yellow", "disconnected": "dark_orange",
+                 "failed": "bold red", "logged_out": "red", "stopped": "dim"}
 
-class SessionsTable(DataTable[str]):
+
+def styled(column: str, text: str) -> str | Text:
+    """A cell as drawn: statuses in their colour, everything else plain."""
+    return Text(text, style=STATUS_STYLES[text]) if column == "status" and text in STATUS_STYLES else text
+
+
+class SessionsTable(DataTable[str | Text]):
     """One row per session (row key = session id); ``apply`` brings it up to date."""
 
     def __init__(self, **kwargs: object) -> None:
@@ -46,23 +55,23 @@ class SessionsTable(DataTable[str]):
         for sid, cells in wanted.items():
             old = self._shown.get(sid)
             if old is None:
-                self.add_row(*cells, key=sid)
+                self.add_row(*(styled(column, cell) for (column, _, _), cell in zip(COLUMNS, cells, strict=True)), key=sid)
                 changed = True
             else:
                 for (column, _, _), before, after in zip(COLUMNS, old, cells, strict=True):
                     if before != after:
-                        self.update_cell(sid, column, after)
+                        self.update_cell(sid, column, styled(column, after))
                         changed = changed or column == self.sort_column
             self._shown[sid] = cells
         if changed and self.sort_column:
-            self.sort(self.sort_column, key=natural_key)
+            self.sort(self.sort_column, key=sort_key)
         self._anchor(anchor)
 
     def sort_by(self, column: str | None) -> None:
         """Sort by a column key (``None``: by id, oldest first), keeping the cursor on its session."""
         anchor = self.selected_id
         self.sort_column = column
-        self.sort(column or "id", key=natural_key)
+        self.sort(column or "id", key=sort_key)
         self._anchor(anchor)
 
     def _anchor(self, session_id: str | None) -> None:
@@ -70,3 +79,8 @@ class SessionsTable(DataTable[str]):
             index = self.get_row_index(RowKey(session_id))
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
+
+
+def sort_key(cell: str | Text) -> tuple[tuple[int, int | str], ...]:
+    """Natural order of a cell's text."""
+    return natural_key(cell.plain if isinstance(cell, Text) else cell)
