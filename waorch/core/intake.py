@@ -7,6 +7,7 @@ A 202 means the message is in Redis and, where the server supports ``WAITAOF`` (
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -116,13 +117,16 @@ class Intake:
         self.dispatcher = dispatcher
         self.clock = clock
         self._waitaof: bool | None = None
+        self._probe = asyncio.Lock()
 
     async def accept(self, request: SendRequest) -> Message:
         """Queue (or schedule) the message on the right session; 202 follows only once it is durable."""
         now = self.clock.now()
         when = request.send_at or now
         if self._waitaof is None:
-            self._waitaof = await self._supports_waitaof()
+            async with self._probe:  # once, not once per request of the first burst
+                if self._waitaof is None:
+                    self._waitaof = await self._supports_waitaof()
         if request.session_id:
             message = await self._accept_on(request.session_id, request, now, when)
         else:
