@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import zxingcpp
-from PIL import Image
 from textual.strip import Strip
-from tui_support import text_of, until
+from tui_support import MODULES, decode, text_of, until
 
 from waorch.tui.app import ControlRoom
 from waorch.tui.detail import DetailScreen
 from waorch.tui.qr_view import QRView
-
-# Each character holds two modules, top and bottom (True = dark).
-MODULES = {"█": (True, True), "▀": (True, False), "▄": (False, True), " ": (False, False)}
-PIXELS_PER_MODULE = 6
 
 
 def screen_lines(app: ControlRoom) -> list[str]:
     """The text of every line of the screen as composed for the terminal."""
     strips: list[Strip] = app.screen._compositor.render_strips()
     return [strip.text for strip in strips]
-
-
-def decode(lines: list[str]) -> list[str]:
-    """Map half blocks back to modules, draw them and decode with zxing-cpp."""
-    rows: list[list[bool]] = []
-    for line in lines:
-        pairs = [MODULES[char] for char in line]
-        rows += [[top for top, _ in pairs], [bottom for _, bottom in pairs]]
-    size = PIXELS_PER_MODULE
-    image = Image.new("L", (len(rows[0]) * size, len(rows) * size), 255)
-    for y, row in enumerate(rows):
-        for x, dark in enumerate(row):
-            if dark:
-                image.paste(0, (x * size, y * size, (x + 1) * size, (y + 1) * size))
-    return [result.text for result in zxingcpp.read_barcodes(image)]
 
 
 def shown_payload(app: ControlRoom) -> str:
