@@ -143,6 +143,7 @@ async def test_a_core_that_cannot_start_is_a_notice_and_actions_wait_for_it(make
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: any("address already in use" in text.lower() for text in notices(app)))
             assert app.core is None
+            await until(pilot, lambda: "the core is not running" in app.screen.sub_title)
             await pilot.press("n")
             assert not isinstance(app.screen, ProvisionForm)
             assert any("not running" in text for text in notices(app))

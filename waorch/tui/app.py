@@ -53,6 +53,7 @@ class ControlRoom(App[None]):
         self.readonly = readonly
         self.stop_workers = stop_workers
         self.service: Service | None = None
+        self.core_state = "starting the core…"
         self._stopping = asyncio.Event()
         self._serving: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[Any]] = set()
@@ -98,12 +99,16 @@ class ControlRoom(App[None]):
                 self._announce(service)
                 await self._stopping.wait()
         except WaorchError as error:
-            self.notify(error.message, title="The core could not start", severity="error", timeout=30)
+            self._failed(error.message)
         except (aioredis.RedisError, OSError) as error:
             log.exception("the core could not start")
-            self.notify(str(error), title="The core could not start", severity="error", timeout=30)
+            self._failed(str(error))
         finally:
             self.service = None
+
+    def _failed(self, problem: str) -> None:
+        self.core_state = f"the core is not running: {problem}"
+        self.notify(problem, title="The core could not start", severity="error", timeout=30)
 
     def _announce(self, service: Service) -> None:
         for name in self.settings.generated_secrets:

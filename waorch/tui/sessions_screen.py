@@ -81,7 +81,9 @@ class SessionsScreen(Screen[None]):
         """Read every session from the core and bring the table up to date, twice a second."""
         while True:
             core = self.app.core
-            if core is not None:
+            if core is None:
+                self.sub_title = self.app.core_state
+            else:
                 try:
                     self.rows = await self.app.call(collect(core))
                     self.redraw()

@@ -10,8 +10,8 @@ from waorch.core.orchestrator import Core
 from waorch.core.pacing import local_day
 from waorch.core.sessions import Session
 
-# Concurrent Redis reads per refresh (hundreds of sessions must not open hundreds of connections).
-PARALLEL_READS = 16
+# Concurrent Redis reads per refresh: the core's pool is shared with its dispatcher loops.
+PARALLEL_READS = 8
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "id", 12), ("phone", "phone", 15), ("status", "status", 12), ("tier", "tier", 6),
     ("proxy", "proxy", 22), ("queue", "queue", 6), ("today", "sent/limit", 10), ("failed", "failed", 6),
