@@ -55,5 +55,5 @@ async def test_a_terminal_too_small_for_the_qr_suggests_the_pairing_code(control
         session = await app.core.provision()
         app.open_detail(session.id)
         await until(pilot, lambda: "too small" in text_of(app, "#qr-notice"))
-        assert "pairing code" in text_of(app, "#qr-notice")
+        assert "pairing code" in text_of(app, "#qr-notice") and "(80×24)" in text_of(app, "#qr-notice")
         assert not app.screen.query_one(QRView).display

@@ -21,13 +21,14 @@ from textual.widgets import Footer, Header, LoadingIndicator, Static
 from waorch.core.orchestrator import Core
 from waorch.core.sessions import Session, Status
 from waorch.tui.keys import SESSION_BINDINGS
-from waorch.tui.qr_view import QRView
+from waorch.tui.qr_view import QRView, smallest_size
 
 if TYPE_CHECKING:
     from waorch.tui.app import ControlRoom
 
 log = logging.getLogger("waorch.tui")
 SIDE_WIDTH = 38  # the side pane's width (see control_room.tcss)
+CHROME_LINES = 3  # header, footer and the notice line above the QR code
 REFRESH_S = 0.5
 WAITING = frozenset({Status.PROVISIONING, Status.STARTING})
 HISTORY_SHOWN = 20
@@ -107,12 +108,10 @@ class DetailScreen(Screen[None]):
         progress.display = session.status in WAITING
         shown = session.status == Status.QR_READY and bool(session.qr)
         if shown:
-            room = Size(max(0, self.size.width - SIDE_WIDTH), max(0, self.size.height - 3))
+            room = Size(max(0, self.size.width - SIDE_WIDTH), max(0, self.size.height - CHROME_LINES))
             shown = qr.show(session.qr, room)
             notice.update(f"Scan with WhatsApp → Linked devices. {countdown(session.qr_expires)}" if shown else
-                          f"The terminal ({self.size.width}×{self.size.height}) is too small for the QR code "
-                          f"(it needs about {SIDE_WIDTH + 59}×33). Enlarge the window, or pair with a pairing "
-                          "code instead: press c (WhatsApp → Linked devices → Link with phone number).")
+                          too_small(self.size, smallest_size(session.qr)))
         elif session.status in WAITING:
             notice.update(f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…")
         else:
@@ -131,8 +130,16 @@ async def read(core: Core, session_id: str) -> tuple[Session | None, list[dict[s
     return session, await core.store.history(session_id) if session else []
 
 
+def too_small(screen: Size, code: Size) -> str:
+    """Why the QR code is not drawn, and what to do instead."""
+    needed = Size(code.width + SIDE_WIDTH, code.height + CHROME_LINES)
+    return (f"The terminal ({screen.width}×{screen.height}) is too small for the QR code (it needs at least "
+            f"{needed.width}×{needed.height}). Enlarge the window, or pair with a pairing code instead: press c "
+            "(WhatsApp → Linked devices → Link with phone number).")
+
+
 def countdown(expires: float) -> str:
-    """``expires in 17 s`` (or ``expired, waiting for the next code``)."""
+    """``Expires in 17 s.`` (or that it expired and the next code is awaited)."""
     left = int(expires - time.time())
     return f"Expires in {left} s." if left > 0 else "Expired; waiting for the next code."
 

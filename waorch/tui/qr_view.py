@@ -71,6 +71,12 @@ class QRView(Widget):
         return Text("\n".join(self._lines), style="#000000 on #ffffff", no_wrap=True, end="")
 
 
+def smallest_size(payload: str) -> Size:
+    """Columns × lines of ``payload`` drawn with the minimum quiet zone."""
+    lines = half_block_lines(qr_matrix(payload, MINIMUM_BORDER))
+    return Size(len(lines[0]), len(lines))
+
+
 def fits(lines: list[str], room: Size) -> bool:
     """Whether ``lines`` fit in ``room``."""
     return bool(lines) and len(lines[0]) <= room.width and len(lines) <= room.height
