@@ -21,7 +21,7 @@ apt_install() {
 }
 
 "$python" -m venv --help >/dev/null 2>&1 && "$python" -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
-[ "$want_test" = 1 ] && apt_install microsocks libmagic1
+[ "$want_test" = 1 ] && apt_install microsocks libmagic1 tmux
 command -v file >/dev/null 2>&1 || apt_install libmagic1
 
 stamp=.venv/.installed$([ "$want_test" = 1 ] && echo -test)
