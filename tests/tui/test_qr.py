@@ -29,7 +29,7 @@ def qr_on_screen(app: ControlRoom) -> list[str]:
 
 
 async def test_the_qr_on_screen_is_the_workers_payload_and_follows_its_rotation(control_room, sim_factory) -> None:
-    sim = await sim_factory(qr_first_ttl=2.0, qr_ttl=2.0, qr_count=6)
+    sim = await sim_factory(qr_first_ttl=5.0, qr_ttl=5.0, qr_count=6)  # long enough to read it under load
     async with control_room(SIM_URL=sim.url) as pilot:
         app: ControlRoom = pilot.app
         session = await app.core.provision()
