@@ -159,3 +159,65 @@ class Unavailable(WaorchError):
 
     code = "UNAVAILABLE"
     status = 503
+
+
+class DailyLimit(WaorchError):
+    """The session's daily limit is reached for that day (``Retry-After`` tells when it resets)."""
+
+    code = "DAILY_LIMIT"
+    status = 429
+
+    def __init__(self, message: str, *, session_id: str | None = None, retry_after: int = 0) -> None:
+        super().__init__(message, session_id=session_id)
+        self.retry_after = retry_after
+
+
+class SessionUnavailable(WaorchError):
+    """The session cannot send (logged out, failed or stopped)."""
+
+    code = "SESSION_UNAVAILABLE"
+    status = 409
+
+
+class MessageNotFound(NotFound):
+    """No message with this id."""
+
+    code = "MESSAGE_NOT_FOUND"
+
+
+class EmptyMessage(BadRequest):
+    """The message text is missing or blank."""
+
+    code = "EMPTY_MESSAGE"
+
+
+class MessageTooLong(BadRequest):
+    """The message text is over 4096 characters."""
+
+    code = "MESSAGE_TOO_LONG"
+
+
+class NoCapacity(WaorchError):
+    """No connected session has daily capacity left for this message."""
+
+    code = "NO_CAPACITY"
+    status = 503
+
+
+class InvalidTiers(BadRequest):
+    """The trust tier table is not valid (the message names the tier and field)."""
+
+    code = "INVALID_TIERS"
+
+
+class IdempotencyMismatch(WaorchError):
+    """The key was used before with a different body."""
+
+    code = "IDEMPOTENCY_MISMATCH"
+    status = 422
+
+
+class IdempotencyInProgress(Conflict):
+    """A request with this key is still being handled."""
+
+    code = "IDEMPOTENCY_IN_PROGRESS"

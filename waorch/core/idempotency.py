@@ -12,7 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from waorch.errors import BadRequest, Conflict, WaorchError
+from waorch.errors import BadRequest, IdempotencyInProgress, IdempotencyMismatch
 
 TTL_S = 48 * 3600
 CLAIM_TTL_S = 120
@@ -28,19 +28,6 @@ if current[2] ~= ARGV[1] then return {'mismatch'} end
 if current[1] == 'pending' then return {'pending'} end
 return {'done', current[3]}
 """
-
-
-class IdempotencyMismatch(WaorchError):
-    """The key was used before with a different body."""
-
-    code = "IDEMPOTENCY_MISMATCH"
-    status = 422
-
-
-class IdempotencyInProgress(Conflict):
-    """A request with this key is still being handled."""
-
-    code = "IDEMPOTENCY_IN_PROGRESS"
 
 
 def fingerprint(body: dict[str, Any]) -> str:

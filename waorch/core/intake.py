@@ -20,34 +20,15 @@ import redis.asyncio as aioredis
 from waorch.clock import Clock
 from waorch.core.batching import WAITAOF_TIMEOUT_MS
 from waorch.core.dispatcher import Dispatcher
-from waorch.core.messages import DailyLimit, Message, MessageStore, new_message_id
+from waorch.core.messages import Message, MessageStore, new_message_id
 from waorch.core.pacing import local_day, next_midnight
 from waorch.core.sessions import Session, SessionStore, Status
-from waorch.errors import BadRequest, InvalidPhone, WaorchError
+from waorch.errors import BadRequest, DailyLimit, EmptyMessage, InvalidPhone, MessageTooLong, NoCapacity
 
 log = logging.getLogger("waorch.intake")
 
 MAX_TEXT = 4096
 UNAVAILABLE = frozenset({Status.LOGGED_OUT, Status.FAILED, Status.STOPPED})
-
-
-class EmptyMessage(BadRequest):
-    """The message text is missing or blank."""
-
-    code = "EMPTY_MESSAGE"
-
-
-class MessageTooLong(BadRequest):
-    """The message text is over 4096 characters."""
-
-    code = "MESSAGE_TOO_LONG"
-
-
-class NoCapacity(WaorchError):
-    """No connected session has daily capacity left for this message."""
-
-    code = "NO_CAPACITY"
-    status = 503
 
 
 @dataclass(frozen=True)

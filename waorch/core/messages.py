@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError
 
 from waorch.core.batching import CommandBatcher
 from waorch.core.tiers import DAY_S, Tier
-from waorch.errors import NotFound, SessionNotFound, WaorchError
+from waorch.errors import DailyLimit, MessageNotFound, SessionNotFound, SessionUnavailable, WaorchError
 
 P = "waorch:"
 OUTBOX = P + "outbox"
@@ -40,30 +40,6 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     DEAD = "dead"
-
-
-class DailyLimit(WaorchError):
-    """The session's daily limit is reached for that day (``Retry-After`` tells when it resets)."""
-
-    code = "DAILY_LIMIT"
-    status = 429
-
-    def __init__(self, message: str, *, session_id: str | None = None, retry_after: int = 0) -> None:
-        super().__init__(message, session_id=session_id)
-        self.retry_after = retry_after
-
-
-class SessionUnavailable(WaorchError):
-    """The session cannot send (logged out, failed or stopped)."""
-
-    code = "SESSION_UNAVAILABLE"
-    status = 409
-
-
-class MessageNotFound(NotFound):
-    """No message with this id."""
-
-    code = "MESSAGE_NOT_FOUND"
 
 
 # The session check and the tier's daily limit are decided here too, so accepting a message is

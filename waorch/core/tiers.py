@@ -15,17 +15,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from waorch.errors import BadRequest
+from waorch.errors import InvalidTiers
 
 TIERS_KEY = "waorch:tiers"
 DAY_S = 86400
 HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
-
-
-class InvalidTiers(BadRequest):
-    """The trust tier table is not valid (the message names the tier and field)."""
-
-    code = "INVALID_TIERS"
 
 
 @dataclass(frozen=True)
