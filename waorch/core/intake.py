@@ -28,7 +28,6 @@ from waorch.errors import BadRequest, DailyLimit, EmptyMessage, InvalidPhone, Me
 log = logging.getLogger("waorch.intake")
 
 MAX_TEXT = 4096
-UNAVAILABLE = frozenset({Status.LOGGED_OUT, Status.FAILED, Status.STOPPED})
 
 
 @dataclass(frozen=True)

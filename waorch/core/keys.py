@@ -25,16 +25,6 @@ def proxy_sessions(proxy_id: str) -> str:
     return f"{PREFIX}proxy:{proxy_id}:sessions"
 
 
-def phone_proxy(phone: str) -> str:
-    """Sticky proxy id of one phone."""
-    return f"{PREFIX}phone:{phone}:proxy"
-
-
-def phone_sessions(phone: str) -> str:
-    """Set of session ids of one phone."""
-    return f"{PREFIX}phone:{phone}:sessions"
-
-
 def webhook_seen(message_id: str) -> str:
     """Marker of a webhook message id already accepted (replay guard)."""
     return f"{PREFIX}webhook:seen:{message_id}"

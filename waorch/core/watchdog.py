@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from waorch.core import keys
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.sessions import RUNNING, Session, SessionStore, Status
 from waorch.core.start_queue import StartQueue
@@ -46,7 +47,7 @@ class Watchdog:
 
     async def restart(self, session: Session, problem: str) -> None:
         """Queue a restart after a backoff, or park the session as ``failed`` in a crash loop."""
-        key = f"waorch:session:{session.id}:restarts"
+        key = keys.session(session.id) + ":restarts"
         now = time.time()
         async with self.store.redis.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, 0, now - CRASH_WINDOW_S).zadd(key, {str(now): now}).zcard(key).expire(key, CRASH_WINDOW_S)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from waorch.core import keys
 from waorch.core.events import Event
 from waorch.core.orchestrator import Core
 from waorch.errors import (
@@ -84,7 +85,7 @@ class RedisReplayGuard:
 
     async def first_time(self, msg_id: str) -> bool:
         """True the first time an id is seen."""
-        return bool(await self.redis.set(f"waorch:webhook:seen:{msg_id}", 1, nx=True, ex=600))
+        return bool(await self.redis.set(keys.webhook_seen(msg_id), 1, nx=True, ex=600))
 
 
 async def webhook(request: web.Request) -> web.Response:
