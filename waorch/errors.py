@@ -221,3 +221,9 @@ class IdempotencyInProgress(Conflict):
     """A request with this key is still being handled."""
 
     code = "IDEMPOTENCY_IN_PROGRESS"
+
+
+class CoreUnreachable(Unavailable):
+    """The active core (this process is attached to it) did not answer."""
+
+    code = "CORE_UNREACHABLE"

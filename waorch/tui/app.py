@@ -14,6 +14,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from waorch.config import Settings
+from waorch.control import Control, LocalControl
 from waorch.core.orchestrator import Core
 from waorch.errors import WaorchError
 from waorch.service import Service, running_service
@@ -53,6 +54,7 @@ class ControlRoom(App[None]):
         self.readonly = readonly
         self.stop_workers = stop_workers
         self.service: Service | None = None
+        self.control: Control | None = None
         self.core_state = "starting the core…"
         self._stopping = asyncio.Event()
         self._serving: asyncio.Task[None] | None = None
@@ -95,6 +97,7 @@ class ControlRoom(App[None]):
         try:
             async with running_service(self.settings, stop_workers=self.stop_workers) as service:
                 self.service = service
+                self.control = LocalControl(service.core)
                 log.info("control room: serving on %s (Redis %s)", service.base_url, service.redis_url)
                 self._announce(service)
                 await self._stopping.wait()
@@ -105,6 +108,7 @@ class ControlRoom(App[None]):
             self._failed(str(error))
         finally:
             self.service = None
+            self.control = None
 
     def _failed(self, problem: str) -> None:
         self.core_state = f"the core is not running: {problem}"
@@ -121,25 +125,25 @@ class ControlRoom(App[None]):
 
     # ---- actions -----------------------------------------------------------------------------
 
-    def _allowed(self, what: str) -> Core | None:
-        """The core, if ``what`` may run now; otherwise say why and return ``None``."""
+    def _allowed(self, what: str) -> Control | None:
+        """The fleet's control, if ``what`` may run now; otherwise say why and return ``None``."""
         if self.readonly:
             self.notify(f"Read-only mode: {what} is disabled.", severity="warning")
             return None
-        if self.core is None:
+        if self.control is None:
             self.notify("The core is not running yet.", severity="warning")
             return None
-        return self.core
+        return self.control
 
-    def _selected(self, what: str) -> tuple[Core, str] | None:
-        core = self._allowed(what)
-        if core is None:
+    def _selected(self, what: str) -> tuple[Control, str] | None:
+        control = self._allowed(what)
+        if control is None:
             return None
         session_id = getattr(self.screen, "selected_id", None)
         if not session_id:
             self.notify(f"No session selected to {what}.", severity="warning")
             return None
-        return core, session_id
+        return control, session_id
 
     def _run(self, title: str, operation: Callable[[], Awaitable[object]]) -> None:
         """Run ``operation`` off the UI path; a failure becomes a notice, never a traceback."""
@@ -160,41 +164,41 @@ class ControlRoom(App[None]):
 
     def action_provision(self) -> None:
         """Ask for phone and proxy, provision, then follow the session until its QR code appears."""
-        core = self._allowed("provisioning")
-        if core is not None:
-            self.push_screen(ProvisionForm(), partial(self._provision, core))
+        control = self._allowed("provisioning")
+        if control is not None:
+            self.push_screen(ProvisionForm(), partial(self._provision, control))
 
-    def _provision(self, core: Core, request: ProvisionRequest | None) -> None:
+    def _provision(self, control: Control, request: ProvisionRequest | None) -> None:
         if request is None:
             return
 
         async def provision() -> None:
-            session = await core.provision(request.phone or None, request.proxy or None)
-            self.notify(f"{session.id} provisioned; starting its worker.")
-            self.open_detail(session.id)
+            session_id = await control.provision(request.phone or None, request.proxy or None)
+            self.notify(f"{session_id} provisioned; starting its worker.")
+            self.open_detail(session_id)
 
         self._run("Provisioning", provision)
 
     def action_restart(self) -> None:
         """Restart the selected session's worker."""
         if chosen := self._selected("restart"):
-            core, session_id = chosen
-            self._run(f"Restart of {session_id}", partial(self._restart, core, session_id))
+            control, session_id = chosen
+            self._run(f"Restart of {session_id}", partial(self._restart, control, session_id))
 
-    async def _restart(self, core: Core, session_id: str) -> None:
-        await core.restart(session_id)
+    async def _restart(self, control: Control, session_id: str) -> None:
+        await control.restart(session_id)
         self.notify(f"{session_id}: restart queued.")
 
     def action_delete(self) -> None:
         """Delete the selected session, after confirmation."""
         if chosen := self._selected("delete"):
-            core, session_id = chosen
+            control, session_id = chosen
             question = f"Delete session {session_id}? Its worker stops and its login data is deleted."
             self.push_screen(Confirm(question, "Delete"), partial(self._confirmed, f"Delete of {session_id}",
-                                                                  partial(self._delete, core, session_id)))
+                                                                  partial(self._delete, control, session_id)))
 
-    async def _delete(self, core: Core, session_id: str) -> None:
-        await core.delete(session_id)
+    async def _delete(self, control: Control, session_id: str) -> None:
+        await control.delete(session_id)
         if isinstance(self.screen, DetailScreen) and self.screen.session_id == session_id:
             self.pop_screen()
         self.notify(f"{session_id} deleted.")
@@ -202,13 +206,13 @@ class ControlRoom(App[None]):
     def action_logout(self) -> None:
         """Log the selected session out of WhatsApp, after confirmation."""
         if chosen := self._selected("log out"):
-            core, session_id = chosen
+            control, session_id = chosen
             question = f"Log session {session_id} out of WhatsApp? It will need a new QR scan."
             self.push_screen(Confirm(question, "Log out"), partial(self._confirmed, f"Logout of {session_id}",
-                                                                   partial(self._logout, core, session_id)))
+                                                                   partial(self._logout, control, session_id)))
 
-    async def _logout(self, core: Core, session_id: str) -> None:
-        await core.logout(session_id)
+    async def _logout(self, control: Control, session_id: str) -> None:
+        await control.logout(session_id)
         self.notify(f"{session_id}: logout requested.")
 
     def _confirmed(self, title: str, operation: Callable[[], Awaitable[object]], yes: bool | None) -> None:
@@ -218,35 +222,41 @@ class ControlRoom(App[None]):
     def action_pause(self) -> None:
         """Pause the selected session's queue, or resume it if paused."""
         if chosen := self._selected("pause or resume"):
-            core, session_id = chosen
-            self._run(f"Pause/resume of {session_id}", partial(self._toggle_pause, core, session_id))
+            control, session_id = chosen
+            self._run(f"Pause/resume of {session_id}", partial(self._toggle_pause, control, session_id))
 
-    async def _toggle_pause(self, core: Core, session_id: str) -> None:
-        paused = not (await core.store.get(session_id)).paused
-        view = await core.set_paused(session_id, paused)
+    async def _toggle_pause(self, control: Control, session_id: str) -> None:
+        paused = not (await self._view().store.get(session_id)).paused
+        view = await control.set_paused(session_id, paused)
         self.notify(f"{session_id}: sending {'paused' if paused else 'resumed'} ({view['depth']} queued).")
 
     def action_pairing_code(self) -> None:
         """Ask for a pairing code for the selected session (login without scanning)."""
         if chosen := self._selected("get a pairing code"):
-            core, session_id = chosen
-            self._run(f"Pairing code for {session_id}", partial(self._ask_pairing_phone, core, session_id))
+            control, session_id = chosen
+            self._run(f"Pairing code for {session_id}", partial(self._ask_pairing_phone, control, session_id))
 
-    async def _ask_pairing_phone(self, core: Core, session_id: str) -> None:
-        session = await core.store.get(session_id)
-        self.push_screen(PairingForm(session_id, session.phone), partial(self._pair, core, session_id))
+    async def _ask_pairing_phone(self, control: Control, session_id: str) -> None:
+        session = await self._view().store.get(session_id)
+        self.push_screen(PairingForm(session_id, session.phone), partial(self._pair, control, session_id))
 
-    def _pair(self, core: Core, session_id: str, phone: str | None) -> None:
+    def _pair(self, control: Control, session_id: str, phone: str | None) -> None:
         if phone is None:
             return
 
         async def pair() -> None:
-            code = await core.pairing_code(session_id, phone)
+            code = await control.pairing_code(session_id, phone)
             if isinstance(self.screen, DetailScreen) and self.screen.session_id == session_id:
                 self.screen.pairing_code = code
             self.notify(f"Pairing code for {session_id}: {code}", timeout=60)
 
         self._run(f"Pairing code for {session_id}", pair)
+
+    def _view(self) -> Core:
+        """The core whose stores the screens read (the running one, or a read view when attached)."""
+        if self.core is None:
+            raise WaorchError("the core is not running")
+        return self.core
 
     def action_help(self) -> None:
         """Show every key."""

@@ -1,0 +1,58 @@
+"""The actions a control room (or any client) can take on the fleet, whichever core runs it."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Control(Protocol):
+    """Every change to the fleet goes through one of these; reads come from Redis directly.
+
+    ``LocalControl`` calls the core running in this process; ``RemoteControl`` calls the active
+    core's REST API when this process is attached to another one. Failures raise ``WaorchError``
+    with the same codes either way.
+    """
+
+    async def provision(self, phone: str | None, proxy: str | None) -> str:
+        """Create a session and queue its worker's start; returns its id."""
+        ...
+
+    async def restart(self, session_id: str) -> None:
+        """Restart a session's worker."""
+        ...
+
+    async def delete(self, session_id: str) -> None:
+        """Stop a session's worker and delete the session."""
+        ...
+
+    async def logout(self, session_id: str) -> None:
+        """Log a session out of WhatsApp."""
+        ...
+
+    async def pairing_code(self, session_id: str, phone: str) -> str:
+        """A code to type on ``phone`` to link it without scanning."""
+        ...
+
+    async def set_paused(self, session_id: str, paused: bool) -> dict[str, Any]:
+        """Pause or resume a session's sending; returns its queue view."""
+        ...
+
+    async def send(self, session_id: str | None, to: str, text: str) -> dict[str, Any]:
+        """Queue a message (``None``: distributed); returns ``{messageId, sessionId, status}``."""
+        ...
+
+    async def add_proxy(self, url: str) -> dict[str, Any]:
+        """Add a proxy to the pool; returns it (password redacted)."""
+        ...
+
+    async def remove_proxy(self, proxy_id: str) -> None:
+        """Remove a proxy that carries no session."""
+        ...
+
+    async def replace_tiers(self, tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Validate and save the trust-tier table; effective at once."""
+        ...
+
+    async def pin_tier(self, session_id: str, name: str | None) -> None:
+        """Pin a session to a tier (``None``: back to its age's tier)."""
+        ...

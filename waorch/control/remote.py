@@ -1,0 +1,95 @@
+"""Acting on the active core of another process through its REST API (attach mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from waorch.errors import CoreUnreachable, WaorchError
+
+TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
+
+
+class RemoteControl:
+    """``Control`` over the REST API of the core that holds the lease (same codes as local errors)."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = aiohttp.ClientSession(headers={"X-API-Key": api_key}, timeout=TIMEOUT)
+
+    async def close(self) -> None:
+        """Close the HTTP connections."""
+        await self._http.close()
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
+                    session_id: str | None = None) -> dict[str, Any]:
+        try:
+            async with self._http.request(method, self.base_url + path, json=body) as response:
+                answer = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            raise CoreUnreachable(f"the active core at {self.base_url} did not answer ({error.__class__.__name__})",
+                                  session_id=session_id) from None
+        if response.status >= 400:
+            raise _error(response.status, answer, session_id)
+        return answer if isinstance(answer, dict) else {}
+
+    async def provision(self, phone: str | None, proxy: str | None) -> str:
+        """Create a session and queue its worker's start; returns its id."""
+        body = {key: value for key, value in (("phone", phone), ("proxy", proxy)) if value}
+        return (await self._call("POST", "/api/sessions/provision", body))["id"]
+
+    async def restart(self, session_id: str) -> None:
+        """Restart a session's worker."""
+        await self._call("POST", f"/api/sessions/{session_id}/restart", session_id=session_id)
+
+    async def delete(self, session_id: str) -> None:
+        """Stop a session's worker and delete the session."""
+        await self._call("DELETE", f"/api/sessions/{session_id}", session_id=session_id)
+
+    async def logout(self, session_id: str) -> None:
+        """Log a session out of WhatsApp."""
+        await self._call("POST", f"/api/sessions/{session_id}/logout", session_id=session_id)
+
+    async def pairing_code(self, session_id: str, phone: str) -> str:
+        """A code to type on ``phone`` to link it without scanning."""
+        answer = await self._call("POST", f"/api/sessions/{session_id}/pairing-code", {"phone": phone}, session_id)
+        return answer["code"]
+
+    async def set_paused(self, session_id: str, paused: bool) -> dict[str, Any]:
+        """Pause or resume a session's sending; returns its queue view."""
+        verb = "pause" if paused else "resume"
+        return await self._call("POST", f"/api/sessions/{session_id}/queue/{verb}", session_id=session_id)
+
+    async def send(self, session_id: str | None, to: str, text: str) -> dict[str, Any]:
+        """Queue a message through ``POST /api/v1/send``."""
+        body: dict[str, Any] = {"to": to, "message": text}
+        if session_id:
+            body["sessionId"] = session_id
+        answer = await self._call("POST", "/api/v1/send", body, session_id)
+        return {key: answer[key] for key in ("messageId", "sessionId", "status")}
+
+    async def add_proxy(self, url: str) -> dict[str, Any]:
+        """Add a proxy to the pool; returns it (password redacted)."""
+        return await self._call("POST", "/api/proxies", {"url": url})
+
+    async def remove_proxy(self, proxy_id: str) -> None:
+        """Remove a proxy that carries no session."""
+        await self._call("DELETE", f"/api/proxies/{proxy_id}")
+
+    async def replace_tiers(self, tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Validate and save the trust-tier table; effective at once."""
+        return (await self._call("PUT", "/api/trust-tiers", {"tiers": tiers}))["tiers"]
+
+    async def pin_tier(self, session_id: str, name: str | None) -> None:
+        """Pin a session to a tier (``None``: back to its age's tier)."""
+        await self._call("PUT", f"/api/sessions/{session_id}/tier", {"tier": name}, session_id)
+
+
+def _error(status: int, answer: object, session_id: str | None) -> WaorchError:
+    """The error the active core answered with, as the same ``WaorchError`` code."""
+    body = answer if isinstance(answer, dict) else {}
+    error = WaorchError(str(body.get("message") or f"the active core answered HTTP {status}"),
+                        code=str(body.get("error") or "INTERNAL"), session_id=body.get("sessionId") or session_id)
+    error.status = status
+    return error
