@@ -15,6 +15,7 @@ from collections import deque
 from zoneinfo import ZoneInfo
 
 from waorch.clock import Clock
+from waorch.core.activity import ERROR, WARNING, ActivityLog
 from waorch.core.messages import Message, MessageStatus, MessageStore
 from waorch.core.pacing import WINDOW_S, Recent, draw_gap, earliest_send, gap_fits, local_day, typing_seconds
 from waorch.core.sessions import Session, SessionStore, Status
@@ -42,8 +43,9 @@ class Dispatcher:
     """Owns the per-session loops and the outbox of scheduled messages."""
 
     def __init__(self, sessions: SessionStore, messages: MessageStore, tiers: TierStore, workers: WorkerClient,
-                 clock: Clock, zone: ZoneInfo) -> None:
+                 clock: Clock, zone: ZoneInfo, activity: ActivityLog) -> None:
         self.sessions = sessions
+        self.activity = activity
         self.messages = messages
         self.tiers = tiers
         self.workers = workers
@@ -124,18 +126,23 @@ class Dispatcher:
             await self.messages.finish(session_id, message_id, now, MessageStatus.SENT, today,
                                        wa_id=str(answer.get("waId") or ""), next_gap=gap)
         elif state == "failed":
-            await self.messages.finish(session_id, message_id, now, MessageStatus.FAILED, today, error=str(answer.get("error")))
+            if await self.messages.finish(session_id, message_id, now, MessageStatus.FAILED, today, error=str(answer.get("error"))):
+                await self.activity.add(ERROR, "message", f"{message_id} to +{message.to} failed: {answer.get('error')}", session_id)
         elif state in ("not_sent", "none"):
             await self._retry_or_bury(message, str(answer.get("error") or "not sent"), now, today)
         else:
             await self.messages.finish(session_id, message_id, now, MessageStatus.UNKNOWN, today,
                                        error=f"outcome unknown ({answer.get('error') or 'worker lost the send'})")
             log.warning("[%s] %s: send outcome unknown; not sent again", session_id, message_id)
+            await self.activity.add(WARNING, "message", f"{message_id} to +{message.to}: outcome unknown; not sent again",
+                                    session_id)
 
     async def _retry_or_bury(self, message: Message, error: str, now: float, today: str) -> None:
         if message.attempts >= MAX_ATTEMPTS:
             await self.messages.finish(message.session, message.id, now, MessageStatus.DEAD, today,
                                        error=f"gave up after {message.attempts} attempts: {error}")
+            await self.activity.add(ERROR, "message", f"{message.id} to +{message.to} dead after {message.attempts} "
+                                    f"attempts: {error}", message.session)
         else:
             await self.messages.retry(message.session, message.id, error, now + retry_delay(message.attempts))
 

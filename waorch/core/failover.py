@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from waorch.core.activity import INFO, WARNING, ActivityLog
 from waorch.core.proxy_pool import ProxyPool
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.start_queue import StartQueue
@@ -47,10 +48,11 @@ async def _greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pro
 class Failover:
     """Moves sessions off failing proxies and brings proxies back after their cool-down."""
 
-    def __init__(self, store: SessionStore, pool: ProxyPool, starts: StartQueue) -> None:
+    def __init__(self, store: SessionStore, pool: ProxyPool, starts: StartQueue, activity: ActivityLog) -> None:
         self.store = store
         self.pool = pool
         self.starts = starts
+        self.activity = activity
 
     async def proxy_failed(self, session: Session, error: str) -> None:
         """``PROXY_ERROR`` from ``session``: mark its proxy BAD and move every session on it."""
@@ -60,6 +62,8 @@ class Failover:
         await self.pool.mark_bad(session.proxy, error)
         info = await self.pool.get(session.proxy)
         log.warning("proxy %s marked BAD (%s); moving %d session(s)", info.endpoint, error, len(info.sessions))
+        await self.activity.add(WARNING, "proxy", f"proxy {info.endpoint} marked BAD ({error}); "
+                                f"moving {len(info.sessions)} session(s)", session.id)
         for session_id in info.sessions:
             await self.move(session_id, info.endpoint)
 
@@ -82,5 +86,7 @@ class Failover:
             proxy = await self.pool.url_of(info.id)
             if proxy and await socks_handshake(proxy):
                 await self.pool.mark_ok(info.id)
+                await self.activity.add(INFO, "proxy", f"proxy {info.endpoint} answers again: OK")
             else:
                 await self.pool.mark_bad(info.id, "still failing after cool-down")
+                await self.activity.add(WARNING, "proxy", f"proxy {info.endpoint} still failing after its cool-down: BAD")

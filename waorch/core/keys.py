@@ -8,6 +8,7 @@ SESSIONS = PREFIX + "sessions"
 PROXIES = PREFIX + "proxies"
 PROVISION_QUEUE = PREFIX + "provision:queue"
 EVENTS_CHANNEL = PREFIX + "events"
+ACTIVITY = PREFIX + "activity"  # stream of what happened (core/activity.py)
 
 
 def session(session_id: str) -> str:

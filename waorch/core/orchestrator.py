@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
+from waorch.core.activity import WARNING, ActivityLog
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
@@ -67,12 +68,15 @@ class Core:
         self.runner = runner or RUNNERS[settings.runner](settings)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
         self.starts = StartQueue(redis, settings.provisioning_interval_ms, self.lifecycle.start)
-        self.failover = Failover(self.store, self.pool, self.starts)
-        self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms)
+        self.activity = ActivityLog(redis)  # what happened, for the control room's log pane
+        self.store.status_listeners.append(self.activity.status_changed)
+        self.failover = Failover(self.store, self.pool, self.starts, self.activity)
+        self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
         self.workers = WorkerClient(settings.webhook_secret)
         self.messages = MessageStore(redis)
         self.tiers = TierStore(redis)
-        self.dispatcher = Dispatcher(self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone)
+        self.dispatcher = Dispatcher(self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone,
+                                     self.activity)
         self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock)
         self.idempotency = IdempotencyStore(redis)
         self.store.status_listeners.append(self._status_changed)
@@ -149,6 +153,8 @@ class Core:
         waiting = await self.messages.inflight(session_id) + [m.id for m in await self.messages.peek(session_id, 100_000)]
         for message_id in waiting:
             await self.messages.finish(session_id, message_id, now, MessageStatus.FAILED, day, error=reason)
+        if waiting:
+            await self.activity.add(WARNING, "message", f"{len(waiting)} waiting message(s) failed: {reason}", session_id)
 
     async def restart(self, session_id: str) -> Session:
         """Queue a restart of the session's worker (spaced like every start)."""

@@ -6,6 +6,7 @@ import logging
 import time
 
 from waorch.core import keys
+from waorch.core.activity import WARNING, ActivityLog
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.sessions import RUNNING, Session, SessionStore, Status
 from waorch.core.start_queue import StartQueue
@@ -20,8 +21,10 @@ MAX_BACKOFF_S = 60.0
 class Watchdog:
     """Checks every session that should have a running worker."""
 
-    def __init__(self, store: SessionStore, lifecycle: Lifecycle, starts: StartQueue, ping_timeout_ms: int) -> None:
+    def __init__(self, store: SessionStore, lifecycle: Lifecycle, starts: StartQueue, ping_timeout_ms: int,
+                 activity: ActivityLog) -> None:
         self.store = store
+        self.activity = activity
         self.lifecycle = lifecycle
         self.starts = starts
         self.ping_timeout = ping_timeout_ms / 1000
@@ -61,4 +64,5 @@ class Watchdog:
         log.warning("[%s] %s; restarting in %.0f s", session.id, problem, delay)
         await self.store.update(session.id, restarts=session.restarts + 1)
         await self.store.record(session.id, "restart", {"problem": problem, "delay": delay})
+        await self.activity.add(WARNING, "restart", f"{problem}; worker restarts in {delay:.0f} s", session.id)
         await self.starts.enqueue(session.id, delay)

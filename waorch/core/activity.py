@@ -1,0 +1,72 @@
+"""The activity log: what happened in the fleet, oldest first, in one capped Redis stream.
+
+The core adds an entry when a session changes status, a proxy is marked BAD or is OK again, a
+worker is restarted, or a message fails; the control room's log pane reads the stream, whether
+the core runs in its process or in another one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from waorch.core import keys
+from waorch.core.sessions import Status
+
+log = logging.getLogger("waorch.activity")
+
+MAX_ENTRIES = 5000  # kept approximately (XADD MAXLEN ~)
+INFO, WARNING, ERROR = "info", "warning", "error"
+STATUS_LEVELS = {Status.FAILED: ERROR, Status.LOGGED_OUT: ERROR, Status.DISCONNECTED: WARNING}
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One entry: when (unix seconds), how bad, which session (``""``: none), what kind, what happened."""
+
+    id: str
+    ts: float
+    level: str
+    session: str
+    kind: str
+    text: str
+
+    @classmethod
+    def from_entry(cls, entry_id: str, fields: dict[str, str]) -> Activity:
+        """Build from a stream entry."""
+        return cls(entry_id, float(fields.get("ts") or 0), fields.get("level", INFO), fields.get("session", ""),
+                   fields.get("kind", ""), fields.get("text", ""))
+
+
+class ActivityLog:
+    """Writes and reads the activity stream (writing never fails the change it reports)."""
+
+    def __init__(self, redis: aioredis.Redis, max_entries: int = MAX_ENTRIES) -> None:
+        self.redis = redis
+        self.max_entries = max_entries
+
+    async def add(self, level: str, kind: str, text: str, session_id: str = "") -> None:
+        """Append an entry; the oldest ones beyond ``max_entries`` are trimmed."""
+        fields = {"ts": time.time(), "level": level, "session": session_id, "kind": kind, "text": text[:500]}
+        try:
+            await self.redis.xadd(keys.ACTIVITY, fields, maxlen=self.max_entries, approximate=True)
+        except (aioredis.RedisError, OSError) as error:
+            log.warning("activity not recorded (%s): %s", error, text)
+
+    async def latest(self, count: int) -> list[Activity]:
+        """The last ``count`` entries, oldest first."""
+        rows = await self.redis.xrevrange(keys.ACTIVITY, count=count)
+        return [Activity.from_entry(entry_id, fields) for entry_id, fields in reversed(rows)]
+
+    async def after(self, entry_id: str, count: int = 1000) -> list[Activity]:
+        """Entries added after ``entry_id``, oldest first (at most ``count``)."""
+        rows = await self.redis.xrange(keys.ACTIVITY, min=f"({entry_id}", count=count)
+        return [Activity.from_entry(row_id, fields) for row_id, fields in rows]
+
+    async def status_changed(self, session_id: str, status: Status, reason: str) -> None:
+        """Session status listener: one entry per change, errors for failed and logged-out."""
+        text = f"{status.value}: {reason}" if reason else status.value
+        await self.add(STATUS_LEVELS.get(status, INFO), "status", text, session_id)
