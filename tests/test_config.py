@@ -17,7 +17,7 @@ BAD_VALUES = [
     ("MAX_SESSIONS_PER_PROXY", "0"), ("MAX_SESSIONS_PER_PROXY", "four"),
     ("MAX_SESSIONS_PER_PHONE", "5"), ("MAX_SESSIONS_PER_PHONE", "-1"),
     ("PROVISIONING_INTERVAL_MS", "-5"), ("PROVISIONING_INTERVAL_MS", "1.5"),
-    ("MONITOR_INTERVAL_MS", "10"), ("WATCHDOG_INTERVAL_MS", "x"), ("PING_TIMEOUT_MS", "5"),
+    ("MONITOR_INTERVAL_MS", "10"), ("WATCHDOG_INTERVAL_MS", "x"), ("PING_TIMEOUT_MS", "5"), ("CORE_LEASE_MS", "50"),
     ("PING_INTERVAL_MS", "1"), ("PROXY_COOLDOWN_MS", "-1"), ("MAX_BACKUPS", "-1"), ("WORKER_CONNECT_TIMEOUT_MS", "5"),
     ("PROXY_URL_1", "http://1.2.3.4:80"), ("PROXY_URL_2", "socks5h://nohost"), ("PROXY_URL_3", "socks4://h:1"),
     ("REDIS_URL", "http://localhost:6379"), ("REDIS_URL", "redis://"), ("REDIS_URL", "unix://"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 import redis
-from support import API_KEY, Serve, eventually, scan, wait_status
+from support import API_KEY, Serve, eventually, free_port, scan, wait_status
 
 
 async def test_restart_adopts_connected_worker_without_new_qr(serve: Serve, sim) -> None:
@@ -59,3 +59,16 @@ def test_bad_configuration_stops_startup_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["waorch: configuration error: ORCH_PORT: must be a whole number, got 'seventy'"]
     assert not (tmp_path / "d" / "secrets").exists()
+
+
+async def test_second_serve_on_the_same_redis_refuses_and_changes_nothing(start_service, redis_server, tmp_path: Path) -> None:
+    running = await start_service()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "d"), "REDIS_URL": redis_server.url,
+           "API_KEY": API_KEY, "WEBHOOK_SECRET": "another-secret-0123456789", "ORCH_PORT": str(free_port())}
+    result = subprocess.run([sys.executable, "-m", "waorch", "serve"], env=env, capture_output=True, text=True,
+                            timeout=30, cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"another core is already active on this Redis (pid {os.getpid()}" in result.stderr
+    assert running.settings.base_url in result.stderr and "Traceback" not in result.stderr
+    assert (await running.api.get("/health")).status_code == 200
+    assert (await running.service.core.lease.redis.hget("waorch:core:lease", "owner")) == running.service.core.lease.owner

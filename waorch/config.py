@@ -47,6 +47,7 @@ class Settings:
     monitor_interval_ms: int = 30000
     watchdog_interval_ms: int = 60000
     ping_timeout_ms: int = 180000
+    core_lease_ms: int = 10000
     ping_interval_ms: int = 30000
     worker_connect_timeout_ms: int = 30000
     proxy_cooldown_ms: int = 300000
@@ -239,6 +240,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         monitor_interval_ms=_integer(env, "MONITOR_INTERVAL_MS", 30000, 100),
         watchdog_interval_ms=_integer(env, "WATCHDOG_INTERVAL_MS", 60000, 100),
         ping_timeout_ms=_integer(env, "PING_TIMEOUT_MS", 180000, 1000),
+        core_lease_ms=_integer(env, "CORE_LEASE_MS", 10000, 1000, 600000),
         ping_interval_ms=_integer(env, "PING_INTERVAL_MS", 30000, 100),
         worker_connect_timeout_ms=_integer(env, "WORKER_CONNECT_TIMEOUT_MS", 30000, 1000),
         proxy_cooldown_ms=_integer(env, "PROXY_COOLDOWN_MS", 300000, 0),

@@ -227,3 +227,17 @@ class CoreUnreachable(Unavailable):
     """The active core (this process is attached to it) did not answer."""
 
     code = "CORE_UNREACHABLE"
+
+
+class CoreActive(WaorchError):
+    """Another core already holds the lease on this Redis (a second one would double every send)."""
+
+    code = "CORE_ACTIVE"
+    status = 409
+
+
+class Fenced(WaorchError):
+    """This core's lease epoch is no longer current: another core took over; the write was refused."""
+
+    code = "FENCED"
+    status = 409

@@ -44,18 +44,33 @@ async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]
 
 @contextlib.asynccontextmanager
 async def running_service(settings: Settings, *, stop_workers: bool = False, clock: Clock | None = None) -> AsyncIterator[Service]:
-    """Start everything; on exit stop it in reverse (workers keep running unless ``stop_workers``)."""
-    async with embedded_or_configured_redis(settings) as url:
-        redis = redis_client(url)
+    """Start everything; on exit stop it in reverse (workers keep running unless ``stop_workers``).
+
+    ``CoreActive`` if another core already holds this Redis's lease."""
+    async with embedded_or_configured_redis(settings) as url, \
+            active_core(settings, url, stop_workers=stop_workers, clock=clock) as service:
+        yield service
+
+
+@contextlib.asynccontextmanager
+async def active_core(settings: Settings, url: str, *, stop_workers: bool = False,
+                      clock: Clock | None = None) -> AsyncIterator[Service]:
+    """The core (holding the lease) and its HTTP server on the Redis at ``url``."""
+    redis = redis_client(url)
+    try:
         core = Core(settings, redis, clock=clock)
-        runner = web.AppRunner(create_app(core), access_log=None, handle_signals=False)
-        try:
-            await runner.setup()
-            await web.TCPSite(runner, settings.orch_host, settings.orch_port).start()
-            await core.start()
-            yield Service(core, url, settings.base_url)
-        finally:
-            await runner.cleanup()
-            await core.stop(stop_workers=stop_workers)
-            await redis.aclose(close_connection_pool=True)
+        await core.lease.acquire()
+    except BaseException:
+        await redis.aclose(close_connection_pool=True)
+        raise
+    runner = web.AppRunner(create_app(core), access_log=None, handle_signals=False)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, settings.orch_host, settings.orch_port).start()
+        await core.start()
+        yield Service(core, url, settings.base_url)
+    finally:
+        await runner.cleanup()
+        await core.stop(stop_workers=stop_workers)
+        await redis.aclose(close_connection_pool=True)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from tui_support import SIZE, until
+from tui_support import SIZE, Terminal, until
 
 from waorch.config import Settings
 from waorch.sim.server import SimServer
@@ -27,3 +29,15 @@ def control_room(make_settings: Callable[..., Settings], sim: SimServer, redis: 
             yield pilot
 
     return run
+
+
+@pytest.fixture
+def terminal(tmp_path: Path, sim: SimServer) -> Iterator[Terminal]:
+    """The control room in tmux, on its own embedded Redis, against the simulator."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    data = tmp_path / "data"
+    data.mkdir()
+    term = Terminal(data, sim.url)
+    yield term
+    term.close()

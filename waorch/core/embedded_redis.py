@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from pathlib import Path
@@ -19,6 +20,9 @@ import psutil
 import redis.asyncio as aioredis
 
 from waorch.errors import WaorchError
+
+log = logging.getLogger("waorch.embedded_redis")
+CLIENT_NAME = "waorch"  # every waorch process names its connections, so a shared server is not stopped under it
 
 
 def server_binary() -> str:
@@ -100,9 +104,24 @@ class EmbeddedRedis:
         finally:
             await client.aclose()
 
+    async def in_use_by_others(self) -> int:
+        """Connections of other waorch processes (clients named ``waorch``) still on the server."""
+        client = aioredis.Redis.from_url(self.url, decode_responses=True)
+        try:
+            return sum(entry.get("name") == CLIENT_NAME for entry in await client.client_list())
+        except (OSError, aioredis.RedisError):
+            return 0
+        finally:
+            await client.aclose()
+
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server (it flushes its append-only file on SIGTERM)."""
+        """Stop the server (it flushes its append-only file on SIGTERM), unless another waorch still
+        uses it (a control room attached to this one): then it stays up and that one stops it."""
         if self._pid is None:
+            return
+        if others := await self.in_use_by_others():
+            log.info("embedded Redis left running: %d connection(s) of another waorch use it", others)
+            self._pid = None
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._pid, signal.SIGTERM)

@@ -18,12 +18,14 @@ from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
 from waorch.core.activity import WARNING, ActivityLog
 from waorch.core.dispatcher import Dispatcher
+from waorch.core.embedded_redis import CLIENT_NAME
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
 from waorch.core.forwarder import Forwarder
 from waorch.core.idempotency import IdempotencyStore
 from waorch.core.inbox import Inbox
 from waorch.core.intake import Intake
+from waorch.core.lease import CoreLease
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.messages import MessageStatus, MessageStore
 from waorch.core.outbox import Outbox
@@ -66,8 +68,9 @@ class Core:
         self.pool = ProxyPool(redis, settings.max_sessions_per_proxy, settings.max_sessions_per_phone,
                               settings.proxy_cooldown_ms)
         self.runner = runner or RUNNERS[settings.runner](settings)
+        self.lease = CoreLease(redis, settings.base_url, settings.core_lease_ms)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
-        self.starts = StartQueue(redis, settings.provisioning_interval_ms, self.lifecycle.start)
+        self.starts = StartQueue(redis, settings.provisioning_interval_ms, self.lifecycle.start, self.lease)
         self.activity = ActivityLog(redis)  # what happened, for the control room's log pane
         self.store.status_listeners.append(self.activity.status_changed)
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
@@ -89,7 +92,12 @@ class Core:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        """Load configured proxies, re-adopt running workers, and start the loops."""
+        """Take the lease unless taken (``CoreActive`` if another core holds it), load configured proxies,
+        re-adopt running workers, and start the loops."""
+        if not self.lease.epoch:
+            await self.lease.acquire()
+        self._spawn(self.lease.keep())
+        self._spawn(self._step_down_when_lost())
         for proxy in self.settings.proxies:
             await self.pool.add(proxy, "env", exist_ok=True)
         await self.watchdog.check_once()
@@ -101,16 +109,30 @@ class Core:
         self._spawn(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
 
     async def stop(self, *, stop_workers: bool = False) -> None:
-        """Stop the loops; workers keep running (and are re-adopted) unless ``stop_workers``."""
-        self._stopping.set()
-        await self.dispatcher.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if stop_workers:
+        """Stop the loops and give the lease up; workers keep running (and are re-adopted) unless
+        ``stop_workers``."""
+        await self._stop_loops()
+        if self.lease.epoch:
+            await self.lease.release()
+        if stop_workers and self.lease.epoch and not self.lease.lost.is_set():
             await asyncio.gather(*(self.lifecycle.stop(sid, 5.0) for sid in await self.store.ids()))
         await self.workers.close()
         await self.runner.close()
+
+    async def _stop_loops(self) -> None:
+        self._stopping.set()
+        await self.dispatcher.stop()
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _step_down_when_lost(self) -> None:
+        """Another core took over (or the lease could not be renewed): stop acting at once."""
+        await self.lease.lost.wait()
+        if not self._stopping.is_set():
+            await self._stop_loops()
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(awaitable)
@@ -268,5 +290,5 @@ def redis_client(url: str, max_connections: int = 64) -> aioredis.Redis:
     """The core's Redis client: a bounded pool that waits for a free connection when all are busy
     (hundreds of session loops share it; the default pool fails at once instead)."""
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30,
-                                                    decode_responses=True)
+                                                    decode_responses=True, client_name=CLIENT_NAME)
     return aioredis.Redis(connection_pool=pool)

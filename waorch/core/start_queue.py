@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from waorch.core import keys
+from waorch.core.lease import FENCE, CoreLease
+from waorch.errors import Fenced
 
 log = logging.getLogger("waorch.start_queue")
 
@@ -30,11 +32,13 @@ return due[1]
 class StartQueue:
     """Enqueue session starts; a loop starts them one at a time, spaced."""
 
-    def __init__(self, redis: aioredis.Redis, interval_ms: int, start: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, redis: aioredis.Redis, interval_ms: int, start: Callable[[str], Awaitable[None]],
+                 lease: CoreLease) -> None:
         self.redis = redis
         self.interval = interval_ms / 1000
         self._start = start
-        self._pop = redis.register_script(_POP_DUE)
+        self._lease = lease
+        self._pop = redis.register_script(FENCE + _POP_DUE)
 
     async def enqueue(self, session_id: str, delay: float = 0.0) -> None:
         """Start ``session_id`` no sooner than ``delay`` seconds from now (no-op if already queued)."""
@@ -48,6 +52,15 @@ class StartQueue:
         """Session ids waiting to start, earliest first."""
         return await self.redis.zrange(keys.PROVISION_QUEUE, 0, -1)
 
+    async def _pop_due(self) -> str | None:
+        """The next due session, fenced: a core whose epoch is stale starts nothing."""
+        try:
+            return await self._pop(keys=[keys.PROVISION_QUEUE, *self._lease.fence_keys()],
+                                   args=[int(time.time() * 1000), self._lease.epoch])
+        except aioredis.ResponseError as error:
+            self._lease.check(error)
+            raise
+
     async def run_forever(self, stopping: asyncio.Event) -> None:
         """Start due sessions one by one, ``interval`` apart, until ``stopping`` is set.
 
@@ -55,7 +68,10 @@ class StartQueue:
         mid-command can be swallowed by it, and the loop must still end.
         """
         while not stopping.is_set():
-            session_id = await self._pop(keys=[keys.PROVISION_QUEUE], args=[int(time.time() * 1000)])
+            try:
+                session_id = await self._pop_due()
+            except Fenced:
+                return
             if session_id is None:
                 await asyncio.sleep(0.05)
                 continue
