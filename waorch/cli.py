@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--qr-count", type=int, default=6, help="QR codes before the QR phase ends")
     sim.add_argument("--state", type=Path, help="JSON file keeping paired devices across restarts")
     commands.add_parser("worker", help="one session's worker (started by a runner)")
+    demo = commands.add_parser("demo", help="try the control room on a simulated network (nothing real is touched)")
+    demo.add_argument("--sessions", type=int, default=4, choices=range(0, 10), metavar="0-9", help="sessions to start with")
     return parser
 
 
@@ -111,6 +113,14 @@ def _run_tui(args: argparse.Namespace) -> int:
 # --- end control room ---
 
 
+def _run_demo(args: argparse.Namespace) -> int:
+    from waorch.demo import run_demo
+
+    asyncio.run(run_demo(args.sessions))
+    print("waorch demo: the simulation stopped; its workers, Redis and data are gone.", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``waorch`` console script."""
     args = _parser().parse_args(argv)
@@ -119,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sim(args)
         if args.command == "worker":
             return _run_worker()
+        if args.command == "demo":
+            return _run_demo(args)
         if args.command in ("tui", None):  # bare `waorch` opens the control room
             return _run_tui(args)
         return _run_serve(args)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
 from textual.app import App, SystemCommand
@@ -19,9 +19,12 @@ from waorch.core.orchestrator import Core
 from waorch.errors import WaorchError
 from waorch.service import Service, running_service
 from waorch.tui.detail import DetailScreen
-from waorch.tui.keys import KEYS
+from waorch.tui.keys import DEMO_KEYS, KEYS
 from waorch.tui.modals import Confirm, Help, PairingForm, ProvisionForm, ProvisionRequest
 from waorch.tui.sessions_screen import SessionsScreen
+
+if TYPE_CHECKING:
+    from waorch.demo import Simulation
 
 T = TypeVar("T")
 log = logging.getLogger("waorch.tui")
@@ -48,9 +51,13 @@ class ControlRoom(App[None]):
     CSS_PATH = "control_room.tcss"
     TITLE = "waorch"
 
-    def __init__(self, settings: Settings, *, readonly: bool = False, stop_workers: bool = False) -> None:
+    def __init__(self, settings: Settings, *, readonly: bool = False, stop_workers: bool = False,
+                 simulation: Simulation | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.simulation = simulation  # `waorch demo`: the simulated network this fleet lives in
+        if simulation is not None:  # every title this app shows says so
+            self.TITLE = self.title = f"{type(self).TITLE} · SIMULATION"
         self.readonly = readonly
         self.stop_workers = stop_workers
         self.service: Service | None = None
@@ -258,9 +265,23 @@ class ControlRoom(App[None]):
             raise WaorchError("the core is not running")
         return self.core
 
+    def action_scan(self) -> None:
+        """``waorch demo`` only: a simulated phone scans the selected session's QR code."""
+        if self.simulation is not None and (chosen := self._selected("scan")):
+            _, session_id = chosen
+            self._run(f"Scan for {session_id}", partial(self._scan, self.simulation, session_id))
+
+    async def _scan(self, simulation: Simulation, session_id: str) -> None:
+        phone = await simulation.scan(await self._view().store.get(session_id))
+        self.notify(f"{session_id}: the simulated phone {phone} scanned the QR code; connecting…")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The simulated scan exists only in ``waorch demo`` (elsewhere its key is hidden and inert)."""
+        return self.simulation is not None if action == "scan" else True
+
     def action_help(self) -> None:
         """Show every key."""
-        self.push_screen(Help(KEYS))
+        self.push_screen(Help(KEYS + (DEMO_KEYS if self.simulation else [])))
 
     def open_detail(self, session_id: str) -> None:
         """Show one session's QR code, status and history."""
@@ -277,6 +298,8 @@ class ControlRoom(App[None]):
             yield SystemCommand(f"Log out {session_id}", "Log this session out of WhatsApp (asks first)", self.action_logout)
             yield SystemCommand(f"Pause/resume {session_id}", "Pause or resume this session's sending", self.action_pause)
             yield SystemCommand(f"Pairing code for {session_id}", "Link a phone without scanning", self.action_pairing_code)
+            if self.simulation is not None:
+                yield SystemCommand(f"Scan {session_id}'s QR (simulated)", "A simulated phone scans it", self.action_scan)
         yield SystemCommand("Keys", "Every key and what it does", self.action_help)
 
 

@@ -45,7 +45,7 @@ class DetailScreen(Screen[None]):
     """Live view of one session; the session actions apply to it."""
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), Binding("c", "app.pairing_code", "Pairing code"),
-                *SESSION_BINDINGS]
+                Binding("s", "app.scan", "Scan (simulated)"), *SESSION_BINDINGS]
 
     app: ControlRoom
 
@@ -110,8 +110,8 @@ class DetailScreen(Screen[None]):
         if shown:
             room = Size(max(0, self.size.width - SIDE_WIDTH), max(0, self.size.height - CHROME_LINES))
             shown = qr.show(session.qr, room)
-            notice.update(f"Scan with WhatsApp → Linked devices. {countdown(session.qr_expires)}" if shown else
-                          too_small(self.size, smallest_size(session.qr)))
+            notice.update(f"Scan with WhatsApp → Linked devices. {countdown(session.qr_expires)}{self._simulated()}"
+                          if shown else too_small(self.size, smallest_size(session.qr)))
         elif session.status in WAITING:
             notice.update(f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…")
         else:
@@ -122,6 +122,10 @@ class DetailScreen(Screen[None]):
             facts += f"\n\nPairing code  {self.pairing_code}\n(WhatsApp → Linked devices →\n Link with phone number)"
         self.query_one("#summary", Static).update(facts)
         self.query_one("#history", Static).update("\n".join(describe(entry) for entry in history[:HISTORY_SHOWN]))
+
+    def _simulated(self) -> str:
+        """In ``waorch demo``: that this is a simulation, and how to scan."""
+        return " SIMULATION: press s and a simulated phone scans it." if self.app.simulation else ""
 
 
 async def read(core: Core, session_id: str) -> tuple[Session | None, list[dict[str, Any]]]:

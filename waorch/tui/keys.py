@@ -29,3 +29,6 @@ KEYS = [
     ("?", "this help"),
     ("ctrl+q", "quit (workers keep running)"),
 ]
+
+# Only in `waorch demo` (the session screen's `s`; on the sessions table `s` sorts).
+DEMO_KEYS = [("s", "session screen: a simulated phone scans the QR code (waorch demo only)")]
