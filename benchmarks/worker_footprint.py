@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ipaddress
 import os
 import statistics
 import sys
@@ -31,68 +29,27 @@ import psutil
 from aiohttp import web
 
 from waorch.sim.server import SimOptions, SimServer
+from waorch.sim.socks import SocksRequest, SocksServer, on_this_machine
 
 LOOPBACK = "127.0.0.1"
 FACTS = "FACTS.md (2 cores): idle neonize worker 68.5 MB RSS, ~41 MB private per extra process"
 
 
-async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
-
-
-class RecordingProxy:
-    """A SOCKS5 proxy (no auth) that records its first CONNECT; forwards to loopback, holds the rest."""
+class RecordingProxy(SocksServer):
+    """The built-in SOCKS5 server (no auth) noting its first CONNECT; forwards to loopback, holds the rest."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.first_connect: float | None = None
         self.target = ""
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, LOOPBACK, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
-        with contextlib.suppress(asyncio.IncompleteReadError, OSError):
-            host, port = await self._handshake(reader, writer)
-            self.first_connect = self.first_connect or time.monotonic()
-            self.target = self.target or f"{host}:{port}"
-            if host in (LOOPBACK, "localhost"):
-                await self._forward(reader, writer, port)
-            else:
-                await reader.read()  # hold it: never answer, never connect beyond this machine
-
-    @staticmethod
-    async def _handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, int]:
-        _version, count = await reader.readexactly(2)
-        await reader.readexactly(count)
-        writer.write(b"\x05\x00")
-        _version, _command, _reserved, address_type = await reader.readexactly(4)
-        if address_type == 3:
-            host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+    async def connect(self, request: SocksRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.first_connect = self.first_connect or time.monotonic()
+        self.target = self.target or f"{request.host}:{request.port}"
+        if on_this_machine(request.host):
+            await super().connect(request, reader, writer)
         else:
-            host = str(ipaddress.ip_address(await reader.readexactly(4 if address_type == 1 else 16)))
-        return host, int.from_bytes(await reader.readexactly(2), "big")
-
-    @staticmethod
-    async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
-        target_reader, target_writer = await asyncio.open_connection(LOOPBACK, port)
-        writer.write(b"\x05\x00\x00\x01" + bytes(6))
-        await asyncio.gather(_relay(reader, target_writer), _relay(target_reader, writer))
-
-    async def close(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            await reader.read()  # hold it: never answer, never connect beyond this machine
 
 
 class Webhook:
