@@ -5,27 +5,12 @@ from __future__ import annotations
 import socket
 
 from textual.widgets import Button, Input
-from tui_support import SIZE, until
+from tui_support import SIZE, notices, provisioned, until
 
 from waorch.tui.app import ControlRoom
 from waorch.tui.detail import DetailScreen
 from waorch.tui.modals import Confirm, Help, ProvisionForm
 from waorch.tui.sessions_table import SessionsTable
-
-
-def notices(app: ControlRoom) -> list[str]:
-    """Texts of the notifications on screen."""
-    return [str(notification.message) for notification in app._notifications]
-
-
-async def provisioned(pilot, phone: str | None = None) -> str:
-    """Provision through the core and wait for the row; the cursor is put on it."""
-    app: ControlRoom = pilot.app
-    session = await app.core.provision(phone=phone)
-    table = app.screen.query_one(SessionsTable)
-    await until(pilot, lambda: session.id in table.rows)
-    table.move_cursor(row=table.get_row_index(session.id))
-    return session.id
 
 
 async def test_n_and_the_form_provision_a_session_and_follow_it_to_its_qr(control_room) -> None:

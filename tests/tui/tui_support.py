@@ -18,6 +18,8 @@ from PIL import Image
 from support import API_KEY, free_port
 from textual.pilot import Pilot
 
+from waorch.tui.sessions_table import SessionsTable
+
 SIZE = (150, 50)  # room for the table, and for a QR code beside the detail pane
 # Each character holds two modules, top and bottom (True = dark).
 MODULES = {"█": (True, True), "▀": (True, False), "▄": (False, True), " ": (False, False)}
@@ -38,6 +40,31 @@ def text_of(app: Any, selector: str) -> str:
     """The rendered text of the active screen's widget ``selector`` ("" until it is mounted)."""
     found = app.screen.query(selector)
     return str(found.first().render()) if found else ""
+
+
+def notices(app: Any) -> list[str]:
+    """Texts of the notifications on screen."""
+    return [str(notification.message) for notification in app._notifications]
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows of the active screen, line by line."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def rows_of(table: Any) -> list[str]:
+    """Each row of a DataTable as one line of its cells' texts."""
+    return [" ".join(str(cell) for cell in table.get_row_at(index)) for index in range(table.row_count)]
+
+
+async def provisioned(pilot: Pilot[Any], phone: str | None = None) -> str:
+    """Provision through the core and wait for the row; the cursor is put on it."""
+    app = pilot.app
+    session = await app.core.provision(phone=phone)
+    table = app.screen.query_one(SessionsTable)
+    await until(pilot, lambda: session.id in table.rows)
+    table.move_cursor(row=table.get_row_index(session.id))
+    return session.id
 
 
 def decode(lines: list[str]) -> list[str]:

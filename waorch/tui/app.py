@@ -19,9 +19,14 @@ from waorch.core.orchestrator import Core
 from waorch.errors import WaorchError
 from waorch.service import Service, running_service
 from waorch.tui.detail import DetailScreen
-from waorch.tui.keys import DEMO_KEYS, KEYS
+from waorch.tui.forms import Field, Form, Values
+from waorch.tui.keys import DEMO_KEYS, KEYS, PANES
+from waorch.tui.log_screen import LogScreen
 from waorch.tui.modals import Confirm, Help, PairingForm, ProvisionForm, ProvisionRequest
+from waorch.tui.proxies_screen import ProxiesScreen
+from waorch.tui.queue_screen import QueueScreen
 from waorch.tui.sessions_screen import SessionsScreen
+from waorch.tui.tiers_screen import TiersScreen
 
 if TYPE_CHECKING:
     from waorch.demo import Simulation
@@ -50,6 +55,9 @@ class ControlRoom(App[None]):
 
     CSS_PATH = "control_room.tcss"
     TITLE = "waorch"
+    # The panes (keys 1-4); each keeps its own screen stack.
+    MODES = {"sessions": SessionsScreen, "proxies": ProxiesScreen, "tiers": TiersScreen, "log": LogScreen}
+    DEFAULT_MODE = "sessions"
 
     def __init__(self, settings: Settings, *, readonly: bool = False, stop_workers: bool = False,
                  simulation: Simulation | None = None) -> None:
@@ -71,10 +79,6 @@ class ControlRoom(App[None]):
     def core(self) -> Core | None:
         """The running core (``None`` while it starts or after it failed to)."""
         return self.service.core if self.service else None
-
-    def get_default_screen(self) -> Screen[None]:
-        """The sessions table."""
-        return SessionsScreen()
 
     async def on_mount(self) -> None:
         """Start the core in this loop (the UI keeps running while it comes up)."""
@@ -169,6 +173,15 @@ class ControlRoom(App[None]):
 
         self.run_worker(attempt(), group="actions")
 
+    def after_dialog(self, title: str, operation: Callable[[T], Awaitable[object]]) -> Callable[[T | None], None]:
+        """A dialog's callback that runs ``operation`` with its result (see ``_run``); nothing on cancel."""
+
+        def done(result: T | None) -> None:
+            if result:
+                self._run(title, partial(operation, result))
+
+        return done
+
     def action_provision(self) -> None:
         """Ask for phone and proxy, provision, then follow the session until its QR code appears."""
         control = self._allowed("provisioning")
@@ -259,6 +272,44 @@ class ControlRoom(App[None]):
 
         self._run(f"Pairing code for {session_id}", pair)
 
+    def action_queue(self) -> None:
+        """Show the selected session's sending queue."""
+        session_id = getattr(self.screen, "selected_id", None)
+        if not session_id:
+            self.notify("No session selected to show its queue.", severity="warning")
+        elif not isinstance(self.screen, QueueScreen):
+            self.push_screen(QueueScreen(session_id))
+
+    def action_send_test(self) -> None:
+        """Ask for a number and a text, and queue that message on the selected session."""
+        if chosen := self._selected("send a test message"):
+            control, session_id = chosen
+            fields = [Field("to", "To (international format)", placeholder="+972501234567"),
+                      Field("text", "Text", "Test message from waorch")]
+            self.push_screen(Form(f"Send a test message from {session_id}", fields, "Send"),
+                             self.after_dialog(f"Test message from {session_id}", partial(self._send_test, control, session_id)))
+
+    async def _send_test(self, control: Control, session_id: str, values: Values) -> None:
+        queued = await control.send(session_id, values["to"], values["text"])
+        self.notify(f"Message {queued['messageId']} queued on {queued['sessionId']}.")
+
+    def action_pin_tier(self) -> None:
+        """Pin the selected session to a trust tier by name (empty: the tier its age reaches)."""
+        if chosen := self._selected("pin a tier"):
+            control, session_id = chosen
+            self._run(f"Tier pin of {session_id}", partial(self._ask_tier, control, session_id))
+
+    async def _ask_tier(self, control: Control, session_id: str) -> None:
+        session = await self._view().store.get(session_id)
+        names = ", ".join(tier.name for tier in await self._view().tiers.all())
+        field = Field("tier", f"Tier ({names}); empty: the tier its age reaches", session.tier_pin)
+        self.push_screen(Form(f"Pin {session_id} to a trust tier", [field], "Pin"),
+                         self.after_dialog(f"Tier pin of {session_id}", partial(self._pin, control, session_id)))
+
+    async def _pin(self, control: Control, session_id: str, values: Values) -> None:
+        await control.pin_tier(session_id, values["tier"] or None)
+        self.notify(f"{session_id}: " + (f"pinned to tier {values['tier']}." if values["tier"] else "tier by age again."))
+
     def _view(self) -> Core:
         """The core whose stores the screens read (the running one, or a read view when attached)."""
         if self.core is None:
@@ -298,8 +349,15 @@ class ControlRoom(App[None]):
             yield SystemCommand(f"Log out {session_id}", "Log this session out of WhatsApp (asks first)", self.action_logout)
             yield SystemCommand(f"Pause/resume {session_id}", "Pause or resume this session's sending", self.action_pause)
             yield SystemCommand(f"Pairing code for {session_id}", "Link a phone without scanning", self.action_pairing_code)
+            yield SystemCommand(f"Queue of {session_id}", "Head messages, next send, usage", self.action_queue)
+            yield SystemCommand(f"Test message from {session_id}", "Queue a message to a number", self.action_send_test)
+            yield SystemCommand(f"Pin {session_id} to a tier", "Or back to its age's tier", self.action_pin_tier)
             if self.simulation is not None:
                 yield SystemCommand(f"Scan {session_id}'s QR (simulated)", "A simulated phone scans it", self.action_scan)
+        if isinstance(screen, ProxiesScreen | TiersScreen):
+            yield from screen.commands()
+        for key, mode, label in PANES:
+            yield SystemCommand(f"{label} pane", f"Switch to the {label.lower()} pane (key {key})", partial(self.switch_mode, mode))
         yield SystemCommand("Keys", "Every key and what it does", self.action_help)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,7 +22,8 @@ from textual.widgets import Footer, Header, LoadingIndicator, Static
 
 from waorch.core.orchestrator import Core
 from waorch.core.sessions import Session, Status
-from waorch.tui.keys import SESSION_BINDINGS
+from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
+from waorch.tui.log_screen import ActivityFeed, activity_line
 from waorch.tui.qr_view import QRView, smallest_size
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ CHROME_LINES = 3  # header, footer and the notice line above the QR code
 REFRESH_S = 0.5
 WAITING = frozenset({Status.PROVISIONING, Status.STARTING})
 HISTORY_SHOWN = 20
+EVENTS_SHOWN = 8
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -45,7 +49,7 @@ class DetailScreen(Screen[None]):
     """Live view of one session; the session actions apply to it."""
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), Binding("c", "app.pairing_code", "Pairing code"),
-                Binding("s", "app.scan", "Scan (simulated)"), *SESSION_BINDINGS]
+                Binding("s", "app.scan", "Scan (simulated)"), *SESSION_BINDINGS, *PANE_BINDINGS]
 
     app: ControlRoom
 
@@ -53,6 +57,8 @@ class DetailScreen(Screen[None]):
         super().__init__()
         self.session_id = session_id
         self.pairing_code = ""
+        self.feed = ActivityFeed()
+        self.events: deque[Text] = deque(maxlen=EVENTS_SHOWN)  # the session's last activity entries
 
     def compose(self) -> ComposeResult:
         """QR pane on the left, facts and history on the right."""
@@ -64,6 +70,8 @@ class DetailScreen(Screen[None]):
                 yield QRView(id="qr")
             with VerticalScroll(id="side"):
                 yield Static("", id="summary")
+                yield Static("Last events (newest first)", classes="section")
+                yield Static("", id="events")
                 yield Static("History (newest first)", classes="section")
                 yield Static("", id="history")
         yield Footer()
@@ -86,6 +94,8 @@ class DetailScreen(Screen[None]):
             if core is not None:
                 try:
                     session, history = await self.app.call(read(core, self.session_id))
+                    entries = await self.app.call(self.feed.poll(core.activity))
+                    self.events.extend(activity_line(entry, False) for entry in entries if entry.session == self.session_id)
                     self.show(session, history)
                 except (aioredis.RedisError, OSError) as error:
                     log.warning("refresh of %s failed: %s", self.session_id, error)
@@ -121,6 +131,7 @@ class DetailScreen(Screen[None]):
         if self.pairing_code and session.status == Status.QR_READY:
             facts += f"\n\nPairing code  {self.pairing_code}\n(WhatsApp → Linked devices →\n Link with phone number)"
         self.query_one("#summary", Static).update(facts)
+        self.query_one("#events", Static).update(Text("\n").join(reversed(self.events)) if self.events else "-")
         self.query_one("#history", Static).update("\n".join(describe(entry) for entry in history[:HISTORY_SHOWN]))
 
     def _simulated(self) -> str:

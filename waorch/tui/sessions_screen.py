@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
 from waorch.core.sessions import Status
-from waorch.tui.keys import SESSION_BINDINGS
+from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
 from waorch.tui.sessions_table import SessionsTable
 from waorch.tui.snapshot import COLUMNS, SessionRow, collect
 
@@ -41,6 +41,7 @@ class SessionsScreen(Screen[None]):
     """Sessions table, refreshed twice a second by diffing (the cursor stays on its session)."""
 
     BINDINGS = [
+        *PANE_BINDINGS,
         Binding("n", "app.provision", "New"),
         *SESSION_BINDINGS,
         Binding("slash", "filter", "Filter", key_display="/"),

@@ -1,0 +1,104 @@
+"""One session's sending queue: its head messages, when the next one goes, usage against its tier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, Static
+
+from waorch.core.messages import Message
+from waorch.core.orchestrator import Core
+from waorch.errors import SessionNotFound
+from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
+from waorch.tui.live_pane import LivePane
+from waorch.tui.live_table import Cell, LiveTable
+
+HEAD_SHOWN = 10
+TEXT_SHOWN = 60
+COLUMNS = (("id", "message", 16), ("to", "to", 15), ("status", "status", 8), ("tries", "tries", 5),
+           ("text", "text", 60))
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What the pane shows: the core's queue view, the head messages and the clock's now."""
+
+    view: dict[str, Any]
+    head: list[Message]
+    now: float
+
+
+def message_cells(message: Message) -> tuple[Cell, ...]:
+    """A waiting message as a row (its text on one line, trimmed)."""
+    text = " ".join(message.text.split())
+    return (message.id, "+" + message.to, message.status, str(message.attempts),
+            text if len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN - 1] + "…")
+
+
+def next_send(view: dict[str, Any], now: float) -> str:
+    """``14:03:21 (in 12 s)``, or why nothing is due."""
+    at = view["nextSendAt"]
+    if at is None:
+        return "-  (paused)" if view["paused"] else "-  (queue empty)" if not view["depth"] else "-  (session not connected)"
+    left = int(at - now)
+    local = datetime.fromtimestamp(at).strftime("%H:%M:%S")
+    return f"{local}  ({'now' if left <= 0 else f'in {left} s' if left < 120 else f'in {left // 60} min'})"
+
+
+def summary(view: dict[str, Any], now: float) -> str:
+    """The queue's facts, one per line."""
+    tier, minute, daily = view["tier"], view["perMinute"], view["daily"]
+    return "\n".join([
+        f"sending      {'PAUSED (p resumes)' if view['paused'] else 'on (p pauses)'}",
+        f"tier         {tier['name']}   gap {tier['delayMinMs']}-{tier['delayMaxMs']} ms, "
+        f"hours {tier['hoursStart']}-{tier['hoursEnd']}",
+        f"queued       {view['depth']}   in flight {len(view['inflight'])}",
+        f"next send    {next_send(view, now)}",
+        f"this minute  {minute['used']} / {minute['limit']}",
+        f"today        sent {daily['sent']} + queued {daily['queued']} / {daily['limit']}   "
+        f"failed {daily['failed']}   unknown {daily['unknown']}",
+    ])
+
+
+class QueueScreen(LivePane[QueueState | None]):
+    """Live view of one session's queue; the session actions apply to it (``p`` pauses / resumes)."""
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), *SESSION_BINDINGS, *PANE_BINDINGS]
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+
+    def compose(self) -> ComposeResult:
+        """Header, summary, head messages, footer."""
+        yield Header()
+        yield Static("", id="queue-summary")
+        yield LiveTable(COLUMNS, id="queue-head")
+        yield Footer()
+
+    @property
+    def selected_id(self) -> str:
+        """The session the actions apply to."""
+        return self.session_id
+
+    async def read(self, core: Core) -> QueueState | None:
+        """The queue view and the head messages (``None`` once the session is gone)."""
+        try:
+            view = await core.queue_view(self.session_id)
+        except SessionNotFound:
+            return None
+        return QueueState(view, await core.messages.peek(self.session_id, HEAD_SHOWN), core.clock.now())
+
+    def show(self, data: QueueState | None) -> None:
+        """Update the summary and the head."""
+        self.sub_title = f"queue of {self.session_id}"
+        if data is None:
+            self.query_one("#queue-summary", Static).update(f"Session {self.session_id} no longer exists.")
+            self.query_one(LiveTable).apply({})
+            return
+        self.query_one("#queue-summary", Static).update(summary(data.view, data.now))
+        self.query_one(LiveTable).apply({message.id: message_cells(message) for message in data.head})
