@@ -6,6 +6,7 @@ QR is shown.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -65,8 +66,8 @@ async def test_second_serve_on_the_same_redis_refuses_and_changes_nothing(start_
     running = await start_service()
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "d"), "REDIS_URL": redis_server.url,
            "API_KEY": API_KEY, "WEBHOOK_SECRET": "another-secret-0123456789", "ORCH_PORT": str(free_port())}
-    result = subprocess.run([sys.executable, "-m", "waorch", "serve"], env=env, capture_output=True, text=True,
-                            timeout=30, cwd=tmp_path)
+    result = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "waorch", "serve"], env=env,
+                                     capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert result.returncode == 1
     assert f"another core is already active on this Redis (pid {os.getpid()}" in result.stderr
     assert running.settings.base_url in result.stderr and "Traceback" not in result.stderr

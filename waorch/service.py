@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -13,7 +16,10 @@ from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.core.embedded_redis import EmbeddedRedis
 from waorch.core.orchestrator import Core, redis_client
+from waorch.errors import Unavailable
 from waorch.webhook_server.app import create_app
+
+T = TypeVar("T")
 
 log = logging.getLogger("waorch.service")
 
@@ -74,3 +80,88 @@ async def active_core(settings: Settings, url: str, *, stop_workers: bool = Fals
         await core.stop(stop_workers=stop_workers)
         await redis.aclose(close_connection_pool=True)
 
+
+
+class CoreThread:
+    """The active core and its HTTP server on their own event loop in a thread of this process.
+
+    The control room hosts the core this way so that nothing the UI does (a slow frame, a large
+    table) can delay a send, a webhook or a lease renewal: the two loops only share the GIL,
+    which Python hands over every few milliseconds. ``run`` executes a coroutine on the core's
+    loop and returns its result to the caller's loop.
+    """
+
+    def __init__(self, settings: Settings, url: str, *, stop_workers: bool = False, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.url = url
+        self.stop_workers = stop_workers
+        self.clock = clock
+        self.service: Service | None = None
+        self.lost = asyncio.Event()  # in the caller's loop: the core stepped down (another took over)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    async def __aenter__(self) -> CoreThread:
+        caller = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = caller.create_future()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(caller, ready),), name="waorch-core",
+                                        daemon=True)
+        self._thread.start()
+        try:
+            await ready
+        except BaseException:
+            await asyncio.to_thread(self._thread.join)
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # the core's loop already ended
+                self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the core's loop; its result (or error) comes back here."""
+        if self._loop is None:
+            coroutine.close()
+            raise Unavailable("the core is not running")
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
+
+    async def _main(self, caller: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            async with active_core(self.settings, self.url, stop_workers=self.stop_workers, clock=self.clock) as service:
+                self.service = service
+                caller.call_soon_threadsafe(_resolve, ready, None)
+                await first_of(self._stop.wait(), service.core.lease.lost.wait())
+                if service.core.lease.lost.is_set():
+                    caller.call_soon_threadsafe(self.lost.set)
+        except BaseException as error:
+            caller.call_soon_threadsafe(_resolve, ready, error)
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            self.service = None
+            self._loop = None
+
+
+def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Return when the first of ``waits`` is done (the others are cancelled)."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -60,15 +59,15 @@ async def test_lease_expires_without_renewal_and_a_holder_steps_down_when_taken(
 
 
 async def test_lease_of_a_killed_process_is_taken_over_at_once(redis: Any, redis_server: Any) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, redis_server.url], stdout=subprocess.PIPE, text=True)
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLD_AND_WAIT, redis_server.url,
+                                                  stdout=asyncio.subprocess.PIPE)
     try:
-        assert holder.stdout.readline().strip() == "1"
+        assert (await holder.stdout.readline()).strip() == b"1"
         with pytest.raises(CoreActive):
             await CoreLease(redis, "http://127.0.0.1:1002").acquire()  # alive: refused
     finally:
         holder.kill()
-        holder.wait()
-        holder.stdout.close()
+        await holder.wait()
     assert await CoreLease(redis, "http://127.0.0.1:1002").acquire() == 2  # its TTL is 10 min: no wait
 
 

@@ -37,7 +37,7 @@ class RemoteControl:
     async def provision(self, phone: str | None, proxy: str | None) -> str:
         """Create a session and queue its worker's start; returns its id."""
         body = {key: value for key, value in (("phone", phone), ("proxy", proxy)) if value}
-        return (await self._call("POST", "/api/sessions/provision", body))["id"]
+        return (await self._call("POST", "/api/sessions/provision", body))["sessionId"]
 
     async def restart(self, session_id: str) -> None:
         """Restart a session's worker."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
@@ -14,10 +15,11 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from waorch.config import Settings
-from waorch.control import Control, LocalControl
-from waorch.core.orchestrator import Core
-from waorch.errors import WaorchError
-from waorch.service import Service, running_service
+from waorch.control import Control, RemoteControl, ThreadControl
+from waorch.core.lease import Holder, current_holder
+from waorch.core.orchestrator import Core, redis_client
+from waorch.errors import CoreActive, WaorchError
+from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
 from waorch.tui.detail import DetailScreen
 from waorch.tui.forms import Field, Form, Values
 from waorch.tui.keys import DEMO_KEYS, KEYS, PANES
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from waorch.demo import Simulation
 
 T = TypeVar("T")
+ATTACH_POLL_S = 1.0  # how often an attached control room checks that its core still holds the lease
 log = logging.getLogger("waorch.tui")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -68,17 +71,13 @@ class ControlRoom(App[None]):
             self.TITLE = self.title = f"{type(self).TITLE} · SIMULATION"
         self.readonly = readonly
         self.stop_workers = stop_workers
-        self.service: Service | None = None
+        self.service: Service | None = None  # set while the core runs in this process
+        self.core: Core | None = None  # the running core, or a read view of the attached one
         self.control: Control | None = None
         self.core_state = "starting the core…"
         self._stopping = asyncio.Event()
         self._serving: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[Any]] = set()
-
-    @property
-    def core(self) -> Core | None:
-        """The running core (``None`` while it starts or after it failed to)."""
-        return self.service.core if self.service else None
 
     async def on_mount(self) -> None:
         """Start the core in this loop (the UI keeps running while it comes up)."""
@@ -105,21 +104,75 @@ class ControlRoom(App[None]):
             await self._serving
 
     async def _serve(self) -> None:
+        """Run the core here, or attach to the one already active on this Redis; switch when that changes."""
         try:
-            async with running_service(self.settings, stop_workers=self.stop_workers) as service:
-                self.service = service
-                self.control = LocalControl(service.core)
-                log.info("control room: serving on %s (Redis %s)", service.base_url, service.redis_url)
-                self._announce(service)
-                await self._stopping.wait()
+            async with embedded_or_configured_redis(self.settings) as url:
+                while not self._stopping.is_set():
+                    holder = await self._holder(url)
+                    if holder is None or holder.is_dead():
+                        with contextlib.suppress(CoreActive):  # another process was faster: attach to it
+                            await self._run_core(url)
+                    else:
+                        await self._attach(url, holder)
         except WaorchError as error:
             self._failed(error.message)
         except (aioredis.RedisError, OSError) as error:
             log.exception("the core could not start")
             self._failed(str(error))
+
+    async def _holder(self, url: str) -> Holder | None:
+        redis = redis_client(url, max_connections=1)
+        try:
+            return await current_holder(redis)
         finally:
-            self.service = None
-            self.control = None
+            await redis.aclose(close_connection_pool=True)
+
+    async def _run_core(self, url: str) -> None:
+        """Host the core (on its own loop, in a thread) until the app stops or another core takes over."""
+        async with CoreThread(self.settings, url, stop_workers=self.stop_workers) as thread:
+            service = thread.service
+            assert service is not None
+            redis = redis_client(url, max_connections=16)
+            self.service, self.core, self.control = service, Core(self.settings, redis), ThreadControl(thread)
+            self._show_mode(f"core running here · API {service.base_url}")
+            log.info("control room: serving on %s (Redis %s)", service.base_url, service.redis_url)
+            self._announce(service)
+            try:
+                await first_of(self._stopping.wait(), thread.lost.wait())
+            finally:
+                view, self.service, self.core, self.control = self.core, None, None, None
+                await view.stop()
+                await redis.aclose(close_connection_pool=True)
+        if not self._stopping.is_set():
+            self.notify("Another core took over this Redis; attaching to it.", severity="warning", timeout=15)
+
+    async def _attach(self, url: str, holder: Holder) -> None:
+        """Show and control the fleet of the active core in another process, until it goes away."""
+        redis = redis_client(url, max_connections=16)
+        remote = RemoteControl(holder.url, self.settings.api_key)
+        view = Core(self.settings, redis)  # never started: its stores read the fleet, the remote core acts
+        self.core, self.control = view, remote
+        self._show_mode(f"attached to the core of {holder.describe()}")
+        self.notify(f"Attached to the active core ({holder.describe()}).", timeout=8)
+        try:
+            while not self._stopping.is_set() and await self._still_held(redis, holder):
+                await first_of(self._stopping.wait(), asyncio.sleep(ATTACH_POLL_S))
+        finally:
+            self.core = self.control = None
+            await remote.close()
+            await view.stop()
+            await redis.aclose(close_connection_pool=True)
+        if not self._stopping.is_set():
+            self.notify("The active core went away; this control room takes over.", severity="warning", timeout=15)
+
+    @staticmethod
+    async def _still_held(redis: aioredis.Redis, holder: Holder) -> bool:
+        current = await current_holder(redis)
+        return current is not None and current.owner == holder.owner and not current.is_dead()
+
+    def _show_mode(self, mode: str) -> None:
+        self.core_state = mode
+        self.title = f"{self.TITLE} · {mode}"
 
     def _failed(self, problem: str) -> None:
         self.core_state = f"the core is not running: {problem}"

@@ -1,0 +1,82 @@
+"""Attach mode: a second control room on the same Redis shows and controls the active core's fleet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from support import API_KEY, eventually
+from tui_support import SIZE, Terminal, until
+
+from waorch.config import Settings, load_settings
+from waorch.control import RemoteControl
+from waorch.service import running_service
+from waorch.sim.server import SimServer
+from waorch.tui.app import ControlRoom
+from waorch.tui.modals import Confirm
+
+
+async def test_second_room_attaches_controls_and_takes_over(make_settings: Callable[..., Settings],
+                                                            sim: SimServer) -> None:
+    async with running_service(make_settings(SIM_URL=sim.url), stop_workers=True) as service:
+        store = service.core.store
+        app = ControlRoom(make_settings(SIM_URL=sim.url))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.control, RemoteControl))
+            assert app.service is None and "attached" in app.title and str(service.core.settings.orch_port) in app.title
+            await pilot.press("n")
+            await pilot.pause()
+            await pilot.press("enter")
+            await eventually(lambda: store.ids(), timeout=10)  # provisioned by the service's core
+            assert await store.ids() == ["worker_1"]
+            await eventually(lambda: _status_is(store, "worker_1", "qr_ready"), timeout=15)
+            await pilot.press("escape")
+            await until(pilot, lambda: getattr(app.screen, "selected_id", None) == "worker_1")
+            await pilot.press("p")
+            await eventually(lambda: _paused(store, "worker_1"), timeout=5)
+            await pilot.press("ctrl+d")
+            await until(pilot, lambda: isinstance(app.screen, Confirm))
+            await pilot.press("tab", "enter")  # Cancel is focused: move to Delete
+            await eventually(lambda: _gone(store, "worker_1"), timeout=10)
+    # the service stopped and released the lease: the room takes over (checked in the next test too)
+
+
+async def test_room_takes_over_when_the_active_core_stops(make_settings: Callable[..., Settings], sim: SimServer) -> None:
+    app = ControlRoom(make_settings(SIM_URL=sim.url), stop_workers=True)
+    async with app.run_test(size=SIZE) as pilot:
+        async with running_service(make_settings(SIM_URL=sim.url)) as service:
+            await until(pilot, lambda: isinstance(app.control, RemoteControl))
+            session = await service.core.provision()
+        await until(pilot, lambda: app.service is not None, timeout=10)
+        assert "core running here" in app.title
+        assert await app.core.store.ids() == [session.id]
+
+
+async def test_waorch_in_a_terminal_and_a_second_room_on_its_embedded_redis(terminal: Terminal, tmp_path: Any,
+                                                                           sim: SimServer) -> None:
+    await terminal.wait_for("0 sessions")
+    env = {"DATA_DIR": str(terminal.data_dir), "API_KEY": API_KEY, "WEBHOOK_SECRET": "tui-test-secret-0123456789",
+           "WORKER_ENGINE": "sim", "SIM_URL": sim.url, "ORCH_PORT": str(terminal.port), "PROVISIONING_INTERVAL_MS": "0"}
+    app = ControlRoom(load_settings(env), stop_workers=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.control, RemoteControl), timeout=20)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("enter")
+        await terminal.wait_for("worker_1")  # the first room shows what the second one did
+        terminal.keys("C-q")
+        assert "exited 0" in await terminal.wait_for("exited", timeout=15)
+        await until(pilot, lambda: app.service is not None, timeout=20)  # took over, on the same Redis
+        assert await app.core.store.ids() == ["worker_1"]
+
+
+async def _status_is(store: Any, session_id: str, status: str) -> bool:
+    return (await store.get(session_id)).status == status
+
+
+async def _paused(store: Any, session_id: str) -> bool:
+    return bool((await store.get(session_id)).paused)
+
+
+async def _gone(store: Any, session_id: str) -> bool:
+    return session_id not in await store.ids()
