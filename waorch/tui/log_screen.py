@@ -104,8 +104,11 @@ class LogScreen(LivePane[list[Activity]]):
         for entry in data:
             if self._matches(entry):
                 view.write(activity_line(entry), scroll_end=follow)
+        self._state(follow)
+
+    def _state(self, following: bool) -> None:
         shown = f" · filter {self.filter_text!r}" if self.filter_text else ""
-        self.sub_title = ("following" if follow else "scrolled back: end follows again") + shown
+        self.sub_title = ("following" if following else "scrolled back: end follows again") + shown
 
     def _matches(self, entry: Activity) -> bool:
         needle = self.filter_text
@@ -118,6 +121,7 @@ class LogScreen(LivePane[list[Activity]]):
         for entry in self.entries:
             if self._matches(entry):
                 view.write(activity_line(entry), scroll_end=True)
+        self._state(True)
 
     def action_follow(self) -> None:
         """Jump to the newest line and follow again."""
