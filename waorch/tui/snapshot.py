@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 
 from waorch.core.orchestrator import Core
 from waorch.core.pacing import local_day
-from waorch.core.sessions import Session
+from waorch.core.queue_facts import queue_facts
+from waorch.core.tiers import tier_for_age
 
-# Concurrent Redis reads per refresh: the core's pool is shared with its dispatcher loops.
-PARALLEL_READS = 8
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "id", 12), ("phone", "phone", 15), ("status", "status", 12), ("tier", "tier", 6),
     ("proxy", "proxy", 22), ("queue", "queue", 6), ("today", "sent/limit", 10), ("failed", "failed", 6),
@@ -58,18 +56,16 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
 
 
 async def collect(core: Core) -> list[SessionRow]:
-    """Every session with its queue depth, today's counters and its tier, oldest first."""
+    """Every session with its queue depth, today's counters and its tier, oldest first (three round trips)."""
     sessions = await core.store.list()
     endpoints = {info.id: info.endpoint for info in await core.pool.list()}
-    day = local_day(core.clock.now(), core.settings.timezone)
-    gate = asyncio.Semaphore(PARALLEL_READS)
-
-    async def row(session: Session) -> SessionRow:
-        async with gate:
-            tier = await core.dispatcher.tier_of(session)
-            depth = await core.messages.depth(session.id)
-            counts = await core.messages.counts(session.id, day)
-        return SessionRow(session.id, session.phone, session.status, tier.name, endpoints.get(session.proxy, ""),
-                          depth, counts["sent"], tier.daily_limit, counts["failed"], session.last_ping)
-
-    return list(await asyncio.gather(*(row(session) for session in sessions)))
+    now = core.clock.now()
+    facts = await queue_facts(core.redis, [session.id for session in sessions], local_day(now, core.settings.timezone))
+    tiers = await core.tiers.all()
+    rows = []
+    for session in sessions:
+        tier = tier_for_age(tiers, now - session.first_connected if session.first_connected else 0.0, session.tier_pin)
+        fact = facts[session.id]
+        rows.append(SessionRow(session.id, session.phone, session.status, tier.name, endpoints.get(session.proxy, ""),
+                               fact.depth, fact.counts["sent"], tier.daily_limit, fact.counts["failed"], session.last_ping))
+    return rows
