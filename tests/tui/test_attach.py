@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ async def test_second_room_attaches_controls_and_takes_over(make_settings: Calla
         app = ControlRoom(make_settings(SIM_URL=sim.url))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.control, RemoteControl))
-            assert app.service is None and "attached" in app.title and str(service.core.settings.orch_port) in app.title
+            assert app.service is None and f"attached to pid {os.getpid()}" in app.title
             await pilot.press("n")
             await pilot.pause()
             await pilot.press("enter")
@@ -48,7 +49,7 @@ async def test_room_takes_over_when_the_active_core_stops(make_settings: Callabl
             await until(pilot, lambda: isinstance(app.control, RemoteControl))
             session = await service.core.provision()
         await until(pilot, lambda: app.service is not None, timeout=10)
-        assert "core running here" in app.title
+        assert f"core here · API 127.0.0.1:{app.settings.orch_port}" in app.title
         assert await app.core.store.ids() == [session.id]
 
 

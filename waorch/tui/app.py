@@ -134,7 +134,7 @@ class ControlRoom(App[None]):
             assert service is not None
             redis = redis_client(url, max_connections=16)
             self.service, self.core, self.control = service, Core(self.settings, redis), ThreadControl(thread)
-            self._show_mode(f"core running here · API {service.base_url}")
+            self._show_mode(f"core here · API {service.base_url.removeprefix('http://')}")
             log.info("control room: serving on %s (Redis %s)", service.base_url, service.redis_url)
             self._announce(service)
             try:
@@ -152,7 +152,7 @@ class ControlRoom(App[None]):
         remote = RemoteControl(holder.url, self.settings.api_key)
         view = Core(self.settings, redis)  # never started: its stores read the fleet, the remote core acts
         self.core, self.control = view, remote
-        self._show_mode(f"attached to the core of {holder.describe()}")
+        self._show_mode(f"attached to pid {holder.pid} on {holder.host}")
         self.notify(f"Attached to the active core ({holder.describe()}).", timeout=8)
         try:
             while not self._stopping.is_set() and await self._still_held(redis, holder):
