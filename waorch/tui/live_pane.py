@@ -12,6 +12,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from waorch.core.orchestrator import Core
+from waorch.errors import WaorchError
 
 if TYPE_CHECKING:
     from waorch.tui.app import ControlRoom
@@ -59,5 +60,8 @@ class LivePane(Screen[None], Generic[T]):
             except (aioredis.RedisError, OSError) as error:
                 log.warning("%s refresh failed: %s", type(self).__name__, error)
                 self.sub_title = "Redis unreachable; retrying"
+                return
+            except WaorchError as error:
+                self.sub_title = error.message
                 return
             self.show(data)
