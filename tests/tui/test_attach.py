@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from support import API_KEY, eventually
-from tui_support import SIZE, Terminal, until
+from tui_support import SIZE, Terminal, notices, until
 
 from waorch.config import Settings, load_settings
 from waorch.control import RemoteControl
@@ -81,3 +81,10 @@ async def _paused(store: Any, session_id: str) -> bool:
 
 async def _gone(store: Any, session_id: str) -> bool:
     return session_id not in await store.ids()
+
+
+async def test_attaching_with_another_api_key_says_so_at_once(make_settings: Callable[..., Settings], sim: SimServer) -> None:
+    async with running_service(make_settings(SIM_URL=sim.url)):
+        app = ControlRoom(make_settings(SIM_URL=sim.url, API_KEY="not-the-active-cores-key"))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: any("API_KEY of the active core" in text for text in notices(app)))

@@ -34,6 +34,10 @@ class RemoteControl:
             raise _error(response.status, answer, session_id)
         return answer if isinstance(answer, dict) else {}
 
+    async def verify(self) -> None:
+        """Check that the active core answers and accepts our API key (``UNAUTHORIZED`` if not)."""
+        await self._call("GET", "/api/trust-tiers")
+
     async def provision(self, phone: str | None, proxy: str | None) -> str:
         """Create a session and queue its worker's start; returns its id."""
         body = {key: value for key, value in (("phone", phone), ("proxy", proxy)) if value}

@@ -154,6 +154,7 @@ class ControlRoom(App[None]):
         self.core, self.control = view, remote
         self._show_mode(f"attached to pid {holder.pid} on {holder.host}")
         self.notify(f"Attached to the active core ({holder.describe()}).", timeout=8)
+        self.run_worker(self._verify(remote), group="attach")
         try:
             while not self._stopping.is_set() and await self._still_held(redis, holder):
                 await first_of(self._stopping.wait(), asyncio.sleep(ATTACH_POLL_S))
@@ -164,6 +165,15 @@ class ControlRoom(App[None]):
             await redis.aclose(close_connection_pool=True)
         if not self._stopping.is_set():
             self.notify("The active core went away; this control room takes over.", severity="warning", timeout=15)
+
+    async def _verify(self, remote: RemoteControl) -> None:
+        """Say at once if actions will be refused (another API_KEY) or the core's API does not answer."""
+        try:
+            await remote.verify()
+        except WaorchError as error:
+            hint = " Use the API_KEY of the active core." if error.code == "UNAUTHORIZED" else ""
+            self.notify(f"{error.message}.{hint} Its fleet is shown; actions will fail.",
+                        title="The active core refuses this control room", severity="error", timeout=30)
 
     @staticmethod
     async def _still_held(redis: aioredis.Redis, holder: Holder) -> bool:
