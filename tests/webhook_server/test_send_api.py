@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from support import RunningService, conforms
 
+from waorch.clock import ScaledClock
 from waorch.core.tiers import DEFAULT_TIERS
 
 CONNECTED = {"status": "connected", "created": "0", "generation": "0", "command_url": ""}
@@ -52,6 +54,33 @@ async def test_bad_send_changes_nothing(running: RunningService, body: dict, sta
     assert (response.status_code, response.json()["error"]) == (status, code)
     conforms("POST", "/api/v1/send", response)
     assert await running.core.redis.keys("waorch:msg:*") == []
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    (b'{"to": "+972502345678", "message": "hi \\ud800", "sessionId": "worker_1"}', "INVALID_TEXT"),
+    (b'{"to": "+972502345678", "message": "hi", "sessionId": "worker_\\ud800"}', "BAD_REQUEST"),
+])
+async def test_json_escapes_that_are_not_text_are_refused(running: RunningService, raw: bytes, code: str) -> None:
+    response = await running.api.post("/api/v1/send", content=raw, headers={"content-type": "application/json"})
+    assert (response.status_code, response.json()["error"]) == (400, code)
+    assert await running.core.redis.keys("waorch:msg:*") == []
+
+
+async def test_daily_limit_starts_again_at_local_midnight(start_service) -> None:
+    zone = ZoneInfo("Asia/Jerusalem")
+    midnight = dt.datetime.combine(dt.datetime.now(zone).date() + dt.timedelta(days=1), dt.time(), zone).timestamp()
+    clock = ScaledClock(1.0, start=midnight - 10)
+    running = await start_service(clock=clock, TIMEZONE="Asia/Jerusalem", WATCHDOG_INTERVAL_MS="600000")
+    await running.core.pool.provision(CONNECTED, None, None)
+    await running.core.set_paused("worker_1", True)
+    assert (await running.api.put("/api/trust-tiers", json={"tiers": broken(0, dailyLimit=1)})).status_code == 200
+    send = {"to": "+972502345678", "message": "x", "sessionId": "worker_1"}
+    assert (await running.api.post("/api/v1/send", json=send)).status_code == 202
+    assert (await running.api.post("/api/v1/send", json=send)).status_code == 429
+    assert clock.now() < midnight, "the service took too long to start"
+    await asyncio.sleep(midnight - clock.now() + 0.1)
+    assert (await running.api.post("/api/v1/send", json=send)).status_code == 202
+    assert (await running.api.post("/api/v1/send", json=send)).status_code == 429
 
 
 async def test_national_number_uses_default_region_and_message_is_readable(running: RunningService) -> None:

@@ -8,6 +8,7 @@ A 202 means the message is in Redis and, where the server supports ``WAITAOF`` (
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from waorch.errors import BadRequest, DailyLimit, EmptyMessage, InvalidPhone, Me
 log = logging.getLogger("waorch.intake")
 
 MAX_TEXT = 4096
+# Parsed recipients kept (notification traffic repeats them; parsing one costs ~40 µs).
+PHONE_CACHE = 16384
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,12 @@ def parse_phone(raw: object, region: str | None) -> str:
     """E.164 digits (no ``+``) of a recipient, or ``INVALID_PHONE``."""
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidPhone("to must be a phone number like +972501234567")
+    return _e164(raw, region)
+
+
+@functools.lru_cache(maxsize=PHONE_CACHE)
+def _e164(raw: str, region: str | None) -> str:
+    """The E.164 digits of a valid number (only valid numbers are cached: errors are raised)."""
     try:
         number = phonenumbers.parse(raw, None if raw.strip().startswith("+") else region)
     except phonenumbers.NumberParseException:
@@ -60,6 +69,11 @@ def parse_text(raw: object) -> str:
         raise EmptyMessage("message must be non-empty text")
     if len(raw) > MAX_TEXT:
         raise MessageTooLong(f"message is {len(raw)} characters; the limit is {MAX_TEXT}")
+    if not raw.isascii():
+        try:
+            raw.encode()
+        except UnicodeEncodeError:  # a lone surrogate from a JSON escape: not text
+            raise BadRequest("message is not valid Unicode text", code="INVALID_TEXT") from None
     return raw
 
 
@@ -82,8 +96,8 @@ def parse_send(body: dict[str, Any], region: str | None, now: float) -> SendRequ
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
     session_id = body.get("sessionId")
-    if session_id is not None and not isinstance(session_id, str):
-        raise BadRequest("sessionId must be a string")
+    if session_id is not None and not (isinstance(session_id, str) and session_id.isprintable()):
+        raise BadRequest("sessionId must be a string of printable characters")
     return SendRequest(parse_phone(body.get("to"), region), parse_text(body.get("message")),
                        session_id or None, parse_send_at(body.get("sendAt"), now))
 
@@ -98,6 +112,7 @@ class Intake:
         self.clock = clock
         self._waitaof: bool | None = None
         self._probe = asyncio.Lock()
+        self._day = (0.0, 0.0, "")  # (since, until, local day of both)
 
     async def accept(self, request: SendRequest) -> Message:
         """Queue (or schedule) the message on the right session; 202 follows only once it is durable."""
@@ -117,7 +132,7 @@ class Intake:
     async def _accept_on(self, session_id: str, request: SendRequest, now: float, when: float) -> Message:
         zone = self.dispatcher.zone
         message = Message(new_message_id(), session_id, request.to, request.text, "", created=now,
-                          send_at=request.send_at or 0.0, count_day=local_day(when, zone))
+                          send_at=request.send_at or 0.0, count_day=self._local_day(when))
         tiers = await self.dispatcher.tiers.all()
         try:
             durable = await self.messages.accept(message, tiers, self.clock.now(), due=request.send_at is None,
@@ -129,13 +144,22 @@ class Intake:
             log.error("[%s] WAITAOF: the append-only file was not fsynced within %d ms", session_id, WAITAOF_TIMEOUT_MS)
         return message
 
+    def _local_day(self, ts: float) -> str:
+        """``local_day(ts)``, reused up to the next local midnight (formatting it per request is measurable)."""
+        since, until, day = self._day
+        if not since <= ts < until:
+            zone = self.dispatcher.zone
+            day = local_day(ts, zone)
+            self._day = (ts, next_midnight(ts, zone), day)
+        return day
+
     async def remaining(self, session: Session, day: str) -> int:
         """Messages the session may still take for ``day``."""
         counts = await self.messages.counts(session.id, day)
         return (await self.dispatcher.tier_of(session)).daily_limit - counts["queued"] - counts["sent"]
 
     async def _distribute(self, request: SendRequest, now: float, when: float) -> Message:
-        day = local_day(when, self.dispatcher.zone)
+        day = self._local_day(when)
         connected = [s for s in await self.sessions.list() if s.status == Status.CONNECTED]
         room = {s.id: await self.remaining(s, day) for s in connected}
         previous = await self.messages.last_sender(request.to)

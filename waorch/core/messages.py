@@ -43,18 +43,19 @@ class MessageStatus(StrEnum):
 
 
 # The session check and the tier's daily limit are decided here too, so accepting a message is
-# one round trip. ARGV[4] is the tier table as {pins = {name: limit}, ages = {{min age s, limit}}, now}
+# one round trip. ARGV: id, session, tier table, due (1|0), send at, now, then the message hash's
+# fields and values. The tier table is {pins = {name: limit}, ages = {{min age s, limit}}}
 # (the same rule as tiers.tier_for_age: a pinned tier wins, else the oldest tier the age reaches).
 _ACCEPT = """
-local id, sid, day, due, send_at = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6]
+local id, sid, due, send_at = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local counts = KEYS[1]
 local session = redis.call('HMGET', 'waorch:session:'..sid, 'status', 'first_connected', 'tier_pin')
 if not session[1] then return {err = 'SESSION_NOT_FOUND'} end
 if session[1] == 'logged_out' or session[1] == 'failed' or session[1] == 'stopped' then
   return {err = 'SESSION_UNAVAILABLE '..session[1]}
 end
-local spec = cjson.decode(ARGV[4])
-spec.now = tonumber(ARGV[8])
+local spec = cjson.decode(ARGV[3])
+spec.now = tonumber(ARGV[6])
 local limit = spec.pins[session[3] or '']
 if not limit then
   local first = tonumber(session[2] or '0') or 0
@@ -64,18 +65,11 @@ if not limit then
 end
 local used = tonumber(redis.call('HGET', counts, 'queued') or '0') + tonumber(redis.call('HGET', counts, 'sent') or '0')
 if used >= limit then return {err = 'DAILY_LIMIT'} end
-local fields = {}
-for name, value in pairs(cjson.decode(ARGV[7])) do
-  fields[#fields + 1] = name
-  fields[#fields + 1] = tostring(value)
-end
-redis.call('HSET', 'waorch:msg:'..id, unpack(fields))
+redis.call('HSET', 'waorch:msg:'..id, unpack(ARGV, 7))
 if due == '1' then
-  redis.call('HSET', 'waorch:msg:'..id, 'status', 'queued')
   redis.call('RPUSH', 'waorch:queue:'..sid, id)
   redis.call('SADD', 'waorch:queues', sid)
 else
-  redis.call('HSET', 'waorch:msg:'..id, 'status', 'scheduled')
   redis.call('ZADD', 'waorch:outbox', send_at, id)
 end
 redis.call('HINCRBY', counts, 'queued', 1)
@@ -245,11 +239,12 @@ class MessageStore:
         With ``fsync``, a ``WAITAOF`` in the same batch follows the write; returns whether the
         write is confirmed on disk (True without it: the server's own policy applies).
         """
-        data = {"id": message.id, "session": message.session, "to": message.to, "text": message.text,
-                "created": message.created, "send_at": message.send_at, "count_day": message.count_day, "attempts": 0}
+        status = MessageStatus.QUEUED if due else MessageStatus.SCHEDULED
         counts = f"{P}count:{message.session}:{message.count_day}"
-        args = [message.id, message.session, message.count_day, _limits(tiers), "1" if due else "0", message.send_at,
-                json.dumps({name: str(value) for name, value in data.items()}), now]
+        args = (message.id, message.session, _limits(tiers), 1 if due else 0, message.send_at, now,
+                "id", message.id, "session", message.session, "to", message.to, "text", message.text,
+                "created", message.created, "send_at", message.send_at, "count_day", message.count_day,
+                "attempts", 0, "status", status.value)
         result, durable = await self._accept_batched(counts, args, fsync)
         if isinstance(result, NoScriptError):
             await self.redis.script_load(_ACCEPT)
@@ -258,7 +253,7 @@ class MessageStore:
             raise _accept_error(str(result), message.session)
         return durable
 
-    async def _accept_batched(self, counts: str, args: list[object], fsync: bool) -> tuple[Any, bool]:
+    async def _accept_batched(self, counts: str, args: tuple[object, ...], fsync: bool) -> tuple[Any, bool]:
         if not fsync:
             return await self.batcher.execute("EVALSHA", self._accept.sha, 1, counts, *args), True
         return await self.batcher.execute_durably("EVALSHA", self._accept.sha, 1, counts, *args)

@@ -40,41 +40,44 @@ def error_response(error: WaorchError) -> web.Response:
     return web.json_response(error.to_dict(), status=error.status, headers=headers)
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Map waorch errors to their codes; never answer bad input with a 500."""
-    try:
-        return await handler(request)
-    except WaorchError as error:
-        if error.status >= 500:
-            log.warning("%s %s: %s", request.method, request.path, error)
-        return error_response(error)
-    except web.HTTPException as error:
-        if error.status == 404:
-            return error_response(NotFound(f"no endpoint {request.path}"))
-        if error.status == 405:
-            return error_response(MethodNotAllowed(f"{request.method} is not allowed on {request.path}"))
-        if error.status == 413:
-            return error_response(BadRequest("request body too large", code="BODY_TOO_LARGE"))
-        raise
-    except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
-        log.exception("storage unavailable")
-        return error_response(Unavailable("storage unavailable, try again"))
+def http_error(request: web.Request, error: web.HTTPException) -> WaorchError | None:
+    """The waorch error for aiohttp's own 404 / 405 / 413 (``None``: let aiohttp answer)."""
+    if error.status == 404:
+        return NotFound(f"no endpoint {request.path}")
+    if error.status == 405:
+        return MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+    if error.status == 413:
+        return BadRequest("request body too large", code="BODY_TOO_LARGE")
+    return None
 
 
-def api_key_middleware(api_key: str) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Require ``X-API-Key`` (constant-time compare) everywhere but the public paths."""
+def api_middleware(api_key: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Require ``X-API-Key`` (constant-time compare) everywhere but the public paths, and map
+    errors to their codes, never answering bad input with a 500 (one middleware: each costs per request)."""
     expected = api_key.encode()
 
     @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in PUBLIC_PATHS:
-            offered = request.headers.get("X-API-Key", "").encode()
-            if not hmac.compare_digest(offered, expected):
-                raise Unauthorized("missing or wrong X-API-Key")
-        return await handler(request)
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            if request.path not in PUBLIC_PATHS:
+                offered = request.headers.get("X-API-Key", "").encode()
+                if not hmac.compare_digest(offered, expected):
+                    raise Unauthorized("missing or wrong X-API-Key")
+            return await handler(request)
+        except WaorchError as error:
+            if error.status >= 500:
+                log.warning("%s %s: %s", request.method, request.path, error)
+            return error_response(error)
+        except web.HTTPException as error:
+            mapped = http_error(request, error)
+            if mapped is None:
+                raise
+            return error_response(mapped)
+        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
+            log.exception("storage unavailable")
+            return error_response(Unavailable("storage unavailable, try again"))
 
-    return check
+    return guard
 
 
 class RedisReplayGuard:
@@ -123,7 +126,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def create_app(core: Core) -> web.Application:
     """The application for one core."""
-    app = web.Application(middlewares=[errors_middleware, api_key_middleware(core.settings.api_key)],
+    app = web.Application(middlewares=[api_middleware(core.settings.api_key)],
                           client_max_size=1024 * 1024)
     app[CORE] = core
     app.router.add_post("/webhook", webhook)
