@@ -1,0 +1,119 @@
+"""Snapshots of the main screens (pytest-textual-snapshot, Textual pinned): fixed sessions, a fixed clock.
+
+The real control room runs without a core; each test stops its screen's live feed and hands the
+screen fixed data through the same methods the feed uses (``redraw`` with rows, ``show`` with a
+session and its history). A change on screen fails the test with an HTML diff report; accept a
+deliberate change with ``pytest tests/tui/test_snapshots.py --snapshot-update`` and look at the
+SVG files under ``__snapshots__/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from textual import events
+from textual.pilot import Pilot
+
+from waorch.config import Settings
+from waorch.core.sessions import Session
+from waorch.tui import detail, sessions_screen
+from waorch.tui.app import ControlRoom
+from waorch.tui.detail import DetailScreen
+from waorch.tui.sessions_screen import SessionsScreen
+from waorch.tui.snapshot import SessionRow
+
+NOW = 1767268800.0  # 2026-01-01 12:00:00 UTC, the screens' clock
+SIZE = (150, 50)
+ROWS = [
+    SessionRow("worker_1", "972501111111", "connected", "hot", "127.0.0.1:1080", 3, 120, 500, 0, NOW - 4),
+    SessionRow("worker_2", "972502222222", "connected", "warm", "127.0.0.1:1080", 0, 57, 100, 1, NOW - 12),
+    SessionRow("worker_3", "", "qr_ready", "cold", "127.0.0.1:1081", 0, 0, 20, 0, NOW - 2),
+    SessionRow("worker_4", "972504444444", "disconnected", "warm", "127.0.0.1:1081", 12, 88, 100, 2, NOW - 340),
+    SessionRow("worker_5", "972505555555", "failed", "cold", "", 0, 3, 20, 5, NOW - 8000),
+    SessionRow("worker_6", "972506666666", "logged_out", "cold", "proxy.example:1080", 0, 0, 20, 0, NOW - 90),
+    SessionRow("worker_7", "", "starting", "cold", "", 0, 0, 20, 0, 0.0),
+    SessionRow("worker_10", "972501010101", "stopped", "hot", "proxy.example:1080", 0, 410, 500, 0, NOW - 86400),
+]
+
+
+def fixed_text(name: str, size: int) -> str:
+    """``size`` bytes derived from ``name``, base64 (stands for a key in a QR payload)."""
+    return base64.b64encode(hashlib.shake_256(name.encode()).digest(size)).decode()
+
+
+# Shaped like WhatsApp's: ref, noise key, identity key, adv secret.
+PAYLOAD = ",".join(("2@" + fixed_text("ref", 66), fixed_text("noise", 32), fixed_text("identity", 32), fixed_text("adv", 32)))
+WAITING_SESSION = Session("worker_3", status="qr_ready", proxy="px_0123456789", created=NOW - 30, qr=PAYLOAD,
+                          qr_expires=NOW + 42, last_ping=NOW - 2)
+HISTORY = [{"at": NOW - 3, "kind": "status", "status": "qr_ready", "reason": ""},
+           {"at": NOW - 5, "kind": "status", "status": "starting", "reason": ""},
+           {"at": NOW - 6, "kind": "status", "status": "provisioning", "reason": ""}]
+
+
+class StillRoom(ControlRoom):
+    """The control room with no core: the tests feed its screens fixed data."""
+
+    CSS_PATH = Path(inspect.getfile(ControlRoom)).with_name(str(ControlRoom.CSS_PATH))
+
+    def on_mount(self, event: events.Mount) -> None:
+        """Start nothing (the control room's own handler, which starts the core, does not run)."""
+        event.prevent_default()
+
+
+@pytest.fixture
+def room(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch) -> Iterator[StillRoom]:
+    """The control room on a fixed clock (``NOW``, times shown in UTC)."""
+    clock = SimpleNamespace(time=lambda: NOW)
+    monkeypatch.setattr(sessions_screen, "time", clock)
+    monkeypatch.setattr(detail, "time", clock)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield StillRoom(make_settings())
+    monkeypatch.undo()
+    time.tzset()
+
+
+def sessions(pilot: Pilot[Any]) -> None:
+    """Stop the sessions screen's live feed and show ``ROWS``."""
+    screen = pilot.app.screen
+    assert isinstance(screen, SessionsScreen)
+    pilot.app.workers.cancel_node(screen)
+    screen.rows = ROWS
+    screen.redraw()
+
+
+async def waiting_detail(pilot: Pilot[Any]) -> None:
+    """Open the session screen of a session showing its QR code, with fixed history."""
+    await pilot.app.push_screen(DetailScreen(WAITING_SESSION.id))
+    screen = pilot.app.screen
+    assert isinstance(screen, DetailScreen)
+    pilot.app.workers.cancel_node(screen)
+    screen.show(WAITING_SESSION, HISTORY)
+
+
+def test_sessions_table_with_every_status(snap_compare, room: StillRoom) -> None:
+    assert snap_compare(room, terminal_size=SIZE, run_before=sessions, press=["down", "down"])
+
+
+def test_sessions_table_filtered(snap_compare, room: StillRoom) -> None:
+    assert snap_compare(room, terminal_size=SIZE, run_before=sessions, press=["slash", *"conn"])
+
+
+def test_help_lists_every_key(snap_compare, room: StillRoom) -> None:
+    assert snap_compare(room, terminal_size=SIZE, run_before=sessions, press=["question_mark"])
+
+
+def test_session_screen_with_its_qr_code(snap_compare, room: StillRoom) -> None:
+    assert snap_compare(room, terminal_size=SIZE, run_before=waiting_detail)
+
+
+def test_small_terminal_offers_the_pairing_code_instead_of_the_qr(snap_compare, room: StillRoom) -> None:
+    assert snap_compare(room, terminal_size=(80, 24), run_before=waiting_detail)
