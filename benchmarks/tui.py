@@ -257,7 +257,7 @@ async def measure(data: Path, redis: EmbeddedRedis, count: int, per_tick: int, d
             changes.cancel()
             await asyncio.gather(changes, return_exceptions=True)
             await writer.stop()
-            await client.aclose()
+            await client.aclose(close_connection_pool=True)
     report(count, per_tick, frames, collects, redraws, latencies, busy_cpu, still_cpu, idle)
 
 
