@@ -21,6 +21,7 @@ from waorch.core.dispatcher import Dispatcher
 from waorch.core.embedded_redis import CLIENT_NAME
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
+from waorch.core.fleet_view import FleetView
 from waorch.core.forwarder import Forwarder
 from waorch.core.idempotency import IdempotencyStore
 from waorch.core.inbox import Inbox
@@ -77,6 +78,7 @@ class Core:
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
         self.workers = WorkerClient(settings.webhook_secret)
         self.messages = MessageStore(redis)
+        self.fleet = FleetView(redis)  # every session's row at once, for views of the whole fleet
         self.tiers = TierStore(redis)
         self.dispatcher = Dispatcher(self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone,
                                      self.activity)

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import Footer, Header, Input
 
 from waorch.core.sessions import Status
 from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
@@ -134,8 +134,7 @@ class SessionsScreen(Screen[None]):
         self.table.sort_by(following)
         self.notify(f"Sorted by {dict((k, label) for k, label, _ in COLUMNS)[following]}", timeout=2)
 
-    @on(DataTable.RowSelected, "#sessions")
-    def open_session(self, event: DataTable.RowSelected) -> None:
+    @on(SessionsTable.RowSelected, "#sessions")
+    def open_session(self, event: SessionsTable.RowSelected) -> None:
         """Enter on a row opens its detail screen."""
-        if event.row_key.value is not None:
-            self.app.open_detail(event.row_key.value)
+        self.app.open_detail(event.key)

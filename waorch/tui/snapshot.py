@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from waorch.core.orchestrator import Core
 from waorch.core.pacing import local_day
-from waorch.core.queue_facts import queue_facts
 from waorch.core.tiers import tier_for_age
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -56,16 +55,14 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
 
 
 async def collect(core: Core) -> list[SessionRow]:
-    """Every session with its queue depth, today's counters and its tier, oldest first (three round trips)."""
-    sessions = await core.store.list()
-    endpoints = {info.id: info.endpoint for info in await core.pool.list()}
+    """Every session with its queue depth, today's counters and its tier, oldest first (two round trips)."""
     now = core.clock.now()
-    facts = await queue_facts(core.redis, [session.id for session in sessions], local_day(now, core.settings.timezone))
+    fleet = await core.fleet.rows(local_day(now, core.settings.timezone))
+    endpoints = {info.id: info.endpoint for info in await core.pool.list()}
     tiers = await core.tiers.all()
     rows = []
-    for session in sessions:
-        tier = tier_for_age(tiers, now - session.first_connected if session.first_connected else 0.0, session.tier_pin)
-        fact = facts[session.id]
-        rows.append(SessionRow(session.id, session.phone, session.status, tier.name, endpoints.get(session.proxy, ""),
-                               fact.depth, fact.counts["sent"], tier.daily_limit, fact.counts["failed"], session.last_ping))
+    for row in fleet:
+        tier = tier_for_age(tiers, now - row.first_connected if row.first_connected else 0.0, row.tier_pin)
+        rows.append(SessionRow(row.id, row.phone, row.status, tier.name, endpoints.get(row.proxy, ""), row.depth,
+                               row.sent, tier.daily_limit, row.failed, row.last_ping))
     return rows
