@@ -60,3 +60,17 @@ async def test_unreachable_redis_fails_callers_instead_of_leaving_them_waiting()
             await asyncio.wait_for(CommandBatcher(client).execute_durably("SET", "k", "v"), 10)
     finally:
         await client.aclose()
+
+
+async def test_a_stalled_redis_fails_the_batch_after_the_socket_timeout(redis: aioredis.Redis, redis_server) -> None:
+    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True, socket_timeout=0.3)
+    await client.ping()
+    await redis.execute_command("CLIENT", "PAUSE", 5000, "WRITE")
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(aioredis.TimeoutError):
+            await asyncio.wait_for(CommandBatcher(client, waitaof_timeout_ms=200).execute_durably("SET", "k", "v"), 5)
+        assert asyncio.get_running_loop().time() - started < 2
+    finally:
+        await redis.execute_command("CLIENT", "UNPAUSE")
+        await client.aclose()

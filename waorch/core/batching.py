@@ -17,12 +17,14 @@ batch) costs several times more Python per command.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 WAITAOF_TIMEOUT_MS = 5000
 LANES = 1
@@ -31,9 +33,10 @@ Pending = tuple[bytes, "asyncio.Future[tuple[Any, bool]]"]
 
 
 async def _reply(connection: Connection) -> Any:
-    """The next reply on ``connection``; an error reply is returned, not raised."""
+    """The next reply on ``connection``; an error reply is returned, not raised. No timeout of its
+    own (``math.inf``): the caller bounds the whole batch with one timer instead of one per reply."""
     try:
-        return await connection.read_response()
+        return await connection.read_response(timeout=math.inf)
     except ResponseError as error:
         return error
 
@@ -50,6 +53,7 @@ class CommandBatcher:
     def __init__(self, redis: aioredis.Redis, waitaof_timeout_ms: int = WAITAOF_TIMEOUT_MS) -> None:
         self.pool = redis.connection_pool
         self.waitaof = hiredis.pack_command(("WAITAOF", 1, 0, waitaof_timeout_ms))
+        self.waitaof_timeout_s = waitaof_timeout_ms / 1000
         self._batch: list[Pending] = []
         self._durable = False
         self._scheduled = False
@@ -108,9 +112,10 @@ class CommandBatcher:
 
     async def _flush(self, connection: Connection, batch: list[Pending], durable: bool) -> None:
         commands = [packed for packed, _ in batch] + ([self.waitaof] if durable else [])
+        limit = None if connection.socket_timeout is None else connection.socket_timeout + self.waitaof_timeout_s
         try:  # a failed send or read disconnects the connection; it reconnects on the next send
             await connection.send_packed_command(b"".join(commands), check_health=False)
-            results = [await _reply(connection) for _ in commands]
+            results = await self._replies(connection, len(commands), limit)
         except Exception as error:  # connection lost: every waiter of this batch gets the error
             _fail(batch, error)
             return
@@ -118,3 +123,11 @@ class CommandBatcher:
         for (_, future), result in zip(batch, results, strict=False):
             if not future.done():
                 future.set_result((result, fsynced))
+
+    @staticmethod
+    async def _replies(connection: Connection, count: int, limit: float | None) -> list[Any]:
+        try:
+            async with asyncio.timeout(limit):
+                return [await _reply(connection) for _ in range(count)]
+        except TimeoutError:  # the cancelled read has disconnected the connection
+            raise RedisTimeoutError(f"Redis did not answer a batch within {limit} s") from None

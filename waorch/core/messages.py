@@ -8,7 +8,6 @@ the ``outbox`` sorted set and join their session's queue when due.
 
 from __future__ import annotations
 
-import functools
 import json
 import secrets
 from dataclasses import dataclass, fields
@@ -43,8 +42,8 @@ class MessageStatus(StrEnum):
 
 
 # The session check and the tier's daily limit are decided here too, so accepting a message is
-# one round trip. ARGV: id, session, tier table, due (1|0), send at, now, then the message hash's
-# fields and values. The tier table is {pins = {name: limit}, ages = {{min age s, limit}}}
+# one round trip. ARGV: id, session, tier table, due (1|0), send at, now, to, text, created, count
+# day. The tier table is {pins = {name: limit}, ages = {{min age s, limit}}}
 # (the same rule as tiers.tier_for_age: a pinned tier wins, else the oldest tier the age reaches).
 _ACCEPT = """
 local id, sid, due, send_at = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
@@ -65,7 +64,8 @@ if not limit then
 end
 local used = tonumber(redis.call('HGET', counts, 'queued') or '0') + tonumber(redis.call('HGET', counts, 'sent') or '0')
 if used >= limit then return {err = 'DAILY_LIMIT'} end
-redis.call('HSET', 'waorch:msg:'..id, unpack(ARGV, 7))
+redis.call('HSET', 'waorch:msg:'..id, 'id', id, 'session', sid, 'to', ARGV[7], 'text', ARGV[8], 'created', ARGV[9],
+  'send_at', send_at, 'count_day', ARGV[10], 'attempts', '0', 'status', due == '1' and 'queued' or 'scheduled')
 if due == '1' then
   redis.call('RPUSH', 'waorch:queue:'..sid, id)
   redis.call('SADD', 'waorch:queues', sid)
@@ -197,7 +197,6 @@ class Message:
         }
 
 
-@functools.lru_cache(maxsize=8)
 def _limits(tiers: tuple[Tier, ...]) -> str:
     spec = {"pins": {t.name: t.daily_limit for t in tiers}, "ages": [[t.min_age_days * DAY_S, t.daily_limit] for t in tiers]}
     return json.dumps(spec)
@@ -230,6 +229,8 @@ class MessageStore:
         self._finish = redis.register_script(_FINISH)
         self._retry = redis.register_script(_RETRY)
         self._promote = redis.register_script(_PROMOTE)
+        self._tiers: tuple[Tier, ...] = ()
+        self._limits = _limits(())
 
     async def accept(self, message: Message, tiers: tuple[Tier, ...], now: float, due: bool, *, fsync: bool = False) -> bool:
         """Store and enqueue (or schedule) ``message`` if its session can send and the day's count
@@ -239,12 +240,12 @@ class MessageStore:
         With ``fsync``, a ``WAITAOF`` in the same batch follows the write; returns whether the
         write is confirmed on disk (True without it: the server's own policy applies).
         """
-        status = MessageStatus.QUEUED if due else MessageStatus.SCHEDULED
         counts = f"{P}count:{message.session}:{message.count_day}"
-        args = (message.id, message.session, _limits(tiers), 1 if due else 0, message.send_at, now,
-                "id", message.id, "session", message.session, "to", message.to, "text", message.text,
-                "created", message.created, "send_at", message.send_at, "count_day", message.count_day,
-                "attempts", 0, "status", status.value)
+        if tiers is not self._tiers:  # the tier store hands out the same tuple while it is current
+            self._tiers, self._limits = tiers, _limits(tiers)
+        # all strings: hiredis packs a float argument at twice the cost (repr is what it sends)
+        args = (message.id, message.session, self._limits, "1" if due else "0", repr(message.send_at), repr(now),
+                message.to, message.text, repr(message.created), message.count_day)
         result, durable = await self._accept_batched(counts, args, fsync)
         if isinstance(result, NoScriptError):
             await self.redis.script_load(_ACCEPT)
@@ -255,8 +256,8 @@ class MessageStore:
 
     async def _accept_batched(self, counts: str, args: tuple[object, ...], fsync: bool) -> tuple[Any, bool]:
         if not fsync:
-            return await self.batcher.execute("EVALSHA", self._accept.sha, 1, counts, *args), True
-        return await self.batcher.execute_durably("EVALSHA", self._accept.sha, 1, counts, *args)
+            return await self.batcher.execute("EVALSHA", self._accept.sha, "1", counts, *args), True
+        return await self.batcher.execute_durably("EVALSHA", self._accept.sha, "1", counts, *args)
 
     async def get(self, message_id: str) -> Message:
         """One message (``MESSAGE_NOT_FOUND``)."""
