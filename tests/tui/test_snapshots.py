@@ -23,8 +23,11 @@ from textual import events
 from textual.pilot import Pilot
 
 from waorch.config import Settings
+from waorch.core.activity import Activity
+from waorch.core.proxy_pool import ProxyInfo
 from waorch.core.sessions import Session
-from waorch.tui import detail, sessions_screen
+from waorch.core.tiers import DEFAULT_TIERS
+from waorch.tui import detail, proxies_screen, sessions_screen
 from waorch.tui.app import ControlRoom
 from waorch.tui.detail import DetailScreen
 from waorch.tui.sessions_screen import SessionsScreen
@@ -117,3 +120,38 @@ def test_session_screen_with_its_qr_code(snap_compare, room: StillRoom) -> None:
 
 def test_small_terminal_offers_the_pairing_code_instead_of_the_qr(snap_compare, room: StillRoom) -> None:
     assert snap_compare(room, terminal_size=(80, 24), run_before=waiting_detail)
+
+
+PROXIES = [
+    ProxyInfo("px_1", "socks5h://127.0.0.1:1080", "127.0.0.1:1080", "ok", 0, "", "env", ("worker_1", "worker_2"),
+              ("972501111111", "972502222222"), 4),
+    ProxyInfo("px_2", "socks5h://127.0.0.1:1081", "127.0.0.1:1081", "bad", int((NOW + 95) * 1000),
+              "SOCKS5 connect refused", "api", ("worker_3",), (), 4),
+]
+ACTIVITY = [
+    Activity("1-0", NOW - 30, "info", "worker_1", "status", "connected"),
+    Activity("2-0", NOW - 20, "error", "", "proxy", "127.0.0.1:1081 marked BAD: SOCKS5 connect refused"),
+    Activity("3-0", NOW - 10, "warning", "worker_4", "status", "disconnected (connection lost)"),
+]
+
+
+async def pane(pilot: Pilot[Any], key: str, data: object) -> None:
+    """Switch to a pane, stop its live feed and show ``data``."""
+    await pilot.press(key)
+    screen = pilot.app.screen
+    pilot.app.workers.cancel_node(screen)
+    screen.show(data)
+    await pilot.pause()
+
+
+def test_proxies_pane_with_a_bad_proxy_cooling_down(snap_compare, room: StillRoom, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(proxies_screen, "time", SimpleNamespace(time=lambda: NOW))
+    assert snap_compare(room, terminal_size=SIZE, run_before=lambda pilot: pane(pilot, "2", PROXIES))
+
+
+def test_trust_tiers_pane_with_the_default_tiers(snap_compare, room: StillRoom) -> None:
+    assert snap_compare(room, terminal_size=SIZE, run_before=lambda pilot: pane(pilot, "3", DEFAULT_TIERS))
+
+
+def test_log_pane_with_events_and_alerts(snap_compare, room: StillRoom) -> None:
+    assert snap_compare(room, terminal_size=SIZE, run_before=lambda pilot: pane(pilot, "4", ACTIVITY))

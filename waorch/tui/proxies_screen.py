@@ -21,7 +21,7 @@ from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.modals import Confirm
 
 COLUMNS = (("endpoint", "proxy", 21), ("status", "status", 6), ("cooldown", "cool-down", 10), ("load", "load", 5),
-           ("source", "from", 4), ("phones", "phones stuck to it", 22), ("reason", "why BAD", 40))
+           ("source", "from", 4), ("phones", "phones stuck to it", 54), ("reason", "why BAD", 30))
 
 
 def proxy_cells(info: ProxyInfo, now_ms: float) -> tuple[Cell, ...]:
