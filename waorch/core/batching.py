@@ -5,9 +5,9 @@ and a ``WAITAOF`` before its 202. Issued one by one they cost a round trip and o
 each. Batched, everything that arrives while a batch is on the wire goes in the next one, with a
 single ``WAITAOF`` after all its writes on the same connection: idle, a request goes out at once;
 busy, batches grow with the load. ``LANES`` batches may be on the wire at once (one per
-connection). One is best here: Redis fsyncs its append-only file in its main thread, so a second
-batch cannot overlap the first one's fsync; it only halves the batches (measured on 2 cores:
-fewer requests per second with two lanes than with one).
+connection). One is enough: Redis fsyncs its append-only file in its main thread, so a second
+batch cannot overlap the first one's fsync, it only halves the batches (measured on 2 cores: two
+lanes were no faster on a quiet machine and slower on a busy one).
 
 Commands are packed by hiredis and written on the lane's connection directly, which a lane keeps
 while there is work: this is the hot path, and a redis-py pipeline (with a pool checkout per
