@@ -94,3 +94,21 @@ async def test_deposed_core_is_fenced_and_stops_starting_workers(make_settings: 
 
 async def _has_worker(core: Core, session_id: str) -> bool:
     return bool((await core.store.get(session_id)).worker)
+
+
+async def test_deposed_core_cannot_start_a_send(make_settings: Callable[..., Settings], sim: SimServer, redis: Any) -> None:
+    settings = make_settings(SIM_URL=sim.url)
+    first, second = Core(settings, redis), Core(settings, redis)
+    await first.start()
+    try:
+        await redis.rpush("waorch:queue:worker_1", "msg_1")
+        await redis.delete(keys.CORE_LEASE)
+        await second.start()
+        with pytest.raises(Fenced):
+            await first.messages.start("worker_1", "msg_1", 0.0)
+        assert await redis.lrange("waorch:queue:worker_1", 0, -1) == ["msg_1"]  # not taken into flight
+        assert await second.messages.start("worker_1", "msg_1", 0.0) == 1
+        assert await redis.lrange("waorch:inflight:worker_1", 0, -1) == ["msg_1"]
+    finally:
+        await first.stop()
+        await second.stop()

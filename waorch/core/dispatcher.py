@@ -21,7 +21,7 @@ from waorch.core.pacing import WINDOW_S, Recent, draw_gap, earliest_send, gap_fi
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.tiers import Tier, TierStore, tier_for_age
 from waorch.core.worker_client import WorkerClient
-from waorch.errors import WorkerUnreachable
+from waorch.errors import Fenced, WorkerUnreachable
 
 log = logging.getLogger("waorch.dispatcher")
 
@@ -166,6 +166,8 @@ class SessionLoop:
             try:
                 if not await self._step():
                     return
+            except Fenced:  # another core is active now: this one stops sending at once
+                return
             except Exception:
                 log.exception("[%s] dispatcher step failed; trying again", self.session_id)
                 await asyncio.sleep(STEP_RETRY_S)

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from waorch.core.batching import CommandBatcher
+from waorch.core.lease import FENCE, CoreLease
 from waorch.core.tiers import DAY_S, Tier
 from waorch.errors import DailyLimit, MessageNotFound, SessionNotFound, SessionUnavailable, WaorchError
 
@@ -221,11 +222,12 @@ def new_message_id() -> str:
 class MessageStore:
     """Messages and per-session queues in Redis."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, lease: CoreLease) -> None:
         self.redis = redis
         self.batcher = CommandBatcher(redis)
+        self._lease = lease  # only the active core may start a send (fenced by its epoch)
         self._accept = redis.register_script(_ACCEPT)
-        self._start = redis.register_script(_START)
+        self._start = redis.register_script(FENCE + _START)
         self._finish = redis.register_script(_FINISH)
         self._retry = redis.register_script(_RETRY)
         self._promote = redis.register_script(_PROMOTE)
@@ -276,8 +278,15 @@ class MessageStore:
         return await self.redis.lrange(f"{P}inflight:{session_id}", 0, -1)
 
     async def start(self, session_id: str, message_id: str, now: float) -> int:
-        """Move the head into flight; returns its attempt number (0 if it is no longer the head)."""
-        return int(await self._start(args=[session_id, message_id, now]))
+        """Move the head into flight; returns its attempt number (0 if it is no longer the head).
+
+        ``Fenced`` if another core has taken over since this one took the lease."""
+        try:
+            return int(await self._start(keys=self._lease.fence_keys(),
+                                         args=[session_id, message_id, now, self._lease.epoch]))
+        except aioredis.ResponseError as error:
+            self._lease.check(error)
+            raise
 
     async def finish(self, session_id: str, message_id: str, now: float, outcome: MessageStatus, today: str,
                      *, error: str = "", wa_id: str = "", next_gap: float = 0.0) -> bool:

@@ -77,7 +77,7 @@ class Core:
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
         self.workers = WorkerClient(settings.webhook_secret)
-        self.messages = MessageStore(redis)
+        self.messages = MessageStore(redis, self.lease)
         self.fleet = FleetView(redis)  # every session's row at once, for views of the whole fleet
         self.tiers = TierStore(redis)
         self.dispatcher = Dispatcher(self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone,
