@@ -18,13 +18,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.screen import Screen
-from textual.widgets import Footer, Header, LoadingIndicator, Static
+from textual.widgets import Footer, LoadingIndicator, Static
 
 from waorch.core.orchestrator import Core
 from waorch.core.sessions import Session, Status
 from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
 from waorch.tui.log_screen import ActivityFeed, activity_line
 from waorch.tui.qr_view import QRView, smallest_size
+from waorch.tui.title_bar import TitleBar
 
 if TYPE_CHECKING:
     from waorch.tui.app import ControlRoom
@@ -62,7 +63,7 @@ class DetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """QR pane on the left, facts and history on the right."""
-        yield Header()
+        yield TitleBar()
         with Horizontal(id="detail"):
             with Vertical(id="qr-pane"):
                 yield Static("", id="qr-notice")

@@ -9,12 +9,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Input, RichLog
+from textual.widgets import Footer, Input, RichLog
 
 from waorch.core.activity import Activity, ActivityLog
 from waorch.core.orchestrator import Core
 from waorch.tui.keys import PANE_BINDINGS
 from waorch.tui.live_pane import LivePane
+from waorch.tui.title_bar import TitleBar
 
 BACKLOG = 500  # entries shown when the pane opens
 KEPT = 2000  # entries kept for filtering
@@ -72,7 +73,7 @@ class LogScreen(LivePane[list[Activity]]):
 
     def compose(self) -> ComposeResult:
         """Header, log, filter line, footer."""
-        yield Header()
+        yield TitleBar()
         yield FollowingLog(id="log", max_lines=KEPT, wrap=True, auto_scroll=False)
         yield Input(placeholder="filter: any text in a line (escape clears)", id="log-filter")
         yield Footer()

@@ -9,7 +9,7 @@ from functools import partial
 from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import Footer, Header
+from textual.widgets import Footer
 
 from waorch.control import Control
 from waorch.core.orchestrator import Core
@@ -19,6 +19,7 @@ from waorch.tui.keys import PANE_BINDINGS
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.modals import Confirm
+from waorch.tui.title_bar import TitleBar
 
 COLUMNS = (("endpoint", "proxy", 21), ("status", "status", 6), ("cooldown", "cool-down", 10), ("load", "load", 5),
            ("source", "from", 4), ("phones", "phones stuck to it", 54), ("reason", "why BAD", 30))
@@ -49,7 +50,7 @@ class ProxiesScreen(LivePane[list[ProxyInfo]]):
 
     def compose(self) -> ComposeResult:
         """Header, table, footer."""
-        yield Header()
+        yield TitleBar()
         yield LiveTable(COLUMNS, id="proxies")
         yield Footer()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
 from waorch.core.messages import Message
 from waorch.core.orchestrator import Core
@@ -16,6 +16,7 @@ from waorch.errors import SessionNotFound
 from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
+from waorch.tui.title_bar import TitleBar
 
 HEAD_SHOWN = 10
 TEXT_SHOWN = 60
@@ -75,7 +76,7 @@ class QueueScreen(LivePane[QueueState | None]):
 
     def compose(self) -> ComposeResult:
         """Header, summary, head messages, footer."""
-        yield Header()
+        yield TitleBar()
         yield Static("", id="queue-summary")
         yield LiveTable(COLUMNS, id="queue-head")
         yield Footer()

@@ -13,13 +13,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.reactive import Reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from textual.widgets import Footer, Input
 
 from waorch.core.sessions import Status
 from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
 from waorch.tui.sessions_table import SessionsTable
 from waorch.tui.snapshot import COLUMNS, SessionRow, collect
+from waorch.tui.title_bar import TitleBar
 
 if TYPE_CHECKING:
     from waorch.tui.app import ControlRoom
@@ -50,6 +52,8 @@ class SessionsScreen(Screen[None]):
     ]
 
     app: ControlRoom
+    # The counts change with every status change; only the title bar repaints for it, not the screen.
+    sub_title: Reactive[str | None] = Reactive(None, compute=False, repaint=False)
 
     def __init__(self) -> None:
         super().__init__()
@@ -57,7 +61,7 @@ class SessionsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Header, table, filter line, footer."""
-        yield Header()
+        yield TitleBar()
         yield SessionsTable(id="sessions")
         yield Input(placeholder="filter: any text in a row (escape clears)", id="filter")
         yield Footer()

@@ -37,13 +37,16 @@ class SessionRow:
                 f"{self.sent}/{self.daily_limit}", str(self.failed), ping_age(self.last_ping, now))
 
 
+PING_AGE_STEP_S = 5  # ages under two minutes move in 5 s steps: a fleet's rows do not all change every second
+
+
 def ping_age(last_ping: float, now: float) -> str:
-    """``12s`` / ``3m`` / ``2h`` since the last ping, ``-`` if none yet."""
+    """``10s`` / ``3m`` / ``2h`` since the last ping (seconds in steps of 5), ``-`` if none yet."""
     if not last_ping:
         return "-"
     age = max(0, int(now - last_ping))
     if age < 120:
-        return f"{age}s"
+        return f"{age - age % PING_AGE_STEP_S}s"
     if age < 7200:
         return f"{age // 60}m"
     return f"{age // 3600}h"

@@ -9,7 +9,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Footer
 
 from waorch.control import Control
 from waorch.core.orchestrator import Core
@@ -20,6 +20,7 @@ from waorch.tui.keys import PANE_BINDINGS
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.modals import Confirm
+from waorch.tui.title_bar import TitleBar
 
 TierRow = dict[str, Any]  # a tier in its API shape (camelCase)
 COLUMNS = (("name", "tier", 10), ("age", "from day", 8), ("daily", "per day", 7), ("minute", "per min", 7),
@@ -87,7 +88,7 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
 
     def compose(self) -> ComposeResult:
         """Header, table, footer."""
-        yield Header()
+        yield TitleBar()
         yield LiveTable(COLUMNS, id="tiers")
         yield Footer()
 

@@ -55,7 +55,7 @@ class VirtualTable(ScrollView, can_focus=True):
     }
     """
 
-    cursor_row: reactive[int] = reactive(0, always_update=True)
+    cursor_row: reactive[int] = reactive(0, always_update=True, repaint=False)  # the watcher redraws two lines
 
     class RowSelected(Message):
         """Enter (or a click on the cursor's row) on a row."""
@@ -83,13 +83,21 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def show(self, rows: list[Row]) -> None:
         """Show exactly ``rows``, in this order; the cursor stays on its row's key if still shown."""
-        anchor = self.selected_key
+        anchor, before = self.selected_key, self._rows
         self._rows = rows
         self._index = {key: n for n, (key, _) in enumerate(rows)}
-        self.virtual_size = Size(self._width, len(rows) + 1)
+        if len(rows) != len(before) or not self.virtual_size.height:  # a new size means a new layout
+            self.virtual_size = Size(self._width, len(rows) + 1)
         position = self._index.get(anchor, self.cursor_row) if anchor is not None else self.cursor_row
         self.cursor_row = max(0, min(position, len(rows) - 1))
-        self.refresh()
+        self._refresh_changed(before)
+
+    def _refresh_changed(self, before: list[Row]) -> None:
+        """Redraw only the visible lines whose row changed (a frame then re-renders just those)."""
+        top = int(self.scroll_offset.y)
+        for row in range(top, top + max(0, self.size.height - 1)):
+            if (before[row] if row < len(before) else None) != (self._rows[row] if row < len(self._rows) else None):
+                self.refresh_line(row + 1)
 
     @property
     def row_count(self) -> int:
@@ -128,15 +136,17 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ---- cursor ----------------------------------------------------------------------------------
 
-    def watch_cursor_row(self, row: int) -> None:
-        """Keep the cursor's row on screen."""
+    def watch_cursor_row(self, old: int, row: int) -> None:
+        """Keep the cursor's row on screen; redraw the two lines it left and reached."""
         visible = max(1, self.size.height - 1)
         top = int(self.scroll_offset.y)
         if row < top:
             self.scroll_to(y=row, animate=False)
         elif row >= top + visible:
             self.scroll_to(y=row - visible + 1, animate=False)
-        self.refresh()
+        else:
+            self.refresh_line(old + 1)
+            self.refresh_line(row + 1)
 
     def action_cursor(self, step: int) -> None:
         """Move the cursor ``step`` rows."""
