@@ -98,6 +98,8 @@ class CoreThread:
         self.clock = clock
         self.service: Service | None = None
         self.lost = asyncio.Event()  # in the caller's loop: the core stepped down (another took over)
+        self.ended = asyncio.Event()  # in the caller's loop: the core's loop ended, for whatever reason
+        self.error: BaseException | None = None  # what ended it, if it failed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -139,12 +141,16 @@ class CoreThread:
                 if service.core.lease.lost.is_set():
                     caller.call_soon_threadsafe(self.lost.set)
         except BaseException as error:
+            log.exception("the core stopped with an error")
+            self.error = error
             caller.call_soon_threadsafe(_resolve, ready, error)
             if not isinstance(error, Exception):
                 raise
         finally:
             self.service = None
             self._loop = None
+            with contextlib.suppress(RuntimeError):  # the caller's loop is already closed
+                caller.call_soon_threadsafe(self.ended.set)
 
 
 def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:

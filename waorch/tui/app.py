@@ -138,13 +138,20 @@ class ControlRoom(App[None]):
             log.info("control room: serving on %s (Redis %s)", service.base_url, service.redis_url)
             self._announce(service)
             try:
-                await first_of(self._stopping.wait(), thread.lost.wait())
+                await first_of(self._stopping.wait(), thread.ended.wait())
             finally:
                 view, self.service, self.core, self.control = self.core, None, None, None
                 await view.stop()
                 await redis.aclose(close_connection_pool=True)
-        if not self._stopping.is_set():
-            self.notify("Another core took over this Redis; attaching to it.", severity="warning", timeout=15)
+        if self._stopping.is_set():
+            return
+        if thread.lost.is_set():
+            self.notify("This room's core stepped down (its lease was taken over or could not be renewed).",
+                        severity="warning", timeout=15)
+        else:
+            self.notify(f"The core stopped ({thread.error or 'no reason given'}); starting it again. "
+                        "Details in waorch.log.", severity="error", timeout=30)
+            await asyncio.sleep(1.0)  # no tight loop if it keeps failing
 
     async def _attach(self, url: str, holder: Holder) -> None:
         """Show and control the fleet of the active core in another process, until it goes away."""
