@@ -73,8 +73,9 @@ async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, redis_server: EmbeddedRedis) -> Callable[..., Settings]:
-    """Factory of validated settings for a test: own data dir, shared Redis, sim engine, fast timers."""
+def make_settings(tmp_path: Path, redis_server: EmbeddedRedis, redis: aioredis.Redis) -> Callable[..., Settings]:
+    """Factory of validated settings for a test: own data dir, shared Redis (flushed: nothing, not even a
+    core's lease, carries over from another test), sim engine, fast timers."""
 
     def make(**overrides: str) -> Settings:
         env = {
