@@ -24,10 +24,17 @@ apt_install() {
 [ "$want_test" = 1 ] && apt_install microsocks libmagic1 tmux
 command -v file >/dev/null 2>&1 || apt_install libmagic1
 
-stamp=.venv/.installed$([ "$want_test" = 1 ] && echo -test)
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+fresh() { [ -f "$1" ] && [ ! pyproject.toml -nt "$1" ]; }  # installed, and since the last pin change
+if [ "$want_test" = 1 ]; then
+  stamp=.venv/.installed-test extras="[test]"
+elif fresh .venv/.installed-test; then
+  stamp=.venv/.installed-test extras="[test]"  # the test install holds everything the app needs
+else
+  stamp=.venv/.installed extras=""
+fi
+if ! fresh "$stamp"; then
   [ -x .venv/bin/python ] || "$python" -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -e ".$([ "$want_test" = 1 ] && echo '[test]')" 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/pip install -q --disable-pip-version-check -e ".$extras" 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import waorch' 
   touch "$stamp"
 fi
