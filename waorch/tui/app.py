@@ -98,7 +98,7 @@ class ControlRoom(App[None]):
 
     async def on_unmount(self) -> None:
         """Stop the core and its HTTP server (workers keep running unless ``stop_workers``)."""
-        await asyncio.gather(*self._calls, return_exceptions=True)
+        await self._settle_calls()
         self._stopping.set()
         if self._serving is not None:
             await self._serving
@@ -119,6 +119,11 @@ class ControlRoom(App[None]):
         except (aioredis.RedisError, OSError) as error:
             log.exception("the core could not start")
             self._failed(str(error))
+
+    async def _settle_calls(self) -> None:
+        """Let reads and actions already under way finish before the clients they use are closed
+        (one finishing later would open a connection on a closed pool and leave it open)."""
+        await asyncio.gather(*self._calls, return_exceptions=True)
 
     async def _holder(self, url: str) -> Holder | None:
         redis = redis_client(url, max_connections=1)
@@ -141,6 +146,7 @@ class ControlRoom(App[None]):
                 await first_of(self._stopping.wait(), thread.ended.wait())
             finally:
                 view, self.service, self.core, self.control = self.core, None, None, None
+                await self._settle_calls()
                 await view.stop()
                 await redis.aclose(close_connection_pool=True)
         if self._stopping.is_set():
@@ -167,6 +173,7 @@ class ControlRoom(App[None]):
                 await first_of(self._stopping.wait(), asyncio.sleep(ATTACH_POLL_S))
         finally:
             self.core = self.control = None
+            await self._settle_calls()
             await remote.close()
             await view.stop()
             await redis.aclose(close_connection_pool=True)
