@@ -20,6 +20,7 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 
+from waorch.core.activity import Activity
 from waorch.core.orchestrator import Core
 from waorch.core.sessions import Session, Status
 from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
@@ -87,6 +88,11 @@ class DetailScreen(Screen[None]):
         """The session the actions apply to."""
         return self.session_id
 
+    async def _read(self, core: Core) -> tuple[Session | None, list[dict[str, Any]], list[Activity]]:
+        """One pass over the core (a single call: the core cannot change halfway through it)."""
+        session, history = await read(core, self.session_id)
+        return session, history, await self.feed.poll(core.activity)
+
     @work(exclusive=True, group="detail")
     async def follow(self) -> None:
         """Read the session from the core twice a second and show it."""
@@ -94,8 +100,7 @@ class DetailScreen(Screen[None]):
             core = self.app.core
             if core is not None:
                 try:
-                    session, history = await self.app.call(read(core, self.session_id))
-                    entries = await self.app.call(self.feed.poll(core.activity))
+                    session, history, entries = await self.app.call(self._read(core))
                     self.events.extend(activity_line(entry, False) for entry in entries if entry.session == self.session_id)
                     self.show(session, history)
                 except (aioredis.RedisError, OSError) as error:
