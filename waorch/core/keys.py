@@ -9,6 +9,8 @@ PROXIES = PREFIX + "proxies"
 PROVISION_QUEUE = PREFIX + "provision:queue"
 EVENTS_CHANNEL = PREFIX + "events"
 ACTIVITY = PREFIX + "activity"  # stream of what happened (core/activity.py)
+CORE_LEASE = PREFIX + "core:lease"  # hash: the active core (owner, epoch, url, host, pid, since), with a TTL
+CORE_EPOCH = PREFIX + "core:epoch"  # counter: the fencing epoch, raised by every new active core
 
 
 def session(session_id: str) -> str:
@@ -29,7 +31,3 @@ def proxy_sessions(proxy_id: str) -> str:
 def webhook_seen(message_id: str) -> str:
     """Marker of a webhook message id already accepted (replay guard)."""
     return f"{PREFIX}webhook:seen:{message_id}"
-
-
-CORE_LEASE = PREFIX + "core:lease"  # hash: the active core (owner, epoch, url, host, pid, since), with a TTL
-CORE_EPOCH = PREFIX + "core:epoch"  # counter: the fencing epoch, raised by every new active core

@@ -19,9 +19,11 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from waorch.core import keys
 from waorch.errors import CoreActive, Fenced
@@ -147,13 +149,13 @@ class CoreLease:
         with contextlib.suppress(aioredis.RedisError, OSError):
             await self._release(keys=[keys.CORE_LEASE], args=[self.owner])
 
-    def fence_keys(self) -> list[str]:
-        """The key a fenced script checks (append to its keys)."""
-        return [keys.CORE_EPOCH]
-
-    def check(self, error: aioredis.ResponseError) -> None:
-        """Turn a script's ``FENCED`` refusal into ``Fenced`` (and step down); re-raise anything else."""
-        if "FENCED" in str(error):
+    async def fenced(self, script: AsyncScript, script_keys: list[str], args: list[object]) -> Any:
+        """Run a script that starts with ``FENCE`` under this core's epoch; ``Fenced`` (and a step
+        down) if a newer core has raised it."""
+        try:
+            return await script(keys=[*script_keys, keys.CORE_EPOCH], args=[*args, self.epoch])
+        except aioredis.ResponseError as error:
+            if "FENCED" not in str(error):
+                raise
             self._step_down("a newer core raised the epoch")
             raise Fenced("another core took over; this one no longer acts") from None
-        raise error

@@ -281,12 +281,7 @@ class MessageStore:
         """Move the head into flight; returns its attempt number (0 if it is no longer the head).
 
         ``Fenced`` if another core has taken over since this one took the lease."""
-        try:
-            return int(await self._start(keys=self._lease.fence_keys(),
-                                         args=[session_id, message_id, now, self._lease.epoch]))
-        except aioredis.ResponseError as error:
-            self._lease.check(error)
-            raise
+        return int(await self._lease.fenced(self._start, [], [session_id, message_id, now]))
 
     async def finish(self, session_id: str, message_id: str, now: float, outcome: MessageStatus, today: str,
                      *, error: str = "", wa_id: str = "", next_gap: float = 0.0) -> bool:

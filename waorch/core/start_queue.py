@@ -54,12 +54,7 @@ class StartQueue:
 
     async def _pop_due(self) -> str | None:
         """The next due session, fenced: a core whose epoch is stale starts nothing."""
-        try:
-            return await self._pop(keys=[keys.PROVISION_QUEUE, *self._lease.fence_keys()],
-                                   args=[int(time.time() * 1000), self._lease.epoch])
-        except aioredis.ResponseError as error:
-            self._lease.check(error)
-            raise
+        return await self._lease.fenced(self._pop, [keys.PROVISION_QUEUE], [int(time.time() * 1000)])
 
     async def run_forever(self, stopping: asyncio.Event) -> None:
         """Start due sessions one by one, ``interval`` apart, until ``stopping`` is set.
