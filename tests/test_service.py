@@ -12,7 +12,6 @@ import pytest
 from support import API_KEY
 
 from waorch.config import Settings
-from waorch.control import ThreadControl
 from waorch.core import keys
 from waorch.core.lease import CoreLease
 from waorch.errors import CoreActive, SessionNotFound, Unavailable
@@ -24,7 +23,7 @@ async def test_core_thread_acts_on_its_own_loop_and_a_busy_caller_does_not_delay
         make_settings: Callable[..., Settings], sim: SimServer, redis_server) -> None:
     settings = make_settings(SIM_URL=sim.url)
     async with CoreThread(settings, redis_server.url, stop_workers=True) as thread:
-        control = ThreadControl(thread)
+        control = thread.control()
         session_id = await control.provision(None, None)
         assert (await thread.run(thread.service.core.store.get(session_id))).id == session_id
         with pytest.raises(SessionNotFound):  # errors come back to the caller's loop as they are

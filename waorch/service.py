@@ -14,9 +14,10 @@ from aiohttp import web
 
 from waorch.clock import Clock
 from waorch.config import Settings
+from waorch.control.local import LocalControl
 from waorch.core.embedded_redis import EmbeddedRedis
 from waorch.core.orchestrator import Core, redis_client
-from waorch.errors import Unavailable
+from waorch.errors import Unavailable, WaorchError
 from waorch.webhook_server.app import create_app
 
 T = TypeVar("T")
@@ -81,7 +82,6 @@ async def active_core(settings: Settings, url: str, *, stop_workers: bool = Fals
         await redis.aclose(close_connection_pool=True)
 
 
-
 class CoreThread:
     """The active core and its HTTP server on their own event loop in a thread of this process.
 
@@ -124,6 +124,12 @@ class CoreThread:
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
 
+    def control(self) -> LocalControl:
+        """Actions on this thread's core, each run on the core's loop."""
+        if self.service is None:
+            raise Unavailable("the core is not running")
+        return LocalControl(self.service.core, self.run)
+
     async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the core's loop; its result (or error) comes back here."""
         if self._loop is None:
@@ -141,7 +147,10 @@ class CoreThread:
                 if service.core.lease.lost.is_set():
                     caller.call_soon_threadsafe(self.lost.set)
         except BaseException as error:
-            log.exception("the core stopped with an error")
+            if isinstance(error, WaorchError):  # e.g. CoreActive: another process took the lease first
+                log.info("the core did not run: %s", error)
+            else:
+                log.exception("the core stopped with an error")
             self.error = error
             caller.call_soon_threadsafe(_resolve, ready, error)
             if not isinstance(error, Exception):

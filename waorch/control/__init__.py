@@ -3,6 +3,5 @@
 from waorch.control.base import Control
 from waorch.control.local import LocalControl
 from waorch.control.remote import RemoteControl
-from waorch.control.threaded import ThreadControl
 
-__all__ = ["Control", "LocalControl", "RemoteControl", "ThreadControl"]
+__all__ = ["Control", "LocalControl", "RemoteControl"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,7 +15,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from waorch.config import Settings
-from waorch.control import Control, RemoteControl, ThreadControl
+from waorch.control import Control, RemoteControl
 from waorch.core.lease import Holder, current_holder
 from waorch.core.orchestrator import Core, redis_client
 from waorch.errors import CoreActive, WaorchError
@@ -132,23 +132,31 @@ class ControlRoom(App[None]):
         finally:
             await redis.aclose(close_connection_pool=True)
 
+    @contextlib.asynccontextmanager
+    async def _viewing(self, url: str) -> AsyncIterator[Core]:
+        """A core that is never started, whose stores the screens read; on exit the calls under way
+        finish before its client is closed (a late read would leave a connection open)."""
+        redis = redis_client(url, max_connections=16)
+        view = Core(self.settings, redis)
+        try:
+            yield view
+        finally:
+            self.service = self.core = self.control = None
+            await self._settle_calls()
+            await view.stop()
+            await redis.aclose(close_connection_pool=True)
+
     async def _run_core(self, url: str) -> None:
         """Host the core (on its own loop, in a thread) until the app stops or another core takes over."""
-        async with CoreThread(self.settings, url, stop_workers=self.stop_workers) as thread:
+        async with CoreThread(self.settings, url, stop_workers=self.stop_workers) as thread, \
+                self._viewing(url) as view:
             service = thread.service
             assert service is not None
-            redis = redis_client(url, max_connections=16)
-            self.service, self.core, self.control = service, Core(self.settings, redis), ThreadControl(thread)
+            self.service, self.core, self.control = service, view, thread.control()
             self._show_mode(f"core here · API {service.base_url.removeprefix('http://')}")
             log.info("control room: serving on %s (Redis %s)", service.base_url, service.redis_url)
             self._announce(service)
-            try:
-                await first_of(self._stopping.wait(), thread.ended.wait())
-            finally:
-                view, self.service, self.core, self.control = self.core, None, None, None
-                await self._settle_calls()
-                await view.stop()
-                await redis.aclose(close_connection_pool=True)
+            await first_of(self._stopping.wait(), thread.ended.wait())
         if self._stopping.is_set():
             return
         if thread.lost.is_set():
@@ -161,22 +169,17 @@ class ControlRoom(App[None]):
 
     async def _attach(self, url: str, holder: Holder) -> None:
         """Show and control the fleet of the active core in another process, until it goes away."""
-        redis = redis_client(url, max_connections=16)
         remote = RemoteControl(holder.url, self.settings.api_key)
-        view = Core(self.settings, redis)  # never started: its stores read the fleet, the remote core acts
-        self.core, self.control = view, remote
-        self._show_mode(f"attached to pid {holder.pid} on {holder.host}")
-        self.notify(f"Attached to the active core ({holder.describe()}).", timeout=8)
-        self.run_worker(self._verify(remote), group="attach")
         try:
-            while not self._stopping.is_set() and await self._still_held(redis, holder):
-                await first_of(self._stopping.wait(), asyncio.sleep(ATTACH_POLL_S))
+            async with self._viewing(url) as view:
+                self.core, self.control = view, remote
+                self._show_mode(f"attached to pid {holder.pid} on {holder.host}")
+                self.notify(f"Attached to the active core ({holder.describe()}).", timeout=8)
+                self.run_worker(self._verify(remote), group="attach")
+                while not self._stopping.is_set() and await self._still_held(view.redis, holder):
+                    await first_of(self._stopping.wait(), asyncio.sleep(ATTACH_POLL_S))
         finally:
-            self.core = self.control = None
-            await self._settle_calls()
             await remote.close()
-            await view.stop()
-            await redis.aclose(close_connection_pool=True)
         if not self._stopping.is_set():
             self.notify("The active core went away; this control room takes over.", severity="warning", timeout=15)
 
