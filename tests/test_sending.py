@@ -80,6 +80,24 @@ async def test_distribution_prefers_previous_sender(scaled) -> None:
     assert c["sessionId"] == first  # most remaining capacity today
 
 
+async def test_a_message_arriving_just_after_a_wake_is_sent_at_once(scaled) -> None:
+    """A wake (here: a worker event) followed at once by an arrival: the arrival must not wait for the next poll."""
+    running, sim = scaled
+    await running.api.put("/api/trust-tiers", json={"tiers": [FAST]})
+    sid = await connected_session(running, sim.url)
+    generation = (await running.core.store.get(sid)).generation
+    for n in range(16):
+        lifted = {"reason": "reachout_timelock", "detail": "test", "until": 0}  # a restriction already over
+        assert (await post_event(running, sid, "SEND_RESTRICTED", lifted, generation)).status_code == 200
+        queued = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": f"m{n}", "sessionId": sid})).json()
+        status = f"/api/v1/messages/{queued['messageId']}"
+        await eventually(lambda path=status: _is(_status(running, path), "sent"), timeout=4)  # a lost wake waits 15 s
+
+
+async def _status(running: RunningService, path: str) -> str:
+    return (await running.api.get(path)).json()["status"]
+
+
 async def test_reach_out_timelock_holds_new_contacts_only_until_it_passes(start_service, sim_factory) -> None:
     clock = ScaledClock(20)
     sim = await sim_factory(clock=clock, qr_first_ttl=30, qr_ttl=10)

@@ -175,6 +175,7 @@ class SessionLoop:
     async def _step(self) -> bool:
         """One decision; False when the session is gone."""
         self.idle_on_empty = True  # before reading the head: an arrival after the read wakes us
+        self._wake.clear()  # here, not in _wait: a wake that comes during this step ends the wait at once
         data, inflight, head = await self.d.messages.queue_state(self.session_id)
         if not data:
             return False
@@ -198,7 +199,6 @@ class SessionLoop:
     async def _wait(self, seconds: float) -> bool:
         """Wait ``seconds`` of clock time (at most a real poll interval); True if woken early."""
         real = min(self.d.clock.real_seconds(seconds), POLL_REAL_S)
-        self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), real)
         except TimeoutError:
