@@ -67,8 +67,10 @@ class Dispatcher:
     def message_arrived(self, session_id: str) -> None:
         """A message joined the tail of a queue: only a loop idle on an empty queue needs to look."""
         loop = self._loops.get(session_id)
-        if loop is None or loop.task.done() or loop.idle_on_empty:
+        if loop is None or loop.task.done():
             self.wake(session_id)
+        else:
+            loop.arrived()
 
     async def run(self) -> None:
         """Start loops for sessions with work, then move due scheduled messages into queues."""
@@ -154,12 +156,19 @@ class SessionLoop:
         self.d = dispatcher
         self.session_id = session_id
         self._wake = asyncio.Event()
+        self._changed = False  # a wake other than an arrival came during this step
         self.idle_on_empty = False
         self.task = asyncio.create_task(self._run(), name=f"dispatch:{session_id}")
 
     def wake(self) -> None:
-        """Interrupt a wait."""
+        """Something about the session changed: decide again now."""
+        self._changed = True
         self._wake.set()
+
+    def arrived(self) -> None:
+        """A message joined the tail: it matters only if the queue looked empty."""
+        if self.idle_on_empty:
+            self._wake.set()
 
     async def _run(self) -> None:
         while not self.d._stopping.is_set():
@@ -175,10 +184,13 @@ class SessionLoop:
     async def _step(self) -> bool:
         """One decision; False when the session is gone."""
         self.idle_on_empty = True  # before reading the head: an arrival after the read wakes us
+        self._changed = False
         self._wake.clear()  # here, not in _wait: a wake that comes during this step ends the wait at once
         data, inflight, head = await self.d.messages.queue_state(self.session_id)
         if not data:
             return False
+        if head:
+            self._settle_arrivals()
         session = Session.from_hash(data)
         if inflight:
             await self._reconcile(session)
@@ -187,7 +199,6 @@ class SessionLoop:
         if message is None:
             await self._wait(math.inf)
             return True
-        self.idle_on_empty = False
         at = await self.d.next_send(session, message)
         if at > self.d.clock.now():
             woken = await self._wait(at - self.d.clock.now())
@@ -195,6 +206,13 @@ class SessionLoop:
                 return True  # something changed (or the wait was capped): decide again
         await self._send(session, message, at)  # nothing changed while waiting: the plan stands
         return True
+
+    def _settle_arrivals(self) -> None:
+        """The queue had a head: arrivals since the step began went behind it and change nothing
+        (without this, a busy intake would make the loop decide again on every arrival)."""
+        self.idle_on_empty = False
+        if not self._changed:
+            self._wake.clear()
 
     async def _wait(self, seconds: float) -> bool:
         """Wait ``seconds`` of clock time (at most a real poll interval); True if woken early."""
