@@ -69,11 +69,7 @@ async def test_distribution_prefers_previous_sender(scaled) -> None:
     first = await connected_session(running, sim.url, "972501111111")
     second = await connected_session(running, sim.url, "972503333333")
     a = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "hi", "sessionId": second})).json()
-
-    async def sent() -> bool:
-        return (await running.api.get(f"/api/v1/messages/{a['messageId']}")).json()["status"] == "sent"
-
-    await eventually(sent, timeout=15)
+    await eventually(lambda: _is(status_of(running, a["messageId"]), "sent"), timeout=15)
     b = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "again"})).json()
     assert b["sessionId"] == second  # the recipient's previous sender
     c = (await running.api.post("/api/v1/send", json={"to": "+972524444444", "message": "new"})).json()
@@ -90,12 +86,12 @@ async def test_a_message_arriving_just_after_a_wake_is_sent_at_once(scaled) -> N
         lifted = {"reason": "reachout_timelock", "detail": "test", "until": 0}  # a restriction already over
         assert (await post_event(running, sid, "SEND_RESTRICTED", lifted, generation)).status_code == 200
         queued = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": f"m{n}", "sessionId": sid})).json()
-        status = f"/api/v1/messages/{queued['messageId']}"
-        await eventually(lambda path=status: _is(_status(running, path), "sent"), timeout=4)  # a lost wake waits 15 s
+        await eventually(lambda m=queued["messageId"]: _is(status_of(running, m), "sent"), timeout=4)  # a lost wake waits 15 s
 
 
-async def _status(running: RunningService, path: str) -> str:
-    return (await running.api.get(path)).json()["status"]
+async def status_of(running: RunningService, message_id: str) -> str:
+    """A message's status as the API reports it."""
+    return (await running.api.get(f"/api/v1/messages/{message_id}")).json()["status"]
 
 
 async def test_reach_out_timelock_holds_new_contacts_only_until_it_passes(start_service, sim_factory) -> None:
@@ -106,21 +102,18 @@ async def test_reach_out_timelock_holds_new_contacts_only_until_it_passes(start_
     sid = await connected_session(running, sim.url)
     known = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "hello", "sessionId": sid})).json()
 
-    async def status_of(message_id: str) -> str:
-        return (await running.api.get(f"/api/v1/messages/{message_id}")).json()["status"]
-
-    await eventually(lambda: _is(status_of(known["messageId"]), "sent"), timeout=10)
+    await eventually(lambda: _is(status_of(running, known["messageId"]), "sent"), timeout=10)
     generation = (await running.core.store.get(sid)).generation
     answer = await post_event(running, sid, "SEND_RESTRICTED", {"reason": "reachout_timelock", "detail": "463", "until": None}, generation)
     assert answer.status_code == 200
     again = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "known contact", "sessionId": sid})).json()
-    await eventually(lambda: _is(status_of(again["messageId"]), "sent"), timeout=10)
+    await eventually(lambda: _is(status_of(running, again["messageId"]), "sent"), timeout=10)
     new = (await running.api.post("/api/v1/send", json={"to": "+972524444444", "message": "new contact", "sessionId": sid})).json()
     await clock.sleep(60)  # half the hold
-    assert await status_of(new["messageId"]) == "queued"
+    assert await status_of(running, new["messageId"]) == "queued"
     queue = (await running.api.get(f"/api/sessions/{sid}/queue")).json()
     assert queue["nextSendAt"] >= clock.now() + 30
-    await eventually(lambda: _is(status_of(new["messageId"]), "sent"), timeout=15)
+    await eventually(lambda: _is(status_of(running, new["messageId"]), "sent"), timeout=15)
 
 
 async def _is(value, expected: str) -> bool:
