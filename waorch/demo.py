@@ -25,6 +25,7 @@ from waorch.core.sessions import Session, Status
 from waorch.errors import WaorchError
 from waorch.sim.server import SimOptions, SimServer
 from waorch.sim.socks import SocksServer
+from waorch.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from waorch.tui.app import ControlRoom
@@ -109,8 +110,7 @@ async def run_demo(sessions: int = SESSIONS) -> None:
             try:
                 await app.run_async()
             finally:
-                fleet.cancel()
-                await asyncio.gather(fleet, return_exceptions=True)
+                await cancel_and_wait(fleet)
 
 
 async def populate_when_ready(app: ControlRoom, world: Simulation, sessions: int) -> None:

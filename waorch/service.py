@@ -19,6 +19,7 @@ from waorch.control.local import LocalControl
 from waorch.core.embedded_redis import EmbeddedRedis
 from waorch.core.orchestrator import Core, redis_client
 from waorch.errors import Unavailable, WaorchError
+from waorch.tasks import cancel_and_wait
 from waorch.webhook_server.app import create_app
 
 T = TypeVar("T")
@@ -188,6 +189,4 @@ async def first_of(*waits: Awaitable[object]) -> None:
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)

@@ -22,6 +22,7 @@ from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.tiers import Tier, TierStore, tier_for_age
 from waorch.core.worker_client import WorkerClient
 from waorch.errors import Fenced, WorkerUnreachable
+from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.dispatcher")
 
@@ -84,10 +85,7 @@ class Dispatcher:
     async def stop(self) -> None:
         """Stop every loop (in-flight sends are settled by the next start from the worker journal)."""
         self._stopping.set()
-        loops = list(self._loops.values())
-        for loop in loops:
-            loop.task.cancel()
-        await asyncio.gather(*(loop.task for loop in loops), return_exceptions=True)
+        await cancel_and_wait(*(loop.task for loop in self._loops.values()))
 
     async def tier_of(self, session: Session) -> Tier:
         """The session's tier now (pinned, or by age since first connected)."""

@@ -23,6 +23,7 @@ from waorch.config import Settings
 from waorch.core.outbox import Claim, Outbox
 from waorch.core.sessions import SessionStore
 from waorch.signing import sign
+from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.forwarder")
 
@@ -79,9 +80,7 @@ class Forwarder:
                     if not await self._start_due(http, tasks):
                         await asyncio.sleep(self.poll)
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await cancel_and_wait(*tasks)
 
     async def _start_due(self, http: httpx.AsyncClient, tasks: set[asyncio.Task[None]]) -> bool:
         """Start deliveries for due lanes while there is room; False if none was started."""

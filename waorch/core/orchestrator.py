@@ -41,6 +41,7 @@ from waorch.core.watchdog import Watchdog
 from waorch.core.worker_client import WorkerClient
 from waorch.errors import BadRequest, InvalidPhone, WaorchError, WorkerUnreachable
 from waorch.proxy_url import parse_proxy_url
+from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.core")
 
@@ -125,10 +126,7 @@ class Core:
         self._stopping.set()
         await self.dispatcher.stop()
         current = asyncio.current_task()
-        tasks = [task for task in self._tasks if task is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*(task for task in self._tasks if task is not current))
 
     async def _step_down_when_lost(self) -> None:
         """Another core took over (or the lease could not be renewed): stop acting at once."""

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from waorch.signing import SESSION_HEADER, sign
+from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.worker.emitter")
 QUEUE_LIMIT = 2000
@@ -80,8 +81,6 @@ class Emitter:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), flush_timeout)
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         if self._http:
             await self._http.close()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import os
 import signal
 
 from waorch.config import WorkerSettings
+from waorch.tasks import cancel_and_wait
 from waorch.worker.commands import CommandServer
 from waorch.worker.emitter import Emitter
 from waorch.worker.engine import Engine, EngineConfig
@@ -67,9 +67,7 @@ async def run_worker(settings: WorkerSettings) -> int:
     try:
         reason = await engine.run(emitter)
     finally:
-        pinger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pinger
+        await cancel_and_wait(pinger)
         await commands.close()
         await emitter.close()
     log.info("worker %s ends: %s", settings.session_id, reason)

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from waorch.tasks import cancel_and_wait
 from waorch.worker.engine import EngineConfig, EngineError, EventSink, SendResult
 from waorch.worker.main import EXIT_CODES
 from waorch.worker.neonize import events
@@ -261,9 +262,7 @@ class NeonizeEngine:
     @staticmethod
     async def _cancel(task: asyncio.Task[Any] | None) -> None:
         if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     # -- what happens ----------------------------------------------------------------------------
 
