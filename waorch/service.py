@@ -23,8 +23,8 @@ from waorch.tasks import cancel_and_wait
 from waorch.webhook_server.app import create_app
 
 T = TypeVar("T")
-# While a core runs in a thread next to a busy UI, the interpreter hands the GIL over this often:
-# each time the core's loop wakes for I/O it waits up to this long for the UI thread to let go:
+# While a core runs in a thread next to a busy UI, the interpreter hands the GIL over this often.
+# Each time the core's loop wakes for I/O it waits up to this long for the UI thread to let go;
 # with CPython's default of 5 ms, /health answered 2-4x slower (median) while the UI thread spun.
 CORE_SWITCH_INTERVAL_S = 0.001
 
@@ -110,7 +110,7 @@ class CoreThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
-        self._switch_interval = sys.getswitchinterval()  # the process's own, restored on exit
+        self._switch_interval = sys.getswitchinterval()  # the process's own (read again on entry), restored on exit
 
     async def __aenter__(self) -> CoreThread:
         caller = asyncio.get_running_loop()
