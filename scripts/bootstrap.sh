@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything waorch needs on a fresh Debian/Ubuntu machine with Python 3.11+:
 # system packages (when missing), a virtualenv in .venv, and waorch with pinned dependencies.
-# Usage: scripts/bootstrap.sh [--test]   (--test also installs the test tools and microsocks)
+# Usage: scripts/bootstrap.sh [--test]   (--test also installs the test tools, microsocks, tmux and redis-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,8 @@ apt_install() {
 }
 
 "$python" -m venv --help >/dev/null 2>&1 && "$python" -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
-[ "$want_test" = 1 ] && apt_install microsocks libmagic1 tmux
+# redis-server: Debian's Redis 7.0 (no WAITAOF), the second server the tests run on besides the embedded Valkey
+[ "$want_test" = 1 ] && apt_install microsocks libmagic1 tmux redis-server
 command -v file >/dev/null 2>&1 || apt_install libmagic1
 
 fresh() { [ -f "$1" ] && [ ! pyproject.toml -nt "$1" ]; }  # installed, and since the last pin change

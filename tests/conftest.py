@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,12 @@ import psutil
 import pytest
 import redis.asyncio as aioredis
 from event_receiver import EventReceiver
+from redis_servers import KINDS, RedisServer, missing
 from socks_recorder import RecordingSocks
 from support import API_KEY, RunningService, Serve, SocksProxy, free_port
 
 from waorch.clock import Clock
 from waorch.config import Settings, load_settings
-from waorch.core.embedded_redis import EmbeddedRedis
 from waorch.service import running_service
 from waorch.sim.server import SimOptions, SimServer
 
@@ -44,22 +42,58 @@ def socks_proxy() -> Iterator[Callable[..., SocksProxy]]:
         proxy.kill()
 
 
+# Tests under these paths run on both servers a user may have: the embedded Valkey 8.1 and
+# Debian's redis-server 7.0 (no WAITAOF); the others on Valkey. The pacing properties (two
+# minutes of real-time sending, pure scheduling) run once: their Lua runs in the sending tests.
+BOTH_SERVERS = ("tests/core/", "tests/test_sending.py", "tests/test_crashes.py", "tests/test_redis_outages.py",
+                "tests/webhook_server/test_send_api.py")
+ONE_SERVER = ("tests/core/test_pacing_properties.py",)
+
+
+def _on_both(path: str) -> bool:
+    return any(part in path for part in BOTH_SERVERS) and not any(part in path for part in ONE_SERVER)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests of ``BOTH_SERVERS`` once per Redis server (``[valkey]``, ``[redis7]``)."""
+    if "redis_kind" in metafunc.fixturenames and _on_both(metafunc.definition.path.as_posix()):
+        metafunc.parametrize("redis_kind", KINDS, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    """One real embedded Valkey server for the whole run (each test flushes it)."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
-    server.directory.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(server.arguments(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not server.socket_path.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+def redis_kind(request: pytest.FixtureRequest) -> str:
+    """Which Redis server the test runs on (Valkey unless the test is parametrized over both)."""
+    kind = getattr(request, "param", "valkey")
+    if reason := missing(kind):
+        pytest.skip(reason)
+    return kind
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory, redis_kind: str) -> Iterator[RedisServer]:
+    """One real server of each kind for the whole run (each test flushes it)."""
+    server = RedisServer(redis_kind, tmp_path_factory.mktemp(f"redis-{redis_kind}")).start()
     yield server
-    process.terminate()
-    process.wait(10)
+    server.stop()
 
 
 @pytest.fixture
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
+def own_redis(tmp_path: Path, redis_kind: str) -> Iterator[Callable[..., RedisServer]]:
+    """Factory: a server of the test's kind that only this test uses (to stop, kill or restart it)."""
+    started: list[RedisServer] = []
+
+    def make(*extra: str, port: int = 0) -> RedisServer:
+        server = RedisServer(redis_kind, tmp_path / f"own-redis-{len(started)}", port, extra).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     """A client of the shared server, on an empty database."""
     client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     for _ in range(200):
@@ -73,7 +107,7 @@ async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, redis_server: EmbeddedRedis, redis: aioredis.Redis) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, redis_server: RedisServer, redis: aioredis.Redis) -> Callable[..., Settings]:
     """Factory of validated settings for a test: own data dir, shared Redis (flushed: nothing, not even a
     core's lease, carries over from another test), sim engine, fast timers."""
 
@@ -129,11 +163,13 @@ async def start_service(make_settings: Callable[..., Settings], sim: SimServer, 
 
 
 @pytest.fixture
-def serve(tmp_path: Path, sim, socks_proxy) -> Iterator[Serve]:
-    """A ``waorch serve`` process on its own embedded Redis; it, its workers and its Redis are gone afterwards."""
+def serve(tmp_path: Path, sim, socks_proxy, redis_kind: str) -> Iterator[Serve]:
+    """A ``waorch serve`` process on its own Redis (the embedded default; for redis-server 7.0, one
+    of its own given as ``REDIS_URL``); it, its workers and its Redis are gone afterwards."""
     data = tmp_path / "data"
     data.mkdir()
-    server = Serve(data, sim.url, socks_proxy().url)
+    own = RedisServer(redis_kind, tmp_path / "serve-redis") if redis_kind != "valkey" else None
+    server = Serve(data, sim.url, socks_proxy().url, own)
     yield server
     if server.process and server.process.poll() is None:
         server.stop()
@@ -141,8 +177,11 @@ def serve(tmp_path: Path, sim, socks_proxy) -> Iterator[Serve]:
         with contextlib.suppress(psutil.Error):
             if (process.info["environ"] or {}).get("AUTH_DIR", "").startswith(str(data)):
                 process.kill()
-    with contextlib.suppress(OSError, ValueError, psutil.Error):
-        psutil.Process(server.redis_pid()).kill()
+    if own is not None:
+        own.kill()
+    else:
+        with contextlib.suppress(OSError, ValueError, psutil.Error):
+            psutil.Process(server.redis_pid()).kill()
 
 
 @pytest.fixture

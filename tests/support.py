@@ -19,6 +19,7 @@ from typing import TypeVar
 import httpx
 import jsonschema
 import redis
+from redis_servers import RedisServer
 
 from waorch.config import Settings
 from waorch.core.orchestrator import Core
@@ -130,11 +131,13 @@ async def post_event(running: RunningService, session_id: str, kind: str, data: 
 
 
 class Serve:
-    """A ``waorch serve`` process with its own data dir (no REDIS_URL: the embedded default)."""
+    """A ``waorch serve`` process with its own data dir, on the embedded default Redis (no REDIS_URL),
+    or on ``redis``, a server of the test's own given as ``REDIS_URL``."""
 
-    def __init__(self, data_dir: Path, sim_url: str, proxy_url: str | None = None) -> None:
+    def __init__(self, data_dir: Path, sim_url: str, proxy_url: str | None = None, redis: RedisServer | None = None) -> None:
         self.port = free_port()
         self.data_dir = data_dir
+        self.redis = redis
         self.env = {
             "PATH": os.environ["PATH"], "HOME": str(data_dir), "DATA_DIR": str(data_dir),
             "ORCH_PORT": str(self.port), "API_KEY": API_KEY, "WEBHOOK_SECRET": "serve-test-secret-0123456789",
@@ -143,9 +146,14 @@ class Serve:
         }
         if proxy_url:
             self.env["PROXY_URL_1"] = proxy_url
+        if redis is not None:
+            self.env["REDIS_URL"] = redis.url
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *extra: str) -> None:
+        """Start the process (and its own Redis server, if that is not running) and wait for ``/health``."""
+        if self.redis is not None and (self.redis.process is None or self.redis.process.poll() is not None):
+            self.redis.start()
         with open(self.data_dir.parent / "serve.log", "ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "waorch", "serve", *extra], env=self.env,
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.data_dir.parent)
@@ -168,8 +176,14 @@ class Serve:
         self.process.wait(10)
 
     def redis_pid(self) -> int:
-        """Pid of the embedded Redis server."""
+        """Pid of its Redis server."""
+        if self.redis is not None:
+            return self.redis.pid
         return int((self.data_dir / "redis" / "redis.pid").read_text())
+
+    @property
+    def redis_socket(self) -> Path:
+        return self.redis.socket_path if self.redis is not None else self.data_dir / "redis" / "redis.sock"
 
     def stop(self) -> int:
         assert self.process is not None
@@ -177,7 +191,7 @@ class Serve:
         return self.process.wait(15)
 
     def session_hash(self, session_id: str) -> dict[str, str]:
-        client = redis.Redis(unix_socket_path=str(self.data_dir / "redis" / "redis.sock"), decode_responses=True)
+        client = redis.Redis(unix_socket_path=str(self.redis_socket), decode_responses=True)
         try:
             return client.hgetall(f"waorch:session:{session_id}")
         finally:

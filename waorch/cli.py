@@ -65,16 +65,32 @@ def _announce(settings: Settings) -> None:
         print("waorch: no PROXY_URL_<n> configured: sessions without a proxy connect directly", file=sys.stderr)
 
 
-async def _serve(settings: Settings, stop_workers: bool) -> None:
-    from waorch.service import running_service
+def _say(line: str) -> None:
+    print(f"waorch: {line}", file=sys.stderr, flush=True)
+
+
+async def _serve(settings: Settings, stop_workers: bool) -> int:
+    """Serve until SIGTERM / SIGINT (0), or until another core takes this Redis over (1). A
+    configured Redis that does not answer yet is waited for, saying so at each attempt."""
+    from waorch.core.redis_server import reach, redact_url
+    from waorch.service import first_of, running_service
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if settings.redis_url:
+        await first_of(reach(settings.redis_url, retry=True, say=_say), stop.wait())
+        if stop.is_set():
+            return 0
+    _announce(settings)
     async with running_service(settings, stop_workers=stop_workers) as service:
-        print(f"waorch: serving on {service.base_url} (Redis {service.redis_url})", file=sys.stderr, flush=True)
-        await stop.wait()
+        _say(f"serving on {service.base_url} (Redis {redact_url(service.redis_url)})")
+        await first_of(stop.wait(), service.core.lease.lost.wait())
+        if stop.is_set():
+            return 0
+    _say("another core took over this Redis; this one stopped (run `waorch` to attach to it)")
+    return 1
 
 
 def _run_sim(args: argparse.Namespace) -> int:
@@ -98,14 +114,16 @@ def _run_serve(args: argparse.Namespace) -> int:
     settings = _load(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     _configure_logging(sys.stderr)
-    _announce(settings)
-    asyncio.run(_serve(settings, args.stop_workers))
-    return 0
+    return asyncio.run(_serve(settings, args.stop_workers))
 
 
 # --- control room ---
 def _run_tui(args: argparse.Namespace) -> int:
     settings = _load(args)
+    if settings.redis_url:  # say it here, in one line, rather than in a control room that cannot work
+        from waorch.core.redis_server import reach
+
+        asyncio.run(reach(settings.redis_url))
     from waorch.tui.app import run
 
     run(settings, readonly=args.readonly)

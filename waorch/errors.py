@@ -223,6 +223,27 @@ class IdempotencyInProgress(Conflict):
     code = "IDEMPOTENCY_IN_PROGRESS"
 
 
+class RedisUnavailable(Unavailable):
+    """Redis does not answer, or cannot take writes right now (restarting, loading, cannot persist).
+
+    A write answered with this may or may not have been applied: retry it (a send with the same
+    ``Idempotency-Key``)."""
+
+    code = "REDIS_UNAVAILABLE"
+
+
+class RedisFull(Unavailable):
+    """Redis reached its ``maxmemory`` and refuses writes (nothing was changed)."""
+
+    code = "REDIS_FULL"
+
+
+class RedisRefused(WaorchError):
+    """Redis answers but refuses us: wrong password or user, a database index it does not have."""
+
+    code = "REDIS_REFUSED"
+
+
 class CoreUnreachable(Unavailable):
     """The active core (this process is attached to it) did not answer."""
 

@@ -17,7 +17,8 @@ from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.control.local import LocalControl
 from waorch.core.embedded_redis import EmbeddedRedis
-from waorch.core.orchestrator import Core, redis_client
+from waorch.core.orchestrator import Core
+from waorch.core.redis_server import reach, redis_client
 from waorch.errors import Unavailable, WaorchError
 from waorch.tasks import cancel_and_wait
 from waorch.webhook_server.app import create_app
@@ -42,8 +43,10 @@ class Service:
 
 @contextlib.asynccontextmanager
 async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]:
-    """Yield the Redis URL: ``REDIS_URL``, or a private embedded server started for the duration."""
+    """Yield the Redis URL: ``REDIS_URL`` once it answers (``RedisUnavailable`` / ``RedisRefused``
+    otherwise), or a private embedded server started for the duration."""
     if settings.redis_url:
+        await reach(settings.redis_url)
         yield settings.redis_url
         return
     server = EmbeddedRedis(settings.data_dir / "redis")
@@ -184,9 +187,12 @@ def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
 
 
 async def first_of(*waits: Awaitable[object]) -> None:
-    """Return when the first of ``waits`` is done (the others are cancelled)."""
+    """Return when the first of ``waits`` is done (the others are cancelled); if it failed, raise its error."""
     tasks = [asyncio.ensure_future(wait) for wait in waits]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await cancel_and_wait(*tasks)
+        await cancel_and_wait(*(task for task in tasks if not task.done()))
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error

@@ -14,10 +14,13 @@ import math
 from collections import deque
 from zoneinfo import ZoneInfo
 
+import redis.asyncio as aioredis
+
 from waorch.clock import Clock
 from waorch.core.activity import ERROR, WARNING, ActivityLog
 from waorch.core.messages import Message, MessageStatus, MessageStore
 from waorch.core.pacing import WINDOW_S, Recent, draw_gap, earliest_send, gap_fits, local_day, typing_seconds
+from waorch.core.redis_server import is_outage
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.tiers import Tier, TierStore, tier_for_age
 from waorch.core.worker_client import WorkerClient
@@ -74,18 +77,26 @@ class Dispatcher:
             loop.arrived()
 
     async def run(self) -> None:
-        """Start loops for sessions with work, then move due scheduled messages into queues."""
+        """Start loops for sessions with work, then move due scheduled messages into queues (again
+        after a ``stop``: the core stops and runs its dispatcher again around a Redis outage)."""
+        self._stopping.clear()
         for session_id in await self.messages.sessions_with_work():
             self.wake(session_id)
         while not self._stopping.is_set():
-            for session_id in await self.messages.promote_due(self.clock.now()):
-                self.wake(session_id)
+            try:
+                for session_id in await self.messages.promote_due(self.clock.now()):
+                    self.wake(session_id)
+            except (aioredis.RedisError, OSError) as error:
+                if not is_outage(error):
+                    raise
+                await asyncio.sleep(STEP_RETRY_S)
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
         """Stop every loop (in-flight sends are settled by the next start from the worker journal)."""
         self._stopping.set()
-        await cancel_and_wait(*(loop.task for loop in self._loops.values()))
+        loops, self._loops = list(self._loops.values()), {}
+        await cancel_and_wait(*(loop.task for loop in loops))
 
     async def tier_of(self, session: Session) -> Tier:
         """The session's tier now (pinned, or by age since first connected)."""
@@ -175,8 +186,9 @@ class SessionLoop:
                     return
             except Fenced:  # another core is active now: this one stops sending at once
                 return
-            except Exception:
-                log.exception("[%s] dispatcher step failed; trying again", self.session_id)
+            except Exception as error:
+                if not is_outage(error):  # an outage is the core's to report (once), not every loop's
+                    log.exception("[%s] dispatcher step failed; trying again", self.session_id)
                 await asyncio.sleep(STEP_RETRY_S)
 
     async def _step(self) -> bool:

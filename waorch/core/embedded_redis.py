@@ -19,10 +19,10 @@ from pathlib import Path
 import psutil
 import redis.asyncio as aioredis
 
+from waorch.core.redis_server import CLIENT_NAME
 from waorch.errors import WaorchError
 
 log = logging.getLogger("waorch.embedded_redis")
-CLIENT_NAME = "waorch"  # every waorch process names its connections, so a shared server is not stopped under it
 
 
 def server_binary() -> str:

@@ -1,8 +1,9 @@
 """Accepting a message: validation, choice of session, daily limit, durable enqueue.
 
 A 202 means the message is in Redis and, where the server supports ``WAITAOF`` (Valkey/Redis
-7.2+, the embedded default), fsynced to its append-only file before we answer. Without
-``WAITAOF`` the guarantee is the server's ``appendfsync`` policy.
+7.2+, the embedded default) with append-only persistence on, fsynced to its append-only file
+before we answer. Without it the guarantee is the server's ``appendfsync`` policy
+(``redis_server.Durability`` says which, once at start).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from datetime import datetime
 from typing import Any
 
 import phonenumbers
-import redis.asyncio as aioredis
 
 from waorch.clock import Clock
 from waorch.core.batching import WAITAOF_TIMEOUT_MS
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.messages import Message, MessageStore, new_message_id
 from waorch.core.pacing import local_day, next_midnight
+from waorch.core.redis_server import Durability, probe_durability
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.errors import BadRequest, DailyLimit, EmptyMessage, InvalidPhone, MessageTooLong, NoCapacity
 
@@ -110,7 +111,7 @@ class Intake:
         self.messages = messages
         self.dispatcher = dispatcher
         self.clock = clock
-        self._waitaof: bool | None = None
+        self.durability: Durability | None = None  # set by the core at start; read here if it has not started
         self._probe = asyncio.Lock()
         self._day = (0.0, 0.0, "")  # (since, until, local day of both)
 
@@ -118,10 +119,10 @@ class Intake:
         """Queue (or schedule) the message on the right session; 202 follows only once it is durable."""
         now = self.clock.now()
         when = request.send_at or now
-        if self._waitaof is None:
+        if self.durability is None:
             async with self._probe:  # once, not once per request of the first burst
-                if self._waitaof is None:
-                    self._waitaof = await self._supports_waitaof()
+                if self.durability is None:
+                    self.durability = await probe_durability(self.messages.redis)
         if request.session_id:
             message = await self._accept_on(request.session_id, request, now, when)
         else:
@@ -136,7 +137,7 @@ class Intake:
         tiers = await self.dispatcher.tiers.all()
         try:
             durable = await self.messages.accept(message, tiers, self.clock.now(), due=request.send_at is None,
-                                                 fsync=bool(self._waitaof))
+                                                 fsync=bool(self.durability and self.durability.waitaof))
         except DailyLimit as error:
             error.retry_after = max(1, math.ceil(next_midnight(when, zone) - now))
             raise
@@ -170,11 +171,3 @@ class Intake:
             except DailyLimit:
                 continue  # taken by a concurrent request: try the next one
         raise NoCapacity("no connected session has daily capacity left")
-
-    async def _supports_waitaof(self) -> bool:
-        try:
-            appendonly = (await self.messages.redis.config_get("appendonly")).get("appendonly") == "yes"
-            info = await self.messages.redis.execute_command("COMMAND", "INFO", "WAITAOF")
-            return appendonly and bool(info) and any(info if isinstance(info, list) else info.values())
-        except aioredis.ResponseError:
-            return False

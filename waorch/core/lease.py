@@ -3,10 +3,11 @@
 Only the holder of the lease runs the dispatcher, the start queue and the watchdog. Every new
 holder raises the epoch (``INCR``); writes that must never come from two cores (starting a
 worker, starting a send) carry the holder's epoch into their Lua script, which refuses them once
-the epoch has moved on (``FENCED``). A holder renews every third of the TTL and steps down by
-itself when it cannot renew in time, before anyone else can take the lease. A lease left by a
-process that is provably dead (same host, pid gone or reused) is taken over at once instead of
-waiting for it to expire.
+the epoch has moved on (``FENCED``). A holder renews every third of the TTL. When it cannot renew
+in time (Redis unreachable) it stops acting before anyone else could take the lease, and takes it
+again (with a new epoch) once Redis answers, unless another core was faster: then it has lost the
+lease for good. A lease left by a process that is provably dead (same host, pid gone or reused) is
+taken over at once instead of waiting for it to expire.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from waorch.core import keys
+from waorch.core.redis_server import problem_of
 from waorch.errors import CoreActive, Fenced
 
 log = logging.getLogger("waorch.lease")
@@ -111,10 +113,10 @@ class CoreLease:
         self._release = redis.register_script(_RELEASE)
 
     async def acquire(self) -> int:
-        """Take the lease (or a dead holder's); ``CoreActive`` if a live core holds it."""
+        """Take the lease (or a dead holder's, or our own again); ``CoreActive`` if another live core holds it."""
         holder = await current_holder(self.redis)
-        stale = holder.owner if holder and holder.is_dead() else ""
-        if stale:
+        stale = holder.owner if holder and (holder.owner == self.owner or holder.is_dead()) else ""
+        if stale and stale != self.owner:
             log.warning("taking over the lease of a core that is gone (%s)", holder.describe())
         args = [self.owner, self.ttl_ms, self.url, socket.gethostname(), os.getpid(), time.time(), stale]
         epoch = await self._acquire(keys=[keys.CORE_LEASE, keys.CORE_EPOCH], args=args)
@@ -127,18 +129,24 @@ class CoreLease:
         self.lost.clear()
         return self.epoch
 
-    async def keep(self) -> None:
-        """Renew until cancelled; set ``lost`` if the lease is gone or could not be renewed in time."""
+    async def keep(self) -> str | None:
+        """Renew until cancelled. Returns why the lease can no longer be counted on: ``lost`` is set
+        if another core holds it (for good); otherwise it could not be renewed in time (Redis
+        unreachable) and the reason is returned, while nobody else can have taken it yet."""
         last_renewal = time.monotonic()
         while not self.lost.is_set():
-            await asyncio.sleep(self.ttl_ms / 3000)
+            with contextlib.suppress(TimeoutError):  # a fenced write that found a newer epoch ends the wait
+                await asyncio.wait_for(self.lost.wait(), self.ttl_ms / 3000)
+            if self.lost.is_set():
+                break
             try:
                 if not await self._renew(keys=[keys.CORE_LEASE], args=[self.owner, self.ttl_ms]):
                     self._step_down("another core holds the lease")
                 last_renewal = time.monotonic()
             except (aioredis.RedisError, OSError) as error:
                 if time.monotonic() - last_renewal > self.ttl_ms * 2 / 3000:
-                    self._step_down(f"the lease could not be renewed ({error})")
+                    return f"the lease could not be renewed ({problem_of(error)})"
+        return None
 
     def _step_down(self, reason: str) -> None:
         log.error("stepping down as the active core: %s", reason)

@@ -67,8 +67,12 @@ class Lifecycle:
         except WaorchError as error:
             await self.store.set_status(session_id, Status.FAILED, f"worker did not start: {error.message}")
             return
-        await self.store.set_status(session_id, Status.STARTING, session.reason if session.status == Status.STARTING else "",
-                                    worker=ref, generation=generation, command_url="", last_ping=time.time())
+        try:
+            await self.store.set_status(session_id, Status.STARTING, session.reason if session.status == Status.STARTING else "",
+                                        worker=ref, generation=generation, command_url="", last_ping=time.time())
+        except Exception:  # e.g. Redis went away: a worker nobody knows of must not run (the watchdog starts it again)
+            await self.runner.stop(ref, 5.0)
+            raise
         log.info("[%s] worker started (generation %d)", session_id, generation)
 
     async def stop(self, session_id: str, timeout: float = 10.0) -> None:

@@ -18,7 +18,6 @@ from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
 from waorch.core.activity import WARNING, ActivityLog
 from waorch.core.dispatcher import Dispatcher
-from waorch.core.embedded_redis import CLIENT_NAME
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
 from waorch.core.fleet_view import FleetView
@@ -32,6 +31,7 @@ from waorch.core.messages import MessageStatus, MessageStore
 from waorch.core.outbox import Outbox
 from waorch.core.pacing import local_day
 from waorch.core.proxy_pool import ProxyInfo, ProxyPool
+from waorch.core.redis_server import Durability, is_outage, probe_durability, problem_of
 from waorch.core.runners.base import Runner
 from waorch.core.runners.process import ProcessRunner
 from waorch.core.sessions import Session, SessionStore, Status
@@ -39,12 +39,13 @@ from waorch.core.start_queue import StartQueue
 from waorch.core.tiers import Tier, TierStore
 from waorch.core.watchdog import Watchdog
 from waorch.core.worker_client import WorkerClient
-from waorch.errors import BadRequest, InvalidPhone, WaorchError, WorkerUnreachable
+from waorch.errors import BadRequest, CoreActive, InvalidPhone, WaorchError, WorkerUnreachable
 from waorch.proxy_url import parse_proxy_url
 from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.core")
 
+RESUME_POLL_S = 0.25  # how often a core whose Redis went away tries to take its lease back
 RUNNERS: dict[str, Callable[[Settings], Runner]] = {"process": lambda settings: ProcessRunner()}
 
 
@@ -91,48 +92,109 @@ class Core:
         self.inbox = Inbox(redis, settings.inbox_limit, self.outbox if self.forwarder else None)
         self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background,
                                    self.dispatcher, settings.restrict_new_contacts_ms / 1000, self.inbox)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # the lease holder and background actions
+        self._acting: set[asyncio.Task[Any]] = set()  # the loops of the active core (stopped during an outage)
+        self._halt = asyncio.Event()  # set while the loops must stop (outage, step-down, stop)
         self._stopping = asyncio.Event()
+        self.state = "starting"  # active · suspended: why · stepped down · stopped (for /health and the room)
+        self.durability: Durability | None = None
 
     async def start(self) -> None:
-        """Take the lease unless taken (``CoreActive`` if another core holds it), load configured proxies,
-        re-adopt running workers, and start the loops."""
+        """Take the lease unless taken (``CoreActive`` if another core holds it), then act: load
+        configured proxies, re-adopt running workers, start the loops. When Redis goes away the
+        core stops acting and, once Redis answers again, takes the lease back and resumes."""
         if not self.lease.epoch:
             await self.lease.acquire()
-        self._spawn(self.lease.keep())
-        self._spawn(self._step_down_when_lost())
+        await self._act()
+        self._spawn(self._hold_lease())
+
+    async def _act(self) -> None:
+        """Start everything the active core does (at start, and again after an outage)."""
+        self._halt = asyncio.Event()
+        await self._check_durability()
         for proxy in self.settings.proxies:
             await self.pool.add(proxy, "env", exist_ok=True)
+        self.watchdog.quiet_since = time.time()  # workers could not ping a core that was not there
         await self.watchdog.check_once()
-        self._spawn(self.starts.run_forever(self._stopping))
-        self._spawn(self.dispatcher.run())
+        self._run_loop(self.starts.run_forever(self._halt))
+        self._run_loop(self.dispatcher.run())
         if self.forwarder:
-            self._spawn(self.forwarder.run_forever(self._stopping))
-        self._spawn(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
-        self._spawn(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
+            self._run_loop(self.forwarder.run_forever(self._halt))
+        self._run_loop(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
+        self._run_loop(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
+        self.state = "active"
+
+    async def _check_durability(self) -> None:
+        """Read what a 202 guarantees on this server; say it when it is new (first start, or another server)."""
+        durability = await probe_durability(self.redis)
+        if durability != self.durability:
+            log.log(logging.INFO if durability.power_cut_safe else logging.WARNING, "durability: %s", durability.describe())
+        self.durability = self.intake.durability = durability
+
+    async def _halt_acting(self) -> None:
+        self._halt.set()
+        await self.dispatcher.stop()
+        await cancel_and_wait(*self._acting)
+
+    async def _hold_lease(self) -> None:
+        """Renew the lease; through a Redis outage stop acting and resume after it; step down for
+        good when another core holds the lease."""
+        while (problem := await self.lease.keep()) is not None:
+            self.state = "suspended: Redis unavailable"
+            log.error("Redis unavailable: the core stops acting until it answers again (%s)", problem)
+            await self._halt_acting()
+            if not await self._resume():
+                break
+            log.warning("Redis answers again: the core acts again (epoch %d)", self.lease.epoch)
+        if not self._stopping.is_set():
+            await self._stop_loops()
+            self.state = "stepped down"
+
+    async def _resume(self) -> bool:
+        """Take the lease back and act again once Redis answers; False if another core took over."""
+        while True:
+            await asyncio.sleep(RESUME_POLL_S)
+            try:
+                await self.lease.acquire()
+                await self._act()
+                return True
+            except CoreActive as error:
+                self.lease.lost.set()
+                log.error("stepping down: %s", error)
+                return False
+            except Exception as error:
+                if not is_outage(error):
+                    log.exception("resuming the core failed; trying again")
+                await self._halt_acting()
 
     async def stop(self, *, stop_workers: bool = False) -> None:
         """Stop the loops and give the lease up; workers keep running (and are re-adopted) unless
         ``stop_workers``."""
         await self._stop_loops()
+        self.state = "stopped"
         if self.lease.epoch:
             await self.lease.release()
         if stop_workers and self.lease.epoch and not self.lease.lost.is_set():
-            await asyncio.gather(*(self.lifecycle.stop(sid, 5.0) for sid in await self.store.ids()))
+            await self._stop_workers()
         await self.workers.close()
         await self.runner.close()
 
+    async def _stop_workers(self) -> None:
+        try:
+            await asyncio.gather(*(self.lifecycle.stop(sid, 5.0) for sid in await self.store.ids()))
+        except (aioredis.RedisError, OSError) as error:
+            log.error("workers not stopped: Redis unavailable (%s)", problem_of(error))
+
     async def _stop_loops(self) -> None:
         self._stopping.set()
-        await self.dispatcher.stop()
+        await self._halt_acting()
         current = asyncio.current_task()
         await cancel_and_wait(*(task for task in self._tasks if task is not current))
 
-    async def _step_down_when_lost(self) -> None:
-        """Another core took over (or the lease could not be renewed): stop acting at once."""
-        await self.lease.lost.wait()
-        if not self._stopping.is_set():
-            await self._stop_loops()
+    def _run_loop(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._acting.add(task)
+        task.add_done_callback(self._acting.discard)
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(awaitable)
@@ -140,12 +202,13 @@ class Core:
         task.add_done_callback(self._tasks.discard)
 
     async def _every(self, interval_ms: int, action: Callable[[], Awaitable[None]]) -> None:
-        while not self._stopping.is_set():
+        while not self._halt.is_set():
             await asyncio.sleep(interval_ms / 1000)
             try:
                 await action()
-            except Exception:
-                log.exception("periodic %s failed", getattr(action, "__qualname__", action))
+            except Exception as error:
+                if not is_outage(error):
+                    log.exception("periodic %s failed", getattr(action, "__qualname__", action))
 
     async def provision(self, phone: object = None, proxy: object = None) -> Session:
         """Create a session (proxy chosen atomically) and queue its worker's start."""
@@ -275,20 +338,18 @@ class Core:
         return await self.pool.add(parse_proxy_url(raw), "api")
 
     async def health(self) -> dict[str, Any]:
-        """Redis reachability and session counts by status."""
+        """Redis reachability, the core's state, what a 202 guarantees, session counts by status."""
         try:
             await self.redis.ping()
             counts = await self.store.count_by_status()
-        except (aioredis.RedisError, OSError):
-            return {"status": "degraded", "redis": False}
-        proxies = await self.pool.list()
-        return {"status": "ok", "redis": True, "sessions": counts,
-                "proxies": {"total": len(proxies), "bad": sum(p.status == "bad" for p in proxies)}}
+            proxies = await self.pool.list()
+        except (aioredis.RedisError, OSError) as error:
+            return {"status": "unavailable", "redis": False, "core": self.state,
+                    "problem": f"Redis unavailable: {problem_of(error)}"}
+        body: dict[str, Any] = {"status": "ok" if self.state == "active" else "degraded", "redis": True,
+                                "core": self.state, "sessions": counts,
+                                "proxies": {"total": len(proxies), "bad": sum(p.status == "bad" for p in proxies)}}
+        if self.durability is not None:
+            body["durability"] = self.durability.to_dict()
+        return body
 
-
-def redis_client(url: str, max_connections: int = 64) -> aioredis.Redis:
-    """The core's Redis client: a bounded pool that waits for a free connection when all are busy
-    (hundreds of session loops share it; the default pool fails at once instead)."""
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30,
-                                                    decode_responses=True, client_name=CLIENT_NAME)
-    return aioredis.Redis(connection_pool=pool)

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from waorch.core import keys
 from waorch.core.lease import FENCE, CoreLease
+from waorch.core.redis_server import is_outage
 from waorch.errors import Fenced
 
 log = logging.getLogger("waorch.start_queue")
@@ -67,6 +68,11 @@ class StartQueue:
                 session_id = await self._pop_due()
             except Fenced:
                 return
+            except (aioredis.RedisError, OSError) as error:
+                if not is_outage(error):
+                    raise
+                await asyncio.sleep(1.0)  # the core stops this loop if the outage lasts
+                continue
             if session_id is None:
                 await asyncio.sleep(0.05)
                 continue

@@ -28,6 +28,9 @@ class Watchdog:
         self.lifecycle = lifecycle
         self.starts = starts
         self.ping_timeout = ping_timeout_ms / 1000
+        # Silence counts from here at the earliest: while no core was active (a restart, a Redis
+        # outage) workers could not deliver their pings; the core sets it each time it starts acting.
+        self.quiet_since = 0.0
 
     async def check_once(self) -> None:
         """One pass: adopt live workers, restart dead or silent ones, re-queue lost provisions."""
@@ -42,10 +45,11 @@ class Watchdog:
 
     async def _check(self, session: Session) -> None:
         alive = bool(session.worker) and await self.lifecycle.runner.is_alive(session.worker)
-        silent = session.last_ping and time.time() - session.last_ping > self.ping_timeout
+        heard = max(session.last_ping, self.quiet_since)
+        silent = session.last_ping and time.time() - heard > self.ping_timeout
         if alive and not silent:
             return
-        problem = "worker exited" if not alive else f"no ping for {time.time() - session.last_ping:.0f} s"
+        problem = "worker exited" if not alive else f"no ping for {time.time() - heard:.0f} s"
         await self.restart(session, problem)
 
     async def restart(self, session: Session, problem: str) -> None:

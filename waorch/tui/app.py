@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -17,7 +18,8 @@ from textual.screen import Screen
 from waorch.config import Settings
 from waorch.control import Control, RemoteControl
 from waorch.core.lease import Holder, current_holder
-from waorch.core.orchestrator import Core, redis_client
+from waorch.core.orchestrator import Core
+from waorch.core.redis_server import problem_of, redact_url, redis_client
 from waorch.errors import CoreActive, WaorchError
 from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
 from waorch.tui.detail import DetailScreen
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 ATTACH_POLL_S = 1.0  # how often an attached control room checks that its core still holds the lease
+REDIS_RETRY_S = 1.0  # how often the room tries again while Redis does not answer
 log = logging.getLogger("waorch.tui")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -75,6 +78,7 @@ class ControlRoom(App[None]):
         self.core: Core | None = None  # the running core, or a read view of the attached one
         self.control: Control | None = None
         self.core_state = "starting the core…"
+        self.redis_reachable = True
         self._stopping = asyncio.Event()
         self._serving: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[Any]] = set()
@@ -108,17 +112,23 @@ class ControlRoom(App[None]):
         try:
             async with embedded_or_configured_redis(self.settings) as url:
                 while not self._stopping.is_set():
-                    holder = await self._holder(url)
-                    if holder is None or holder.is_dead():
-                        with contextlib.suppress(CoreActive):  # another process was faster: attach to it
-                            await self._run_core(url)
-                    else:
-                        await self._attach(url, holder)
+                    try:
+                        await self._host_or_attach(url)
+                    except (aioredis.RedisError, OSError) as error:  # Redis went away: try again when it is back
+                        log.warning("Redis unavailable: %s", problem_of(error))
+                        self.show_redis(False)
+                        await first_of(self._stopping.wait(), asyncio.sleep(REDIS_RETRY_S))
         except WaorchError as error:
             self._failed(error.message)
-        except (aioredis.RedisError, OSError) as error:
-            log.exception("the core could not start")
-            self._failed(str(error))
+
+    async def _host_or_attach(self, url: str) -> None:
+        holder = await self._holder(url)
+        self.show_redis(True)
+        if holder is None or holder.is_dead():
+            with contextlib.suppress(CoreActive):  # another process was faster: attach to it
+                await self._run_core(url)
+        else:
+            await self._attach_to(url, holder)
 
     async def _settle_calls(self) -> None:
         """Let reads and actions already under way finish before the clients they use are closed
@@ -154,7 +164,7 @@ class ControlRoom(App[None]):
             assert service is not None
             self.service, self.core, self.control = service, view, thread.control()
             self._show_mode(f"core here · API {service.base_url.removeprefix('http://')}")
-            log.info("control room: serving on %s (Redis %s)", service.base_url, service.redis_url)
+            log.info("control room: serving on %s (Redis %s)", service.base_url, redact_url(service.redis_url))
             self._announce(service)
             await first_of(self._stopping.wait(), thread.ended.wait())
         if self._stopping.is_set():
@@ -167,7 +177,7 @@ class ControlRoom(App[None]):
                         "Details in waorch.log.", severity="error", timeout=30)
             await asyncio.sleep(1.0)  # no tight loop if it keeps failing
 
-    async def _attach(self, url: str, holder: Holder) -> None:
+    async def _attach_to(self, url: str, holder: Holder) -> None:
         """Show and control the fleet of the active core in another process, until it goes away."""
         remote = RemoteControl(holder.url, self.settings.api_key)
         try:
@@ -176,7 +186,8 @@ class ControlRoom(App[None]):
                 self._show_mode(f"attached to pid {holder.pid} on {holder.host}")
                 self.notify(f"Attached to the active core ({holder.describe()}).", timeout=8)
                 self.run_worker(self._verify(remote), group="attach")
-                while not self._stopping.is_set() and await self._still_held(view.redis, holder):
+                watch = LeaseWatch(holder, self.settings.core_lease_ms / 1000)
+                while not self._stopping.is_set() and await watch.still_held(view.redis):
                     await first_of(self._stopping.wait(), asyncio.sleep(ATTACH_POLL_S))
         finally:
             await remote.close()
@@ -192,14 +203,22 @@ class ControlRoom(App[None]):
             self.notify(f"{error.message}.{hint} Its fleet is shown; actions will fail.",
                         title="The active core refuses this control room", severity="error", timeout=30)
 
-    @staticmethod
-    async def _still_held(redis: aioredis.Redis, holder: Holder) -> bool:
-        current = await current_holder(redis)
-        return current is not None and current.owner == holder.owner and not current.is_dead()
-
     def _show_mode(self, mode: str) -> None:
         self.core_state = mode
-        self.title = f"{self.TITLE} · {mode}"
+        self._show_title()
+
+    def show_redis(self, reachable: bool) -> None:
+        """Say in the title whether Redis answers (the panes call this after each read)."""
+        if reachable == self.redis_reachable:
+            return
+        self.redis_reachable = reachable
+        self._show_title()
+        if not reachable:
+            self.notify("Redis is unavailable; the fleet shown is from before. Everything resumes when it is back.",
+                        title="Redis unavailable", severity="error", timeout=10)
+
+    def _show_title(self) -> None:
+        self.title = f"{self.TITLE} · {self.core_state}" + ("" if self.redis_reachable else " · REDIS UNAVAILABLE")
 
     def _failed(self, problem: str) -> None:
         self.core_state = f"the core is not running: {problem}"
@@ -212,6 +231,10 @@ class ControlRoom(App[None]):
         if not self.settings.proxies:
             self.notify("No PROXY_URL_<n> configured: sessions without a proxy connect directly.",
                         severity="warning", timeout=15)
+        durability = service.core.durability
+        if durability is not None and not durability.power_cut_safe:
+            self.notify(durability.describe(), title="Accepted messages are not power-cut safe", severity="warning",
+                        timeout=30)
         self.notify(f"API on {service.base_url}", timeout=5)
 
     # ---- actions -----------------------------------------------------------------------------
@@ -439,6 +462,34 @@ class ControlRoom(App[None]):
         for key, mode, label in PANES:
             yield SystemCommand(f"{label} pane", f"Switch to the {label.lower()} pane (key {key})", partial(self.switch_mode, mode))
         yield SystemCommand("Keys", "Every key and what it does", self.action_help)
+
+
+class LeaseWatch:
+    """Whether the core an attached room follows still holds the lease.
+
+    While Redis does not answer nobody can tell, and that core rides the outage out: it still
+    counts as holding. When Redis is back and the lease is gone (it expired during the outage), a
+    holder that is not provably dead gets ``grace`` seconds to take it back before this room takes over.
+    """
+
+    def __init__(self, holder: Holder, grace: float) -> None:
+        self.holder = holder
+        self.grace = grace
+        self._vanished: float | None = None  # monotonic time the lease was first seen gone
+
+    async def still_held(self, redis: aioredis.Redis) -> bool:
+        """One look at the lease."""
+        try:
+            current = await current_holder(redis)
+        except (aioredis.RedisError, OSError):
+            return True
+        if current is not None:
+            self._vanished = None
+            return current.owner == self.holder.owner and not current.is_dead()
+        if self.holder.is_dead():
+            return False
+        self._vanished = self._vanished or time.monotonic()
+        return time.monotonic() - self._vanished < self.grace
 
 
 def _settled(task: asyncio.Task[Any]) -> None:

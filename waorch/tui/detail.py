@@ -102,10 +102,12 @@ class DetailScreen(Screen[None]):
                 try:
                     session, history, entries = await self.app.call(self._read(core))
                     self.events.extend(activity_line(entry, False) for entry in entries if entry.session == self.session_id)
+                    self.app.show_redis(True)
                     self.show(session, history)
                 except (aioredis.RedisError, OSError) as error:
                     log.warning("refresh of %s failed: %s", self.session_id, error)
-                    self.query_one("#qr-notice", Static).update("Redis is unreachable; retrying…")
+                    self.query_one("#qr-notice", Static).update("Redis is unavailable; retrying…")
+                    self.app.show_redis(False)
                 except NoMatches:  # the screen closed while the session was read
                     return
             await asyncio.sleep(REFRESH_S)

@@ -59,9 +59,11 @@ class LivePane(Screen[None], Generic[T]):
                 data = await self.app.call(self.read(core))
             except (aioredis.RedisError, OSError) as error:
                 log.warning("%s refresh failed: %s", type(self).__name__, error)
-                self.sub_title = "Redis unreachable; retrying"
+                self.sub_title = "Redis unavailable; retrying"
+                self.app.show_redis(False)
                 return
             except WaorchError as error:
                 self.sub_title = error.message
                 return
+            self.app.show_redis(True)
             self.show(data)

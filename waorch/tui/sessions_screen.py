@@ -91,10 +91,12 @@ class SessionsScreen(Screen[None]):
             else:
                 try:
                     self.rows = await self.app.call(collect(core))
+                    self.app.show_redis(True)
                     self.redraw()
                 except (aioredis.RedisError, OSError) as error:
                     log.warning("refresh failed: %s", error)
-                    self.sub_title = "Redis unreachable; retrying"
+                    self.sub_title = "Redis unavailable; retrying"
+                    self.app.show_redis(False)
                 except NoMatches:  # the app is closing
                     return
             await asyncio.sleep(REFRESH_S)

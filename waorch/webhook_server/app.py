@@ -13,14 +13,16 @@ from aiohttp import web
 from waorch.core import keys
 from waorch.core.events import Event
 from waorch.core.orchestrator import Core
+from waorch.core.redis_server import is_full, is_outage, problem_of
 from waorch.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
+    RedisFull,
+    RedisUnavailable,
     SessionNotFound,
     SignatureError,
     Unauthorized,
-    Unavailable,
     WaorchError,
 )
 from waorch.signing import SESSION_HEADER, verify, webhook_key
@@ -51,6 +53,15 @@ def http_error(request: web.Request, error: web.HTTPException) -> WaorchError | 
     return None
 
 
+def storage_error(error: BaseException) -> WaorchError | None:
+    """The 503 for Redis being unavailable or full (``None``: another Redis error, a fault of ours)."""
+    if is_full(error):
+        return RedisFull("Redis is full (maxmemory reached); nothing was changed")
+    if is_outage(error):
+        return RedisUnavailable("Redis is unavailable; try again (a send: with the same Idempotency-Key)")
+    return None
+
+
 def api_middleware(api_key: str) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Require ``X-API-Key`` (constant-time compare) everywhere but the public paths, and map
     errors to their codes, never answering bad input with a 500 (one middleware: each costs per request)."""
@@ -73,9 +84,12 @@ def api_middleware(api_key: str) -> Callable[..., Awaitable[web.StreamResponse]]
             if mapped is None:
                 raise
             return error_response(mapped)
-        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
-            log.exception("storage unavailable")
-            return error_response(Unavailable("storage unavailable, try again"))
+        except (aioredis.RedisError, OSError) as error:
+            mapped = storage_error(error)
+            if mapped is None:
+                raise
+            log.warning("%s %s: %s (%s)", request.method, request.path, mapped.message, problem_of(error))
+            return error_response(mapped)
 
     return guard
 

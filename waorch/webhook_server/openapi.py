@@ -41,10 +41,20 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Health": {
-        "type": "object", "required": ["status", "redis"],
-        "properties": {"status": {"type": "string"}, "redis": {"type": "boolean"},
-                       "sessions": {"type": "object", "additionalProperties": {"type": "integer"}},
-                       "proxies": {"type": "object"}},
+        "type": "object", "required": ["status", "redis", "core"],
+        "properties": {
+            "status": {"enum": ["ok", "degraded", "unavailable"]}, "redis": {"type": "boolean"},
+            "core": {"type": "string", "description": "active, suspended: why (Redis unavailable), stepped down, ..."},
+            "problem": {"type": "string", "description": "while Redis is unavailable: why"},
+            "sessions": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "proxies": {"type": "object"},
+            "durability": {
+                "type": "object", "description": "what a 202 guarantees on this Redis server",
+                "required": ["server", "waitaof", "appendonly", "appendfsync", "powerCutSafe"],
+                "properties": {"server": {"type": "string"}, "waitaof": {"type": "boolean"},
+                               "appendonly": NULLABLE_STRING, "appendfsync": NULLABLE_STRING,
+                               "powerCutSafe": {"type": "boolean"}}},
+        },
     },
 }
 
@@ -60,8 +70,9 @@ def json_of(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def errors(*codes: int) -> dict[str, Any]:
-    """Error responses for ``codes`` (401 always: every API path needs the key)."""
-    return {str(code): json_of(ref("Error"), "error") for code in (401, *codes)}
+    """Error responses for ``codes``; 401 and 503 always: every API path needs the key, and reads
+    Redis (``REDIS_UNAVAILABLE`` while it is down or restarting, ``REDIS_FULL`` at its maxmemory)."""
+    return {str(code): json_of(ref("Error"), "error") for code in sorted({401, 503, *codes})}
 
 
 def request_body(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
