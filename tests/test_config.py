@@ -21,6 +21,7 @@ BAD_VALUES = [
     ("PING_INTERVAL_MS", "1"), ("PROXY_COOLDOWN_MS", "-1"), ("MAX_BACKUPS", "-1"), ("WORKER_CONNECT_TIMEOUT_MS", "5"),
     ("PROXY_URL_1", "http://1.2.3.4:80"), ("PROXY_URL_2", "socks5h://nohost"), ("PROXY_URL_3", "socks4://h:1"),
     ("REDIS_URL", "http://localhost:6379"), ("REDIS_URL", "redis://"), ("REDIS_URL", "unix://"),
+    ("REDIS_URL", "redis://:pw@[::1:6379/0"), ("REDIS_URL", "redis://:pw@host:99999/0"), ("REDIS_URL", "redis://:pw@host:0"),
     ("TELEGRAM_BOT_TOKEN", "nocolon"), ("TELEGRAM_CHAT_ID", "abc"), ("TELEGRAM_API_URL", "ftp://x"),
     ("WORKER_ENGINE", "baileys"), ("RUNNER", "kubernetes"), ("SIM_URL", "localhost:1234"),
     ("WEBHOOK_URL", "not a url"), ("API_KEY", "short"), ("WEBHOOK_SECRET", "short"),
@@ -118,3 +119,10 @@ def test_events_secret_generated_only_with_a_url(tmp_path: Path) -> None:
     again = load_settings({**BASE, "DATA_DIR": str(tmp_path), "EVENTS_WEBHOOK_URL": "https://example.org/hook"})
     stored = (tmp_path / "secrets" / "events_webhook_secret").read_text().strip()
     assert again.generated_secrets == () and again.events_webhook_secret == first.events_webhook_secret == stored
+
+
+@pytest.mark.parametrize("url", ["redis://:s3cret-pass@[::1:6379/0", "http://fleet:s3cret-pass@db:6379", "redis://:s3cret-pass@db:0"])
+def test_a_bad_redis_url_is_named_without_its_credentials(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({**BASE, "DATA_DIR": str(tmp_path), "REDIS_URL": url})
+    assert str(raised.value).startswith("REDIS_URL: ") and "s3cret-pass" not in str(raised.value)

@@ -72,7 +72,8 @@ def _say(line: str) -> None:
 async def _serve(settings: Settings, stop_workers: bool) -> int:
     """Serve until SIGTERM / SIGINT (0), or until another core takes this Redis over (1). A
     configured Redis that does not answer yet is waited for, saying so at each attempt."""
-    from waorch.core.redis_server import reach, redact_url
+    from waorch.core.redis_server import reach
+    from waorch.redis_url import redact_url
     from waorch.service import first_of, running_service
 
     stop = asyncio.Event()

@@ -20,6 +20,7 @@ import phonenumbers
 
 from waorch.errors import ConfigError, WaorchError
 from waorch.proxy_url import ProxyURL, parse_proxy_url
+from waorch.redis_url import redact_url
 
 T = TypeVar("T")
 
@@ -134,13 +135,24 @@ def _http_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...] = ("ht
 
 
 def _redis_url(env: Mapping[str, str]) -> str | None:
+    """``redis://``, ``rediss://`` or ``unix://``; errors show the URL without its credentials."""
     value = env.get("REDIS_URL", "").strip()
-    parts = urlsplit(value)
-    if value and parts.scheme == "unix":
+    if not value:
+        return None
+    shown = redact_url(value)
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ConfigError("REDIS_URL", f"is not a URL waorch can read (a port or an IPv6 address?), got {shown}") from None
+    if parts.scheme == "unix":
         if not parts.path:
-            raise ConfigError("REDIS_URL", f"unix:// URL needs a socket path, got {value!r}")
-        return value
-    return _http_url(env, "REDIS_URL", ("redis", "rediss"))
+            raise ConfigError("REDIS_URL", f"unix:// URL needs a socket path, got {shown}")
+    elif parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ConfigError("REDIS_URL", f"must be a redis://, rediss:// or unix:// URL with a host, got {shown}")
+    elif port == 0:
+        raise ConfigError("REDIS_URL", f"port must be between 1 and 65535, got {shown}")
+    return value
 
 
 def _proxies(env: Mapping[str, str]) -> tuple[ProxyURL, ...]:

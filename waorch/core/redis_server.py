@@ -16,15 +16,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions
 
 from waorch.errors import RedisRefused, RedisUnavailable
+from waorch.redis_url import redact_url
 
 CLIENT_NAME = "waorch"  # every waorch process names its connections, so a shared server is not stopped under it
-CREDENTIAL_PARAMS = frozenset({"password", "username", "user"})
 # Error replies that mean the server cannot take writes for now (not that our request was wrong).
 OUTAGE_REPLIES = ("MISCONF", "READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 FULL_REPLY = "OOM"
@@ -37,19 +36,6 @@ def redis_client(url: str, max_connections: int = 64) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30,
                                                     decode_responses=True, client_name=CLIENT_NAME)
     return aioredis.Redis(connection_pool=pool)
-
-
-def redact_url(url: str) -> str:
-    """``url`` fit for any output: user and password (in the authority or the query) become ``***``."""
-    try:
-        parts = urlsplit(url)
-        host = parts.netloc.rpartition("@")[2]
-    except ValueError:
-        return f"{url.partition(':')[0]}://(unreadable URL)"
-    netloc = f"***@{host}" if "@" in parts.netloc else host
-    query = urlencode([(key, "***" if key.lower() in CREDENTIAL_PARAMS else value)
-                       for key, value in parse_qsl(parts.query, keep_blank_values=True)], safe="*/")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def is_outage(error: BaseException) -> bool:

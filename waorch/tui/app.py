@@ -19,8 +19,9 @@ from waorch.config import Settings
 from waorch.control import Control, RemoteControl
 from waorch.core.lease import Holder, current_holder
 from waorch.core.orchestrator import Core
-from waorch.core.redis_server import problem_of, redact_url, redis_client
+from waorch.core.redis_server import problem_of, redis_client
 from waorch.errors import CoreActive, WaorchError
+from waorch.redis_url import redact_url
 from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
 from waorch.tui.detail import DetailScreen
 from waorch.tui.forms import Field, Form, Values
