@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 import redis
 from support import API_KEY, Serve, eventually, free_port, scan, wait_status
+from test_sending import FAST
 
 
 async def test_restart_adopts_connected_worker_without_new_qr(serve: Serve, sim) -> None:
@@ -73,3 +76,34 @@ async def test_second_serve_on_the_same_redis_refuses_and_changes_nothing(start_
     assert running.settings.base_url in result.stderr and "Traceback" not in result.stderr
     assert (await running.api.get("/health")).status_code == 200
     assert (await running.service.core.lease.redis.hget("waorch:core:lease", "owner")) == running.service.core.lease.owner
+
+
+@pytest.mark.timeout(90)
+async def test_a_killed_embedded_redis_is_started_again_and_sending_resumes(serve: Serve, sim) -> None:
+    serve.env["CORE_LEASE_MS"] = "1500"
+    serve.start("--stop-workers")
+    async with serve.api() as api:
+        await api.put("/api/trust-tiers", json={"tiers": [FAST]})
+        sid = (await api.post("/api/sessions/provision", json={})).json()["sessionId"]
+        ready = await wait_status(api, sid, "qr_ready", timeout=20)
+        await scan(sim.url, ready["qr"], "972501111111")
+        await wait_status(api, sid, "connected", timeout=20)
+        first = (await api.post("/api/v1/send", json={"to": "+972522222222", "message": "one", "sessionId": sid})).json()
+        old_pid = serve.redis_pid()
+        os.kill(old_pid, signal.SIGKILL)
+
+        async def healthy_again() -> bool:
+            body = (await api.get("/health")).json()
+            return body["redis"] and body["core"] == "active" and serve.redis_pid() != old_pid
+
+        await eventually(healthy_again, timeout=20, interval=0.2)
+        second = (await api.post("/api/v1/send", json={"to": "+972522222222", "message": "two", "sessionId": sid})).json()
+
+        async def both_sent() -> bool:
+            answers = [await api.get(f"/api/v1/messages/{m['messageId']}") for m in (first, second)]
+            return all(answer.json()["status"] == "sent" for answer in answers)
+
+        await eventually(both_sent, timeout=20)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        log = (await client.get(f"{sim.url}/sim/phones/972501111111/messages")).json()
+    assert sorted(entry["text"] for entry in log) == ["one", "two"]

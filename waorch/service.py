@@ -44,7 +44,7 @@ class Service:
 @contextlib.asynccontextmanager
 async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]:
     """Yield the Redis URL: ``REDIS_URL`` once it answers (``RedisUnavailable`` / ``RedisRefused``
-    otherwise), or a private embedded server started for the duration."""
+    otherwise), or a private embedded server started (and kept running) for the duration."""
     if settings.redis_url:
         await reach(settings.redis_url)
         yield settings.redis_url
@@ -52,9 +52,11 @@ async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]
     server = EmbeddedRedis(settings.data_dir / "redis")
     await server.start()
     log.info("embedded Redis on %s (append-only persistence in %s)", server.socket_path, server.directory)
+    keeper = asyncio.ensure_future(server.keep_running())
     try:
         yield server.url
     finally:
+        await cancel_and_wait(keeper)
         await server.stop()
 
 

@@ -4,7 +4,7 @@ It listens only on a unix socket in the data dir (no TCP port, so nothing outsid
 can reach it), persists with an append-only file fsynced on every write (``appendfsync always``:
 an accepted message survives even a power cut), and is stopped on exit. A server left running
 by a killed orchestrator is adopted on the next start instead of a second one being started
-on the same files.
+on the same files; one killed or crashed while waorch runs is started again.
 """
 
 from __future__ import annotations
@@ -87,6 +87,19 @@ class EmbeddedRedis:
             )
             self._pid = self._process.pid
         await self._wait_ready(timeout)
+
+    async def keep_running(self, interval: float = 1.0) -> None:
+        """Start the server again, on the same files, whenever it is found gone (killed, crashed),
+        until cancelled: nobody else would bring a private server back."""
+        while True:
+            await asyncio.sleep(interval)
+            if self._pid is None or self._running_pid() is not None:
+                continue
+            log.error("embedded Redis (pid %d) is gone; starting it again on %s", self._pid, self.directory)
+            try:
+                await self.start()
+            except WaorchError as error:
+                log.error("embedded Redis did not start again: %s", error)
 
     async def _wait_ready(self, timeout: float) -> None:
         client = aioredis.Redis.from_url(self.url)
