@@ -8,8 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from redis_servers import RedisServer
-from support import API_KEY, Serve
+from support import API_KEY, Serve, free_port
 from tui_support import SIZE, screen_text, until
 
 from waorch.config import load_settings
@@ -71,10 +72,16 @@ async def test_a_lease_gone_after_an_outage_is_left_to_a_live_holder_for_a_grace
     await lease.acquire()
     holder = await current_holder(redis)
     watch, dead = LeaseWatch(holder, grace=0.5), LeaseWatch(replace(holder, pid=2**22 + 1), grace=60)
-    assert await watch.still_held(redis)
+    assert await watch.still_held(redis) and await dead.still_held(redis)
+    down = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}")  # how the watch sees Redis while it is down
+    assert await watch.still_held(down) and await dead.still_held(down)
+    await down.aclose()
     await redis.delete(keys.CORE_LEASE)  # expired while Redis was down; its holder (this process) lives
     assert await watch.still_held(redis) and not await dead.still_held(redis)  # a dead holder: take over at once
     await asyncio.sleep(0.6)
     assert not await watch.still_held(redis)  # it did not take the lease back in time: take over
     await lease.acquire()
-    assert await LeaseWatch(holder, grace=0.5).still_held(redis)  # taken back: still the same core
+    again = LeaseWatch(holder, grace=60)
+    assert await again.still_held(redis)  # taken back: still the same core
+    await lease.release()
+    assert not await again.still_held(redis)  # given up without an outage (the core stopped): take over at once

@@ -19,7 +19,7 @@ from waorch.config import Settings
 from waorch.control import Control, RemoteControl
 from waorch.core.lease import Holder, current_holder
 from waorch.core.orchestrator import Core
-from waorch.core.redis_server import problem_of, redis_client
+from waorch.core.redis_server import is_outage, problem_of, redis_client
 from waorch.errors import CoreActive, WaorchError
 from waorch.redis_url import redact_url
 from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
@@ -115,12 +115,17 @@ class ControlRoom(App[None]):
                 while not self._stopping.is_set():
                     try:
                         await self._host_or_attach(url)
-                    except (aioredis.RedisError, OSError) as error:  # Redis went away: try again when it is back
-                        log.warning("Redis unavailable: %s", problem_of(error))
+                    except aioredis.RedisError as error:
+                        if not is_outage(error):
+                            raise
+                        log.warning("Redis unavailable: %s", problem_of(error))  # try again when it is back
                         self.show_redis(False)
                         await first_of(self._stopping.wait(), asyncio.sleep(REDIS_RETRY_S))
         except WaorchError as error:
             self._failed(error.message)
+        except (aioredis.RedisError, OSError) as error:  # e.g. the API's port is taken
+            log.exception("the core could not start")
+            self._failed(str(error))
 
     async def _host_or_attach(self, url: str) -> None:
         holder = await self._holder(url)
@@ -470,24 +475,27 @@ class LeaseWatch:
 
     While Redis does not answer nobody can tell, and that core rides the outage out: it still
     counts as holding. When Redis is back and the lease is gone (it expired during the outage), a
-    holder that is not provably dead gets ``grace`` seconds to take it back before this room takes over.
+    holder that is not provably dead gets ``grace`` seconds to take it back before this room takes
+    over. A lease gone without an outage was given up (the core stopped): take over at once.
     """
 
     def __init__(self, holder: Holder, grace: float) -> None:
         self.holder = holder
         self.grace = grace
-        self._vanished: float | None = None  # monotonic time the lease was first seen gone
+        self._outage = False  # Redis did not answer since the holder was last seen holding
+        self._vanished: float | None = None  # monotonic time the lease was first seen gone after an outage
 
     async def still_held(self, redis: aioredis.Redis) -> bool:
         """One look at the lease."""
         try:
             current = await current_holder(redis)
         except (aioredis.RedisError, OSError):
+            self._outage = True
             return True
         if current is not None:
-            self._vanished = None
+            self._outage, self._vanished = False, None
             return current.owner == self.holder.owner and not current.is_dead()
-        if self.holder.is_dead():
+        if not self._outage or self.holder.is_dead():
             return False
         self._vanished = self._vanished or time.monotonic()
         return time.monotonic() - self._vanished < self.grace
