@@ -10,7 +10,7 @@ reach, so every request goes through the API key check, validation (phonenumbers
 and daily-limit checks and the durable write. Target: ratio >= 0.5.
 
 Recipients: each request names one of ``--recipients`` distinct valid numbers (default 4000, in
-turn). waorch keeps parsed numbers in an LRU cache (``intake.PHONE_CACHE`` entries), so after the
+turn). waorch keeps parsed numbers in an LRU cache (``phones.CACHED`` entries), so after the
 first pass they are cache hits, as repeat recipients of notification traffic are; pass more
 recipients than the cache holds to measure parsing every number.
 

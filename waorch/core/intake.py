@@ -9,14 +9,11 @@ before we answer. Without it the guarantee is the server's ``appendfsync`` polic
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import phonenumbers
 
 from waorch.clock import Clock
 from waorch.core.batching import WAITAOF_TIMEOUT_MS
@@ -25,13 +22,12 @@ from waorch.core.messages import Message, MessageStore, new_message_id
 from waorch.core.pacing import local_day, next_midnight
 from waorch.core.redis_server import Durability, probe_durability
 from waorch.core.sessions import Session, SessionStore, Status
-from waorch.errors import BadRequest, DailyLimit, EmptyMessage, InvalidPhone, MessageTooLong, NoCapacity
+from waorch.errors import BadRequest, DailyLimit, EmptyMessage, MessageTooLong, NoCapacity
+from waorch.phones import parse_phone
 
 log = logging.getLogger("waorch.intake")
 
 MAX_TEXT = 4096
-# Parsed recipients kept (notification traffic repeats them; parsing one costs ~40 µs).
-PHONE_CACHE = 16384
 
 
 @dataclass(frozen=True)
@@ -42,26 +38,6 @@ class SendRequest:
     text: str
     session_id: str | None
     send_at: float | None
-
-
-def parse_phone(raw: object, region: str | None) -> str:
-    """E.164 digits (no ``+``) of a recipient, or ``INVALID_PHONE``."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidPhone("to must be a phone number like +972501234567")
-    return _e164(raw, region)
-
-
-@functools.lru_cache(maxsize=PHONE_CACHE)
-def _e164(raw: str, region: str | None) -> str:
-    """The E.164 digits of a valid number (only valid numbers are cached: errors are raised)."""
-    try:
-        number = phonenumbers.parse(raw, None if raw.strip().startswith("+") else region)
-    except phonenumbers.NumberParseException:
-        hint = "" if region else " (numbers without + need DEFAULT_REGION)"
-        raise InvalidPhone(f"to is not a phone number: {raw!r}{hint}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidPhone(f"to is not a valid phone number: {raw!r}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
 
 def parse_text(raw: object) -> str:
@@ -99,7 +75,7 @@ def parse_send(body: dict[str, Any], region: str | None, now: float) -> SendRequ
     session_id = body.get("sessionId")
     if session_id is not None and not (isinstance(session_id, str) and session_id.isprintable()):
         raise BadRequest("sessionId must be a string of printable characters")
-    return SendRequest(parse_phone(body.get("to"), region), parse_text(body.get("message")),
+    return SendRequest(parse_phone(body.get("to"), region, field="to"), parse_text(body.get("message")),
                        session_id or None, parse_send_at(body.get("sendAt"), now))
 
 

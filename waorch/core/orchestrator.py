@@ -39,7 +39,8 @@ from waorch.core.start_queue import StartQueue
 from waorch.core.tiers import Tier, TierStore
 from waorch.core.watchdog import Watchdog
 from waorch.core.worker_client import WorkerClient
-from waorch.errors import BadRequest, CoreActive, InvalidPhone, WaorchError, WorkerUnreachable
+from waorch.errors import BadRequest, CoreActive, WaorchError, WorkerUnreachable
+from waorch.phones import parse_phone
 from waorch.proxy_url import parse_proxy_url
 from waorch.tasks import cancel_and_wait
 
@@ -47,16 +48,6 @@ log = logging.getLogger("waorch.core")
 
 RESUME_POLL_S = 0.25  # how often a core whose Redis went away tries to take its lease back
 RUNNERS: dict[str, Callable[[Settings], Runner]] = {"process": lambda settings: ProcessRunner()}
-
-
-def normalize_phone(raw: object) -> str:
-    """Digits of an international phone number (``+972 50-111 1111`` → ``972501111111``)."""
-    if not isinstance(raw, str):
-        raise InvalidPhone("phone must be a string of digits in international format")
-    digits = "".join(ch for ch in raw if ch.isdigit())
-    if raw.strip().lstrip("+").replace(" ", "").replace("-", "") != digits or not 7 <= len(digits) <= 15:
-        raise InvalidPhone(f"phone must be 7-15 digits in international format, got {raw!r}")
-    return digits
 
 
 class Core:
@@ -212,7 +203,7 @@ class Core:
 
     async def provision(self, phone: object = None, proxy: object = None) -> Session:
         """Create a session (proxy chosen atomically) and queue its worker's start."""
-        digits = normalize_phone(phone) if phone not in (None, "") else None
+        digits = self._phone(phone) if phone not in (None, "") else None
         proxy_id = None
         if proxy not in (None, ""):
             proxy_id = (await self.pool.add(parse_proxy_url(proxy), "api", exist_ok=True)).id
@@ -221,6 +212,10 @@ class Core:
         await self.store.record(session_id, "status", {"status": "provisioning", "reason": ""})
         await self.starts.enqueue(session_id)
         return await self.store.get(session_id)
+
+    def _phone(self, raw: object) -> str:
+        """An account's phone, however written (``DEFAULT_REGION`` for national numbers)."""
+        return parse_phone(raw, self.settings.default_region, valid_only=False)
 
     async def delete(self, session_id: str) -> None:
         """Stop the worker, free its proxy and phone slots, and delete its login data."""
@@ -260,7 +255,7 @@ class Core:
 
     async def pairing_code(self, session_id: str, phone: object) -> str:
         """An 8-character code to link ``phone`` without scanning (while the session shows a QR)."""
-        digits = normalize_phone(phone)
+        digits = self._phone(phone)
         session = await self.store.get(session_id)
         answer = await self.workers.command(session_id, session.command_url, "pairing_code", phone=digits)
         await self.store.record(session_id, "pairing_code", {"phone": digits})

@@ -217,7 +217,9 @@ class ProxyPool:
             raise ProxyExists(f"proxy {proxy.redacted} is already in the pool as {proxy.id}")
         if added:
             await self.redis.hset(keys.proxy(proxy.id), mapping={"status": "ok", "source": source, "added": now_ms()})
-            await self.redis.zadd(keys.PROXIES, {proxy.id: now_ms()}, nx=True)
+            # ranked by when it joined (a counter: two added in the same millisecond keep their order), so
+            # among equally loaded proxies the first configured (PROXY_URL_1, then 2, ...) is chosen
+            await self.redis.zadd(keys.PROXIES, {proxy.id: await self.redis.incr(keys.PROXY_ORDER)}, nx=True)
         return await self.get(proxy.id)
 
     async def remove(self, proxy_id: str) -> None:

@@ -90,7 +90,7 @@ async def devices(request: web.Request) -> web.Response:
 async def scan(request: web.Request) -> web.Response:
     """``POST /sim/scan {qr, phone}``: the phone scans a QR code."""
     body = await read_body(request)
-    qr, phone = text_field(body, "qr"), text_field(body, "phone")
+    qr, phone = text_field(body, "qr"), check_phone(text_field(body, "phone"))
     device = request.app[NETWORK].state.scan(qr, phone)
     return web.json_response({"deviceId": device.id, "phone": phone})
 
@@ -98,7 +98,7 @@ async def scan(request: web.Request) -> web.Response:
 async def link_code(request: web.Request) -> web.Response:
     """``POST /sim/link-code {phone, code}``: the phone enters a pairing code."""
     body = await read_body(request)
-    phone, code = text_field(body, "phone"), text_field(body, "code")
+    phone, code = check_phone(text_field(body, "phone")), text_field(body, "code")
     device = request.app[NETWORK].state.link_code(phone, code)
     return web.json_response({"deviceId": device.id, "phone": phone})
 
@@ -127,7 +127,7 @@ async def presences(request: web.Request) -> web.Response:
 async def incoming(request: web.Request) -> web.Response:
     """``POST /sim/phones/{phone}/incoming {from, text}``: someone writes to the phone."""
     net: SimNetwork = request.app[NETWORK]
-    phone = request.match_info["phone"]
+    phone = check_phone(request.match_info["phone"])
     net.state.known_phone(phone)
     body = await read_body(request)
     sender, text = check_phone(text_field(body, "from"), "from"), text_field(body, "text")
@@ -140,20 +140,20 @@ async def incoming(request: web.Request) -> web.Response:
 
 async def disconnect(request: web.Request) -> web.Response:
     """``POST /sim/phones/{phone}/disconnect``: drop the connections; devices stay paired."""
-    count = await request.app[NETWORK].disconnect(request.match_info["phone"])
+    count = await request.app[NETWORK].disconnect(check_phone(request.match_info["phone"]))
     return web.json_response({"disconnected": count})
 
 
 async def logout(request: web.Request) -> web.Response:
     """``POST /sim/phones/{phone}/logout``: remove the phone's devices; their logins are void."""
-    count = await request.app[NETWORK].logout(request.match_info["phone"])
+    count = await request.app[NETWORK].logout(check_phone(request.match_info["phone"]))
     return web.json_response({"loggedOut": count})
 
 
 async def ban(request: web.Request) -> web.Response:
     """``POST /sim/phones/{phone}/ban {seconds, code?}``: a temporary ban."""
     net: SimNetwork = request.app[NETWORK]
-    phone = request.match_info["phone"]
+    phone = check_phone(request.match_info["phone"])
     net.state.known_phone(phone)
     body = await read_body(request)
     seconds, code = number_field(body, "seconds"), body.get("code", DEFAULT_BAN_CODE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from waorch.sim.link import Link
-from waorch.sim.state import PHONE_RE, Ban, Device, SimError, SimState, new_wa_id
+from waorch.sim.state import Ban, Device, SimError, SimState, new_wa_id
+
+WIRE_PHONE = re.compile(r"\d{7,15}")  # a recipient as clients send it: already E.164 digits
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +114,8 @@ class SimNetwork:
 
 
 def _check_message(to: Any, text: Any) -> None:
-    """Refuse, permanently, a send that can never succeed."""
-    if not isinstance(to, str) or not PHONE_RE.fullmatch(to):
+    """Refuse, permanently, a send that can never succeed (``to`` on the wire: E.164 digits)."""
+    if not isinstance(to, str) or not WIRE_PHONE.fullmatch(to):
         raise SimError("INVALID_PHONE", "to must be 7-15 digits", permanent=True)
     if not isinstance(text, str) or not 0 < len(text) <= MAX_TEXT:
         raise SimError("INVALID_MESSAGE", f"text must be 1-{MAX_TEXT} characters", permanent=True)

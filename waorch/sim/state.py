@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from waorch.clock import Clock, SystemClock
+from waorch.errors import InvalidPhone
+from waorch.phones import parse_phone
 
 if TYPE_CHECKING:
     from waorch.sim.link import Link
 
 MAX_COMPANIONS = 4
-PHONE_RE = re.compile(r"\d{7,15}")
 CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
 
 
@@ -107,10 +107,12 @@ class Ban:
 
 
 def check_phone(phone: Any, field_name: str = "phone") -> str:
-    """``phone`` if it is 7–15 digits, else an ``INVALID_PHONE`` error."""
-    if not isinstance(phone, str) or not PHONE_RE.fullmatch(phone):
-        raise SimError("INVALID_PHONE", f"{field_name} must be 7-15 digits without '+'")
-    return phone
+    """``phone``'s E.164 digits, read like every number waorch takes (``+972 50-…``, ``00972…`` or the
+    digits alone; the simulator has no default region), else an ``INVALID_PHONE`` error."""
+    try:
+        return parse_phone(phone, None, field=field_name, valid_only=False)
+    except InvalidPhone as error:
+        raise SimError("INVALID_PHONE", error.message) from None
 
 
 def hash_token(token: str) -> str:
@@ -166,7 +168,8 @@ class SimState:
 
     def known_phone(self, phone: str) -> list[Device]:
         """The phone's devices, or ``PHONE_UNKNOWN`` if it has none."""
-        devices = self.phone_devices(check_phone(phone))
+        phone = check_phone(phone)
+        devices = self.phone_devices(phone)
         if not devices:
             raise SimError("PHONE_UNKNOWN", f"no device is paired with {phone}", 404)
         return devices
@@ -193,7 +196,7 @@ class SimState:
 
     def issue_code(self, device: Device, phone: str) -> str:
         """An 8-character pairing code (``ABCD-EFGH``) that links ``device`` to ``phone``."""
-        check_phone(phone)
+        phone = check_phone(phone)
         if device.qr is None:
             raise SimError("NOT_IN_QR_PHASE", "pairing codes are only given while the device waits to be paired", 409)
         chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
@@ -203,7 +206,7 @@ class SimState:
 
     def scan(self, payload: str, phone: str) -> Device:
         """Pair the device showing QR ``payload`` with ``phone``."""
-        check_phone(phone)
+        phone = check_phone(phone)
         parts = payload.split(",")
         if len(parts) != 4:
             raise SimError("QR_INVALID", "a QR payload is ref,noise,identity,adv")
@@ -215,7 +218,7 @@ class SimState:
 
     def link_code(self, phone: str, code: str) -> Device:
         """Pair the device that asked for pairing code ``code`` with ``phone``."""
-        check_phone(phone)
+        phone = check_phone(phone)
         entry = self.codes.get(code.strip().upper())
         if entry is None or entry.phone != phone:
             raise SimError("CODE_UNKNOWN", "no pairing code like this was given for this phone", 404)
