@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -60,17 +61,19 @@ def _load(args: argparse.Namespace) -> Settings:
 def _announce(settings: Settings) -> None:
     for name in settings.generated_secrets:
         path = settings.data_dir / "secrets" / name.lower()
-        print(f"waorch: generated {name}; stored in {path} (mode 600). Read it with: cat {path}", file=sys.stderr)
+        _say(f"generated {name}; stored in {path} (mode 600). Read it with: cat {path}")
     if not settings.proxies:
-        print("waorch: no PROXY_URL_<n> configured: sessions without a proxy connect directly", file=sys.stderr)
+        _say("no PROXY_URL_<n> configured: sessions without a proxy connect directly")
 
 
 def _say(line: str) -> None:
-    print(f"waorch: {line}", file=sys.stderr, flush=True)
+    """One line on stderr (nothing if the terminal is gone: a hang-up must not end in a traceback)."""
+    with contextlib.suppress(OSError):
+        print(f"waorch: {line}", file=sys.stderr, flush=True)
 
 
 async def _serve(settings: Settings, stop_workers: bool) -> int:
-    """Serve until SIGTERM / SIGINT (0), or until another core takes this Redis over (1). A
+    """Serve until SIGHUP / SIGTERM / SIGINT (0), or until another core takes this Redis over (1). A
     configured Redis that does not answer yet is waited for, saying so at each attempt."""
     from waorch.core.redis_server import reach
     from waorch.redis_url import redact_url
@@ -78,7 +81,7 @@ async def _serve(settings: Settings, stop_workers: bool) -> int:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):  # a closed terminal ends it cleanly too
         loop.add_signal_handler(sig, stop.set)
     if settings.redis_url:
         await first_of(reach(settings.redis_url, retry=True, say=_say), stop.wait())
@@ -136,7 +139,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from waorch.demo import run_demo
 
     asyncio.run(run_demo(args.sessions))
-    print("waorch demo: the simulation stopped; its workers, Redis and data are gone.", file=sys.stderr)
+    _say("demo: the simulation stopped; its workers, Redis and data are gone.")
     return 0
 
 
@@ -154,10 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_tui(args)
         return _run_serve(args)
     except ConfigError as error:
-        print(f"waorch: configuration error: {error}", file=sys.stderr)
+        _say(f"configuration error: {error}")
         return 2
     except WaorchError as error:
-        print(f"waorch: {error}", file=sys.stderr)
+        _say(str(error))
         return 1
     except KeyboardInterrupt:
         return 130

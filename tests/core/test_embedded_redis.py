@@ -6,9 +6,11 @@ import stat
 from pathlib import Path
 
 import psutil
+import pytest
 import redis.asyncio as aioredis
 
 from waorch.core.embedded_redis import EmbeddedRedis
+from waorch.errors import WaorchError
 
 
 async def test_private_persistent_and_stopped(tmp_path: Path) -> None:
@@ -62,3 +64,10 @@ async def test_killed_server_keeps_acknowledged_writes(tmp_path: Path) -> None:
     assert await client.get("durable") == b"1"
     await client.aclose()
     await again.stop()
+
+
+async def test_a_socket_path_too_long_for_unix_is_a_clear_error(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 100)
+    with pytest.raises(WaorchError, match="longer than 107 bytes.*shorter DATA_DIR"):
+        await EmbeddedRedis(deep / "redis").start()
+    assert not deep.exists()

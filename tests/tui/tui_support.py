@@ -85,16 +85,18 @@ def decode(lines: list[str]) -> list[str]:
 class Terminal:
     """``waorch`` (no subcommand) running in a detached 160×50 tmux session."""
 
-    def __init__(self, data_dir: Path, sim_url: str) -> None:
+    def __init__(self, data_dir: Path, sim_url: str, *args: str, **extra_env: str) -> None:
+        """``waorch *args`` (no args: the control room), with ``extra_env`` on top of the test environment."""
         self.server = f"waorch-tui-test-{os.getpid()}-{free_port()}"  # a tmux server of our own
         self.name = "control-room"
         self.port = free_port()
         self.data_dir = data_dir
         env = {"DATA_DIR": str(data_dir), "ORCH_PORT": str(self.port), "API_KEY": API_KEY,
                "WEBHOOK_SECRET": "tui-test-secret-0123456789", "WORKER_ENGINE": "sim", "SIM_URL": sim_url,
-               "PROVISIONING_INTERVAL_MS": "0", "LANG": "C.UTF-8", "TERM": "xterm-256color"}
+               "PROVISIONING_INTERVAL_MS": "0", "LANG": "C.UTF-8", "TERM": "xterm-256color", **extra_env}
         exports = " ".join(f"{name}={value}" for name, value in env.items())
-        command = f"cd {data_dir.parent} && env -u COLUMNS -u LINES {exports} {sys.executable} -m waorch; echo exited $?; sleep 30"
+        waorch = " ".join([sys.executable, "-m", "waorch", *args])
+        command = f"cd {data_dir.parent} && env -u COLUMNS -u LINES {exports} {waorch}; echo exited $?; sleep 30"
         self.tmux("new-session", "-d", "-s", self.name, "-x", "160", "-y", "50", command)
         self.tmux("resize-window", "-t", self.name, "-x", "160", "-y", "50")
 
@@ -102,6 +104,11 @@ class Terminal:
         """Run a tmux command on our server; its output."""
         return subprocess.run(["tmux", "-L", self.server, "-f", "/dev/null", *args], check=True, capture_output=True,
                               text=True).stdout
+
+    def waorch_process(self) -> psutil.Process:
+        """The ``waorch`` process running in the pane."""
+        shell = psutil.Process(int(self.tmux("list-panes", "-t", self.name, "-F", "#{pane_pid}").strip()))
+        return next(child for child in shell.children() if "waorch" in " ".join(child.cmdline()))
 
     def keys(self, *keys: str) -> None:
         """Type keys (tmux names: Enter, C-q, ...)."""

@@ -23,6 +23,7 @@ from waorch.core.redis_server import CLIENT_NAME
 from waorch.errors import WaorchError
 
 log = logging.getLogger("waorch.embedded_redis")
+MAX_SOCKET_PATH = 107  # bytes in sockaddr_un.sun_path, less its terminating NUL
 
 
 def server_binary() -> str:
@@ -74,6 +75,9 @@ class EmbeddedRedis:
 
     async def start(self, timeout: float = 10.0) -> None:
         """Start (or adopt) the server and wait until it answers."""
+        if len(os.fsencode(self.socket_path)) > MAX_SOCKET_PATH:
+            raise WaorchError(f"the embedded Redis socket {self.socket_path} is longer than {MAX_SOCKET_PATH} bytes "
+                              "(the limit of a unix socket path): use a shorter DATA_DIR")
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.directory, 0o700)
         self._pid = self._running_pid()

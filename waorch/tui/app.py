@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 ATTACH_POLL_S = 1.0  # how often an attached control room checks that its core still holds the lease
+STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)  # each ends every mode the way ctrl+q does
 REDIS_RETRY_S = 1.0  # how often the room tries again while Redis does not answer
 log = logging.getLogger("waorch.tui")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -85,7 +87,11 @@ class ControlRoom(App[None]):
         self._calls: set[asyncio.Task[Any]] = set()
 
     async def on_mount(self) -> None:
-        """Start the core in this loop (the UI keeps running while it comes up)."""
+        """Start the core in this loop (the UI keeps running while it comes up); a hang-up (the SSH
+        connection or the terminal closed), SIGTERM or SIGINT quits the way ctrl+q does."""
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self.exit)
         self._serving = asyncio.create_task(self._serve())
 
     async def call(self, awaitable: Awaitable[T]) -> T:
@@ -103,6 +109,9 @@ class ControlRoom(App[None]):
 
     async def on_unmount(self) -> None:
         """Stop the core and its HTTP server (workers keep running unless ``stop_workers``)."""
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
         await self._settle_calls()
         self._stopping.set()
         if self._serving is not None:
