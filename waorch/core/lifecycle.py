@@ -2,20 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import shutil
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from waorch.config import Settings
 from waorch.core.proxy_pool import ProxyPool
 from waorch.core.runners.base import Runner, WorkerSpec
-from waorch.core.sessions import SessionStore, Status
+from waorch.core.sessions import Session, SessionStore, Status
 from waorch.errors import WaorchError
 from waorch.signing import command_key, webhook_key
 
 log = logging.getLogger("waorch.lifecycle")
+
+
+class SessionLocks:
+    """One lock per session, so that its worker's start, its stop and the session's deletion never
+    interleave (a delete during a start left a logged-in worker running for a session that was gone).
+
+    Re-entrant for the task that holds it: a delete that stops the worker takes it once."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._holders: dict[str, asyncio.Task[Any] | None] = {}
+        self._users: dict[str, int] = {}  # holding or waiting, so an idle session's lock is dropped
+
+    @contextlib.asynccontextmanager
+    async def hold(self, session_id: str) -> AsyncIterator[None]:
+        """Hold ``session_id``'s lock for the block."""
+        task = asyncio.current_task()
+        if self._holders.get(session_id) is task:
+            yield
+            return
+        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        self._users[session_id] = self._users.get(session_id, 0) + 1
+        try:
+            async with lock:
+                self._holders[session_id] = task
+                try:
+                    yield
+                finally:
+                    self._holders.pop(session_id, None)
+        finally:
+            self._release(session_id)
+
+    def _release(self, session_id: str) -> None:
+        self._users[session_id] -= 1
+        if not self._users[session_id]:
+            del self._users[session_id], self._locks[session_id]
 
 
 class Lifecycle:
@@ -26,6 +66,7 @@ class Lifecycle:
         self.store = store
         self.pool = pool
         self.runner = runner
+        self.locks = SessionLocks()
 
     def auth_dir(self, session_id: str) -> Path:
         """``SESSIONS_DIR/<id>``: the session's login data."""
@@ -55,32 +96,45 @@ class Lifecycle:
 
     async def start(self, session_id: str) -> None:
         """Start (or restart) the session's worker; a failure marks the session ``failed``."""
-        session = await self.store.find(session_id)
-        if session is None:
-            return
-        await self.stop(session_id)
-        generation = session.generation + 1
+        async with self.locks.hold(session_id):
+            session = await self.store.find(session_id)
+            if session is None:
+                return
+            await self.stop(session_id)
+            generation = session.generation + 1
+            try:
+                spec = WorkerSpec(session_id, await self.environment(session_id, session.proxy, generation),
+                                  self.auth_dir(session_id), self.log_path(session_id))
+                ref = await self.runner.start(spec)
+            except WaorchError as error:
+                await self.store.set_status(session_id, Status.FAILED, f"worker did not start: {error.message}")
+                return
+            await self._record(session, ref, generation)
+
+    async def _record(self, session: Session, ref: str, generation: int) -> None:
+        """Note the new worker in its session; if that cannot be done (the session is gone, Redis went
+        away) the worker must not run: nobody would know of it."""
+        reason = session.reason if session.status == Status.STARTING else ""
         try:
-            spec = WorkerSpec(session_id, await self.environment(session_id, session.proxy, generation),
-                              self.auth_dir(session_id), self.log_path(session_id))
-            ref = await self.runner.start(spec)
-        except WaorchError as error:
-            await self.store.set_status(session_id, Status.FAILED, f"worker did not start: {error.message}")
-            return
-        try:
-            await self.store.set_status(session_id, Status.STARTING, session.reason if session.status == Status.STARTING else "",
-                                        worker=ref, generation=generation, command_url="", last_ping=time.time())
-        except Exception:  # e.g. Redis went away: a worker nobody knows of must not run (the watchdog starts it again)
+            recorded = await self.store.set_status(session.id, Status.STARTING, reason, worker=ref, generation=generation,
+                                                   command_url="", last_ping=time.time())
+        except Exception:
             await self.runner.stop(ref, 5.0)
             raise
-        log.info("[%s] worker started (generation %d)", session_id, generation)
+        if not recorded:
+            log.warning("[%s] the session was deleted while its worker started; stopping that worker", session.id)
+            await self.runner.stop(ref, 5.0)
+            self.delete_auth(session.id)
+            return
+        log.info("[%s] worker started (generation %d)", session.id, generation)
 
     async def stop(self, session_id: str, timeout: float = 10.0) -> None:
         """Stop the session's worker if it runs."""
-        session = await self.store.find(session_id)
-        if session is not None and session.worker:
-            await self.runner.stop(session.worker, timeout)
-            await self.store.update(session_id, worker="", command_url="")
+        async with self.locks.hold(session_id):
+            session = await self.store.find(session_id)
+            if session is not None and session.worker:
+                await self.runner.stop(session.worker, timeout)
+                await self.store.update(session_id, worker="", command_url="")
 
     async def is_alive(self, session_id: str) -> bool:
         """Whether the session's worker process/container runs."""

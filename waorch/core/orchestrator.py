@@ -218,13 +218,15 @@ class Core:
         return parse_phone(raw, self.settings.default_region, valid_only=False)
 
     async def delete(self, session_id: str) -> None:
-        """Stop the worker, free its proxy and phone slots, and delete its login data."""
-        await self.store.get(session_id)
-        await self.starts.discard(session_id)
-        await self.lifecycle.stop(session_id)
-        await self._fail_waiting(session_id, "session deleted")
-        await self.pool.release(session_id)
-        self.lifecycle.delete_auth(session_id)
+        """Stop the worker, free its proxy and phone slots, and delete its login data (never while a
+        start of its worker is under way: that start finishes first, then its worker is stopped)."""
+        async with self.lifecycle.locks.hold(session_id):
+            await self.store.get(session_id)
+            await self.starts.discard(session_id)
+            await self.lifecycle.stop(session_id)
+            await self._fail_waiting(session_id, "session deleted")
+            await self.pool.release(session_id)
+            self.lifecycle.delete_auth(session_id)
 
     async def _fail_waiting(self, session_id: str, reason: str) -> None:
         """Settle a session's queued and in-flight messages as failed (they can no longer be sent)."""
@@ -249,9 +251,10 @@ class Core:
         try:
             await self.workers.command(session_id, session.command_url, "logout")
         except WorkerUnreachable:
-            await self.lifecycle.stop(session_id)
-            self.lifecycle.delete_auth(session_id)
-            await self.store.set_status(session_id, Status.LOGGED_OUT, "logged out while the worker was unreachable")
+            async with self.lifecycle.locks.hold(session_id):
+                await self.lifecycle.stop(session_id)
+                self.lifecycle.delete_auth(session_id)
+                await self.store.set_status(session_id, Status.LOGGED_OUT, "logged out while the worker was unreachable")
 
     async def pairing_code(self, session_id: str, phone: object) -> str:
         """An 8-character code to link ``phone`` without scanning (while the session shows a QR)."""

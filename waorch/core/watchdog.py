@@ -41,7 +41,9 @@ class Watchdog:
             if session.status == Status.PROVISIONING:
                 await self.starts.enqueue(session.id)
             elif session.status in RUNNING:
-                await self._check(session)
+                async with self.lifecycle.locks.hold(session.id):  # not while it is started, stopped or deleted
+                    if (current := await self.store.find(session.id)) is not None and current.status in RUNNING:
+                        await self._check(current)
 
     async def _check(self, session: Session) -> None:
         alive = bool(session.worker) and await self.lifecycle.runner.is_alive(session.worker)
