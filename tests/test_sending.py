@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import httpx
 import pytest
-from support import RunningService, eventually, post_event, scan, wait_status
+from support import RunningService, conforms, eventually, post_event, scan, wait_status
 
 from waorch.clock import ScaledClock
 from waorch.sim.server import SimServer
@@ -113,8 +117,31 @@ async def test_reach_out_timelock_holds_new_contacts_only_until_it_passes(start_
     assert await status_of(running, new["messageId"]) == "queued"
     queue = (await running.api.get(f"/api/sessions/{sid}/queue")).json()
     assert queue["nextSendAt"] >= clock.now() + 30
+    assert queue["waiting"]["reason"] == "reach_out" and "new contacts wait until" in queue["waiting"]["text"]
     await eventually(lambda: _is(status_of(running, new["messageId"]), "sent"), timeout=15)
 
 
 async def _is(value, expected: str) -> bool:
     return await value == expected
+
+
+async def test_a_waiting_queue_says_why_in_words(start_service, sim) -> None:
+    running = await start_service(SIM_URL=sim.url, TIMEZONE="Asia/Jerusalem")
+    zone = ZoneInfo("Asia/Jerusalem")
+    hour = (datetime.now(zone) + timedelta(hours=2)).hour
+    later = {**FAST, "perMinute": 1, "hoursStart": f"{hour:02d}:00", "hoursEnd": f"{(hour + 1) % 24:02d}:00"}
+    assert (await running.api.put("/api/trust-tiers", json={"tiers": [later]})).status_code == 200
+    sid = await connected_session(running, sim.url)
+    first = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "one", "sessionId": sid})).json()
+    queue = (await running.api.get(f"/api/sessions/{sid}/queue")).json()
+    conforms("GET", "/api/sessions/{id}/queue", await running.api.get(f"/api/sessions/{sid}/queue"))
+    assert queue["waiting"] == {"reason": "hours", "text": f"outside active hours {hour:02d}:00-{(hour + 1) % 24:02d}:00 "
+                                f"(Asia/Jerusalem): opens {hour:02d}:00" + (" tomorrow" if hour < 2 else "")}
+    assert (await running.api.put("/api/trust-tiers", json={"tiers": [{**FAST, "perMinute": 1}]})).status_code == 200
+    await eventually(lambda: _is(status_of(running, first["messageId"]), "sent"), timeout=10)
+    await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "two", "sessionId": sid})
+    queue = (await running.api.get(f"/api/sessions/{sid}/queue")).json()
+    assert queue["waiting"] == {"reason": "per_minute", "text": "per-minute cap: 1 sent in the last minute"}
+    assert queue["nextSendAt"] > time.time() + 50
+    log = [entry.text for entry in await running.core.activity.latest(100) if entry.session == sid]
+    assert f"{first['messageId']} to +972522222222 sent" in log  # a sent message shows in the log pane too

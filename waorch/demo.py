@@ -22,6 +22,7 @@ import httpx
 from waorch.config import Settings, load_settings
 from waorch.control import Control
 from waorch.core.sessions import Session, Status
+from waorch.core.tiers import DEFAULT_TIERS
 from waorch.errors import WaorchError
 from waorch.sim.server import SimOptions, SimServer
 from waorch.sim.socks import SocksServer
@@ -63,7 +64,9 @@ class Simulation:
                           code=problem.get("error", "SIM_REFUSED"))
 
     async def populate(self, control: Control, count: int = SESSIONS) -> list[str]:
-        """Provision ``count`` sessions with the demo phones (each gets a proxy of the pool); their ids."""
+        """Use tiers active all day (a rehearsal must not wait for 09:00), then provision ``count``
+        sessions with the demo phones (each gets a proxy of the pool); their ids."""
+        await control.replace_tiers([{**tier.to_dict(), "hoursStart": "00:00", "hoursEnd": "24:00"} for tier in DEFAULT_TIERS])
         return [await control.provision(phone, None) for phone in PHONES[:count]]
 
 
@@ -118,6 +121,6 @@ async def populate_when_ready(app: ControlRoom, world: Simulation, sessions: int
     while (control := app.control) is None:  # noqa: ASYNC110 (the app has no "core is up" event to wait on)
         await asyncio.sleep(0.1)
     await app.call(world.populate(control, sessions))
-    app.notify("Nothing here reaches WhatsApp: the phones, the network and the proxies run on this machine. "
-               "Open a session (enter) and press s: a simulated phone scans its QR code.",
+    app.notify("Nothing here reaches WhatsApp: the phones, the network and the proxies run on this machine, and "
+               "the trust tiers are active all day. Open a session (enter) and press s: a simulated phone scans its QR code.",
                title="This is a simulation", timeout=20)

@@ -17,9 +17,19 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 
 from waorch.clock import Clock
-from waorch.core.activity import ERROR, WARNING, ActivityLog
+from waorch.core.activity import ERROR, INFO, WARNING, ActivityLog
 from waorch.core.messages import Message, MessageStatus, MessageStore
-from waorch.core.pacing import WINDOW_S, Recent, draw_gap, earliest_send, gap_fits, local_day, typing_seconds
+from waorch.core.pacing import (
+    WINDOW_S,
+    Hold,
+    Recent,
+    clock_time,
+    draw_gap,
+    earliest_send,
+    gap_fits,
+    local_day,
+    typing_seconds,
+)
 from waorch.core.redis_server import is_outage
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.tiers import Tier, TierStore, tier_for_age
@@ -111,18 +121,24 @@ class Dispatcher:
             await self.messages.set_gap(session_id, gap)
         return Recent(last_done, gap, tuple(done), sent)
 
-    async def next_send(self, session: Session, message: Message) -> float:
-        """When the head message may go (``inf``: not while the session is as it is)."""
-        if session.paused or session.status != Status.CONNECTED:
-            return math.inf
+    async def next_send(self, session: Session, message: Message) -> Hold:
+        """When the head message may go and what holds it (``inf``: not while the session is as it is)."""
+        if session.paused:
+            return Hold(math.inf, "paused", "sending is paused (p in the control room, or POST …/queue/resume)")
+        if session.status != Status.CONNECTED:
+            return Hold(math.inf, "not_connected", f"the session is not connected ({session.status})")
         now = self.clock.now()
         tier = await self.tier_of(session)
-        at = earliest_send(now, tier, self.zone, await self.recent(session.id, tier, now),
-                           typing_seconds(message.text) + FINISH_ROOM_S)
-        holds = [session.ban_until, message.retry_at]
+        hold = earliest_send(now, tier, self.zone, await self.recent(session.id, tier, now),
+                             typing_seconds(message.text) + FINISH_ROOM_S)
+        holds = [(session.ban_until, "banned", "temporarily banned by WhatsApp until {}"),
+                 (message.retry_at, "retry", "tried again at {} after a failure")]
         if session.restricted_until > now and not await self.messages.is_contact(session.id, message.to):
-            holds.append(session.restricted_until)
-        return max(at, *holds)
+            holds.append((session.restricted_until, "reach_out", "reach-out hold: new contacts wait until {}"))
+        for at, reason, says in holds:
+            if at > hold.at:  # (worded only when it decides: this runs before every send)
+                hold = Hold(at, reason, says.format(clock_time(at, self.zone, now)))
+        return hold
 
     async def settle(self, session_id: str, message_id: str, answer: dict[str, object]) -> None:
         """Apply a worker's answer (or journal entry) about one in-flight message."""
@@ -134,8 +150,9 @@ class Dispatcher:
         if state == "sent":
             session = await self.sessions.find(session_id)
             gap = draw_gap(await self.tier_of(session)) if session else 0.0
-            await self.messages.finish(session_id, message_id, now, MessageStatus.SENT, today,
-                                       wa_id=str(answer.get("waId") or ""), next_gap=gap)
+            if await self.messages.finish(session_id, message_id, now, MessageStatus.SENT, today,
+                                          wa_id=str(answer.get("waId") or ""), next_gap=gap):
+                await self.activity.add(INFO, "message", f"{message_id} to +{message.to} sent", session_id)
         elif state == "failed":
             if await self.messages.finish(session_id, message_id, now, MessageStatus.FAILED, today, error=str(answer.get("error"))):
                 await self.activity.add(ERROR, "message", f"{message_id} to +{message.to} failed: {answer.get('error')}", session_id)
@@ -209,7 +226,7 @@ class SessionLoop:
         if message is None:
             await self._wait(math.inf)
             return True
-        at = await self.d.next_send(session, message)
+        at = (await self.d.next_send(session, message)).at
         if at > self.d.clock.now():
             woken = await self._wait(at - self.d.clock.now())
             if woken or self.d.clock.now() < at:

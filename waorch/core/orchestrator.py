@@ -29,7 +29,7 @@ from waorch.core.lease import CoreLease
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.messages import MessageStatus, MessageStore
 from waorch.core.outbox import Outbox
-from waorch.core.pacing import local_day
+from waorch.core.pacing import Hold, local_day
 from waorch.core.proxy_pool import ProxyInfo, ProxyPool
 from waorch.core.redis_server import Durability, is_outage, probe_durability, problem_of
 from waorch.core.runners.base import Runner
@@ -289,11 +289,13 @@ class Core:
         day = local_day(now, self.settings.timezone)
         counts = await self.messages.counts(session_id, day)
         head = await self.messages.peek(session_id)
-        next_at = await self.dispatcher.next_send(session, head[0]) if head else math.inf
+        hold = await self.dispatcher.next_send(session, head[0]) if head else Hold(math.inf, "empty", "the queue is empty")
         return {
             "sessionId": session_id, "paused": bool(session.paused), "depth": await self.messages.depth(session_id),
             "inflight": await self.messages.inflight(session_id), "head": [m.to_public() for m in head],
-            "nextSendAt": None if math.isinf(next_at) else next_at, "tier": tier.to_dict(),
+            "nextSendAt": None if math.isinf(hold.at) else hold.at,
+            "waiting": {"reason": hold.reason, "text": hold.text} if hold.reason and hold.at > now else None,
+            "tier": tier.to_dict(),
             "perMinute": {"used": len(await self.messages.done_since(session_id, now - 60)), "limit": tier.per_minute},
             "daily": {"day": day, **counts, "limit": tier.daily_limit},
         }

@@ -87,16 +87,46 @@ def hours_open_at(ts: float, tier: Tier, zone: ZoneInfo, room: float = 0.0) -> f
     return math.inf
 
 
-def earliest_send(now: float, tier: Tier, zone: ZoneInfo, recent: Recent, room: float = 0.0) -> float:
-    """The earliest time ≥ ``now`` the next send may start (``inf``: the tier allows none)."""
+@dataclass(frozen=True)
+class Hold:
+    """Until when a queue's head waits, and why: ``reason`` is a code, ``text`` says it to a person."""
+
+    at: float
+    reason: str = ""  # "": nothing holds it (due at ``at``)
+    text: str = ""
+
+    def or_later(self, other: Hold) -> Hold:
+        """The hold that ends last (the one that decides)."""
+        return other if other.at > self.at else self
+
+
+def clock_time(ts: float, zone: ZoneInfo, now: float) -> str:
+    """``14:05`` today, ``14:05 tomorrow``, or ``2026-12-03 14:05``, in the zone."""
+    moment, today = datetime.fromtimestamp(ts, zone), datetime.fromtimestamp(now, zone).date()
+    if moment.date() == today:
+        return moment.strftime("%H:%M")
+    return moment.strftime("%H:%M") + " tomorrow" if moment.date() == today + timedelta(days=1) else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def earliest_send(now: float, tier: Tier, zone: ZoneInfo, recent: Recent, room: float = 0.0) -> Hold:
+    """The earliest time ≥ ``now`` the next send may start, and which rule decides it (``inf``: the
+    tier allows none)."""
     if tier.per_minute == 0 or tier.daily_limit == 0:
-        return math.inf
-    at = max(now, recent.last_done + recent.gap if recent.last_done else now)
+        return Hold(math.inf, "tier_closed", f"tier {tier.name} allows no sends (its daily or per-minute limit is 0)")
+    hold = Hold(now)
+    if recent.last_done:
+        hold = hold.or_later(Hold(recent.last_done + recent.gap, "gap", f"pacing gap of {recent.gap:.1f} s after the last send"))
     if len(recent.done_times) >= tier.per_minute:
-        at = max(at, recent.done_times[-tier.per_minute] + WINDOW_S)
-    if recent.sent_today >= tier.daily_limit and local_day(at, zone) == local_day(now, zone):
-        at = next_midnight(now, zone)
-    return hours_open_at(at, tier, zone, room)
+        hold = hold.or_later(Hold(recent.done_times[-tier.per_minute] + WINDOW_S, "per_minute",
+                                  f"per-minute cap: {tier.per_minute} sent in the last minute"))
+    if recent.sent_today >= tier.daily_limit and local_day(hold.at, zone) == local_day(now, zone):
+        hold = Hold(next_midnight(now, zone), "daily_limit",
+                    f"daily limit reached: {recent.sent_today} of {tier.daily_limit} sent today; sends again after midnight")
+    opens = hours_open_at(hold.at, tier, zone, room)
+    if opens > hold.at:
+        return Hold(opens, "hours", f"outside active hours {tier.hours_start}-{tier.hours_end} ({zone.key}): "
+                                    f"opens {clock_time(opens, zone, now)}")
+    return hold
 
 
 def typing_seconds(text: str) -> float:

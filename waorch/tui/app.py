@@ -74,7 +74,7 @@ class ControlRoom(App[None]):
         self.settings = settings
         self.simulation = simulation  # `waorch demo`: the simulated network this fleet lives in
         if simulation is not None:  # every title this app shows says so
-            self.TITLE = self.title = f"{type(self).TITLE} · SIMULATION"
+            self.TITLE = self.title = f"{type(self).TITLE} · SIMULATION (tiers active all day)"
         self.readonly = readonly
         self.stop_workers = stop_workers
         self.service: Service | None = None  # set while the core runs in this process

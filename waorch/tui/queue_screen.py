@@ -41,13 +41,14 @@ def message_cells(message: Message) -> tuple[Cell, ...]:
 
 
 def next_send(view: dict[str, Any], now: float) -> str:
-    """``14:03:21 (in 12 s)``, or why nothing is due."""
-    at = view["nextSendAt"]
+    """``14:03:21 (in 12 s)``, or ``-``; then why it waits, if it does."""
+    at, waiting = view["nextSendAt"], view.get("waiting")
+    why = f"\n             waiting: {waiting['text']}" if waiting else ""
     if at is None:
-        return "-  (paused)" if view["paused"] else "-  (queue empty)" if not view["depth"] else "-  (session not connected)"
+        return "-" + why
     left = int(at - now)
     local = datetime.fromtimestamp(at).strftime("%H:%M:%S")
-    return f"{local}  ({'now' if left <= 0 else f'in {left} s' if left < 120 else f'in {left // 60} min'})"
+    return f"{local}  ({'now' if left <= 0 else f'in {left} s' if left < 120 else f'in {left // 60} min'})" + why
 
 
 def summary(view: dict[str, Any], now: float) -> str:

@@ -118,11 +118,17 @@ TIER = {
 TIERS = {"type": "object", "required": ["tiers"], "properties": {"tiers": {"type": "array", "items": TIER}}}
 QUEUE = {
     "type": "object",
-    "required": ["sessionId", "paused", "depth", "inflight", "head", "nextSendAt", "tier", "perMinute", "daily"],
+    "required": ["sessionId", "paused", "depth", "inflight", "head", "nextSendAt", "waiting", "tier", "perMinute", "daily"],
     "properties": {
         "sessionId": {"type": "string"}, "paused": {"type": "boolean"}, "depth": {"type": "integer"},
         "inflight": {"type": "array", "items": {"type": "string"}}, "head": {"type": "array", "items": MESSAGE},
         "nextSendAt": NULLABLE_NUMBER, "tier": TIER,
+        "waiting": {
+            "type": ["object", "null"], "required": ["reason", "text"],
+            "description": "why the head message is not sent yet (null: it is due, or the queue is empty)",
+            "properties": {"reason": {"enum": ["empty", "paused", "not_connected", "gap", "per_minute", "daily_limit",
+                                               "hours", "tier_closed", "banned", "retry", "reach_out"]},
+                           "text": {"type": "string"}}},
         "perMinute": {"type": "object", "required": ["used", "limit"]},
         "daily": {"type": "object", "required": ["day", "sent", "queued", "failed", "limit"]},
     },
