@@ -12,11 +12,14 @@ python=${PYTHON:-python3}
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "waorch needs Python 3.11 or newer; $python is $("$python" --version 2>&1)" >&2; exit 1; }
 
+say() { echo "waorch setup: $*" >&2; }  # what the first set-up is doing (it takes about 30 s)
+
 apt_install() {
   local missing=()
   for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  say "installing Debian packages: ${missing[*]}"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
@@ -34,8 +37,10 @@ else
   stamp=.venv/.installed extras=""
 fi
 if ! fresh "$stamp"; then
-  [ -x .venv/bin/python ] || "$python" -m venv .venv
+  [ -x .venv/bin/python ] || { say "creating the virtualenv in .venv"; "$python" -m venv .venv; }
+  say "installing waorch and its pinned dependencies${extras:+ with the test tools} into .venv (about 30 s the first time)"
   .venv/bin/pip install -q --disable-pip-version-check -e ".$extras" 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -c 'import waorch' 
+  .venv/bin/python -c 'import waorch'
   touch "$stamp"
+  say "ready"
 fi

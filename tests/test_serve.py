@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -32,6 +33,8 @@ async def test_restart_adopts_connected_worker_without_new_qr(serve: Serve, sim)
         await wait_status(api, sid, "connected")
     worker_before = serve.session_hash(sid)["worker"]
     assert serve.stop() == 0
+    said = (serve.data_dir.parent / "serve.log").read_text()
+    assert "stopped; 1 worker(s) keep running" in said and "waorch serve --stop-workers" in said
     assert not (serve.data_dir / "redis" / "redis.sock").exists() or not _redis_alive(serve)
     assert psutil.pid_exists(int(worker_before.split(":")[0]))  # workers outlive the orchestrator
 
@@ -107,3 +110,17 @@ async def test_a_killed_embedded_redis_is_started_again_and_sending_resumes(serv
     async with httpx.AsyncClient(trust_env=False) as client:
         log = (await client.get(f"{sim.url}/sim/phones/972501111111/messages")).json()
     assert sorted(entry["text"] for entry in log) == ["one", "two"]
+
+
+async def test_a_session_keeps_the_engine_it_was_created_with(start_service, sim, tmp_path: Path) -> None:
+    running = await start_service()  # the simulator (WORKER_ENGINE=sim)
+    sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
+    await wait_status(running.api, sid, "qr_ready")
+    assert (await running.api.get(f"/api/sessions/{sid}")).json()["engine"] == "sim"
+    real = running.core.lifecycle  # a start with the real engine configured and no simulator URL
+    real.settings = replace(running.settings, worker_engine="neonize", sim_url=None)
+    await real.start(sid)
+    body = (await running.api.get(f"/api/sessions/{sid}")).json()
+    assert body["status"] == "failed" and body["engine"] == "sim"
+    assert "was created on the simulator (WORKER_ENGINE=sim) and SIM_URL is not set" in body["reason"]
+    assert not await real.is_alive(sid)  # nothing started it on the real engine

@@ -91,10 +91,14 @@ async def _serve(settings: Settings, stop_workers: bool) -> int:
     async with running_service(settings, stop_workers=stop_workers) as service:
         _say(f"serving on {service.base_url} (Redis {redact_url(service.redis_url)})")
         await first_of(stop.wait(), service.core.lease.lost.wait())
-        if stop.is_set():
-            return 0
-    _say("another core took over this Redis; this one stopped (run `waorch` to attach to it)")
-    return 1
+        kept = 0 if stop_workers or not stop.is_set() else await service.core.live_workers()
+    if not stop.is_set():
+        _say("another core took over this Redis; this one stopped (run `waorch` to attach to it)")
+        return 1
+    if kept:
+        _say(f"stopped; {kept} worker(s) keep running, so their sessions stay logged in and keep receiving, and the "
+             "next start adopts them. To stop them too: waorch serve --stop-workers (they stop on its exit)")
+    return 0
 
 
 def _run_sim(args: argparse.Namespace) -> int:

@@ -76,15 +76,24 @@ class Lifecycle:
         """The worker's log file."""
         return self.settings.data_dir / "logs" / f"{session_id}.log"
 
-    async def environment(self, session_id: str, proxy_id: str, generation: int) -> dict[str, str]:
+    def engine_of(self, session: Session) -> str:
+        """The engine the session was created with (sessions from before engines were recorded: the
+        configured one, which is then recorded). A session created on the simulator needs SIM_URL."""
+        engine = session.engine or self.settings.worker_engine
+        if engine == "sim" and not self.settings.sim_url:
+            raise WaorchError(f"{session.id} was created on the simulator (WORKER_ENGINE=sim) and SIM_URL is not set; "
+                              "set SIM_URL to run it there, or delete it", session_id=session.id)
+        return engine
+
+    async def environment(self, session: Session, generation: int) -> dict[str, str]:
         """The variables a worker is started with (only its own keys, never the master secret)."""
-        s = self.settings
-        proxy = await self.pool.url_of(proxy_id)
+        s, session_id = self.settings, session.id
+        proxy = await self.pool.url_of(session.proxy)
         env = {
             "SESSION_ID": session_id, "WEBHOOK_URL": s.worker_webhook_url,
             "WEBHOOK_KEY": webhook_key(s.webhook_secret, session_id),
             "COMMAND_KEY": command_key(s.webhook_secret, session_id),
-            "AUTH_DIR": str(self.auth_dir(session_id)), "WORKER_ENGINE": s.worker_engine,
+            "AUTH_DIR": str(self.auth_dir(session_id)), "WORKER_ENGINE": self.engine_of(session),
             "WORKER_GENERATION": str(generation), "PING_INTERVAL_MS": str(s.ping_interval_ms),
             "CONNECT_TIMEOUT_MS": str(s.worker_connect_timeout_ms),
             "DEVICE_NAME": s.device_name, "PROXY_URL": proxy.url if proxy else "",
@@ -103,7 +112,7 @@ class Lifecycle:
             await self.stop(session_id)
             generation = session.generation + 1
             try:
-                spec = WorkerSpec(session_id, await self.environment(session_id, session.proxy, generation),
+                spec = WorkerSpec(session_id, await self.environment(session, generation),
                                   self.auth_dir(session_id), self.log_path(session_id))
                 ref = await self.runner.start(spec)
             except WaorchError as error:
@@ -117,7 +126,7 @@ class Lifecycle:
         reason = session.reason if session.status == Status.STARTING else ""
         try:
             recorded = await self.store.set_status(session.id, Status.STARTING, reason, worker=ref, generation=generation,
-                                                   command_url="", last_ping=time.time())
+                                                   command_url="", last_ping=time.time(), engine=self.engine_of(session))
         except Exception:
             await self.runner.stop(ref, 5.0)
             raise

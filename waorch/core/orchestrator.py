@@ -170,6 +170,10 @@ class Core:
         await self.workers.close()
         await self.runner.close()
 
+    async def live_workers(self) -> int:
+        """How many sessions' workers run right now."""
+        return sum([await self.lifecycle.is_alive(session_id) for session_id in await self.store.ids()])
+
     async def _stop_workers(self) -> None:
         try:
             await asyncio.gather(*(self.lifecycle.stop(sid, 5.0) for sid in await self.store.ids()))
@@ -207,7 +211,8 @@ class Core:
         proxy_id = None
         if proxy not in (None, ""):
             proxy_id = (await self.pool.add(parse_proxy_url(proxy), "api", exist_ok=True)).id
-        fields = {"status": Status.PROVISIONING.value, "created": str(time.time()), "generation": "0"}
+        fields = {"status": Status.PROVISIONING.value, "created": str(time.time()), "generation": "0",
+                  "engine": self.settings.worker_engine}  # it keeps it: a real account never moves to the simulator
         session_id, _ = await self.pool.provision(fields, digits, proxy_id)
         await self.store.record(session_id, "status", {"status": "provisioning", "reason": ""})
         await self.starts.enqueue(session_id)

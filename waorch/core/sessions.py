@@ -65,6 +65,7 @@ class Session:
     tier_pin: str = ""
     paused: int = 0
     restricted_until: float = 0.0
+    engine: str = ""  # the worker engine it was created with ("": before engines were recorded)
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> Session:
@@ -83,7 +84,7 @@ class Session:
             "connectedSince": self.connected_since or None, "lastPing": self.last_ping or None,
             "reason": self.reason or None, "restarts": self.restarts, "tierPin": self.tier_pin or None,
             "paused": bool(self.paused), "firstConnected": self.first_connected or None,
-            "banUntil": self.ban_until or None,
+            "banUntil": self.ban_until or None, "engine": self.engine or None,
         }
         if self.status == Status.QR_READY and self.qr:
             body["qr"] = self.qr

@@ -24,6 +24,7 @@ SCHEMAS: dict[str, Any] = {
             "connectedSince": NULLABLE_NUMBER, "lastPing": NULLABLE_NUMBER, "reason": NULLABLE_STRING,
             "restarts": {"type": "integer"}, "tierPin": NULLABLE_STRING, "paused": {"type": "boolean"},
             "firstConnected": NULLABLE_NUMBER, "banUntil": NULLABLE_NUMBER,
+            "engine": {"enum": ["neonize", "sim", None], "description": "the worker engine it was created with, and keeps"},
             "qr": {"type": "string", "description": "current QR payload, only while qr_ready"},
             "qrExpiresAt": {"type": "number"},
             "history": {"type": "array", "items": {"type": "object"}},
