@@ -41,6 +41,12 @@ def command_key(secret: str, session_id: str) -> str:
     return derive_key(secret, "command", session_id)
 
 
+def proxy_id_key(secret: str) -> str:
+    """Key of the proxy pool's ids (``ProxyPool.id_of``): without it an id cannot be checked
+    against guessed passwords."""
+    return derive_key(secret, "proxy-id", "pool")
+
+
 def _mac(key: str, msg_id: str, timestamp: str, body: bytes) -> str:
     signed = msg_id.encode() + b"." + timestamp.encode() + b"." + body
     digest = hmac.new(key.encode(), signed, hashlib.sha256).digest()
@@ -63,6 +69,8 @@ def verify(key: str, headers: Mapping[str, str], body: bytes, *, now: float | No
     msg_id = headers.get(ID_HEADER, "")
     timestamp = headers.get(TIMESTAMP_HEADER, "")
     signature = headers.get(SIGNATURE_HEADER, "")
+    if not key:  # a MAC with an empty key proves nothing
+        raise SignatureError("no key to verify with")
     if not (msg_id and timestamp and signature):
         raise SignatureError("missing signature headers")
     try:

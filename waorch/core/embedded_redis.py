@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 
 from waorch.core.redis_server import CLIENT_NAME
 from waorch.errors import WaorchError
+from waorch.private_files import UMASK, private_dir
 
 log = logging.getLogger("waorch.embedded_redis")
 
@@ -74,8 +75,7 @@ class EmbeddedRedis:
 
     async def start(self, timeout: float = 10.0) -> None:
         """Start (or adopt) the server and wait until it answers."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.directory, 0o700)
+        private_dir(self.directory)
         self._pid = self._running_pid()
         if self._pid is None:
             with contextlib.suppress(FileNotFoundError):
@@ -83,7 +83,7 @@ class EmbeddedRedis:
             self._process = await asyncio.create_subprocess_exec(
                 *self.arguments(), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
+                start_new_session=True, umask=UMASK,  # its append-only files, log and socket: private
             )
             self._pid = self._process.pid
         await self._wait_ready(timeout)

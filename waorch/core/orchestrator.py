@@ -41,6 +41,7 @@ from waorch.core.watchdog import Watchdog
 from waorch.core.worker_client import WorkerClient
 from waorch.errors import BadRequest, CoreActive, InvalidPhone, WaorchError, WorkerUnreachable
 from waorch.proxy_url import parse_proxy_url
+from waorch.signing import proxy_id_key
 from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.core")
@@ -69,7 +70,7 @@ class Core:
         self.clock = clock or SystemClock()
         self.store = SessionStore(redis)
         self.pool = ProxyPool(redis, settings.max_sessions_per_proxy, settings.max_sessions_per_phone,
-                              settings.proxy_cooldown_ms)
+                              settings.proxy_cooldown_ms, proxy_id_key(settings.webhook_secret))
         self.runner = runner or RUNNERS[settings.runner](settings)
         self.lease = CoreLease(redis, settings.base_url, settings.core_lease_ms)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
@@ -112,6 +113,7 @@ class Core:
         """Start everything the active core does (at start, and again after an outage)."""
         self._halt = asyncio.Event()
         await self._check_durability()
+        await self.pool.rekey()  # before anything looks a proxy up by the id of its URL
         for proxy in self.settings.proxies:
             await self.pool.add(proxy, "env", exist_ok=True)
         self.watchdog.quiet_since = time.time()  # workers could not ping a core that was not there

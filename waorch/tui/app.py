@@ -21,6 +21,7 @@ from waorch.core.lease import Holder, current_holder
 from waorch.core.orchestrator import Core
 from waorch.core.redis_server import is_outage, problem_of, redis_client
 from waorch.errors import CoreActive, WaorchError
+from waorch.private_files import private_dir, private_file
 from waorch.redis_url import redact_url
 from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
 from waorch.tui.detail import DetailScreen
@@ -45,8 +46,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def log_to_file(data_dir: Path) -> None:
     """Send every log record to ``DATA_DIR/waorch.log`` (nothing may write to the terminal but Textual)."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = data_dir / "waorch.log"
+    path = private_file(private_dir(data_dir) / "waorch.log")  # phone numbers, tracebacks: the owner's alone
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
