@@ -20,7 +20,7 @@ from waorch.control import Control, RemoteControl
 from waorch.core.lease import Holder, current_holder
 from waorch.core.orchestrator import Core
 from waorch.core.redis_server import is_outage, problem_of, redis_client
-from waorch.errors import CoreActive, WaorchError
+from waorch.errors import CoreActive, InsecureCoreUrl, WaorchError
 from waorch.private_files import private_dir, private_file
 from waorch.redis_url import redact_url
 from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
@@ -206,8 +206,10 @@ class ControlRoom(App[None]):
             await remote.verify()
         except WaorchError as error:
             hint = " Use the API_KEY of the active core." if error.code == "UNAUTHORIZED" else ""
+            title = ("This control room keeps its API_KEY" if error.code == InsecureCoreUrl.code
+                     else "The active core refuses this control room")
             self.notify(f"{error.message}.{hint} Its fleet is shown; actions will fail.",
-                        title="The active core refuses this control room", severity="error", timeout=30)
+                        title=title, severity="error", timeout=30)
 
     def _show_mode(self, mode: str) -> None:
         self.core_state = mode
