@@ -37,8 +37,8 @@ def says_sent(request: Request) -> tuple[int, dict[str, Any], dict[str, str]]:
 class Impostor:
     """Records every request; ``answer(request)`` gives the status, JSON body and extra headers."""
 
-    def __init__(self, answer: Answer = says_sent) -> None:
-        self.port = free_port()
+    def __init__(self, answer: Answer = says_sent, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.answer = answer
         self.received: list[Request] = []
         self._runner: web.AppRunner | None = None
@@ -55,7 +55,11 @@ class Impostor:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        try:
+            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        except OSError:  # the port is taken
+            await self.stop()
+            raise
         return self
 
     async def stop(self) -> None:

@@ -254,7 +254,7 @@ class Core:
         """Log the session out of WhatsApp; its login data is deleted."""
         session = await self.store.get(session_id)
         try:
-            await self.workers.command(session_id, session.command_url, "logout")
+            await self.workers.command(session, "logout")
         except WorkerUnreachable:
             await self.lifecycle.stop(session_id)
             self.lifecycle.delete_auth(session_id)
@@ -264,7 +264,7 @@ class Core:
         """An 8-character code to link ``phone`` without scanning (while the session shows a QR)."""
         digits = normalize_phone(phone)
         session = await self.store.get(session_id)
-        answer = await self.workers.command(session_id, session.command_url, "pairing_code", phone=digits)
+        answer = await self.workers.command(session, "pairing_code", phone=digits)
         await self.store.record(session_id, "pairing_code", {"phone": digits})
         return str(answer["code"])
 
