@@ -142,6 +142,14 @@ def unkeyed_id(url: str) -> str:
     return "px_" + hashlib.sha256(parse_proxy_url(url).url.encode()).hexdigest()[:10]
 
 
+async def older_versions_proxy(redis: aioredis.Redis, url: str) -> str:
+    """A proxy in the pool as an older waorch left it; its id."""
+    old = unkeyed_id(url)
+    await redis.hset(keys.proxy(old), mapping={"url": url, "status": "ok", "source": "env", "added": 1})
+    await redis.zadd(keys.PROXIES, {old: 1})
+    return old
+
+
 async def test_ids_are_stable_but_cannot_be_computed_without_the_key(redis: aioredis.Redis) -> None:
     url = "socks5h://acct:pw-1234@10.0.0.1:1080"
     pool, again, other = (ProxyPool(redis, 4, 4, 1000, key) for key in (ID_KEY, ID_KEY, "another-key"))
@@ -157,9 +165,7 @@ async def test_ids_are_stable_but_cannot_be_computed_without_the_key(redis: aior
 async def test_ids_of_an_older_version_are_renamed_with_every_reference(redis: aioredis.Redis) -> None:
     """A user upgrading keeps the pool: sessions keep their proxy, phones their sticky proxy, proxies their health."""
     url = "socks5h://acct:pw-1234@10.0.0.1:1080"
-    old = unkeyed_id(url)
-    await redis.hset(keys.proxy(old), mapping={"url": url, "status": "ok", "source": "env", "added": 1})
-    await redis.zadd(keys.PROXIES, {old: 1})
+    old = await older_versions_proxy(redis, url)
     pool = ProxyPool(redis, 4, 4, 60000, ID_KEY)
     kept, _ = await pool.provision(FIELDS, "972501111111", old)
     await pool.bind_phone(kept, "972501111111")
@@ -183,9 +189,7 @@ async def test_ids_of_an_older_version_are_renamed_with_every_reference(redis: a
 
 async def test_a_proxy_added_under_its_new_id_while_the_core_started_is_merged(redis: aioredis.Redis) -> None:
     url = "socks5h://acct:pw-1234@10.0.0.1:1080"
-    old = unkeyed_id(url)
-    await redis.hset(keys.proxy(old), mapping={"url": url, "status": "ok", "source": "env", "added": 1})
-    await redis.zadd(keys.PROXIES, {old: 1})
+    old = await older_versions_proxy(redis, url)
     pool = ProxyPool(redis, 4, 4, 60000, ID_KEY)
     sid, _ = await pool.provision(FIELDS, None, old)
     new = (await pool.add(parse_proxy_url(url), exist_ok=True)).id
@@ -196,9 +200,7 @@ async def test_a_proxy_added_under_its_new_id_while_the_core_started_is_merged(r
 
 async def test_after_an_upgrade_the_api_shows_every_session_with_its_proxy(redis: aioredis.Redis, start_service) -> None:
     url = "socks5h://acct:pw-1234@127.0.0.1:1"
-    old = unkeyed_id(url)
-    await redis.hset(keys.proxy(old), mapping={"url": url, "status": "ok", "source": "api", "added": 1})
-    await redis.zadd(keys.PROXIES, {old: 1})
+    old = await older_versions_proxy(redis, url)
     sid, _ = await ProxyPool(redis, 4, 4, 60000, ID_KEY).provision({**FIELDS, "status": "stopped"}, None, old)
     running = await start_service()
     [proxy] = (await running.api.get("/api/proxies")).json()["proxies"]
