@@ -26,6 +26,9 @@ ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
 SESSION_HEADER = "x-waorch-session"
+# What a worker's PING says it speaks: its generation's command key, signed answers. A worker an
+# older waorch started (still running after an upgrade) says nothing and is restarted.
+CHANNEL_VERSION = 2
 
 
 def derive_key(secret: str, purpose: str, session_id: str) -> str:

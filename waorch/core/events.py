@@ -16,6 +16,7 @@ from waorch.core.proxy_pool import ProxyPool
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.worker_client import command_address
 from waorch.errors import BadRequest, PhoneLimit
+from waorch.signing import CHANNEL_VERSION
 
 log = logging.getLogger("waorch.events")
 
@@ -57,14 +58,17 @@ class Event:
 
 
 Handler = Callable[[Session, Event], Awaitable[None]]
+Restart = Callable[[Session, str], Awaitable[None]]
 
 
 class EventHandler:
     """Applies events to session state, stickiness and the proxy pool."""
 
     def __init__(self, store: SessionStore, pool: ProxyPool, lifecycle: Lifecycle, failover: Failover,
-                 logout: Callable[[str], Awaitable[None]], dispatcher: Dispatcher, restrict_s: float, inbox: Inbox) -> None:
+                 logout: Callable[[str], Awaitable[None]], dispatcher: Dispatcher, restrict_s: float, inbox: Inbox,
+                 restart: Restart) -> None:
         self.inbox = inbox
+        self.restart = restart
         self.dispatcher = dispatcher
         self.restrict_s = restrict_s
         self.store = store
@@ -126,6 +130,9 @@ class EventHandler:
     async def _ping(self, session: Session, event: Event) -> None:
         """The worker is alive, and where it takes commands: only an address commands may go to
         (a signed PING naming another one changes nothing)."""
+        if event.data.get("channel") != CHANNEL_VERSION:  # started by an older waorch: restarted with its generation's key
+            await self.restart(session, "the worker speaks an older command channel (it was started before an upgrade)")
+            return
         url = event.data.get("commandUrl", "")
         address = command_address(url)
         if address is None:

@@ -92,7 +92,8 @@ class Core:
         self.forwarder = Forwarder.configured(settings, self.outbox, self.store)
         self.inbox = Inbox(redis, settings.inbox_limit, self.outbox if self.forwarder else None)
         self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background,
-                                   self.dispatcher, settings.restrict_new_contacts_ms / 1000, self.inbox)
+                                   self.dispatcher, settings.restrict_new_contacts_ms / 1000, self.inbox,
+                                   self.watchdog.restart)
         self._tasks: set[asyncio.Task[Any]] = set()  # the lease holder and background actions
         self._acting: set[asyncio.Task[Any]] = set()  # the loops of the active core (stopped during an outage)
         self._halt = asyncio.Event()  # set while the loops must stop (outage, step-down, stop)
