@@ -140,6 +140,14 @@ redis.call('ZREM', P..'proxies', pid)
 return 1
 """
 
+# ARGV: proxy id, now (ms). The pool keeps proxies in the order they were added (the first of
+# equally loaded ones is chosen), also several added in one millisecond.
+_APPEND = """
+local last = redis.call('ZRANGE', 'waorch:proxies', -1, -1, 'WITHSCORES')[2]
+local score = math.max(tonumber(ARGV[2]), (tonumber(last) or 0) + 1)
+return redis.call('ZADD', 'waorch:proxies', 'NX', score, ARGV[1])
+"""
+
 # ARGV: old id, new id, ... Each proxy gets its new id, with every reference to it: its place in
 # the pool, its sessions, their ``proxy`` field, the phones stuck to it. A new id already in the
 # pool (added while the core started) keeps its own hash and gets the old one's sessions.
@@ -245,7 +253,7 @@ class ProxyPool:
         self._scripts = {
             name: redis.register_script(source)
             for name, source in (("provision", _PROVISION), ("move", _MOVE), ("bind", _BIND_PHONE),
-                                 ("release", _RELEASE), ("remove", _REMOVE), ("rekey", _REKEY))
+                                 ("release", _RELEASE), ("remove", _REMOVE), ("rekey", _REKEY), ("append", _APPEND))
         }
 
     def id_of(self, proxy: ProxyURL) -> str:
@@ -267,7 +275,7 @@ class ProxyPool:
             raise ProxyExists(f"proxy {proxy.redacted} is already in the pool as {proxy_id}")
         if added:
             await self.redis.hset(keys.proxy(proxy_id), mapping={"status": "ok", "source": source, "added": now_ms()})
-            await self.redis.zadd(keys.PROXIES, {proxy_id: now_ms()}, nx=True)
+            await self._scripts["append"](args=[proxy_id, now_ms()])
         return await self.get(proxy_id)
 
     async def rekey(self) -> int:
