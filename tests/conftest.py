@@ -14,6 +14,7 @@ import psutil
 import pytest
 import redis.asyncio as aioredis
 from event_receiver import EventReceiver
+from impostor import Impostor
 from redis_servers import KINDS, RedisServer, missing
 from socks_recorder import RecordingSocks
 from support import API_KEY, RunningService, Serve, SocksProxy, free_port
@@ -200,3 +201,11 @@ async def receiver() -> AsyncIterator[EventReceiver]:
     await receiver.start()
     yield receiver
     await receiver.stop()
+
+
+@pytest.fixture
+async def impostor() -> AsyncIterator[Impostor]:
+    """A local HTTP server playing a core or a worker it is not; records what it is sent."""
+    server = await Impostor().start()
+    yield server
+    await server.stop()

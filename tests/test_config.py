@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from waorch.config import load_settings, load_worker_settings, read_dotenv, settings_from_environment
 from waorch.errors import ConfigError
+from waorch.proxy_url import parse_proxy_url
 
 BASE = {"API_KEY": "k" * 20, "WEBHOOK_SECRET": "s" * 20}
 
@@ -71,6 +74,37 @@ def test_secrets_generated_once_privately(tmp_path: Path) -> None:
     assert second.webhook_secret == first.webhook_secret != first.api_key
 
 
+@pytest.mark.parametrize("stored", ["", "\n", "cut-short\n"])
+def test_a_short_secret_file_is_refused_naming_the_file_and_left_as_it_is(tmp_path: Path, stored: str) -> None:
+    """What a crash or a full disk during a first start could leave: never taken as the key, never replaced."""
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "api_key").write_text(stored)
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"DATA_DIR": str(tmp_path)})
+    assert raised.value.variable == "API_KEY"
+    assert str(tmp_path / "secrets" / "api_key") in str(raised.value) and "delete it" in str(raised.value)
+    assert (tmp_path / "secrets" / "api_key").read_text() == stored
+
+
+def test_first_starts_at_once_all_get_the_stored_secret(tmp_path: Path) -> None:
+    for attempt in range(5):
+        data_dir = tmp_path / str(attempt)
+        with ThreadPoolExecutor(8) as pool:
+            loaded = list(pool.map(load_settings, [{"DATA_DIR": str(data_dir)}] * 8))
+        stored = (data_dir / "secrets" / "api_key").read_text().strip()
+        assert {settings.api_key for settings in loaded} == {stored} and len(stored) >= 16
+        assert sum("API_KEY" in settings.generated_secrets for settings in loaded) == 1
+        assert sorted(path.name for path in (data_dir / "secrets").iterdir()) == ["api_key", "webhook_secret"]  # no temporary file left
+
+
+@pytest.mark.parametrize("name", ["api_key", "webhook_secret"])
+def test_settings_refuse_a_short_secret_however_they_are_built(tmp_path: Path, name: str) -> None:
+    settings = load_settings({**BASE, "DATA_DIR": str(tmp_path)})
+    with pytest.raises(ConfigError) as raised:
+        dataclasses.replace(settings, **{name: ""})
+    assert raised.value.variable == name.upper()
+
+
 def test_bad_value_generates_no_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_settings({"DATA_DIR": str(tmp_path), "ORCH_PORT": "x"})
@@ -108,7 +142,13 @@ def test_worker_environment_validated(name: str, value: str) -> None:
 def test_worker_environment(tmp_path: Path) -> None:
     settings = load_worker_settings({**WORKER, "PROXY_URL": "socks5h://u:p%40ss@127.0.0.1:1080"})
     assert settings.proxy_url is not None and settings.proxy_url.password == "p@ss"
-    assert settings.proxy_url.redacted == "socks5h://u:***@127.0.0.1:1080"
+    assert settings.proxy_url.redacted == "socks5h://***@127.0.0.1:1080"
+
+
+def test_proxy_credentials_are_masked_in_free_text() -> None:
+    proxy = parse_proxy_url("socks5h://acct-7f3k:p%40ss@127.0.0.1:1080")
+    said = "dial socks5://acct-7f3k:p%40ss@127.0.0.1:1080 failed: user acct-7f3k refused (password p@ss); acct-7f3kx"
+    assert proxy.scrub(said) == "dial socks5://***:***@127.0.0.1:1080 failed: user *** refused (password ***); acct-7f3kx"
 
 
 def test_events_secret_generated_only_with_a_url(tmp_path: Path) -> None:

@@ -6,11 +6,15 @@ import asyncio
 import collections
 import os
 import signal
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from impostor import Impostor
 from support import RunningService, Serve, eventually, scan, wait_status
 from test_sending import FAST, connected_session
+
+from waorch.clock import ScaledClock
 
 SETTLED = {"sent", "unknown", "failed", "dead"}
 
@@ -134,3 +138,49 @@ async def test_worker_killed_mid_send_sends_nothing_twice(start_service, sim) ->
     counts = collections.Counter(entry["messageId"] for entry in log)
     assert counts[first] <= 1 and counts[second] == 1
     assert final[first] == ("sent" if counts[first] else "unknown")
+
+
+@pytest.mark.timeout(90)
+async def test_a_process_on_a_dead_workers_port_cannot_report_its_messages_sent(start_service, sim_factory) -> None:
+    """A local process takes a crashed worker's loopback port before the watchdog notices: it gets
+    the command and answers "sent" (to the send and to the journal lookup), and the message stays
+    unsettled; the watchdog finds the worker dead and forgets its address, and the new worker sends
+    the message, once."""
+    clock = ScaledClock(20)  # the retry after "never started" comes in 1.5 s
+    sim = await sim_factory(clock=clock, qr_first_ttl=30, qr_ttl=10)
+    running: RunningService = await start_service(clock=clock, SIM_URL=sim.url, WATCHDOG_INTERVAL_MS="600000")
+    await running.api.put("/api/trust-tiers", json={"tiers": [FAST]})
+    sid = await connected_session(running, sim.url, "972501111111")
+    dead = await running.core.store.get(sid)
+    os.kill(int(dead.worker.split(":")[0]), signal.SIGKILL)
+    impostor = Impostor(port=urlsplit(dead.command_url).port)
+    await eventually(lambda: _listening(impostor))
+    try:
+        sent = await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "hi", "sessionId": sid})
+        message_id = sent.json()["messageId"]
+        await eventually(lambda: _asked(impostor, {"send", "status"}))
+        assert (await statuses(running.api, [message_id]))[message_id] == "sending"
+        await running.core.watchdog.check_once()
+        assert (await running.core.store.get(sid)).command_url != dead.command_url
+        asked = len(impostor.received)
+
+        async def delivered() -> bool:
+            return (await statuses(running.api, [message_id]))[message_id] == "sent"
+
+        await eventually(delivered, timeout=30)
+        assert len(impostor.received) == asked  # nothing more went to the old address
+    finally:
+        await impostor.stop()
+    assert [entry["messageId"] for entry in await sim_logs(sim.url, ["972501111111"])] == [message_id]
+
+
+async def _listening(impostor: Impostor) -> bool:
+    try:
+        await impostor.start()
+    except OSError:
+        return False
+    return True
+
+
+async def _asked(impostor: Impostor, commands: set[str]) -> bool:
+    return commands <= {request.json.get("command") for request in impostor.received}

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -66,6 +67,37 @@ def test_bad_configuration_stops_startup_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["waorch: configuration error: ORCH_PORT: must be a whole number, got 'seventy'"]
     assert not (tmp_path / "d" / "secrets").exists()
+
+
+def test_an_empty_secret_file_stops_startup_with_one_line_naming_it(tmp_path: Path) -> None:
+    """What a crash during a first start could leave behind: with it, requests without a key got in."""
+    stored = tmp_path / "d" / "secrets" / "api_key"
+    stored.parent.mkdir(parents=True)
+    stored.write_text("")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "d")}
+    result = subprocess.run([sys.executable, "-m", "waorch", "serve"], env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"waorch: configuration error: API_KEY: {stored} holds 0 characters, fewer than 16: "
+        "delete it to have a new one generated, or set API_KEY"]
+    assert stored.read_text() == ""
+
+
+async def test_everything_in_the_data_dir_is_private(serve: Serve) -> None:
+    """Logs (phone numbers, tracebacks), the embedded Redis's files, login data: the owner's alone,
+    also in a data dir an older version made readable by everyone."""
+    os.chmod(serve.data_dir, 0o755)
+    (serve.data_dir / "logs").mkdir(mode=0o755)
+    (serve.data_dir / "logs" / "worker_1.log").touch()
+    os.chmod(serve.data_dir / "logs" / "worker_1.log", 0o644)
+    serve.start()
+    async with serve.api() as api:
+        sid = (await api.post("/api/sessions/provision", json={})).json()["sessionId"]
+        await wait_status(api, sid, "qr_ready")
+    assert stat.S_IMODE(serve.data_dir.stat().st_mode) == 0o700
+    found = {path.relative_to(serve.data_dir).as_posix(): stat.S_IMODE(path.lstat().st_mode) for path in serve.data_dir.rglob("*")}
+    assert {"logs/worker_1.log", "redis/redis.log", "sessions/worker_1"} <= found.keys()
+    assert {path: oct(mode) for path, mode in found.items() if mode & 0o077} == {}
 
 
 async def test_second_serve_on_the_same_redis_refuses_and_changes_nothing(start_service, redis_server, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from waorch.config import Settings, load_worker_settings, settings_from_environment
 from waorch.errors import ConfigError, WaorchError
+from waorch.private_files import UMASK, private_dir
 
 log = logging.getLogger("waorch")
 
@@ -120,7 +121,7 @@ def _run_worker() -> int:
 
 def _run_serve(args: argparse.Namespace) -> int:
     settings = _load(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(settings.data_dir)
     _configure_logging(sys.stderr)
     return asyncio.run(_serve(settings, args.stop_workers))
 
@@ -150,6 +151,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``waorch`` console script."""
     args = _parser().parse_args(argv)
+    os.umask(UMASK)  # every file waorch and its workers create is its owner's alone
     try:
         if args.command == "sim":
             return _run_sim(args)

@@ -6,7 +6,6 @@ frozen ``Settings``; the first bad value raises ``ConfigError`` naming the varia
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from waorch.errors import ConfigError, WaorchError
+from waorch.private_files import create_private, private_dir
 from waorch.proxy_url import ProxyURL, parse_proxy_url
 from waorch.redis_url import redact_url
 
@@ -27,6 +27,7 @@ T = TypeVar("T")
 ENGINES = ("neonize", "sim")
 RUNNERS = ("process",)
 PROXY_VAR = re.compile(r"^PROXY_URL_(\d+)$")
+MIN_SECRET_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,14 @@ class Settings:
     events_webhook_secret: str = ""
     events_webhook_max_attempts: int = 300
     generated_secrets: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        """No secret too short to keep anyone out, whichever way it came (an empty API key would let
+        every request in, an empty webhook secret let anyone derive worker keys)."""
+        _long_enough("API_KEY", self.api_key)
+        _long_enough("WEBHOOK_SECRET", self.webhook_secret)
+        if self.events_webhook_url or self.events_webhook_secret:
+            _long_enough("EVENTS_WEBHOOK_SECRET", self.events_webhook_secret)
 
     @property
     def base_url(self) -> str:
@@ -166,21 +175,35 @@ def _proxies(env: Mapping[str, str]) -> tuple[ProxyURL, ...]:
     return tuple(proxies)
 
 
-def _secret(env: Mapping[str, str], name: str, store: Path, generated: list[str]) -> str:
+def _long_enough(name: str, value: str) -> str:
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(name, f"must be at least {MIN_SECRET_LENGTH} characters")
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str, data_dir: Path, generated: list[str]) -> str:
+    """The variable if set; else the file ``DATA_DIR/secrets/<name>``, generated on first start."""
     value = env.get(name, "").strip()
     if value:
-        if len(value) < 16:
-            raise ConfigError(name, "must be at least 16 characters")
-        return value
-    path = store / name.lower()
-    if path.exists():
-        return path.read_text().strip()
-    store.mkdir(parents=True, exist_ok=True, mode=0o700)
-    value = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    generated.append(name)
+        return _long_enough(name, value)
+    path = data_dir / "secrets" / name.lower()
+    if not path.exists():
+        private_dir(data_dir)
+        private_dir(path.parent)
+        if create_private(path, secrets.token_urlsafe(32) + "\n"):
+            generated.append(name)
+    return _stored_secret(name, path)
+
+
+def _stored_secret(name: str, path: Path) -> str:
+    """A stored secret; one too short (emptied, cut short) is refused, never silently replaced."""
+    try:
+        value = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(name, f"cannot read {path} ({type(error).__name__}): delete it, or set {name}") from None
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(name, f"{path} holds {len(value)} characters, fewer than {MIN_SECRET_LENGTH}: "
+                                f"delete it to have a new one generated, or set {name}")
     return value
 
 
@@ -232,7 +255,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     """Validate ``env`` (environment merged over ``.env``) into ``Settings``."""
     data_dir = _path(env, "DATA_DIR", _default_data_dir(env))
     generated: list[str] = []
-    secrets_dir = data_dir / "secrets"
     engine = _choice(env, "WORKER_ENGINE", "neonize", ENGINES)
     sim_url = _http_url(env, "SIM_URL")
     events_url = _http_url(env, "EVENTS_WEBHOOK_URL") or ""
@@ -271,9 +293,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         inbox_limit=_integer(env, "INBOX_LIMIT", 1000, 1, 100_000),
         events_webhook_url=events_url,
         events_webhook_max_attempts=_integer(env, "EVENTS_WEBHOOK_MAX_ATTEMPTS", 300, 1, 100_000),
-        api_key=_secret(env, "API_KEY", secrets_dir, generated),
-        webhook_secret=_secret(env, "WEBHOOK_SECRET", secrets_dir, generated),
-        events_webhook_secret=(_secret(env, "EVENTS_WEBHOOK_SECRET", secrets_dir, generated)
+        api_key=_secret(env, "API_KEY", data_dir, generated),
+        webhook_secret=_secret(env, "WEBHOOK_SECRET", data_dir, generated),
+        events_webhook_secret=(_secret(env, "EVENTS_WEBHOOK_SECRET", data_dir, generated)
                                if events_url or env.get("EVENTS_WEBHOOK_SECRET", "").strip() else ""),
         generated_secrets=tuple(generated),
     )

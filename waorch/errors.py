@@ -250,6 +250,12 @@ class CoreUnreachable(Unavailable):
     code = "CORE_UNREACHABLE"
 
 
+class InsecureCoreUrl(Unavailable):
+    """The active core's API is neither on this machine nor https: the API key is not sent there."""
+
+    code = "INSECURE_CORE_URL"
+
+
 class CoreActive(WaorchError):
     """Another core already holds the lease on this Redis (a second one would double every send)."""
 

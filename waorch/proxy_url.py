@@ -1,12 +1,14 @@
-"""SOCKS5 proxy URLs: parsing, validation, stable ids and redaction."""
+"""SOCKS5 proxy URLs: parsing, validation and redaction (user names are credentials too: many
+providers put the account's token there)."""
 
 from __future__ import annotations
 
-import hashlib
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from waorch.errors import InvalidProxy
+from waorch.redis_url import redact_url
 
 SCHEMES = ("socks5h", "socks5")
 
@@ -24,17 +26,27 @@ class ProxyURL:
     @property
     def url(self) -> str:
         """The full URL, password included (never log or display this)."""
-        return self._format(self.password)
+        auth = ""
+        if self.username is not None:
+            auth = quote(self.username, safe="")
+            if self.password is not None:
+                auth += ":" + quote(self.password, safe="")
+            auth += "@"
+        return f"{self.scheme}://{auth}{self.endpoint}"
 
     @property
     def redacted(self) -> str:
-        """The URL with the password replaced by ``***``."""
-        return self._format("***" if self.password is not None else None)
+        """The URL fit for any output: user and password become ``***``."""
+        return redact_url(self.url)
 
-    @property
-    def id(self) -> str:
-        """A stable id for the pool: same URL, same id."""
-        return "px_" + hashlib.sha256(self.url.encode()).hexdigest()[:10]
+    def scrub(self, text: str) -> str:
+        """``text`` (an error message, say) with this proxy's password and user name, plain or
+        URL-encoded, as ``***`` (the user name only where it stands as a word of its own)."""
+        for form in _written(self.password):
+            text = text.replace(form, "***")
+        for form in _written(self.username):
+            text = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", "***", text)
+        return text
 
     @property
     def endpoint(self) -> str:
@@ -42,14 +54,10 @@ class ProxyURL:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
-    def _format(self, password: str | None) -> str:
-        auth = ""
-        if self.username is not None:
-            auth = quote(self.username, safe="")
-            if password is not None:
-                auth += ":" + (password if password == "***" else quote(password, safe=""))
-            auth += "@"
-        return f"{self.scheme}://{auth}{self.endpoint}"
+
+def _written(secret: str | None) -> list[str]:
+    """How a credential may appear in text: as it is and URL-encoded (longest first)."""
+    return sorted({secret, quote(secret, safe="")}, key=len, reverse=True) if secret else []
 
 
 def parse_proxy_url(raw: object) -> ProxyURL:

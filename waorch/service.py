@@ -20,6 +20,7 @@ from waorch.core.embedded_redis import EmbeddedRedis
 from waorch.core.orchestrator import Core
 from waorch.core.redis_server import reach, redis_client
 from waorch.errors import Unavailable, WaorchError
+from waorch.private_files import private_dir
 from waorch.tasks import cancel_and_wait
 from waorch.webhook_server.app import create_app
 
@@ -44,7 +45,9 @@ class Service:
 @contextlib.asynccontextmanager
 async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]:
     """Yield the Redis URL: ``REDIS_URL`` once it answers (``RedisUnavailable`` / ``RedisRefused``
-    otherwise), or a private embedded server started (and kept running) for the duration."""
+    otherwise), or a private embedded server started (and kept running) for the duration. The data
+    dir is made private (0700) first, whichever way waorch runs."""
+    private_dir(settings.data_dir)
     if settings.redis_url:
         await reach(settings.redis_url)
         yield settings.redis_url

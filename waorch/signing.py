@@ -4,6 +4,9 @@ A signed request carries ``webhook-id``, ``webhook-timestamp`` (unix seconds) an
 ``webhook-signature: v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>``. Each worker gets keys
 derived from ``WEBHOOK_SECRET`` and its session id, one for the events it sends and one for the
 commands it accepts, so a leaked worker can speak neither for another worker nor for the core.
+The command key is also per worker generation (a command captured for one worker process is
+refused by the next), and the worker signs each answer with a key derived from it, bound to the
+request's id, so nobody else on the worker's address can answer for it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
 SESSION_HEADER = "x-waorch-session"
+# What a worker's PING says it speaks: its generation's command key, signed answers. A worker an
+# older waorch started (still running after an upgrade) says nothing and is restarted.
+CHANNEL_VERSION = 2
 
 
 def derive_key(secret: str, purpose: str, session_id: str) -> str:
@@ -36,9 +42,32 @@ def webhook_key(secret: str, session_id: str) -> str:
     return derive_key(secret, "webhook", session_id)
 
 
-def command_key(secret: str, session_id: str) -> str:
-    """Key the core signs commands to a worker with."""
-    return derive_key(secret, "command", session_id)
+def command_key(secret: str, session_id: str, generation: int) -> str:
+    """Key the core signs commands to one generation of a session's worker with."""
+    return derive_key(secret, "command", f"{session_id}:{generation}")
+
+
+def reply_key(command_key: str) -> str:
+    """Key a worker signs its answers with: not its command key, so a command sent back as its
+    own answer does not verify."""
+    return hmac.new(command_key.encode(), b"reply", hashlib.sha256).hexdigest()
+
+
+def sign_reply(command_key: str, request_id: str, body: bytes) -> dict[str, str]:
+    """Headers that sign a worker's answer to the command whose ``webhook-id`` is ``request_id``."""
+    return sign(reply_key(command_key), body, msg_id=request_id)
+
+
+def verify_reply(command_key: str, request_id: str, headers: Mapping[str, str], body: bytes) -> None:
+    """Check a worker's answer: signed with its reply key, fresh, and for this very request."""
+    if verify(reply_key(command_key), headers, body) != request_id:
+        raise SignatureError("the answer is for another request")
+
+
+def proxy_id_key(secret: str) -> str:
+    """Key of the proxy pool's ids (``ProxyPool.id_of``): without it an id cannot be checked
+    against guessed passwords."""
+    return derive_key(secret, "proxy-id", "pool")
 
 
 def _mac(key: str, msg_id: str, timestamp: str, body: bytes) -> str:
@@ -63,6 +92,8 @@ def verify(key: str, headers: Mapping[str, str], body: bytes, *, now: float | No
     msg_id = headers.get(ID_HEADER, "")
     timestamp = headers.get(TIMESTAMP_HEADER, "")
     signature = headers.get(SIGNATURE_HEADER, "")
+    if not key:  # a MAC with an empty key proves nothing
+        raise SignatureError("no key to verify with")
     if not (msg_id and timestamp and signature):
         raise SignatureError("missing signature headers")
     try:

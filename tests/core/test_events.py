@@ -5,7 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from impostor import Impostor
 from support import RunningService, post_event
+
+from waorch.core.sessions import Session
+from waorch.errors import WorkerUnreachable
+from waorch.signing import CHANNEL_VERSION
 
 
 @pytest.fixture
@@ -13,6 +18,11 @@ async def running(start_service) -> RunningService:
     running = await start_service()
     await running.core.pool.provision({"status": "stopped", "created": "0", "generation": "0"}, None, None)
     return running
+
+
+def ping(command_url: object) -> dict:
+    """A PING as this version's worker sends it."""
+    return {"commandUrl": command_url, "pid": 1234, "channel": CHANNEL_VERSION}
 
 
 async def session(running: RunningService):
@@ -52,7 +62,7 @@ async def test_final_disconnects_park_the_session(running: RunningService, reaso
 
 
 async def test_auth_failure_and_ping(running: RunningService) -> None:
-    await post_event(running, "worker_1", "PING", {"commandUrl": "http://127.0.0.1:5555"})
+    await post_event(running, "worker_1", "PING", ping("http://127.0.0.1:5555"))
     assert (await session(running)).command_url == "http://127.0.0.1:5555"
     await post_event(running, "worker_1", "AUTH_FAILURE", {"reason": "qr_timeout", "detail": "nobody scanned"})
     current = await session(running)
@@ -70,3 +80,39 @@ async def test_malformed_event_data_is_400_and_changes_nothing(running: RunningS
         response = await post_event(running, "worker_1", kind, data)
         assert response.status_code == 400
     assert (await session(running)).status == "stopped"
+
+
+@pytest.mark.parametrize("url", [
+    "http://10.1.2.3:8080", "http://0.0.0.0:{port}", "http://169.254.169.254:80", "http://core.example.org:80",
+    "https://127.0.0.1:{port}", "http://user:pw@127.0.0.1:{port}", "http://127.0.0.1:{port}/elsewhere",
+    "http://127.0.0.1", "http://[::1:{port}", 5555, "",
+])
+async def test_a_signed_ping_naming_an_address_off_this_machine_is_refused(running: RunningService, impostor: Impostor,
+                                                                          url: object) -> None:
+    """Anyone holding a leaked worker key cannot point the core's commands (texts, recipients) elsewhere."""
+    await post_event(running, "worker_1", "PING", ping("http://127.0.0.1:5555"))
+    before = await session(running)
+    shown = url.format(port=impostor.port) if isinstance(url, str) else url
+    response = await post_event(running, "worker_1", "PING", ping(shown))
+    assert (response.status_code, response.json()["error"]) == (400, "COMMAND_URL_REFUSED")
+    after = await session(running)
+    assert (after.command_url, after.last_ping) == (before.command_url, before.last_ping)
+    if isinstance(url, str) and "{port}" in url:  # (only these could reach anything, and only this machine)
+        with pytest.raises(WorkerUnreachable):
+            await running.core.workers.command(Session("worker_1", command_url=shown), "send", to="972522222222", text="hi")
+    assert impostor.received == []
+
+
+async def test_a_loopback_command_address_is_kept(running: RunningService) -> None:
+    for url in ("http://127.0.0.1:5555", "http://[::1]:5556", "http://127.0.0.2:5557/"):
+        assert (await post_event(running, "worker_1", "PING", ping(url))).status_code == 200
+        assert (await session(running)).command_url == url.rstrip("/")
+
+
+async def test_a_worker_started_before_an_upgrade_is_restarted(running: RunningService) -> None:
+    """It has no key of its generation and signs no answer: every command to it would fail."""
+    response = await post_event(running, "worker_1", "PING", {"commandUrl": "http://127.0.0.1:5555", "pid": 1234})
+    assert response.status_code == 200
+    assert (await session(running)).restarts == 1
+    history = await running.core.store.history("worker_1")
+    assert any("older command channel" in entry.get("problem", "") for entry in history if entry["kind"] == "restart")

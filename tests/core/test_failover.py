@@ -19,7 +19,7 @@ async def test_killed_proxy_moves_session_to_another_proxy(start_service, sim, s
 
     async def moved() -> dict | None:
         body = (await running.api.get(f"/api/sessions/{sid}")).json()
-        return body if body["status"] == "connected" and body["proxy"] == "socks5h://alice:***@" + second.url.split("@")[1] else None
+        return body if body["status"] == "connected" and body["proxy"] == "socks5h://***@" + second.url.split("@")[1] else None
 
     body = await eventually(moved, timeout=15)
     assert body["phone"] == "972501111111"

@@ -24,7 +24,7 @@ Start = Callable[..., Forwarder]
 
 @pytest.fixture
 async def inbox(redis: aioredis.Redis) -> Inbox:
-    pool = ProxyPool(redis, 4, 4, 60000)
+    pool = ProxyPool(redis, 4, 4, 60000, "test-proxy-id-key")
     for _ in range(2):
         await pool.provision({"status": "connected", "created": "0", "generation": "0"}, None, None)
     return Inbox(redis, 100, Outbox(redis))

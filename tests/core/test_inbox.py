@@ -17,7 +17,7 @@ SENDER = "972502222222"
 
 @pytest.fixture
 async def pool(redis: aioredis.Redis) -> ProxyPool:
-    pool = ProxyPool(redis, 4, 4, 60000)
+    pool = ProxyPool(redis, 4, 4, 60000, "test-proxy-id-key")
     await pool.provision({"status": "connected", "created": "0", "generation": "0"}, None, None)
     return pool
 

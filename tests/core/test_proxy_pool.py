@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 import redis.asyncio as aioredis
 
+from waorch.core import keys
 from waorch.core.proxy_pool import ProxyPool
 from waorch.core.sessions import SessionStore
-from waorch.errors import NoProxyCapacity, PhoneLimit, ProxyInUse
+from waorch.errors import NoProxyCapacity, PhoneLimit, ProxyExists, ProxyInUse
 from waorch.proxy_url import parse_proxy_url
 
 FIELDS = {"status": "provisioning", "created": "0", "generation": "0"}
+ID_KEY = "test-proxy-id-key"
 
 
 async def make_pool(redis: aioredis.Redis, names: str = "ABCD", max_per_proxy: int = 4, cooldown_ms: int = 60000) -> tuple[ProxyPool, dict[str, str]]:
-    pool = ProxyPool(redis, max_per_proxy, 4, cooldown_ms)
+    pool = ProxyPool(redis, max_per_proxy, 4, cooldown_ms, ID_KEY)
     ids = {}
     for offset, name in enumerate(names):
         ids[name] = (await pool.add(parse_proxy_url(f"socks5h://u{name}:p@10.0.0.{offset + 1}:1080"))).id
@@ -52,9 +55,9 @@ async def test_seed_sticky_diagram(redis: aioredis.Redis) -> None:
 
 async def test_new_phone_goes_to_least_loaded(redis: aioredis.Redis) -> None:
     pool, ids = await make_pool(redis, "AB")
-    await connect(pool, "972500000001")
-    _, pid = await connect(pool, "972500000002")
-    assert pid == ids["B"]
+    _, first = await connect(pool, "972500000001")
+    _, second = await connect(pool, "972500000002")
+    assert (first, second) == (ids["A"], ids["B"])  # equally loaded: the first added (also in one millisecond)
 
 
 async def test_fifty_concurrent_provisions_never_overfill(redis: aioredis.Redis) -> None:
@@ -129,6 +132,78 @@ async def test_release_frees_slots_and_remove_refuses_busy_proxy(redis: aioredis
 
 
 async def test_empty_pool_means_no_proxy(redis: aioredis.Redis) -> None:
-    pool = ProxyPool(redis, 4, 4, 1000)
+    pool = ProxyPool(redis, 4, 4, 1000, ID_KEY)
     sid, pid = await pool.provision(FIELDS, None, None)
     assert pid == "" and (await SessionStore(redis).get(sid)).proxy == ""
+
+
+def unkeyed_id(url: str) -> str:
+    """The id an older waorch gave a proxy: a plain hash of its URL, password included."""
+    return "px_" + hashlib.sha256(parse_proxy_url(url).url.encode()).hexdigest()[:10]
+
+
+async def older_versions_proxy(redis: aioredis.Redis, url: str) -> str:
+    """A proxy in the pool as an older waorch left it; its id."""
+    old = unkeyed_id(url)
+    await redis.hset(keys.proxy(old), mapping={"url": url, "status": "ok", "source": "env", "added": 1})
+    await redis.zadd(keys.PROXIES, {old: 1})
+    return old
+
+
+async def test_ids_are_stable_but_cannot_be_computed_without_the_key(redis: aioredis.Redis) -> None:
+    url = "socks5h://acct:pw-1234@10.0.0.1:1080"
+    pool, again, other = (ProxyPool(redis, 4, 4, 1000, key) for key in (ID_KEY, ID_KEY, "another-key"))
+    proxy_id = (await pool.add(parse_proxy_url(url))).id
+    assert proxy_id == again.id_of(parse_proxy_url(url)) != other.id_of(parse_proxy_url(url))
+    assert proxy_id != unkeyed_id(url)
+    guesses = {pool.id_of(parse_proxy_url(f"socks5h://acct:{guess}@10.0.0.1:1080")) for guess in ("pw-1234", "pw-1235")}
+    assert len(guesses) == 2  # the password still tells proxies apart (the pool deduplicates by id)
+    with pytest.raises(ProxyExists):
+        await again.add(parse_proxy_url(url))
+
+
+async def test_ids_of_an_older_version_are_renamed_with_every_reference(redis: aioredis.Redis) -> None:
+    """A user upgrading keeps the pool: sessions keep their proxy, phones their sticky proxy, proxies their health."""
+    url = "socks5h://acct:pw-1234@10.0.0.1:1080"
+    old = await older_versions_proxy(redis, url)
+    pool = ProxyPool(redis, 4, 4, 60000, ID_KEY)
+    kept, _ = await pool.provision(FIELDS, "972501111111", old)
+    await pool.bind_phone(kept, "972501111111")
+    gone, _ = await pool.provision(FIELDS, "972502222222", old)
+    await pool.bind_phone(gone, "972502222222")
+    await pool.release(gone)  # a deleted session's phone still sticks to the proxy
+    await pool.mark_bad(old, "refused")
+
+    assert await pool.rekey() == 1
+    new = pool.id_of(parse_proxy_url(url))
+    assert await redis.zrange(keys.PROXIES, 0, -1) == [new]
+    assert not await redis.exists(keys.proxy(old), keys.proxy_sessions(old))
+    info = await pool.get(new)
+    assert (info.sessions, info.phones, info.status, info.reason) == ((kept,), ("972501111111",), "bad", "refused")
+    assert (await SessionStore(redis).get(kept)).proxy == new
+    assert {await redis.get(f"waorch:phone:{phone}:proxy") for phone in ("972501111111", "972502222222")} == {new}
+    assert await pool.rekey() == 0
+    await pool.mark_ok(new)
+    assert (await pool.provision(FIELDS, "972502222222", None))[1] == new  # the sticky rule still holds
+
+
+async def test_a_proxy_added_under_its_new_id_while_the_core_started_is_merged(redis: aioredis.Redis) -> None:
+    url = "socks5h://acct:pw-1234@10.0.0.1:1080"
+    old = await older_versions_proxy(redis, url)
+    pool = ProxyPool(redis, 4, 4, 60000, ID_KEY)
+    sid, _ = await pool.provision(FIELDS, None, old)
+    new = (await pool.add(parse_proxy_url(url), exist_ok=True)).id
+    assert await pool.rekey() == 1
+    assert [info.id for info in await pool.list()] == [new] and (await pool.get(new)).sessions == (sid,)
+    assert (await SessionStore(redis).get(sid)).proxy == new
+
+
+async def test_after_an_upgrade_the_api_shows_every_session_with_its_proxy(redis: aioredis.Redis, start_service) -> None:
+    url = "socks5h://acct:pw-1234@127.0.0.1:1"
+    old = await older_versions_proxy(redis, url)
+    sid, _ = await ProxyPool(redis, 4, 4, 60000, ID_KEY).provision({**FIELDS, "status": "stopped"}, None, old)
+    running = await start_service()
+    [proxy] = (await running.api.get("/api/proxies")).json()["proxies"]
+    assert proxy["id"] != old and proxy["sessions"] == [sid] and proxy["url"] == "socks5h://***@127.0.0.1:1"
+    session = (await running.api.get(f"/api/sessions/{sid}")).json()
+    assert (session["proxyId"], session["proxy"]) == (proxy["id"], proxy["url"])

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
+import redis.asyncio as aioredis
+from impostor import Impostor
 from support import API_KEY, eventually
 from tui_support import SIZE, Terminal, notices, until
 
 from waorch.config import Settings, load_settings
 from waorch.control import RemoteControl
+from waorch.core import keys
 from waorch.service import running_service
 from waorch.sim.server import SimServer
 from waorch.tui.app import ControlRoom
@@ -69,6 +74,24 @@ async def test_waorch_in_a_terminal_and_a_second_room_on_its_embedded_redis(term
         assert "exited 0" in await terminal.wait_for("exited", timeout=15)
         await until(pilot, lambda: app.service is not None, timeout=20)  # took over, on the same Redis
         assert await app.core.store.ids() == ["worker_1"]
+
+
+async def test_a_lease_naming_an_address_off_this_machine_gets_no_api_key(
+        make_settings: Callable[..., Settings], redis: aioredis.Redis, impostor: Impostor) -> None:
+    """Whoever can write the lease in Redis names where the room sends its API_KEY: not in clear text
+    off this machine (0.0.0.0 is no loopback address, yet reaches the impostor here)."""
+    await redis.hset(keys.CORE_LEASE, mapping={"owner": "impostor", "epoch": 1, "url": f"http://0.0.0.0:{impostor.port}",
+                                               "host": socket.gethostname(), "pid": os.getpid(), "since": time.time()})
+    await redis.pexpire(keys.CORE_LEASE, 60_000)
+    app = ControlRoom(make_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.control, RemoteControl))
+        await until(pilot, lambda: any("does not send it the API_KEY" in text for text in notices(app)))
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: sum("does not send it the API_KEY" in text for text in notices(app)) == 2)
+    assert impostor.received == []
 
 
 async def _status_is(store: Any, session_id: str, status: str) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -28,8 +30,14 @@ def test_bare_waorch_and_tui_open_the_control_room(argv: list[str], readonly: bo
 def test_the_control_room_logs_to_a_file_in_the_data_dir_and_never_to_the_terminal(tmp_path: Path) -> None:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
+    (tmp_path / "data").mkdir(mode=0o755)  # as an older version left it: readable by everyone
+    (tmp_path / "data" / "waorch.log").touch(mode=0o644)
+    os.chmod(tmp_path / "data", 0o755)
+    os.chmod(tmp_path / "data" / "waorch.log", 0o644)
     try:
         log_to_file(tmp_path / "data")
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "data" / "waorch.log").stat().st_mode) == 0o600
         logging.getLogger("waorch.core").warning("a line for the file")
         assert not any(type(handler) is logging.StreamHandler for handler in root.handlers)
         for handler in root.handlers:

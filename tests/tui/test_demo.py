@@ -41,7 +41,7 @@ async def test_the_demo_fleet_connects_when_s_scans_its_qr_and_says_it_is_simula
             assert "Scan (simulated)" in screen_text(app).splitlines()[-1]
             session = await app.core.store.get(first)
             assert session.phone == "972500000001"
-            assert any(session.proxy == pool.id for pool in world.settings.proxies)
+            assert any(session.proxy == app.core.pool.id_of(proxy) for proxy in world.settings.proxies)
             await pilot.press("s")
             await until(pilot, lambda: text_of(app, "#qr-notice") == "Status: connected", timeout=30)
             assert not app.screen.query_one(QRView).display

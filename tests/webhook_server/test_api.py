@@ -59,8 +59,8 @@ async def test_proxy_password_never_shown(running: RunningService) -> None:
     conforms("POST", "/api/proxies", added)
     created = await running.api.post("/api/sessions/provision", json={"proxy": "socks5://bob:hunter2@127.0.0.1:2"})
     everything = (await running.api.get("/api/proxies")).text + (await running.api.get("/api/sessions")).text + created.text
-    assert "s3cret" not in everything and "hunter2" not in everything
-    assert "socks5h://alice:***@127.0.0.1:1" in everything
+    assert not any(secret in everything for secret in ("s3cret", "hunter2", "alice", "bob"))
+    assert "socks5h://***@127.0.0.1:1" in everything
 
 
 BAD_PROVISIONS = [

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.timeout(20)
 
 WHATSAPP_HOSTS = ("web.whatsapp.com", "g.whatsapp.net")
 SECRET = "secretpass"
+USER = "acct-7f3k9q"  # providers put account tokens in the user name: masked like the password
 
 
 def closed_port() -> int:
@@ -117,24 +118,24 @@ async def run_process(args: list[str], env: dict[str, str], timeout: float) -> t
 
 async def test_connects_through_its_proxy_asking_it_for_whatsapps_host_name(tmp_path: Path, recording_proxy: RecordingSocks) -> None:
     sink = RecordingSink()
-    engine = engine_for(tmp_path / "auth", recording_proxy.url(auth=f"user:{SECRET}"))
+    engine = engine_for(tmp_path / "auth", recording_proxy.url(auth=f"{USER}:{SECRET}"))
     assert await asyncio.wait_for(engine.run(sink), 10) == "proxy_error"
     request = await recording_proxy.first_request()
     assert request.address_type == ATYP_DOMAIN, "the worker resolved the host name itself"
     assert request.host in WHATSAPP_HOSTS and request.port == 443
-    assert (request.username, request.password) == ("user", SECRET)
+    assert (request.username, request.password) == (USER, SECRET)
     assert [kind for kind, _ in sink.events] == ["PROXY_ERROR"]
-    assert SECRET not in str(sink.events)
+    assert SECRET not in str(sink.events) and USER not in str(sink.events)
 
 
 async def test_a_refusing_proxy_is_a_proxy_error_within_seconds(tmp_path: Path) -> None:
     sink = RecordingSink()
-    engine = engine_for(tmp_path / "auth", f"socks5h://user:{SECRET}@127.0.0.1:{closed_port()}")
+    engine = engine_for(tmp_path / "auth", f"socks5h://{USER}:{SECRET}@127.0.0.1:{closed_port()}")
     started = time.monotonic()
     assert await asyncio.wait_for(engine.run(sink), 10) == "proxy_error"
     assert time.monotonic() - started < 3
     (kind, data), = sink.events
-    assert kind == "PROXY_ERROR" and "connection refused" in data["error"] and SECRET not in data["error"]
+    assert kind == "PROXY_ERROR" and "connection refused" in data["error"] and SECRET not in data["error"] and USER not in data["error"]
 
 
 async def test_auth_dir_and_database_are_private(tmp_path: Path) -> None:
@@ -171,7 +172,7 @@ async def test_stop_before_run_and_bad_options(tmp_path: Path) -> None:
 
 async def test_worker_process_asks_the_proxy_for_whatsapp_and_reports_its_refusal(
         tmp_path: Path, webhook: Webhook, recording_proxy: RecordingSocks) -> None:
-    env = worker_env(tmp_path, webhook, recording_proxy.url(auth=f"user:{SECRET}"))
+    env = worker_env(tmp_path, webhook, recording_proxy.url(auth=f"{USER}:{SECRET}"))
     started = time.monotonic()
     code, output, _ = await run_process([sys.executable, "-m", "waorch", "worker"], env, timeout=15)
     request = await recording_proxy.first_request(timeout=1)
@@ -180,17 +181,17 @@ async def test_worker_process_asks_the_proxy_for_whatsapp_and_reports_its_refusa
     assert proxy_error is not None, output
     assert proxy_error["sessionId"] == "worker_1" and proxy_error["receivedAt"] - started < 10
     assert code == 3, output
-    assert SECRET not in output and SECRET not in str(webhook.events)
+    assert SECRET not in output + str(webhook.events) and USER not in output + str(webhook.events)
 
 
 @pytest.mark.timeout(30)
 async def test_worker_process_behind_a_silent_proxy_exits_within_the_bound(
         tmp_path: Path, webhook: Webhook, silent_proxy: SilentSocks) -> None:
-    env = worker_env(tmp_path, webhook, silent_proxy.url(auth=f"user:{SECRET}"))
+    env = worker_env(tmp_path, webhook, silent_proxy.url(auth=f"{USER}:{SECRET}"))
     code, output, lived = await run_process([sys.executable, "-m", "waorch", "worker"], {**env, "CONNECT_TIMEOUT_MS": "3000"}, timeout=20)
     assert silent_proxy.accepted >= 1
     assert code == EXIT_HUNG, output
     assert 3 <= lived < 3 + 5 + 4, f"lived {lived:.1f} s"  # bound, then at most the 5 s grace for last events
     proxy_error = webhook.first("PROXY_ERROR")
     assert proxy_error is not None and proxy_error["data"] == {"error": "proxy did not answer within 3 s"}
-    assert "no answer within 3 s" in output and SECRET not in output
+    assert "no answer within 3 s" in output and SECRET not in output and USER not in output

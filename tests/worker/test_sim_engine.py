@@ -245,10 +245,11 @@ async def test_refusing_proxy_at_start(sim: SimServer, start: Start) -> None:
 
 async def test_wrong_proxy_password_is_a_proxy_error_without_the_password(
         sim: SimServer, start: Start, socks_proxy: Callable[..., Any]) -> None:
-    proxy = socks_proxy("user", "right-pass")
-    running = start(sim.url, f"socks5h://user:wrong-pass@127.0.0.1:{proxy.port}")
+    proxy = socks_proxy("acct-7f3k9q", "right-pass")
+    running = start(sim.url, f"socks5h://acct-7f3k9q:wrong-pass@127.0.0.1:{proxy.port}")
     event = await running.sink.next("PROXY_ERROR", timeout=1.0)
     assert "authentication" in event["error"].lower() and "wrong-pass" not in event["error"]
+    assert "acct-7f3k9q" not in event["error"] and "***@127.0.0.1" in event["error"]
     assert await running.result() == "proxy_error"
 
 

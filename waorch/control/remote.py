@@ -6,17 +6,26 @@ from typing import Any
 
 import aiohttp
 
-from waorch.errors import CoreUnreachable, WaorchError
+from waorch.errors import CoreUnreachable, InsecureCoreUrl, WaorchError
+from waorch.loopback import may_carry_secrets
 
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
 
 
 class RemoteControl:
-    """``Control`` over the REST API of the core that holds the lease (same codes as local errors)."""
+    """``Control`` over the REST API of the core that holds the lease (same codes as local errors).
+
+    The address comes from the lease in Redis: the API key goes there only over https or to this
+    machine; to any other address nothing is sent and every action is ``INSECURE_CORE_URL``.
+    """
 
     def __init__(self, base_url: str, api_key: str) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = aiohttp.ClientSession(headers={"X-API-Key": api_key}, timeout=TIMEOUT)
+        self._refusal = None if may_carry_secrets(self.base_url) else (
+            f"the active core's API is at {self.base_url}, neither on this machine nor https: "
+            "this control room does not send it the API_KEY in clear text")
+        headers = {"X-API-Key": api_key} if self._refusal is None else {}
+        self._http = aiohttp.ClientSession(headers=headers, timeout=TIMEOUT)
 
     async def close(self) -> None:
         """Close the HTTP connections."""
@@ -24,6 +33,8 @@ class RemoteControl:
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
                     session_id: str | None = None) -> dict[str, Any]:
+        if self._refusal is not None:
+            raise InsecureCoreUrl(self._refusal, session_id=session_id)
         try:
             async with self._http.request(method, self.base_url + path, json=body) as response:
                 answer = await response.json(content_type=None)

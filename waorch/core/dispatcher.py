@@ -258,7 +258,7 @@ class SessionLoop:
         typing = self.d.clock.real_seconds(typing_seconds(message.text))
         try:
             answer = await self.d.workers.command(
-                self.session_id, session.command_url, "send", timeout=typing + 30.0,
+                session, "send", timeout=typing + 30.0,
                 messageId=message.id, to=message.to, text=message.text, typingSeconds=typing)
         except WorkerUnreachable as error:
             log.warning("[%s] %s: send not confirmed (%s); asking the worker's journal", self.session_id, message.id, error.message)
@@ -269,7 +269,7 @@ class SessionLoop:
         """Settle in-flight messages from the worker's journal (after a crash or a lost answer)."""
         for message_id in await self.d.messages.inflight(self.session_id):
             try:
-                answer = await self.d.workers.command(self.session_id, session.command_url, "status", messageId=message_id)
+                answer = await self.d.workers.command(session, "status", messageId=message_id)
             except WorkerUnreachable:
                 await self._wait(math.inf)
                 return

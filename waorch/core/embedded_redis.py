@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 
 from waorch.core.redis_server import CLIENT_NAME
 from waorch.errors import WaorchError
+from waorch.private_files import UMASK, private_dir
 
 log = logging.getLogger("waorch.embedded_redis")
 MAX_SOCKET_PATH = 107  # bytes in sockaddr_un.sun_path, less its terminating NUL
@@ -78,8 +79,7 @@ class EmbeddedRedis:
         if len(os.fsencode(self.socket_path)) > MAX_SOCKET_PATH:
             raise WaorchError(f"the embedded Redis socket {self.socket_path} is longer than {MAX_SOCKET_PATH} bytes "
                               "(the limit of a unix socket path): use a shorter DATA_DIR")
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.directory, 0o700)
+        private_dir(self.directory)
         self._pid = self._running_pid()
         if self._pid is None:
             with contextlib.suppress(FileNotFoundError):
@@ -87,7 +87,7 @@ class EmbeddedRedis:
             self._process = await asyncio.create_subprocess_exec(
                 *self.arguments(), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
+                start_new_session=True, umask=UMASK,  # its append-only files, log and socket: private
             )
             self._pid = self._process.pid
         await self._wait_ready(timeout)

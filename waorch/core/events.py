@@ -14,7 +14,9 @@ from waorch.core.inbox import Inbox
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.proxy_pool import ProxyPool
 from waorch.core.sessions import Session, SessionStore, Status
+from waorch.core.worker_client import command_address
 from waorch.errors import BadRequest, PhoneLimit
+from waorch.signing import CHANNEL_VERSION
 
 log = logging.getLogger("waorch.events")
 
@@ -56,14 +58,17 @@ class Event:
 
 
 Handler = Callable[[Session, Event], Awaitable[None]]
+Restart = Callable[[Session, str], Awaitable[None]]
 
 
 class EventHandler:
     """Applies events to session state, stickiness and the proxy pool."""
 
     def __init__(self, store: SessionStore, pool: ProxyPool, lifecycle: Lifecycle, failover: Failover,
-                 logout: Callable[[str], Awaitable[None]], dispatcher: Dispatcher, restrict_s: float, inbox: Inbox) -> None:
+                 logout: Callable[[str], Awaitable[None]], dispatcher: Dispatcher, restrict_s: float, inbox: Inbox,
+                 restart: Restart) -> None:
         self.inbox = inbox
+        self.restart = restart
         self.dispatcher = dispatcher
         self.restrict_s = restrict_s
         self.store = store
@@ -123,8 +128,18 @@ class EventHandler:
                                     ban_until=ban_until if isinstance(ban_until, (int, float)) else 0)
 
     async def _ping(self, session: Session, event: Event) -> None:
+        """The worker is alive, and where it takes commands: only an address commands may go to
+        (a signed PING naming another one changes nothing)."""
+        if event.data.get("channel") != CHANNEL_VERSION:  # started by an older waorch: restarted with its generation's key
+            await self.restart(session, "the worker speaks an older command channel (it was started before an upgrade)")
+            return
         url = event.data.get("commandUrl", "")
-        await self.store.update(session.id, last_ping=time.time(), command_url=url if isinstance(url, str) else "")
+        address = command_address(url)
+        if address is None:
+            log.warning("[%s] PING refused: commandUrl %.100r is not an address commands may go to", session.id, url)
+            raise BadRequest(f"commandUrl must be http://<loopback address>:<port>, got {str(url)[:100]!r}",
+                             session_id=session.id, code="COMMAND_URL_REFUSED")
+        await self.store.update(session.id, last_ping=time.time(), command_url=address)
 
     async def _proxy_error(self, session: Session, event: Event) -> None:
         await self.failover.proxy_failed(session, str(event.data.get("error", "proxy error"))[:200])

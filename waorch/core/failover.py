@@ -59,6 +59,9 @@ class Failover:
         if not session.proxy:
             await self.store.record(session.id, "proxy_error", {"error": error, "proxy": None})
             return
+        proxy = await self.pool.url_of(session.proxy)
+        if proxy is not None:  # what the worker says goes to the log, the API and the control room
+            error = proxy.scrub(error)
         await self.pool.mark_bad(session.proxy, error)
         info = await self.pool.get(session.proxy)
         log.warning("proxy %s marked BAD (%s); moving %d session(s)", info.endpoint, error, len(info.sessions))

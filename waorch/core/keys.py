@@ -5,8 +5,7 @@ from __future__ import annotations
 PREFIX = "waorch:"
 SESSION_COUNTER = PREFIX + "session:counter"
 SESSIONS = PREFIX + "sessions"
-PROXIES = PREFIX + "proxies"  # sorted set: pool proxy ids, ranked by PROXY_ORDER when added
-PROXY_ORDER = PREFIX + "proxies:order"  # counter: the rank of the next proxy added to the pool
+PROXIES = PREFIX + "proxies"
 PROVISION_QUEUE = PREFIX + "provision:queue"
 EVENTS_CHANNEL = PREFIX + "events"
 ACTIVITY = PREFIX + "activity"  # stream of what happened (core/activity.py)

@@ -92,7 +92,7 @@ class Lifecycle:
         env = {
             "SESSION_ID": session_id, "WEBHOOK_URL": s.worker_webhook_url,
             "WEBHOOK_KEY": webhook_key(s.webhook_secret, session_id),
-            "COMMAND_KEY": command_key(s.webhook_secret, session_id),
+            "COMMAND_KEY": command_key(s.webhook_secret, session_id, generation),
             "AUTH_DIR": str(self.auth_dir(session_id)), "WORKER_ENGINE": self.engine_of(session),
             "WORKER_GENERATION": str(generation), "PING_INTERVAL_MS": str(s.ping_interval_ms),
             "CONNECT_TIMEOUT_MS": str(s.worker_connect_timeout_ms),

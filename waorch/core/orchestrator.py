@@ -42,6 +42,7 @@ from waorch.core.worker_client import WorkerClient
 from waorch.errors import BadRequest, CoreActive, WaorchError, WorkerUnreachable
 from waorch.phones import parse_phone
 from waorch.proxy_url import parse_proxy_url
+from waorch.signing import proxy_id_key
 from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.core")
@@ -60,7 +61,7 @@ class Core:
         self.clock = clock or SystemClock()
         self.store = SessionStore(redis)
         self.pool = ProxyPool(redis, settings.max_sessions_per_proxy, settings.max_sessions_per_phone,
-                              settings.proxy_cooldown_ms)
+                              settings.proxy_cooldown_ms, proxy_id_key(settings.webhook_secret))
         self.runner = runner or RUNNERS[settings.runner](settings)
         self.lease = CoreLease(redis, settings.base_url, settings.core_lease_ms)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
@@ -82,7 +83,8 @@ class Core:
         self.forwarder = Forwarder.configured(settings, self.outbox, self.store)
         self.inbox = Inbox(redis, settings.inbox_limit, self.outbox if self.forwarder else None)
         self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background,
-                                   self.dispatcher, settings.restrict_new_contacts_ms / 1000, self.inbox)
+                                   self.dispatcher, settings.restrict_new_contacts_ms / 1000, self.inbox,
+                                   self.watchdog.restart)
         self._tasks: set[asyncio.Task[Any]] = set()  # the lease holder and background actions
         self._acting: set[asyncio.Task[Any]] = set()  # the loops of the active core (stopped during an outage)
         self._halt = asyncio.Event()  # set while the loops must stop (outage, step-down, stop)
@@ -103,6 +105,7 @@ class Core:
         """Start everything the active core does (at start, and again after an outage)."""
         self._halt = asyncio.Event()
         await self._check_durability()
+        await self.pool.rekey()  # before anything looks a proxy up by the id of its URL
         for proxy in self.settings.proxies:
             await self.pool.add(proxy, "env", exist_ok=True)
         self.watchdog.quiet_since = time.time()  # workers could not ping a core that was not there
@@ -254,7 +257,7 @@ class Core:
         """Log the session out of WhatsApp; its login data is deleted."""
         session = await self.store.get(session_id)
         try:
-            await self.workers.command(session_id, session.command_url, "logout")
+            await self.workers.command(session, "logout")
         except WorkerUnreachable:
             async with self.lifecycle.locks.hold(session_id):
                 await self.lifecycle.stop(session_id)
@@ -265,7 +268,7 @@ class Core:
         """An 8-character code to link ``phone`` without scanning (while the session shows a QR)."""
         digits = self._phone(phone)
         session = await self.store.get(session_id)
-        answer = await self.workers.command(session_id, session.command_url, "pairing_code", phone=digits)
+        answer = await self.workers.command(session, "pairing_code", phone=digits)
         await self.store.record(session_id, "pairing_code", {"phone": digits})
         return str(answer["code"])
 

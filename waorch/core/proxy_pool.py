@@ -8,6 +8,9 @@ load and then writes it happens inside one script, so concurrent provisions neve
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 import time
 from dataclasses import dataclass
 
@@ -16,6 +19,8 @@ import redis.asyncio as aioredis
 from waorch.core import keys
 from waorch.errors import NoProxyCapacity, PhoneLimit, ProxyExists, ProxyInUse, ProxyNotFound, WaorchError
 from waorch.proxy_url import ProxyURL, parse_proxy_url
+
+log = logging.getLogger("waorch.proxy_pool")
 
 _LIB = """
 local P = 'waorch:'
@@ -135,6 +140,51 @@ redis.call('ZREM', P..'proxies', pid)
 return 1
 """
 
+# ARGV: proxy id, now (ms). The pool keeps proxies in the order they were added (the first of
+# equally loaded ones is chosen), also several added in one millisecond.
+_APPEND = """
+local last = redis.call('ZRANGE', 'waorch:proxies', -1, -1, 'WITHSCORES')[2]
+local score = math.max(tonumber(ARGV[2]), (tonumber(last) or 0) + 1)
+return redis.call('ZADD', 'waorch:proxies', 'NX', score, ARGV[1])
+"""
+
+# ARGV: old id, new id, ... Each proxy gets its new id, with every reference to it: its place in
+# the pool, its sessions, their ``proxy`` field, the phones stuck to it. A new id already in the
+# pool (added while the core started) keeps its own hash and gets the old one's sessions.
+_REKEY = """
+local P = 'waorch:'
+local renamed = {}
+for i = 1, #ARGV, 2 do
+  local old, new = ARGV[i], ARGV[i + 1]
+  renamed[old] = new
+  local score = redis.call('ZSCORE', P..'proxies', old)
+  redis.call('ZREM', P..'proxies', old)
+  if redis.call('EXISTS', P..'proxy:'..new) == 0 then
+    redis.call('RENAME', P..'proxy:'..old, P..'proxy:'..new)
+    redis.call('ZADD', P..'proxies', score, new)
+  else
+    redis.call('DEL', P..'proxy:'..old)
+  end
+  local sessions = P..'proxy:'..new..':sessions'
+  redis.call('SUNIONSTORE', sessions, sessions, P..'proxy:'..old..':sessions')
+  redis.call('DEL', P..'proxy:'..old..':sessions')
+end
+for _, sid in ipairs(redis.call('ZRANGE', P..'sessions', 0, -1)) do
+  local new = renamed[redis.call('HGET', P..'session:'..sid, 'proxy') or '']
+  if new then redis.call('HSET', P..'session:'..sid, 'proxy', new) end
+end
+local cursor = '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', P..'phone:*:proxy', 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do
+    local new = renamed[redis.call('GET', key) or '']
+    if new then redis.call('SET', key, new) end
+  end
+until cursor == '0'
+return #ARGV / 2
+"""
+
 _ERRORS: dict[str, type[WaorchError]] = {
     "NO_PROXY_CAPACITY": NoProxyCapacity,
     "PHONE_LIMIT": PhoneLimit,
@@ -193,16 +243,23 @@ def now_ms() -> int:
 class ProxyPool:
     """Proxies in Redis with their load, health and sticky phones."""
 
-    def __init__(self, redis: aioredis.Redis, max_per_proxy: int, max_per_phone: int, cooldown_ms: int) -> None:
+    def __init__(self, redis: aioredis.Redis, max_per_proxy: int, max_per_phone: int, cooldown_ms: int,
+                 id_key: str) -> None:
         self.redis = redis
+        self._id_key = id_key.encode()
         self.max_per_proxy = max_per_proxy
         self.max_per_phone = max_per_phone
         self.cooldown_ms = cooldown_ms
         self._scripts = {
             name: redis.register_script(source)
             for name, source in (("provision", _PROVISION), ("move", _MOVE), ("bind", _BIND_PHONE),
-                                 ("release", _RELEASE), ("remove", _REMOVE))
+                                 ("release", _RELEASE), ("remove", _REMOVE), ("rekey", _REKEY), ("append", _APPEND))
         }
+
+    def id_of(self, proxy: ProxyURL) -> str:
+        """The pool id of ``proxy``: same URL, same id. Keyed (``signing.proxy_id_key``), so the id
+        and the masked URL shown together cannot be used to test guessed passwords offline."""
+        return "px_" + hmac.new(self._id_key, proxy.url.encode(), hashlib.sha256).hexdigest()[:16]
 
     async def _run(self, name: str, *args: object, session_id: str | None = None) -> object:
         try:
@@ -212,15 +269,35 @@ class ProxyPool:
 
     async def add(self, proxy: ProxyURL, source: str = "api", *, exist_ok: bool = False) -> ProxyInfo:
         """Put a proxy in the pool (``PROXY_EXISTS`` if it is there, unless ``exist_ok``)."""
-        added = await self.redis.hsetnx(keys.proxy(proxy.id), "url", proxy.url)
+        proxy_id = self.id_of(proxy)
+        added = await self.redis.hsetnx(keys.proxy(proxy_id), "url", proxy.url)
         if not added and not exist_ok:
-            raise ProxyExists(f"proxy {proxy.redacted} is already in the pool as {proxy.id}")
+            raise ProxyExists(f"proxy {proxy.redacted} is already in the pool as {proxy_id}")
         if added:
-            await self.redis.hset(keys.proxy(proxy.id), mapping={"status": "ok", "source": source, "added": now_ms()})
-            # ranked by when it joined (a counter: two added in the same millisecond keep their order), so
-            # among equally loaded proxies the first configured (PROXY_URL_1, then 2, ...) is chosen
-            await self.redis.zadd(keys.PROXIES, {proxy.id: await self.redis.incr(keys.PROXY_ORDER)}, nx=True)
-        return await self.get(proxy.id)
+            await self.redis.hset(keys.proxy(proxy_id), mapping={"status": "ok", "source": source, "added": now_ms()})
+            await self._scripts["append"](args=[proxy_id, now_ms()])
+        return await self.get(proxy_id)
+
+    async def rekey(self) -> int:
+        """Give every proxy the id ``id_of`` gives its URL: ids written by an older version (an
+        unkeyed hash) or under another ``WEBHOOK_SECRET`` are renamed with every reference to them.
+        Returns how many were renamed."""
+        renames: list[str] = []
+        for proxy_id in await self.redis.zrange(keys.PROXIES, 0, -1):
+            new_id = await self._id_of_stored(proxy_id)
+            if new_id not in (None, proxy_id):
+                renames += [proxy_id, new_id]
+        if renames:
+            await self._scripts["rekey"](args=renames)
+            log.info("proxy pool: %d proxy id(s) renamed to keyed ids", len(renames) // 2)
+        return len(renames) // 2
+
+    async def _id_of_stored(self, proxy_id: str) -> str | None:
+        raw = await self.redis.hget(keys.proxy(proxy_id), "url")
+        try:
+            return self.id_of(parse_proxy_url(raw)) if raw is not None else None
+        except WaorchError:
+            return None  # a URL this version no longer accepts keeps its id
 
     async def remove(self, proxy_id: str) -> None:
         """Remove an idle proxy (``PROXY_IN_USE`` while it carries sessions)."""

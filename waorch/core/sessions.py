@@ -42,6 +42,14 @@ return 1
 """
 
 
+# Forgets where a dead worker took commands, unless another worker took its place meanwhile.
+_FORGET_ADDRESS = """
+if redis.call('HGET', KEYS[1], 'worker') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'command_url', '')
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class Session:
     """One session as stored (times are unix seconds, 0 when unset)."""
@@ -106,6 +114,7 @@ class SessionStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self._update = redis.register_script(_UPDATE)
+        self._forget_address = redis.register_script(_FORGET_ADDRESS)
         self.status_listeners: list[StatusListener] = []
 
     async def get(self, session_id: str) -> Session:
@@ -142,6 +151,11 @@ class SessionStore:
         if updated:
             await self.redis.publish(keys.EVENTS_CHANNEL, json.dumps({"sessionId": session_id, **{k: str(v) for k, v in values.items() if k not in ("qr", "command_url", "worker")}}))
         return updated
+
+    async def forget_command_address(self, session_id: str, worker: str) -> bool:
+        """Forget the command address of the dead ``worker`` (whatever listens there now is not it);
+        False if the session has another worker by now."""
+        return bool(await self._forget_address(keys=[keys.session(session_id)], args=[worker]))
 
     async def set_status(self, session_id: str, status: Status, reason: str = "", **values: object) -> bool:
         """Change the status (with a reason) and record it in the history."""

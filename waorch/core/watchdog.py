@@ -51,6 +51,8 @@ class Watchdog:
         silent = session.last_ping and time.time() - heard > self.ping_timeout
         if alive and not silent:
             return
+        if not alive:  # nothing more goes to its address: another process may listen there now
+            await self.store.forget_command_address(session.id, session.worker)
         problem = "worker exited" if not alive else f"no ping for {time.time() - heard:.0f} s"
         await self.restart(session, problem)
 

@@ -21,7 +21,8 @@ from waorch.control import Control, RemoteControl
 from waorch.core.lease import Holder, current_holder
 from waorch.core.orchestrator import Core
 from waorch.core.redis_server import is_outage, problem_of, redis_client
-from waorch.errors import CoreActive, WaorchError
+from waorch.errors import CoreActive, InsecureCoreUrl, WaorchError
+from waorch.private_files import private_dir, private_file
 from waorch.redis_url import redact_url
 from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
 from waorch.tui.detail import DetailScreen
@@ -47,8 +48,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def log_to_file(data_dir: Path) -> None:
     """Send every log record to ``DATA_DIR/waorch.log`` (nothing may write to the terminal but Textual)."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = data_dir / "waorch.log"
+    path = private_file(private_dir(data_dir) / "waorch.log")  # phone numbers, tracebacks: the owner's alone
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -215,8 +215,10 @@ class ControlRoom(App[None]):
             await remote.verify()
         except WaorchError as error:
             hint = " Use the API_KEY of the active core." if error.code == "UNAUTHORIZED" else ""
+            title = ("This control room keeps its API_KEY" if error.code == InsecureCoreUrl.code
+                     else "The active core refuses this control room")
             self.notify(f"{error.message}.{hint} Its fleet is shown; actions will fail.",
-                        title="The active core refuses this control room", severity="error", timeout=30)
+                        title=title, severity="error", timeout=30)
 
     def _show_mode(self, mode: str) -> None:
         self.core_state = mode

@@ -2,7 +2,7 @@
 
 A small aiohttp server (loopback for processes; the container's address for containers) that
 accepts ``POST /command`` signed with the worker's command key (Standard Webhooks headers, replay
-guarded). Commands: ``ping``, ``stop``, ``logout``, ``typing``, ``send``, ``status``,
+guarded) and signs each answer with its reply key, bound to the command's id. Commands: ``ping``, ``stop``, ``logout``, ``typing``, ``send``, ``status``,
 ``pairing_code``. Sends go through the worker's journal, so a message id is never sent twice.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from waorch.errors import SignatureError
-from waorch.signing import MemoryReplayGuard, verify_once
+from waorch.signing import MemoryReplayGuard, sign_reply, verify_once
 from waorch.worker.engine import Engine, EngineError, EventSink, SendResult
 from waorch.worker.journal import SendJournal
 
@@ -62,20 +62,27 @@ class CommandServer:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         try:
-            await verify_once(self.key, request.headers, body, self._guard)
-        except SignatureError as error:
+            request_id = await verify_once(self.key, request.headers, body, self._guard)
+        except SignatureError as error:  # not from the core: answered, but not signed
             return web.json_response({"error": error.code, "message": error.message}, status=401)
+        status, answer = await self._answer(body)
+        signed = json.dumps(answer).encode()
+        return web.Response(body=signed, status=status, content_type="application/json",
+                            headers=sign_reply(self.key, request_id, signed))
+
+    async def _answer(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        """The HTTP status and JSON answer to one verified command."""
         try:
             command = json.loads(body)
             handler = self._handlers[command["command"]]
         except (ValueError, KeyError, TypeError):
-            return web.json_response({"error": "BAD_COMMAND", "message": "unknown or malformed command"}, status=400)
+            return 400, {"error": "BAD_COMMAND", "message": "unknown or malformed command"}
         try:
-            return web.json_response(await handler(command))
+            return 200, await handler(command)
         except EngineError as error:
-            return web.json_response({"error": error.code, "message": str(error)}, status=409)
+            return 409, {"error": error.code, "message": str(error)}
         except (KeyError, TypeError, ValueError) as error:
-            return web.json_response({"error": "BAD_COMMAND", "message": f"bad arguments: {error}"}, status=400)
+            return 400, {"error": "BAD_COMMAND", "message": f"bad arguments: {error}"}
 
     async def _ping(self, command: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}

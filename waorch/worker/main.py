@@ -9,6 +9,7 @@ import os
 import signal
 
 from waorch.config import WorkerSettings
+from waorch.signing import CHANNEL_VERSION
 from waorch.tasks import cancel_and_wait
 from waorch.worker.commands import CommandServer
 from waorch.worker.emitter import Emitter
@@ -46,7 +47,7 @@ def prepare_auth_dir(settings: WorkerSettings) -> None:
 
 async def _ping_forever(emitter: Emitter, command_url: str, interval: float) -> None:
     while True:
-        await emitter.emit("PING", {"commandUrl": command_url, "pid": os.getpid()})
+        await emitter.emit("PING", {"commandUrl": command_url, "pid": os.getpid(), "channel": CHANNEL_VERSION})
         await asyncio.sleep(interval)
 
 

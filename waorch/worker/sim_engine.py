@@ -21,8 +21,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp_socks import ProxyConnectionError, ProxyConnector, ProxyError, ProxyTimeoutError
-from yarl import URL
 
+from waorch.redis_url import redact_url
 from waorch.worker.engine import EngineConfig, EngineError, EventSink, SendResult
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,8 @@ async def _send(ws: aiohttp.ClientWebSocketResponse, message: dict[str, Any]) ->
 
 
 def redact(url: str | None) -> str:
-    """A proxy URL fit for logs: no user name or password."""
-    return str(URL(url).with_user(None)) if url else "no proxy"
+    """A proxy URL fit for logs: user name and password as ``***``."""
+    return redact_url(url) if url else "no proxy"
 
 
 class SimEngine:

@@ -28,6 +28,9 @@ async def wait_for_log(tmp_path: Path, text: str) -> None:
 
 
 async def test_start_stop_and_adopt(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir(mode=0o755)
+    (tmp_path / "logs" / "worker_1.log").touch()
+    os.chmod(tmp_path / "logs" / "worker_1.log", 0o644)  # as an older version left it
     runner = ProcessRunner((sys.executable, "-c", SCRIPT))
     ref = await runner.start(spec(tmp_path))
     pid = int(ref.split(":")[0])
@@ -43,6 +46,7 @@ async def test_start_stop_and_adopt(tmp_path: Path) -> None:
     log = (tmp_path / "logs" / "worker_1.log").read_text().splitlines()
     assert log == [f"hello from {pid}", "True"]  # output in the log; stdin is /dev/null
     assert (tmp_path / "logs" / "worker_1.log").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "logs").stat().st_mode & 0o777 == 0o700
 
 
 async def test_stop_escalates_to_kill(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import psutil
 
 from waorch.core.runners.base import WorkerSpec
 from waorch.errors import RunnerError
+from waorch.private_files import private_dir, private_file
 
 POLL_S = 0.05
 
@@ -60,7 +61,8 @@ class ProcessRunner:
 
     async def start(self, spec: WorkerSpec) -> str:
         """See ``Runner.start``."""
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(spec.log_path.parent)
+        private_file(spec.log_path)  # also a log an older version left 0644
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, str(spec.log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
 
-from waorch.proxy_url import parse_proxy_url
+from waorch.proxy_url import ProxyURL, parse_proxy_url
 from waorch.worker.neonize.lib import ProxySettings
 
 
 @dataclass(frozen=True)
 class ProxyRoute:
-    """The proxy address neonize is given, what logs may say about it, and the secret to keep out of them."""
+    """The proxy address neonize is given, what logs may say about it, and the proxy whose
+    credentials to keep out of them."""
 
     address: str | None
     redacted: str
-    password: str | None = None
+    proxy: ProxyURL | None = None
 
     @classmethod
     def from_url(cls, url: str | None) -> ProxyRoute:
@@ -26,7 +26,7 @@ class ProxyRoute:
         address = proxy.url
         if proxy.scheme == "socks5h":
             address = "socks5://" + address.removeprefix("socks5h://")
-        return cls(address, proxy.redacted, proxy.password)
+        return cls(address, proxy.redacted, proxy)
 
     @property
     def proxied(self) -> bool:
@@ -38,9 +38,5 @@ class ProxyRoute:
         return ProxySettings(proxy_address=self.address) if self.address else None
 
     def redact(self, text: str) -> str:
-        """``text`` with the proxy password (plain or URL-encoded) replaced by ``***``."""
-        if not self.password:
-            return text
-        for secret in {quote(self.password, safe=""), self.password}:
-            text = text.replace(secret, "***")
-        return text
+        """``text`` with the proxy's user name and password replaced by ``***``."""
+        return self.proxy.scrub(text) if self.proxy else text
