@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from waorch.core.idempotency import check_key, fingerprint
-from waorch.core.intake import parse_send
+from waorch.core.intake import MAX_SCHEDULE_DAYS, parse_send
+from waorch.core.tiers import MAXIMA
 from waorch.errors import BadRequest
 from waorch.webhook_server.common import core_of, json_body
 from waorch.webhook_server.openapi import SESSION_ID, errors, json_of, ref, request_body
@@ -109,9 +110,9 @@ MESSAGE = {
 TIER = {
     "type": "object", "additionalProperties": False,
     "required": ["name", "minAgeDays", "dailyLimit", "perMinute", "delayMinMs", "delayMaxMs", "hoursStart", "hoursEnd"],
-    "properties": {"name": {"type": "string"}, "minAgeDays": {"type": "number", "minimum": 0},
-                   "dailyLimit": {"type": "integer", "minimum": 0}, "perMinute": {"type": "integer", "minimum": 0},
-                   "delayMinMs": {"type": "integer", "minimum": 0}, "delayMaxMs": {"type": "integer", "minimum": 0},
+    "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+                   **{name: {"type": "number" if name == "minAgeDays" else "integer", "minimum": 0, "maximum": maximum}
+                      for name, maximum in MAXIMA.items()},
                    "hoursStart": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
                    "hoursEnd": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}},
 }
@@ -139,8 +140,10 @@ OPENAPI_PATHS: dict[str, Any] = {
         "requestBody": request_body({"to": {"type": "string", "description": "E.164, or national with DEFAULT_REGION"},
                                      "message": {"type": "string", "maxLength": 4096},
                                      "sessionId": {"type": "string", "description": "omit to distribute"},
-                                     "sendAt": {"type": "string", "format": "date-time"}}, ["to", "message"]),
-        "responses": {"202": json_of(ACCEPTED, "accepted"), **errors(400, 404, 409, 422, 429, 503)}}},
+                                     "sendAt": {"type": "string", "format": "date-time",
+                                                "description": f"ISO 8601 with offset, at most {MAX_SCHEDULE_DAYS} days ahead"}},
+                                    ["to", "message"]),
+        "responses": {"202": json_of(ACCEPTED, "accepted"), **errors(400, 404, 409, 422, 429, unavailable=("NO_CAPACITY",))}}},
     "/api/v1/messages/{id}": {"parameters": SESSION_ID, "get": {
         "summary": "A message's status and times", "responses": {"200": json_of(MESSAGE, "message"), **errors(404)}}},
     "/api/sessions/{id}/queue": {"parameters": SESSION_ID, "get": {
