@@ -99,10 +99,16 @@ def errors(*statuses: int, unavailable: tuple[str, ...] = ()) -> dict[str, Any]:
     return answers
 
 
-def request_body(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    """A JSON object request body without extra fields."""
+def request_body(properties: dict[str, Any], required: list[str] | None = None, example: Any = None) -> dict[str, Any]:
+    """A JSON object request body without extra fields (and an example of one)."""
     schema = {"type": "object", "properties": properties, "additionalProperties": False, "required": required or []}
-    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+    return body_of(schema, bool(required), example)
+
+
+def body_of(schema: dict[str, Any], required: bool, example: Any = None) -> dict[str, Any]:
+    """A JSON request body with ``schema``."""
+    media = {"schema": schema, **({"example": example} if example is not None else {})}
+    return {"required": required, "content": {"application/json": media}}
 
 
 SESSION_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -111,7 +117,8 @@ PATHS: dict[str, Any] = {
                         "responses": {"200": json_of(ref("Health"), "healthy"), "503": json_of(ref("Health"), "Redis unreachable")}}},
     "/api/sessions/provision": {"post": {
         "summary": "Create a session and queue its worker",
-        "requestBody": request_body({"phone": {"type": "string"}, "proxy": {"type": "string", "description": "socks5h:// or socks5:// URL"}}),
+        "requestBody": request_body({"phone": {"type": "string"}, "proxy": {"type": "string", "description": "socks5h:// or socks5:// URL"}},
+                                    example={"phone": "+972 50-111-2222"}),
         "responses": {"201": json_of(ref("Session"), "created"), **errors(400, 409, unavailable=("NO_PROXY_CAPACITY",))}}},
     "/api/sessions": {"get": {"summary": "List sessions", "responses": {
         "200": json_of({"type": "object", "required": ["sessions"], "properties": {"sessions": {"type": "array", "items": ref("Session")}}}, "sessions"),
@@ -127,10 +134,10 @@ PATHS: dict[str, Any] = {
     "/api/sessions/{id}/logout": {"parameters": SESSION_ID, "post": {
         "summary": "Log the session out of WhatsApp", "responses": {
             "202": json_of({"type": "object", "required": ["loggingOut", "sessionId"], "properties": {"loggingOut": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "logging out"),
-            **errors(404)}}},
+            **errors(404), "409": json_of(ref("Error"), "the worker cannot log out now (e.g. NOT_CONNECTED while it shows a QR)")}}},
     "/api/sessions/{id}/pairing-code": {"parameters": SESSION_ID, "post": {
         "summary": "A pairing code to link a phone without scanning (while the QR is shown)",
-        "requestBody": request_body({"phone": {"type": "string"}}, ["phone"]),
+        "requestBody": request_body({"phone": {"type": "string"}}, ["phone"], {"phone": "+972 50-111-2222"}),
         "responses": {
             "200": json_of({"type": "object", "required": ["sessionId", "code"],
                             "properties": {"sessionId": {"type": "string"}, "code": {"type": "string", "pattern": "^[A-Z0-9]{4}-[A-Z0-9]{4}$"}}}, "code"),
@@ -141,7 +148,7 @@ PATHS: dict[str, Any] = {
         "get": {"summary": "List proxies", "responses": {
             "200": json_of({"type": "object", "required": ["proxies"], "properties": {"proxies": {"type": "array", "items": ref("Proxy")}}}, "proxies"),
             **errors()}},
-        "post": {"summary": "Add a proxy", "requestBody": request_body({"url": {"type": "string"}}, ["url"]),
+        "post": {"summary": "Add a proxy", "requestBody": request_body({"url": {"type": "string"}}, ["url"], {"url": "socks5h://user:pass@127.0.0.1:1080"}),
                  "responses": {"201": json_of(ref("Proxy"), "added"), **errors(400, 409)}}},
     "/api/proxies/{id}": {"parameters": SESSION_ID, "delete": {
         "summary": "Remove an idle proxy", "responses": {
