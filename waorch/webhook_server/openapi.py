@@ -79,7 +79,7 @@ ERROR_MEANINGS = {
 UNAVAILABLE_MEANINGS = {
     "NO_PROXY_CAPACITY": "every usable proxy carries MAX_SESSIONS_PER_PROXY sessions",
     "NO_CAPACITY": "no connected session has room left today",
-    "WORKER_UNREACHABLE": "the session shows a QR but its worker did not answer (it is restarting): try again",
+    "WORKER_UNREACHABLE": "the session shows a QR but its worker did not answer (it died or is restarting): try again",
 }
 REDIS_CODES = ("REDIS_UNAVAILABLE", "REDIS_FULL")
 
@@ -91,8 +91,8 @@ def _error_with(codes: tuple[str, ...], description: str) -> dict[str, Any]:
 def errors(*statuses: int, unavailable: tuple[str, ...] = ()) -> dict[str, Any]:
     """Error responses for ``statuses``; 401 and 503 always: every API path needs the key and reads Redis.
     A 503 is ``REDIS_UNAVAILABLE`` (down or restarting: retry) or ``REDIS_FULL`` (at its maxmemory),
-    or one of the operation's own ``unavailable`` codes (capacity)."""
-    answers = {str(status): json_of(ref("Error"), ERROR_MEANINGS[status]) for status in sorted({401, *statuses} - {503})}
+    or one of the operation's own ``unavailable`` codes (``UNAVAILABLE_MEANINGS``)."""
+    answers = {str(status): json_of(ref("Error"), ERROR_MEANINGS[status]) for status in sorted({401, *statuses})}
     meaning = "; ".join(f"{code}: {UNAVAILABLE_MEANINGS[code]}" for code in unavailable)
     redis = "REDIS_UNAVAILABLE: Redis is down or restarting (retry); REDIS_FULL: Redis is at its maxmemory"
     answers["503"] = _error_with((*unavailable, *REDIS_CODES), f"{meaning}; {redis}" if meaning else redis)
