@@ -161,6 +161,14 @@ def test_events_secret_generated_only_with_a_url(tmp_path: Path) -> None:
     assert again.generated_secrets == () and again.events_webhook_secret == first.events_webhook_secret == stored
 
 
+@pytest.mark.parametrize("url", ["socks5h://fleet:s3cret-pass@[::1:1080", "socks5://fleet:s3cret-pass@[not-ipv6]:1080",
+                                 "socks5h://fleet:s3cret-pass@host\udcff:1080", "http://fleet:s3cret-pass@host:1080"])
+def test_a_bad_proxy_url_is_named_without_its_password(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({**BASE, "DATA_DIR": str(tmp_path), "PROXY_URL_7": url})
+    assert str(raised.value).startswith("PROXY_URL_7: ") and "s3cret-pass" not in str(raised.value)
+
+
 @pytest.mark.parametrize("url", ["redis://:s3cret-pass@[::1:6379/0", "http://fleet:s3cret-pass@db:6379", "redis://:s3cret-pass@db:0"])
 def test_a_bad_redis_url_is_named_without_its_credentials(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError) as raised:

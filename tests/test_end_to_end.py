@@ -130,4 +130,21 @@ async def test_pairing_code_login(start_service, sim) -> None:
     connected = await wait_status(running.api, sid, "connected")
     assert connected["phone"] == "972501111111"
     again = await running.api.post(f"/api/sessions/{sid}/pairing-code", json={"phone": "972501111111"})
-    assert (again.status_code, again.json()["error"]) == (409, "NOT_IN_QR_PHASE")
+    assert (again.status_code, again.json()["error"]) == (409, "NOT_PAIRABLE")
+    assert again.json()["message"] == f"{sid} is connected: it is already linked to a phone"
+
+
+async def test_pairing_code_of_a_logged_out_session_says_to_restart_it_and_works_after_the_restart(start_service) -> None:
+    running: RunningService = await start_service()
+    sid, _ = await running.core.pool.provision({"status": "logged_out", "created": "0", "generation": "0"}, None, None)
+    pairing = f"/api/sessions/{sid}/pairing-code"
+    refused = await running.api.post(pairing, json={"phone": "972501111111"})
+    assert (refused.status_code, refused.json()["error"]) == (409, "NOT_PAIRABLE")
+    assert refused.json()["message"] == f"{sid} is logged_out: restart it to get a new QR, then ask for a code"
+    assert (await running.api.post(f"/api/sessions/{sid}/restart")).status_code == 202
+    starting = await running.api.post(pairing, json={"phone": "972501111111"})  # long before its worker shows a QR
+    assert (starting.status_code, starting.json()["message"]) == (
+        409, f"{sid} is starting: wait until it shows a QR (status qr_ready), then ask for a code")
+    await wait_status(running.api, sid, "qr_ready")
+    answer = await running.api.post(pairing, json={"phone": "972501111111"})
+    assert answer.status_code == 200 and len(answer.json()["code"]) == 9

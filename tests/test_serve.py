@@ -61,11 +61,16 @@ def _redis_alive(serve: Serve) -> bool:
     return False
 
 
-def test_bad_configuration_stops_startup_with_one_line(tmp_path: Path) -> None:
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "d"), "ORCH_PORT": "seventy"}
+@pytest.mark.parametrize(("variable", "value", "line"), [
+    ("ORCH_PORT", "seventy", "ORCH_PORT: must be a whole number, got 'seventy'"),
+    ("PROXY_URL_2", "socks5h://fleet:hunter2@[::1:1080",
+     "PROXY_URL_2: proxy URL cannot be read (a malformed [IPv6] address, e.g. an unclosed [?)"),
+])
+def test_bad_configuration_stops_startup_with_one_line(tmp_path: Path, variable: str, value: str, line: str) -> None:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "d"), variable: value}
     result = subprocess.run([sys.executable, "-m", "waorch", "serve"], env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["waorch: configuration error: ORCH_PORT: must be a whole number, got 'seventy'"]
+    assert result.stderr.strip().splitlines() == [f"waorch: configuration error: {line}"]
     assert not (tmp_path / "d" / "secrets").exists()
 
 

@@ -107,6 +107,12 @@ class ProxyExists(Conflict):
     code = "PROXY_EXISTS"
 
 
+class NotPairable(Conflict):
+    """A pairing code was asked for a session that is not showing a QR (the message says its status and what to do)."""
+
+    code = "NOT_PAIRABLE"
+
+
 class PhoneLimit(Conflict):
     """The phone already has ``MAX_SESSIONS_PER_PHONE`` sessions."""
 

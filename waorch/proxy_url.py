@@ -64,7 +64,12 @@ def parse_proxy_url(raw: object) -> ProxyURL:
     """Validate a proxy URL; raise ``InvalidProxy`` with what is wrong."""
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidProxy("proxy must be a non-empty string like socks5h://user:pass@host:port")
-    parts = urlsplit(raw.strip())
+    if not raw.strip().isprintable():  # control characters, bytes that are not UTF-8 (surrogate escapes)
+        raise InvalidProxy("proxy URL must be printable text")
+    try:
+        parts = urlsplit(raw.strip())
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address (the message would show the URL: not kept)
+        raise InvalidProxy("proxy URL cannot be read (a malformed [IPv6] address, e.g. an unclosed [?)") from None
     if parts.scheme.lower() not in SCHEMES:
         raise InvalidProxy(f"proxy scheme must be socks5h:// or socks5://, got {parts.scheme or 'none'}://")
     try:

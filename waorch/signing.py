@@ -96,6 +96,8 @@ def verify(key: str, headers: Mapping[str, str], body: bytes, *, now: float | No
         raise SignatureError("no key to verify with")
     if not (msg_id and timestamp and signature):
         raise SignatureError("missing signature headers")
+    if not (msg_id + timestamp + signature).isascii():  # what we sign and compare is ASCII; other bytes cannot match
+        raise SignatureError("signature headers must be ASCII")
     try:
         sent = int(timestamp)
     except ValueError:

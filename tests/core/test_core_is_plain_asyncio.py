@@ -5,8 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+# click is no dependency of waorch; where it is installed (the test extras bring it with schemathesis) httpx
+# imports its own command line, and rich with it: hidden here, as in an install of waorch alone.
 PROBE = """
 import pkgutil, importlib, sys
+sys.modules["click"] = None
 import waorch.core
 for module in pkgutil.walk_packages(waorch.core.__path__, "waorch.core."):
     importlib.import_module(module.name)

@@ -131,3 +131,20 @@ async def test_unknown_endpoint_and_method(running: RunningService) -> None:
     assert (await running.api.get("/api/nothing")).json()["error"] == "NOT_FOUND"
     wrong = await running.api.put("/api/sessions")
     assert (wrong.status_code, wrong.json()["error"]) == (405, "METHOD_NOT_ALLOWED")
+
+
+ADVICE = {"provisioning": "wait until it shows a QR", "starting": "wait until it shows a QR",
+          "connected": "it is already linked to a phone", "disconnected": "wait until it reconnects or shows a QR",
+          "logged_out": "restart it to get a new QR", "failed": "restart it to get a new QR", "stopped": "restart it to get a new QR"}
+
+
+async def test_pairing_code_outside_the_qr_is_a_409_naming_the_status_and_what_to_do(start_service) -> None:
+    running = await start_service(WATCHDOG_INTERVAL_MS="600000")  # no worker is started for these sessions
+    sid, _ = await running.core.pool.provision({"status": "stopped", "created": "0", "generation": "0"}, None, None)
+    for status, advice in ADVICE.items():
+        await running.core.store.update(sid, status=status)
+        answer = await running.api.post(f"/api/sessions/{sid}/pairing-code", json={"phone": "+972 50-111-1111"})
+        assert (answer.status_code, answer.json()["error"]) == (409, "NOT_PAIRABLE")
+        assert answer.json()["message"].startswith(f"{sid} is {status}: {advice}")
+        conforms("POST", "/api/sessions/{id}/pairing-code", answer)
+    assert await running.core.store.history(sid) == []

@@ -28,6 +28,7 @@ from waorch.phones import parse_phone
 log = logging.getLogger("waorch.intake")
 
 MAX_TEXT = 4096
+MAX_SCHEDULE_DAYS = 365  # how far ahead sendAt may be (a day counter and midnight exist for any such time)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def parse_text(raw: object) -> str:
 
 
 def parse_send_at(raw: object, now: float) -> float | None:
-    """An ISO 8601 time with offset (``None``: now); in the past means now."""
+    """An ISO 8601 time with offset, at most ``MAX_SCHEDULE_DAYS`` ahead (``None``: now); in the past means now."""
     if raw is None:
         return None
     try:
@@ -64,6 +65,8 @@ def parse_send_at(raw: object, now: float) -> float | None:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise BadRequest("sendAt must be ISO 8601 with an offset, like 2026-11-25T09:30:00+02:00", code="INVALID_SEND_AT")
+    if moment.timestamp() > now + MAX_SCHEDULE_DAYS * 86400:
+        raise BadRequest(f"sendAt must be at most {MAX_SCHEDULE_DAYS} days ahead", code="INVALID_SEND_AT")
     return moment.timestamp() if moment.timestamp() > now else None
 
 

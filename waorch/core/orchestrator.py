@@ -39,7 +39,7 @@ from waorch.core.start_queue import StartQueue
 from waorch.core.tiers import Tier, TierStore
 from waorch.core.watchdog import Watchdog
 from waorch.core.worker_client import WorkerClient
-from waorch.errors import BadRequest, CoreActive, WaorchError, WorkerUnreachable
+from waorch.errors import BadRequest, CoreActive, NotPairable, WaorchError, WorkerUnreachable
 from waorch.phones import parse_phone
 from waorch.proxy_url import parse_proxy_url
 from waorch.signing import proxy_id_key
@@ -48,6 +48,13 @@ from waorch.tasks import cancel_and_wait
 log = logging.getLogger("waorch.core")
 
 RESUME_POLL_S = 0.25  # how often a core whose Redis went away tries to take its lease back
+# What to do to get a pairing code, by the status of a session that is not showing a QR.
+PAIRING_ADVICE = {
+    Status.PROVISIONING: "wait until it shows a QR (status qr_ready), then ask for a code",
+    Status.STARTING: "wait until it shows a QR (status qr_ready), then ask for a code",
+    Status.CONNECTED: "it is already linked to a phone",
+    Status.DISCONNECTED: "wait until it reconnects or shows a QR (status qr_ready)",
+}
 RUNNERS: dict[str, Callable[[Settings], Runner]] = {"process": lambda settings: ProcessRunner()}
 
 
@@ -265,9 +272,13 @@ class Core:
                 await self.store.set_status(session_id, Status.LOGGED_OUT, "logged out while the worker was unreachable")
 
     async def pairing_code(self, session_id: str, phone: object) -> str:
-        """An 8-character code to link ``phone`` without scanning (while the session shows a QR)."""
+        """An 8-character code to link ``phone`` without scanning (only while the session shows a QR:
+        ``NOT_PAIRABLE`` otherwise, saying what to do)."""
         digits = self._phone(phone)
         session = await self.store.get(session_id)
+        if session.status != Status.QR_READY:
+            advice = PAIRING_ADVICE.get(session.status, "restart it to get a new QR, then ask for a code")
+            raise NotPairable(f"{session_id} is {session.status}: {advice}", session_id=session_id)
         answer = await self.workers.command(session, "pairing_code", phone=digits)
         await self.store.record(session_id, "pairing_code", {"phone": digits})
         return str(answer["code"])

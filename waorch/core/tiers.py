@@ -19,7 +19,7 @@ from waorch.errors import InvalidTiers
 
 TIERS_KEY = "waorch:tiers"
 DAY_S = 86400
-HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")  # fullmatch: no trailing newline, ASCII digits only
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ DEFAULT_TIERS = (
 
 _FIELDS = {"name": str, "minAgeDays": (int, float), "dailyLimit": int, "perMinute": int,
            "delayMinMs": int, "delayMaxMs": int, "hoursStart": str, "hoursEnd": str}
+# Upper bounds of the numeric fields: ten years of age, far more than WhatsApp tolerates, a day between sends.
+MAXIMA = {"minAgeDays": 3650, "dailyLimit": 100_000, "perMinute": 1000, "delayMinMs": DAY_S * 1000,
+          "delayMaxMs": DAY_S * 1000}
 
 
 def _field(raw: dict[str, Any], name: str, where: str) -> Any:
@@ -75,9 +78,9 @@ def _field(raw: dict[str, Any], name: str, where: str) -> Any:
     value = raw[name]
     if isinstance(value, bool) or not isinstance(value, _FIELDS[name]):
         raise InvalidTiers(f"{where}: {name} has the wrong type")
-    if isinstance(value, (int, float)) and value < 0:
-        raise InvalidTiers(f"{where}: {name} must be ≥ 0")
-    if name.startswith("hours") and not HHMM.match(value):
+    if name in MAXIMA and not 0 <= value <= MAXIMA[name]:  # False for NaN too
+        raise InvalidTiers(f"{where}: {name} must be from 0 to {MAXIMA[name]}")
+    if name.startswith("hours") and not HHMM.fullmatch(value):
         raise InvalidTiers(f"{where}: {name} must be HH:MM, got {value!r}")
     return value
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -27,10 +27,11 @@ from waorch.errors import (
 )
 from waorch.signing import SESSION_HEADER, verify, webhook_key
 from waorch.webhook_server import api, inbox_api, send_api
-from waorch.webhook_server.common import CORE
+from waorch.webhook_server.common import CORE, read_json
 from waorch.webhook_server.openapi import openapi_document
 
 log = logging.getLogger("waorch.http")
+SESSION_ID = re.compile(r"worker_[0-9]{1,18}")
 PUBLIC_PATHS = frozenset({"/health", "/webhook", "/api/openapi.json"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,7 +72,7 @@ def api_middleware(api_key: str) -> Callable[..., Awaitable[web.StreamResponse]]
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             if request.path not in PUBLIC_PATHS:
-                offered = request.headers.get("X-API-Key", "").encode()
+                offered = request.headers.get("X-API-Key", "").encode("utf-8", "surrogatepass")  # any bytes: no raise
                 if not expected or not hmac.compare_digest(offered, expected):  # no key set: nobody gets in
                     raise Unauthorized("missing or wrong X-API-Key")
             return await handler(request)
@@ -110,13 +111,10 @@ async def webhook(request: web.Request) -> web.Response:
     core = request.app[CORE]
     session_id = request.headers.get(SESSION_HEADER, "")
     body = await request.read()
-    if not session_id.startswith("worker_"):
-        raise SignatureError("missing session header")
+    if not SESSION_ID.fullmatch(session_id):
+        raise SignatureError("missing or malformed session header")
     msg_id = verify(webhook_key(core.settings.webhook_secret, session_id), request.headers, body)
-    try:
-        event = Event.parse(json.loads(body))
-    except ValueError:
-        raise BadRequest("body is not JSON", session_id=session_id) from None
+    event = Event.parse(read_json(body))
     if event.session_id != session_id:
         raise SignatureError("event is for another session")
     if not await RedisReplayGuard(core.redis).first_time(msg_id):

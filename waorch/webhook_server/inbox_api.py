@@ -26,7 +26,8 @@ def _whole(request: web.Request, name: str, low: int, high: int) -> int | None:
     if not values:
         return None
     value = values[0]
-    if len(values) > 1 or not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+    readable = value.isascii() and value.isdigit() and len(value) <= len(str(high))  # int() of 5000 digits raises
+    if len(values) > 1 or not readable or not low <= int(value) <= high:
         raise BadRequest(f"{name} must be one whole number from {low} to {high}", code="INVALID_QUERY")
     return int(value)
 

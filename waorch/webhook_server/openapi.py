@@ -70,16 +70,46 @@ def json_of(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def errors(*codes: int) -> dict[str, Any]:
-    """Error responses for ``codes``; 401 and 503 always: every API path needs the key, and reads
-    Redis (``REDIS_UNAVAILABLE`` while it is down or restarting, ``REDIS_FULL`` at its maxmemory)."""
-    return {str(code): json_of(ref("Error"), "error") for code in sorted({401, 503, *codes})}
+ERROR_MEANINGS = {
+    400: "bad input; nothing changed (the code says what: INVALID_PHONE, INVALID_PROXY, INVALID_TIERS, ...)",
+    401: "missing or wrong X-API-Key", 404: "no such resource",
+    409: "conflicts with the current state; nothing changed", 422: "Idempotency-Key used with another body",
+    429: "daily limit reached (Retry-After: seconds to local midnight)",
+}
+# What a 503 means beyond Redis, by code (only these, and only on the operations that list them).
+UNAVAILABLE_MEANINGS = {
+    "NO_PROXY_CAPACITY": "every usable proxy carries MAX_SESSIONS_PER_PROXY sessions",
+    "NO_CAPACITY": "no connected session has room left today",
+    "WORKER_UNREACHABLE": "the session shows a QR but its worker did not answer (it died or is restarting): try again",
+}
+REDIS_CODES = ("REDIS_UNAVAILABLE", "REDIS_FULL")
 
 
-def request_body(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    """A JSON object request body without extra fields."""
+def _error_with(codes: tuple[str, ...], description: str) -> dict[str, Any]:
+    return json_of({"allOf": [ref("Error")], "properties": {"error": {"enum": list(codes)}}}, description)
+
+
+def errors(*statuses: int, unavailable: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Error responses for ``statuses``; 401 and 503 always: every API path needs the key and reads Redis.
+    A 503 is ``REDIS_UNAVAILABLE`` (down or restarting: retry) or ``REDIS_FULL`` (at its maxmemory),
+    or one of the operation's own ``unavailable`` codes (``UNAVAILABLE_MEANINGS``)."""
+    answers = {str(status): json_of(ref("Error"), ERROR_MEANINGS[status]) for status in sorted({401, *statuses})}
+    meaning = "; ".join(f"{code}: {UNAVAILABLE_MEANINGS[code]}" for code in unavailable)
+    redis = "REDIS_UNAVAILABLE: Redis is down or restarting (retry); REDIS_FULL: Redis is at its maxmemory"
+    answers["503"] = _error_with((*unavailable, *REDIS_CODES), f"{meaning}; {redis}" if meaning else redis)
+    return answers
+
+
+def request_body(properties: dict[str, Any], required: list[str] | None = None, example: Any = None) -> dict[str, Any]:
+    """A JSON object request body without extra fields (and an example of one)."""
     schema = {"type": "object", "properties": properties, "additionalProperties": False, "required": required or []}
-    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+    return body_of(schema, bool(required), example)
+
+
+def body_of(schema: dict[str, Any], required: bool, example: Any = None) -> dict[str, Any]:
+    """A JSON request body with ``schema``."""
+    media = {"schema": schema, **({"example": example} if example is not None else {})}
+    return {"required": required, "content": {"application/json": media}}
 
 
 SESSION_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -88,8 +118,9 @@ PATHS: dict[str, Any] = {
                         "responses": {"200": json_of(ref("Health"), "healthy"), "503": json_of(ref("Health"), "Redis unreachable")}}},
     "/api/sessions/provision": {"post": {
         "summary": "Create a session and queue its worker",
-        "requestBody": request_body({"phone": {"type": "string"}, "proxy": {"type": "string", "description": "socks5h:// or socks5:// URL"}}),
-        "responses": {"201": json_of(ref("Session"), "created"), **errors(400, 409, 503)}}},
+        "requestBody": request_body({"phone": {"type": "string"}, "proxy": {"type": "string", "description": "socks5h:// or socks5:// URL"}},
+                                    example={"phone": "+972 50-111-2222"}),
+        "responses": {"201": json_of(ref("Session"), "created"), **errors(400, 409, unavailable=("NO_PROXY_CAPACITY",))}}},
     "/api/sessions": {"get": {"summary": "List sessions", "responses": {
         "200": json_of({"type": "object", "required": ["sessions"], "properties": {"sessions": {"type": "array", "items": ref("Session")}}}, "sessions"),
         **errors()}}},
@@ -104,19 +135,21 @@ PATHS: dict[str, Any] = {
     "/api/sessions/{id}/logout": {"parameters": SESSION_ID, "post": {
         "summary": "Log the session out of WhatsApp", "responses": {
             "202": json_of({"type": "object", "required": ["loggingOut", "sessionId"], "properties": {"loggingOut": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "logging out"),
-            **errors(404)}}},
+            **errors(404), "409": json_of(ref("Error"), "the worker cannot log out now (e.g. NOT_CONNECTED while it shows a QR)")}}},
     "/api/sessions/{id}/pairing-code": {"parameters": SESSION_ID, "post": {
         "summary": "A pairing code to link a phone without scanning (while the QR is shown)",
-        "requestBody": request_body({"phone": {"type": "string"}}, ["phone"]),
+        "requestBody": request_body({"phone": {"type": "string"}}, ["phone"], {"phone": "+972 50-111-2222"}),
         "responses": {
             "200": json_of({"type": "object", "required": ["sessionId", "code"],
                             "properties": {"sessionId": {"type": "string"}, "code": {"type": "string", "pattern": "^[A-Z0-9]{4}-[A-Z0-9]{4}$"}}}, "code"),
-            **errors(400, 404, 409, 503)}}},
+            **errors(400, 404, unavailable=("WORKER_UNREACHABLE",)),
+            "409": json_of(ref("Error"), "NOT_PAIRABLE: the session is not showing a QR (the message names its status and "
+                                         "what to do, e.g. restart it); or the worker refused (e.g. NOT_IN_QR_PHASE)")}}},
     "/api/proxies": {
         "get": {"summary": "List proxies", "responses": {
             "200": json_of({"type": "object", "required": ["proxies"], "properties": {"proxies": {"type": "array", "items": ref("Proxy")}}}, "proxies"),
             **errors()}},
-        "post": {"summary": "Add a proxy", "requestBody": request_body({"url": {"type": "string"}}, ["url"]),
+        "post": {"summary": "Add a proxy", "requestBody": request_body({"url": {"type": "string"}}, ["url"], {"url": "socks5h://user:pass@127.0.0.1:1080"}),
                  "responses": {"201": json_of(ref("Proxy"), "added"), **errors(400, 409)}}},
     "/api/proxies/{id}": {"parameters": SESSION_ID, "delete": {
         "summary": "Remove an idle proxy", "responses": {

@@ -7,10 +7,11 @@ from typing import Any
 from aiohttp import web
 
 from waorch.core.idempotency import check_key, fingerprint
-from waorch.core.intake import parse_send
+from waorch.core.intake import MAX_SCHEDULE_DAYS, parse_send
+from waorch.core.tiers import DEFAULT_TIERS, MAXIMA
 from waorch.errors import BadRequest
 from waorch.webhook_server.common import core_of, json_body
-from waorch.webhook_server.openapi import SESSION_ID, errors, json_of, ref, request_body
+from waorch.webhook_server.openapi import SESSION_ID, body_of, errors, json_of, ref, request_body
 
 
 async def send(request: web.Request) -> web.Response:
@@ -109,9 +110,9 @@ MESSAGE = {
 TIER = {
     "type": "object", "additionalProperties": False,
     "required": ["name", "minAgeDays", "dailyLimit", "perMinute", "delayMinMs", "delayMaxMs", "hoursStart", "hoursEnd"],
-    "properties": {"name": {"type": "string"}, "minAgeDays": {"type": "number", "minimum": 0},
-                   "dailyLimit": {"type": "integer", "minimum": 0}, "perMinute": {"type": "integer", "minimum": 0},
-                   "delayMinMs": {"type": "integer", "minimum": 0}, "delayMaxMs": {"type": "integer", "minimum": 0},
+    "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+                   **{name: {"type": "number" if name == "minAgeDays" else "integer", "minimum": 0, "maximum": maximum}
+                      for name, maximum in MAXIMA.items()},
                    "hoursStart": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
                    "hoursEnd": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}},
 }
@@ -136,7 +137,7 @@ QUEUE = {
 ACCEPTED = {"type": "object", "required": ["queued", "messageId", "sessionId", "status"],
             "properties": {"queued": {"const": True}, "messageId": {"type": "string"}, "sessionId": {"type": "string"},
                            "status": {"enum": ["queued", "scheduled"]}, "sendAt": NULLABLE_NUMBER}}
-IDEMPOTENCY = [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+IDEMPOTENCY = [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}, "example": "order-1",
                 "description": "same key and body: the first answer again (kept 48 h); other body: 422; in progress: 409"}]
 
 OPENAPI_PATHS: dict[str, Any] = {
@@ -145,8 +146,10 @@ OPENAPI_PATHS: dict[str, Any] = {
         "requestBody": request_body({"to": {"type": "string", "description": "E.164, or national with DEFAULT_REGION"},
                                      "message": {"type": "string", "maxLength": 4096},
                                      "sessionId": {"type": "string", "description": "omit to distribute"},
-                                     "sendAt": {"type": "string", "format": "date-time"}}, ["to", "message"]),
-        "responses": {"202": json_of(ACCEPTED, "accepted"), **errors(400, 404, 409, 422, 429, 503)}}},
+                                     "sendAt": {"type": "string", "format": "date-time",
+                                                "description": f"ISO 8601 with offset, at most {MAX_SCHEDULE_DAYS} days ahead"}},
+                                    ["to", "message"], {"to": "+972502345678", "message": "Hello", "sessionId": "worker_1"}),
+        "responses": {"202": json_of(ACCEPTED, "accepted"), **errors(400, 404, 409, 422, 429, unavailable=("NO_CAPACITY",))}}},
     "/api/v1/messages/{id}": {"parameters": SESSION_ID, "get": {
         "summary": "A message's status and times", "responses": {"200": json_of(MESSAGE, "message"), **errors(404)}}},
     "/api/sessions/{id}/queue": {"parameters": SESSION_ID, "get": {
@@ -158,11 +161,11 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/trust-tiers": {
         "get": {"summary": "The trust tier table", "responses": {"200": json_of(TIERS, "tiers"), **errors()}},
         "put": {"summary": "Replace the table (validated; live at once)",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": TIERS}}},
+                "requestBody": body_of(TIERS, True, {"tiers": [tier.to_dict() for tier in DEFAULT_TIERS]}),
                 "responses": {"200": json_of(TIERS, "saved"), **errors(400)}}},
     "/api/sessions/{id}/tier": {"parameters": SESSION_ID, "put": {
         "summary": "Pin a session to a tier (null: by age)",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["tier"], "properties": {"tier": {"type": ["string", "null"]}}}}}},
+        "requestBody": body_of({"type": "object", "required": ["tier"], "properties": {"tier": {"type": ["string", "null"]}}},
+                               True, {"tier": "warm"}),
         "responses": {"200": json_of(ref("Session"), "session"), **errors(400, 404)}}},
 }
