@@ -31,7 +31,7 @@ async def test_message_kept_with_its_fields(redis: aioredis.Redis, pool: ProxyPo
     text = "שלום עולם 👋🏽 — מה נשמע? 🇮🇱"
     stored = await inbox.add("worker_1", {"from": SENDER, "text": text, "waId": "3EB0AA", "timestamp": 1700000000.25})
     assert stored is not None
-    assert stored == {"id": 1, "sessionId": "worker_1", "from": SENDER, "chat": SENDER, "text": text, "waId": "3EB0AA",
+    assert stored == {"id": 1, "sessionId": "worker_1", "from": SENDER, "chat": SENDER, "text": text, "truncated": False, "waId": "3EB0AA",
                       "timestamp": 1700000000.25, "receivedAt": stored["receivedAt"]}
     assert await inbox.page("worker_1", 10) == [stored]
 
