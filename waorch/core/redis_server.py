@@ -50,6 +50,14 @@ def is_full(error: BaseException) -> bool:
     return isinstance(error, exceptions.ResponseError) and str(error).startswith(FULL_REPLY)
 
 
+async def over_maxmemory(redis: aioredis.Redis) -> bool:
+    """Whether the server's memory is beyond its ``maxmemory``, so it refuses writes that could grow it
+    (counted as the server counts: without its replication and append-only buffers)."""
+    memory = await redis.info("memory")
+    limit = int(memory.get("maxmemory") or 0)
+    return bool(limit) and int(memory["used_memory"]) - int(memory.get("mem_not_counted_for_evict") or 0) > limit
+
+
 def problem_of(error: BaseException) -> str:
     """A short readable cause (``Connection refused``), without the library's noise."""
     text = str(error) or type(error).__name__
