@@ -46,7 +46,10 @@ def is_outage(error: BaseException) -> bool:
 
 
 def is_full(error: BaseException) -> bool:
-    """Whether ``error`` is Redis refusing a write because it reached ``maxmemory``."""
+    """Whether ``error`` is Redis refusing a write because it reached ``maxmemory`` (redis-py raises
+    ``OutOfMemoryError`` without the ``OOM`` code in its text; other paths keep the reply as it is)."""
+    if isinstance(error, exceptions.OutOfMemoryError):
+        return True
     return isinstance(error, exceptions.ResponseError) and str(error).startswith(FULL_REPLY)
 
 
