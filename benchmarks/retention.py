@@ -19,21 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
-import sys
-import tempfile
 import time
 
-from common import free_port
+from common import sim_fleet
 from dispatch import pair_all
 
 from waorch.clock import ScaledClock
-from waorch.config import load_settings
 from waorch.core.intake import SendRequest
 from waorch.core.messages import Retention
 from waorch.core.orchestrator import Core
-from waorch.service import running_service
 
 SCALE = 1000
 CONTACT_DAYS = Retention().contact_s // 86400
@@ -108,20 +102,8 @@ async def kinds(core: Core) -> dict[str, int]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    sim_port = free_port()
-    sim = subprocess.Popen([sys.executable, "-m", "waorch", "sim", "--port", str(sim_port)], stdout=subprocess.DEVNULL)  # noqa: ASYNC220
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    with tempfile.TemporaryDirectory() as data:
-        settings = load_settings({"DATA_DIR": data, "API_KEY": "benchmark-api-key-0123456789",
-                                  "WEBHOOK_SECRET": "benchmark-secret-0123456789", "ORCH_PORT": str(free_port()),
-                                  "WORKER_ENGINE": "sim", "SIM_URL": sim_url, "PROVISIONING_INTERVAL_MS": "0",
-                                  "MESSAGE_RETENTION_DAYS": str(args.retention / 86400), "PATH": os.environ["PATH"]})
-        try:
-            async with running_service(settings, stop_workers=True, clock=ScaledClock(SCALE)) as service:
-                await run(service.core, sim_url, args)
-        finally:
-            sim.terminate()
-            sim.wait(10)
+    async with sim_fleet(ScaledClock(SCALE), MESSAGE_RETENTION_DAYS=str(args.retention / 86400)) as (core, sim_url):
+        await run(core, sim_url, args)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,7 @@ def append_synced(path: Path, data: bytes) -> None:
     """Append ``data`` to ``path`` (created private: then its directory entry is flushed too) and
     flush it to disk before returning."""
     created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_synced(path, data, os.O_APPEND)
     if created:
         fsync_directory(path.parent)
 
@@ -27,14 +22,18 @@ def append_synced(path: Path, data: bytes) -> None:
 def replace_synced(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically and durably: the new file, then the rename, on disk."""
     temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    _write_synced(temporary, data, os.O_TRUNC)
+    os.replace(temporary, path)
+    fsync_directory(path.parent)
+
+
+def _write_synced(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(temporary, path)
-    fsync_directory(path.parent)
 
 
 def fsync_directory(directory: Path) -> None:
