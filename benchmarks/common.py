@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+
+from waorch.clock import Clock
+from waorch.config import load_settings
+from waorch.core.orchestrator import Core
+from waorch.service import running_service
 
 
 def free_port() -> int:
@@ -16,3 +27,24 @@ def percentile(values: list[float], p: float) -> float:
     """The ``p``-th percentile (nearest rank) of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@contextlib.asynccontextmanager
+async def sim_fleet(clock: Clock | None = None, **env: str) -> AsyncIterator[tuple[Core, str]]:
+    """``waorch sim`` in its own process and the core with its HTTP server on a private embedded
+    Redis in a temporary data dir (sim engine, no start spacing; ``env`` adds settings); yields
+    ``(core, simulator URL)``; workers are stopped afterwards."""
+    sim_port = free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "waorch", "sim", "--port", str(sim_port)], stdout=subprocess.DEVNULL)  # noqa: ASYNC220
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    with tempfile.TemporaryDirectory() as data:
+        settings = load_settings({"DATA_DIR": data, "API_KEY": "benchmark-api-key-0123456789",
+                                  "WEBHOOK_SECRET": "benchmark-secret-0123456789", "ORCH_PORT": str(free_port()),
+                                  "WORKER_ENGINE": "sim", "SIM_URL": sim_url, "PROVISIONING_INTERVAL_MS": "0",
+                                  "PATH": os.environ["PATH"], **env})
+        try:
+            async with running_service(settings, stop_workers=True, clock=clock) as service:
+                yield service.core, sim_url
+        finally:
+            sim.terminate()
+            sim.wait(10)

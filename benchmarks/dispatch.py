@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
 import httpx
 import psutil
-from common import free_port, percentile
+from common import percentile, sim_fleet
 
-from waorch.config import load_settings
 from waorch.core.intake import SendRequest
 from waorch.core.tiers import DEFAULT_TIERS
-from waorch.service import running_service
 
 MESSAGES_PER_SESSION = 40
 
@@ -58,30 +52,17 @@ async def pair_all(core, sim_url: str, ids: list[str]) -> None:
 
 
 async def main(count: int, seconds: float) -> None:
-    sim_port = free_port()
-    sim = subprocess.Popen([sys.executable, "-m", "waorch", "sim", "--port", str(sim_port)], stdout=subprocess.DEVNULL)  # noqa: ASYNC220
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    with tempfile.TemporaryDirectory() as data:
-        settings = load_settings({"DATA_DIR": data, "API_KEY": "benchmark-api-key-0123456789",
-                                  "WEBHOOK_SECRET": "benchmark-secret-0123456789", "ORCH_PORT": str(free_port()),
-                                  "WORKER_ENGINE": "sim", "SIM_URL": sim_url, "PROVISIONING_INTERVAL_MS": "0",
-                                  "PATH": os.environ["PATH"]})
-        try:
-            async with running_service(settings, stop_workers=True) as service:
-                core = service.core
-                hot = DEFAULT_TIERS[2].to_dict() | {"hoursStart": "00:00", "hoursEnd": "24:00", "minAgeDays": 0}
-                await core.replace_tiers({"tiers": [hot]})
-                started = time.monotonic()
-                ids = [(await core.provision()).id for _ in range(count)]
-                await pair_all(core, sim_url, ids)
-                print(f"{count} sessions provisioned and connected in {time.monotonic() - started:.0f} s")
-                for n in range(MESSAGES_PER_SESSION):
-                    for sid in ids:
-                        await core.intake.accept(SendRequest("972522222222", f"benchmark {n}", sid, None))
-                await measure(core, seconds)
-        finally:
-            sim.terminate()
-            sim.wait(10)
+    async with sim_fleet() as (core, sim_url):
+        hot = DEFAULT_TIERS[2].to_dict() | {"hoursStart": "00:00", "hoursEnd": "24:00", "minAgeDays": 0}
+        await core.replace_tiers({"tiers": [hot]})
+        started = time.monotonic()
+        ids = [(await core.provision()).id for _ in range(count)]
+        await pair_all(core, sim_url, ids)
+        print(f"{count} sessions provisioned and connected in {time.monotonic() - started:.0f} s")
+        for n in range(MESSAGES_PER_SESSION):
+            for sid in ids:
+                await core.intake.accept(SendRequest("972522222222", f"benchmark {n}", sid, None))
+        await measure(core, seconds)
 
 
 async def measure(core, seconds: float) -> None:

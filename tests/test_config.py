@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,9 @@ BAD_VALUES = [
     ("TIMEZONE", "Mars/Olympus"), ("DEFAULT_REGION", "XX"), ("DEFAULT_REGION", "Israel"), ("RESTRICT_NEW_CONTACTS_MS", "-1"),
     ("EVENTS_WEBHOOK_URL", "ftp://example.org/hook"), ("EVENTS_WEBHOOK_URL", "receiver"), ("EVENTS_WEBHOOK_SECRET", "short"),
     ("INBOX_LIMIT", "0"), ("INBOX_LIMIT", "lots"), ("EVENTS_WEBHOOK_MAX_ATTEMPTS", "0"),
+    ("MESSAGE_RETENTION_DAYS", "0"), ("MESSAGE_RETENTION_DAYS", "-1"), ("MESSAGE_RETENTION_DAYS", "nan"),
+    ("MESSAGE_RETENTION_DAYS", "3651"), ("MESSAGE_RETENTION_DAYS", "a week"),
+    ("REDIS_MAXMEMORY_MB", "8"), ("REDIS_MAXMEMORY_MB", "1.5"), ("REDIS_MAXMEMORY_MB", "2gb"),
 ]
 
 
@@ -55,6 +59,15 @@ def test_defaults_follow_the_seed(tmp_path: Path) -> None:
     assert settings.worker_engine == "neonize" and settings.runner == "process" and settings.redis_url is None
     assert settings.sessions_dir == tmp_path / "sessions" and settings.backups_dir == tmp_path / "backups"
     assert settings.worker_webhook_url == "http://127.0.0.1:3001/webhook"
+
+
+def test_retention_in_days_and_the_embedded_servers_memory(tmp_path: Path) -> None:
+    settings = load_settings({**BASE, "DATA_DIR": str(tmp_path)})
+    assert settings.message_retention_s == 7 * 86400
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    assert settings.redis_maxmemory_mb == max(64, machine // 4)
+    settings = load_settings({**BASE, "DATA_DIR": str(tmp_path), "MESSAGE_RETENTION_DAYS": "0.5", "REDIS_MAXMEMORY_MB": "512"})
+    assert (settings.message_retention_s, settings.redis_maxmemory_mb) == (43200, 512)
 
 
 def test_proxies_in_numeric_order(tmp_path: Path) -> None:

@@ -54,13 +54,17 @@ async def test_phone_over_its_session_limit_is_refused_and_logged_out(start_serv
     for sid in sids:
         ready = await wait_status(running.api, sid, "qr_ready")
         assert (await scan(sim.url, ready["qr"], "972501111111")).status_code == 200
-    for sid in sids[:2]:
-        await wait_status(running.api, sid, "connected")
-    refused = await wait_status(running.api, sids[2], "logged_out")
+
+    async def settled() -> dict[str, dict] | None:  # the three workers report in any order: the first two win
+        bodies = {sid: (await running.api.get(f"/api/sessions/{sid}")).json() for sid in sids}
+        return bodies if sorted(b["status"] for b in bodies.values()) == ["connected", "connected", "logged_out"] else None
+
+    bodies = await eventually(settled, timeout=20)
+    [(late, refused)] = [(sid, body) for sid, body in bodies.items() if body["status"] == "logged_out"]
     assert "maximum number of linked sessions" in "".join(e.get("reason", "") for e in refused["history"])
-    assert not (running.settings.sessions_dir / sids[2]).exists()
+    assert not (running.settings.sessions_dir / late).exists()
     members = await running.core.redis.smembers("waorch:phone:972501111111:sessions")
-    assert members == set(sids[:2])
+    assert members == set(sids) - {late}
 
 
 async def test_worker_killed_is_restarted_and_reconnects_without_qr(start_service, sim) -> None:

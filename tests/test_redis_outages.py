@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
+import logging
 import os
 import signal
 import subprocess
@@ -106,6 +108,10 @@ async def _status_is(api: httpx.AsyncClient, sid: str, status: str) -> bool:
     return (await api.get(f"/api/sessions/{sid}")).json().get("status") == status
 
 
+async def _message_is(api: httpx.AsyncClient, message_id: str, status: str) -> bool:
+    return (await api.get(f"/api/v1/messages/{message_id}")).json().get("status") == status
+
+
 def _serve(tmp_path: Path, redis_url: str, sim_url: str, *command: str) -> subprocess.Popen[str]:
     port = free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "data"), "REDIS_URL": redis_url,
@@ -135,6 +141,38 @@ def _read_until(process: subprocess.Popen[str], needle: str, timeout: float = 15
 
 def _health(port: int) -> dict:
     return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2, trust_env=False).json()
+
+
+async def test_a_full_redis_is_a_503_said_once_and_sending_resumes_when_it_has_room(
+        start_service, own_redis: Callable[..., RedisServer], sim, caplog: pytest.LogCaptureFixture) -> None:
+    server = own_redis()
+    running = await start_service(REDIS_URL=server.url)
+    api = running.api
+    await api.put("/api/trust-tiers", json={"tiers": [FAST]})
+    sid = await connected_session(running, sim.url)
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
+    send = {"to": "+972522222222", "message": "due while Redis is full", "sessionId": sid}
+    scheduled = (await api.post("/api/v1/send", json={**send, "sendAt": soon})).json()["messageId"]
+    admin = aioredis.Redis.from_url(server.url, decode_responses=True)
+    caplog.set_level(logging.WARNING)
+    await admin.config_set("maxmemory", int((await admin.info("memory"))["used_memory"]) // 2)
+    try:
+        refused = [await api.post("/api/v1/send", json=send) for _ in range(3)]
+        assert [(r.status_code, r.json()["error"]) for r in refused] == [(503, "REDIS_FULL")] * 3
+        conforms("POST", "/api/v1/send", refused[0])
+        await eventually(lambda: _message_is(api, scheduled, "queued"), timeout=10)
+        assert (await api.get(f"/api/v1/messages/{scheduled}")).json()["status"] == "queued"  # not sent while full
+    finally:
+        await admin.config_set("maxmemory", 0)
+    await eventually(lambda: _message_is(api, scheduled, "sent"), timeout=20)
+    assert (await api.post("/api/v1/send", json=send)).status_code == 202
+    entries = [fields for _, fields in await admin.xrange("waorch:activity") if fields["kind"] == "redis"]
+    await admin.aclose()
+    assert [e["level"] for e in entries] == ["error", "warning"]
+    assert entries[0]["text"].startswith("Redis is full") and entries[1]["text"].startswith("Redis has room again")
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING and "Redis is full" in r.getMessage()]
+    assert [(r.name, r.levelname) for r in problems] == [("waorch.activity", "ERROR")], "said once, not per refusal"
+    assert not [r for r in caplog.records if r.exc_info], "no loop logged a traceback"
 
 
 async def test_serve_waits_for_a_redis_that_is_down_and_starts_when_it_answers(tmp_path: Path, redis_kind: str, sim) -> None:

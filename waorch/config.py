@@ -6,6 +6,7 @@ frozen ``Settings``; the first bad value raises ``ConfigError`` naming the varia
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -69,6 +70,9 @@ class Settings:
     events_webhook_url: str = ""
     events_webhook_secret: str = ""
     events_webhook_max_attempts: int = 300
+    # What Redis keeps: finished messages expire; the embedded server refuses writes past its memory limit.
+    message_retention_s: int = 7 * 86400
+    redis_maxmemory_mb: int = field(default_factory=lambda: default_maxmemory_mb())
     generated_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +128,24 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
     if not low <= value <= high:
         raise ConfigError(name, f"must be between {low} and {high}, got {value}")
     return value
+
+
+def _days_in_seconds(env: Mapping[str, str], name: str, default_days: float, high_days: int) -> int:
+    """A number of days (decimals allowed: ``0.5`` is 12 hours) as whole seconds, at least one."""
+    raw = env.get(name, "").strip()
+    try:
+        days = float(raw) if raw else default_days
+    except ValueError:
+        raise ConfigError(name, f"must be a number of days, got {raw!r}") from None
+    if not 1 / 86400 <= days <= high_days:  # also refuses nan
+        raise ConfigError(name, f"must be between 1 second (0.0000116) and {high_days} days, got {raw}")
+    return round(days * 86400)
+
+
+def default_maxmemory_mb() -> int:
+    """A quarter of this machine's memory (at least 64 MB): the embedded Redis's default ``maxmemory``."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(64, total // 4 // 2**20)
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -293,6 +315,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         inbox_limit=_integer(env, "INBOX_LIMIT", 1000, 1, 100_000),
         events_webhook_url=events_url,
         events_webhook_max_attempts=_integer(env, "EVENTS_WEBHOOK_MAX_ATTEMPTS", 300, 1, 100_000),
+        message_retention_s=_days_in_seconds(env, "MESSAGE_RETENTION_DAYS", 7, 3650),
+        redis_maxmemory_mb=_integer(env, "REDIS_MAXMEMORY_MB", default_maxmemory_mb(), 16, 2**20),
         api_key=_secret(env, "API_KEY", data_dir, generated),
         webhook_secret=_secret(env, "WEBHOOK_SECRET", data_dir, generated),
         events_webhook_secret=(_secret(env, "EVENTS_WEBHOOK_SECRET", data_dir, generated)

@@ -52,9 +52,10 @@ async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]
         await reach(settings.redis_url)
         yield settings.redis_url
         return
-    server = EmbeddedRedis(settings.data_dir / "redis")
+    server = EmbeddedRedis(settings.data_dir / "redis", settings.redis_maxmemory_mb)
     await server.start()
-    log.info("embedded Redis on %s (append-only persistence in %s)", server.socket_path, server.directory)
+    log.info("embedded Redis on %s (append-only persistence in %s, maxmemory %s)", server.socket_path, server.directory,
+             server.maxmemory)
     keeper = asyncio.ensure_future(server.keep_running())
     try:
         yield server.url

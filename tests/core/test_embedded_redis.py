@@ -49,6 +49,18 @@ async def test_orphan_server_is_adopted_not_doubled(tmp_path: Path) -> None:
     await first.stop()
 
 
+async def test_memory_is_limited_also_on_an_adopted_server(tmp_path: Path) -> None:
+    first = EmbeddedRedis(tmp_path / "redis", 64)
+    await first.start()
+    client = aioredis.Redis.from_url(first.url, decode_responses=True)
+    assert (await client.config_get("maxmemory"))["maxmemory"] == str(64 * 2**20)
+    second = EmbeddedRedis(tmp_path / "redis", 128)  # started again with another REDIS_MAXMEMORY_MB
+    await second.start()
+    assert (await client.config_get("maxmemory"))["maxmemory"] == str(128 * 2**20)
+    await client.aclose()
+    await second.stop()
+
+
 async def test_killed_server_keeps_acknowledged_writes(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path / "redis")
     await server.start()

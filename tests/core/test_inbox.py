@@ -7,7 +7,7 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
-from waorch.core.inbox import Inbox
+from waorch.core.inbox import TEXT_LIMIT, Inbox
 from waorch.core.outbox import Outbox, lane
 from waorch.core.proxy_pool import ProxyPool
 from waorch.errors import BadRequest
@@ -31,7 +31,7 @@ async def test_message_kept_with_its_fields(redis: aioredis.Redis, pool: ProxyPo
     text = "שלום עולם 👋🏽 — מה נשמע? 🇮🇱"
     stored = await inbox.add("worker_1", {"from": SENDER, "text": text, "waId": "3EB0AA", "timestamp": 1700000000.25})
     assert stored is not None
-    assert stored == {"id": 1, "sessionId": "worker_1", "from": SENDER, "chat": SENDER, "text": text, "waId": "3EB0AA",
+    assert stored == {"id": 1, "sessionId": "worker_1", "from": SENDER, "chat": SENDER, "text": text, "truncated": False, "waId": "3EB0AA",
                       "timestamp": 1700000000.25, "receivedAt": stored["receivedAt"]}
     assert await inbox.page("worker_1", 10) == [stored]
 
@@ -96,3 +96,16 @@ async def test_malformed_message_is_refused(redis: aioredis.Redis, pool: ProxyPo
 async def test_missing_chat_and_timestamp_get_defaults(redis: aioredis.Redis, pool: ProxyPool) -> None:
     stored = await Inbox(redis, 10).add("worker_1", {"from": SENDER, "text": "", "waId": "X1", "timestamp": True})
     assert stored is not None and stored["chat"] == SENDER and stored["timestamp"] == stored["receivedAt"]
+
+
+async def test_a_long_text_is_kept_cut_and_marked(redis: aioredis.Redis, pool: ProxyPool) -> None:
+    inbox = Inbox(redis, 10, Outbox(redis))
+    long_text = "א" * 70_000  # a stranger can send about 64 KB
+    stored = await inbox.add("worker_1", {**incoming(1), "text": long_text})
+    exact = await inbox.add("worker_1", {**incoming(2), "text": "x" * TEXT_LIMIT})
+    assert stored is not None and exact is not None
+    assert (stored["text"], stored["truncated"]) == (long_text[:TEXT_LIMIT], True)
+    assert (len(exact["text"]), exact["truncated"]) == (TEXT_LIMIT, False)
+    assert [m["truncated"] for m in await inbox.page("worker_1", 10)] == [False, True]
+    assert json.loads(await redis.lindex(lane("worker_1"), 0))["data"] == stored  # forwarded as kept
+    assert await redis.memory_usage("waorch:session:worker_1:inbox") < 3 * 4 * TEXT_LIMIT

@@ -35,3 +35,4 @@ def test_an_outage_is_told_from_a_fault_of_ours() -> None:
     assert not is_outage(exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"))
     assert is_full(exceptions.ResponseError("OOM command not allowed when used memory > 'maxmemory'."))
     assert not is_outage(exceptions.ResponseError("OOM command not allowed when used memory > 'maxmemory'."))
+    assert is_full(exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."))  # as redis-py raises it

@@ -97,7 +97,7 @@ class Dispatcher:
                 for session_id in await self.messages.promote_due(self.clock.now()):
                     self.wake(session_id)
             except (aioredis.RedisError, OSError) as error:
-                if not is_outage(error):
+                if not is_outage(error) and not await self.activity.redis_full(error):
                     raise
                 await asyncio.sleep(STEP_RETRY_S)
             await asyncio.sleep(0.1)
@@ -203,8 +203,8 @@ class SessionLoop:
                     return
             except Fenced:  # another core is active now: this one stops sending at once
                 return
-            except Exception as error:
-                if not is_outage(error):  # an outage is the core's to report (once), not every loop's
+            except Exception as error:  # an outage or a full Redis is reported once, not by every loop
+                if not is_outage(error) and not await self.d.activity.redis_full(error):
                     log.exception("[%s] dispatcher step failed; trying again", self.session_id)
                 await asyncio.sleep(STEP_RETRY_S)
 

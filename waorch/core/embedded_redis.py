@@ -2,7 +2,9 @@
 
 It listens only on a unix socket in the data dir (no TCP port, so nothing outside this machine
 can reach it), persists with an append-only file fsynced on every write (``appendfsync always``:
-an accepted message survives even a power cut), and is stopped on exit. A server left running
+an accepted message survives even a power cut), refuses writes beyond its ``maxmemory`` rather
+than growing until the kernel kills it (``noeviction``: nothing is ever dropped to make room),
+and is stopped on exit. A server left running
 by a killed orchestrator is adopted on the next start instead of a second one being started
 on the same files; one killed or crashed while waorch runs is started again.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 import psutil
 import redis.asyncio as aioredis
 
+from waorch.config import default_maxmemory_mb
 from waorch.core.redis_server import CLIENT_NAME
 from waorch.errors import WaorchError
 from waorch.private_files import UMASK, private_dir
@@ -35,10 +38,12 @@ def server_binary() -> str:
 
 
 class EmbeddedRedis:
-    """A private Valkey server under ``directory`` (socket, append-only file, pid file)."""
+    """A private Valkey server under ``directory`` (socket, append-only file, pid file) that uses at
+    most ``maxmemory_mb`` (default: a quarter of the machine's memory)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, maxmemory_mb: int | None = None) -> None:
         self.directory = directory
+        self.maxmemory = f"{maxmemory_mb or default_maxmemory_mb()}mb"
         self.socket_path = directory / "redis.sock"
         self.pid_path = directory / "redis.pid"
         self._process: asyncio.subprocess.Process | None = None
@@ -50,7 +55,7 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
     def arguments(self) -> list[str]:
-        """Command line of the server (unix socket only, append-only file, no eviction)."""
+        """Command line of the server (unix socket only, append-only file, memory limit, no eviction)."""
         return [
             server_binary(),
             "--port", "0",
@@ -60,6 +65,7 @@ class EmbeddedRedis:
             "--pidfile", str(self.pid_path),
             "--appendonly", "yes",
             "--appendfsync", "always",
+            "--maxmemory", self.maxmemory,
             "--maxmemory-policy", "noeviction",
             "--save", "",
             "--logfile", str(self.directory / "redis.log"),
@@ -75,7 +81,7 @@ class EmbeddedRedis:
             return None
 
     async def start(self, timeout: float = 10.0) -> None:
-        """Start (or adopt) the server and wait until it answers."""
+        """Start (or adopt) the server and wait until it answers (an adopted one takes our ``maxmemory``)."""
         if len(os.fsencode(self.socket_path)) > MAX_SOCKET_PATH:
             raise WaorchError(f"the embedded Redis socket {self.socket_path} is longer than {MAX_SOCKET_PATH} bytes "
                               "(the limit of a unix socket path): use a shorter DATA_DIR")
@@ -91,6 +97,14 @@ class EmbeddedRedis:
             )
             self._pid = self._process.pid
         await self._wait_ready(timeout)
+        await self._set_maxmemory()
+
+    async def _set_maxmemory(self) -> None:
+        client = aioredis.Redis.from_url(self.url)
+        try:
+            await client.config_set("maxmemory", self.maxmemory)
+        finally:
+            await client.aclose()
 
     async def keep_running(self, interval: float = 1.0) -> None:
         """Start the server again, on the same files, whenever it is found gone (killed, crashed),

@@ -4,7 +4,8 @@ Each session has a sorted set of messages scored by a per-session sequence numbe
 ``id``, the paging cursor) and a sorted set of the WhatsApp ids it holds, so a message a worker
 delivers twice (a retried webhook) is stored once. When forwarding is on, the same script appends
 the message to the session's outbox lane: a message is kept and queued for the receiver together,
-or not at all. Both sets are deleted with the session.
+or not at all. Both sets are deleted with the session. A text longer than ``TEXT_LIMIT``
+characters is kept cut to that length, marked ``truncated`` (strangers decide how much they write).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from waorch.core.outbox import Outbox, dumps
 from waorch.errors import BadRequest
 
 MAX_WA_ID = 128
+TEXT_LIMIT = 4096  # characters of an incoming text that are kept (the limit of the texts we send)
 
 # KEYS: session hash, inbox, inbox WhatsApp ids[, outbox lane, due lanes].
 # ARGV: waId, message JSON without its opening brace, limit[, envelope head, now ms, session id].
@@ -62,8 +64,8 @@ def parse_message(session_id: str, data: dict[str, Any], received_at: float) -> 
         raise BadRequest("MESSAGE_RECEIVED needs from, waId (up to 128 characters) and text, as strings", session_id=session_id)
     sent = data.get("timestamp")
     timestamp = sent if isinstance(sent, (int, float)) and not isinstance(sent, bool) else received_at
-    return {"sessionId": session_id, "from": sender, "chat": _text(data, "chat") or sender, "text": text,
-            "waId": wa_id, "timestamp": timestamp, "receivedAt": received_at}
+    return {"sessionId": session_id, "from": sender, "chat": _text(data, "chat") or sender, "text": text[:TEXT_LIMIT],
+            "truncated": len(text) > TEXT_LIMIT, "waId": wa_id, "timestamp": timestamp, "receivedAt": received_at}
 
 
 class Inbox:

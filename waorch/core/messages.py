@@ -4,6 +4,11 @@ Every state change is one Lua script, so a message is never in two places and co
 drift: ``queue:{sid}`` (waiting, head first) → ``inflight:{sid}`` (being sent) → done
 (``sent`` / ``failed`` / ``dead`` / ``unknown``). Messages held for later (``sendAt``) wait in
 the ``outbox`` sorted set and join their session's queue when due.
+
+Nothing grows without bound: a finished message's hash expires after the retention (one that is
+waiting or in flight never does), the lists of dead and unknown ids keep the newest, a session
+remembers its newest contacts, a recipient's last sender is forgotten after a while, and
+``forget_session`` removes every key a deleted session's sends left behind.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from redis.exceptions import NoScriptError
 from waorch.core.batching import CommandBatcher
 from waorch.core.lease import FENCE, CoreLease
 from waorch.core.tiers import DAY_S, Tier
-from waorch.errors import DailyLimit, MessageNotFound, SessionNotFound, SessionUnavailable, WaorchError
+from waorch.errors import DailyLimit, MessageNotFound, SessionNotFound, SessionUnavailable
 
 P = "waorch:"
 OUTBOX = P + "outbox"
@@ -28,6 +33,7 @@ DEAD = P + "dead"
 UNKNOWN = P + "unknown"
 QUEUES = P + "queues"
 COUNT_TTL_S = 8 * 86400
+SCAN_BATCH = 1000
 
 
 class MessageStatus(StrEnum):
@@ -87,15 +93,18 @@ redis.call('HSET', 'waorch:msg:'..id, 'status', 'sending', 'started', ARGV[3], '
 return redis.call('HINCRBY', 'waorch:msg:'..id, 'attempts', 1)
 """
 
-# ARGV: session, id, now, outcome (sent|failed|dead|unknown), today, error, wa id, next gap
+# ARGV: session, id, now, outcome (sent|failed|dead|unknown), today, error, wa id, next gap,
+# then the retention: message ttl s, dead/unknown list limit, contacts per session, contact ttl s.
 _FINISH = """
 local sid, id, now, outcome, today = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local ttl, list_limit, contacts_limit = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 local key = 'waorch:msg:'..id
 local status = redis.call('HGET', key, 'status')
 local bucket = 'waorch:count:'..sid..':'..today
 if status == 'unknown' and outcome == 'sent' then
   -- the worker's own report settles a send we had given up on
   redis.call('HSET', key, 'status', 'sent', 'wa_id', ARGV[7], 'sent_at', now, 'error', '')
+  redis.call('EXPIRE', key, ttl)
   redis.call('HINCRBY', bucket, 'sent', 1)
   redis.call('HINCRBY', bucket, 'unknown', -1)
   redis.call('LREM', 'waorch:unknown', 0, id)
@@ -105,6 +114,7 @@ if status ~= 'sending' and status ~= 'queued' then return 0 end
 redis.call('LREM', 'waorch:inflight:'..sid, 0, id)
 redis.call('LREM', 'waorch:queue:'..sid, 0, id)
 redis.call('HSET', key, 'status', outcome, 'finished', now, 'error', ARGV[6])
+redis.call('EXPIRE', key, ttl)
 local counted = redis.call('HGET', key, 'count_day')
 redis.call('HINCRBY', 'waorch:count:'..sid..':'..counted, 'queued', -1)
 if outcome == 'sent' then
@@ -114,14 +124,19 @@ if outcome == 'sent' then
   redis.call('ZREMRANGEBYSCORE', 'waorch:done:'..sid, '-inf', tonumber(now) - 3600)
   redis.call('HSET', 'waorch:pace:'..sid, 'last_done', now, 'gap', ARGV[8])
   local to = redis.call('HGET', key, 'to')
-  redis.call('SET', 'waorch:contact:'..to, sid)
-  redis.call('SADD', 'waorch:contacts:'..sid, to)
+  redis.call('SET', 'waorch:contact:'..to, sid, 'EX', ARGV[12])
+  redis.call('ZADD', 'waorch:contacted:'..sid, now, to)
+  redis.call('ZREMRANGEBYRANK', 'waorch:contacted:'..sid, 0, -contacts_limit - 1)
 elseif outcome == 'unknown' then
   redis.call('HINCRBY', bucket, 'unknown', 1)
   redis.call('RPUSH', 'waorch:unknown', id)
+  redis.call('LTRIM', 'waorch:unknown', -list_limit, -1)
 else
   redis.call('HINCRBY', bucket, 'failed', 1)
-  if outcome == 'dead' then redis.call('RPUSH', 'waorch:dead', id) end
+  if outcome == 'dead' then
+    redis.call('RPUSH', 'waorch:dead', id)
+    redis.call('LTRIM', 'waorch:dead', -list_limit, -1)
+  end
 end
 redis.call('EXPIRE', bucket, COUNT_TTL)
 return 1
@@ -136,7 +151,7 @@ redis.call('HSET', 'waorch:msg:'..id, 'status', 'queued', 'error', ARGV[3], 'ret
 return 1
 """
 
-# ARGV: now
+# ARGV: now, message ttl s
 _PROMOTE = """
 local due = redis.call('ZRANGEBYSCORE', 'waorch:outbox', '-inf', ARGV[1], 'LIMIT', 0, 500)
 local woken = {}
@@ -145,6 +160,7 @@ for _, id in ipairs(due) do
   local sid = redis.call('HGET', 'waorch:msg:'..id, 'session')
   if sid and redis.call('EXISTS', 'waorch:session:'..sid) == 0 then
     redis.call('HSET', 'waorch:msg:'..id, 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[1])
+    redis.call('EXPIRE', 'waorch:msg:'..id, ARGV[2])
   elseif sid then
     redis.call('RPUSH', 'waorch:queue:'..sid, id)
     redis.call('SADD', 'waorch:queues', sid)
@@ -154,6 +170,51 @@ for _, id in ipairs(due) do
 end
 return woken
 """
+
+# A deleted session's keys (its session hash is already gone). Messages still waiting (an accept
+# that raced the delete) fail; the recipients whose last sender it was forget it.
+# ARGV: session, now, message ttl s
+_FORGET = """
+local sid = ARGV[1]
+local queue, inflight, contacted = 'waorch:queue:'..sid, 'waorch:inflight:'..sid, 'waorch:contacted:'..sid
+for _, list in ipairs({queue, inflight}) do
+  for _, id in ipairs(redis.call('LRANGE', list, 0, -1)) do
+    redis.call('HSET', 'waorch:msg:'..id, 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[2])
+    redis.call('EXPIRE', 'waorch:msg:'..id, ARGV[3])
+  end
+end
+for _, to in ipairs(redis.call('ZRANGE', contacted, 0, -1)) do
+  if redis.call('GET', 'waorch:contact:'..to) == sid then redis.call('DEL', 'waorch:contact:'..to) end
+end
+redis.call('SREM', 'waorch:queues', sid)
+-- waorch:contacts:<sid> is the unbounded set kept before contacts were capped
+return redis.call('DEL', queue, inflight, contacted, 'waorch:contacts:'..sid, 'waorch:done:'..sid, 'waorch:pace:'..sid)
+"""
+
+# Scheduled messages of a deleted session fail now rather than when due. ARGV: now, message ttl s, ids...
+_FAIL_SCHEDULED = """
+for i = 3, #ARGV do
+  if redis.call('ZREM', 'waorch:outbox', ARGV[i]) == 1 then
+    redis.call('HSET', 'waorch:msg:'..ARGV[i], 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[1])
+    redis.call('EXPIRE', 'waorch:msg:'..ARGV[i], ARGV[2])
+  end
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long finished messages, and what sends leave behind, are kept."""
+
+    message_s: int = 7 * DAY_S  # a finished message's hash (MESSAGE_RETENTION_DAYS)
+    list_limit: int = 10_000  # newest ids kept in the lists of dead and of unknown messages
+    contacts_per_session: int = 10_000  # newest recipients a session remembers having written to
+    contact_s: int = 90 * DAY_S  # a recipient's last sender is forgotten after this
+
+    def finish_args(self) -> list[int]:
+        """The retention arguments of the finishing script."""
+        return [self.message_s, self.list_limit, self.contacts_per_session, self.contact_s]
 
 
 @dataclass(frozen=True)
@@ -203,7 +264,9 @@ def _limits(tiers: tuple[Tier, ...]) -> str:
     return json.dumps(spec)
 
 
-def _accept_error(text: str, session_id: str) -> WaorchError:
+def _accept_error(error: aioredis.ResponseError, session_id: str) -> Exception:
+    """The waorch error for the accepting script's own refusals; Redis's own (full, loading) as they are."""
+    text = str(error)
     if text.startswith("DAILY_LIMIT"):
         return DailyLimit("the session's daily limit is reached", session_id=session_id)
     if text.startswith("SESSION_NOT_FOUND"):
@@ -211,7 +274,7 @@ def _accept_error(text: str, session_id: str) -> WaorchError:
     if text.startswith("SESSION_UNAVAILABLE"):
         status = text.split()[1] if len(text.split()) > 1 else "unavailable"
         return SessionUnavailable(f"session is {status}: it cannot send", session_id=session_id)
-    return WaorchError(text, session_id=session_id)
+    return error
 
 
 def new_message_id() -> str:
@@ -222,8 +285,9 @@ def new_message_id() -> str:
 class MessageStore:
     """Messages and per-session queues in Redis."""
 
-    def __init__(self, redis: aioredis.Redis, lease: CoreLease) -> None:
+    def __init__(self, redis: aioredis.Redis, lease: CoreLease, retention: Retention = Retention()) -> None:
         self.redis = redis
+        self.retention = retention
         self.batcher = CommandBatcher(redis)
         self._lease = lease  # only the active core may start a send (fenced by its epoch)
         self._accept = redis.register_script(_ACCEPT)
@@ -231,6 +295,8 @@ class MessageStore:
         self._finish = redis.register_script(_FINISH)
         self._retry = redis.register_script(_RETRY)
         self._promote = redis.register_script(_PROMOTE)
+        self._forget = redis.register_script(_FORGET)
+        self._fail_scheduled = redis.register_script(_FAIL_SCHEDULED)
         self._tiers: tuple[Tier, ...] = ()
         self._limits = _limits(())
 
@@ -253,7 +319,7 @@ class MessageStore:
             await self.redis.script_load(_ACCEPT)
             result, durable = await self._accept_batched(counts, args, fsync)
         if isinstance(result, aioredis.ResponseError):
-            raise _accept_error(str(result), message.session)
+            raise _accept_error(result, message.session)
         return durable
 
     async def _accept_batched(self, counts: str, args: tuple[object, ...], fsync: bool) -> tuple[Any, bool]:
@@ -287,7 +353,7 @@ class MessageStore:
                      *, error: str = "", wa_id: str = "", next_gap: float = 0.0) -> bool:
         """Settle a message as sent / failed / dead / unknown (False if it was already settled)."""
         args = [session_id, message_id, now, outcome.value, today, error[:300], wa_id, next_gap]
-        return bool(await self._finish(args=args))
+        return bool(await self._finish(args=args + self.retention.finish_args()))
 
     async def retry(self, session_id: str, message_id: str, error: str, retry_at: float) -> bool:
         """Put an in-flight message back at the head of its queue, to be tried again at ``retry_at``."""
@@ -295,7 +361,7 @@ class MessageStore:
 
     async def promote_due(self, now: float) -> list[str]:
         """Move due scheduled messages into their queues; returns the sessions to wake."""
-        return list(await self._promote(args=[now]))
+        return list(await self._promote(args=[now, self.retention.message_s]))
 
     async def depth(self, session_id: str) -> int:
         """Messages waiting in a session's queue."""
@@ -347,6 +413,25 @@ class MessageStore:
         return await self.redis.get(f"{P}contact:{to}")
 
     async def is_contact(self, session_id: str, to: str) -> bool:
-        """Whether the session has sent to ``to`` before."""
-        return bool(await self.redis.sismember(f"{P}contacts:{session_id}", to))
+        """Whether the session has sent to ``to`` before (among its newest contacts)."""
+        return await self.redis.zscore(f"{P}contacted:{session_id}", to) is not None
+
+    async def forget_session(self, session_id: str, now: float) -> None:
+        """Remove every key a deleted session's sends left behind; its waiting and scheduled messages
+        fail (``session deleted``) and expire like every finished message."""
+        await self._forget(args=[session_id, now, self.retention.message_s])
+        if scheduled := await self._scheduled_on(session_id):
+            await self._fail_scheduled(args=[now, self.retention.message_s, *scheduled])
+        counts = [key async for key in self.redis.scan_iter(match=f"{P}count:{session_id}:*", count=SCAN_BATCH)]
+        if counts:
+            await self.redis.delete(*counts)
+
+    async def _scheduled_on(self, session_id: str) -> list[str]:
+        """Ids of the scheduled messages of a session (the outbox is shared by all sessions)."""
+        ids = [message_id async for message_id, _ in self.redis.zscan_iter(OUTBOX, count=SCAN_BATCH)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for message_id in ids:
+                pipe.hget(f"{P}msg:{message_id}", "session")
+            owners = await pipe.execute()
+        return [message_id for message_id, owner in zip(ids, owners, strict=True) if owner == session_id]
 

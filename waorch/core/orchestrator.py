@@ -27,7 +27,7 @@ from waorch.core.inbox import Inbox
 from waorch.core.intake import Intake
 from waorch.core.lease import CoreLease
 from waorch.core.lifecycle import Lifecycle
-from waorch.core.messages import MessageStatus, MessageStore
+from waorch.core.messages import MessageStatus, MessageStore, Retention
 from waorch.core.outbox import Outbox
 from waorch.core.pacing import Hold, local_day
 from waorch.core.proxy_pool import ProxyInfo, ProxyPool
@@ -55,6 +55,7 @@ PAIRING_ADVICE = {
     Status.CONNECTED: "it is already linked to a phone",
     Status.DISCONNECTED: "wait until it reconnects or shows a QR (status qr_ready)",
 }
+FULL_CHECK_MS = 1000  # how often a core whose Redis is full looks whether it has room again
 RUNNERS: dict[str, Callable[[Settings], Runner]] = {"process": lambda settings: ProcessRunner()}
 
 
@@ -78,7 +79,7 @@ class Core:
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
         self.workers = WorkerClient(settings.webhook_secret)
-        self.messages = MessageStore(redis, self.lease)
+        self.messages = MessageStore(redis, self.lease, Retention(message_s=settings.message_retention_s))
         self.fleet = FleetView(redis)  # every session's row at once, for views of the whole fleet
         self.tiers = TierStore(redis)
         self.dispatcher = Dispatcher(self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone,
@@ -123,6 +124,7 @@ class Core:
             self._run_loop(self.forwarder.run_forever(self._halt))
         self._run_loop(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
         self._run_loop(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
+        self._run_loop(self._every(FULL_CHECK_MS, self.activity.check_full))
         self.state = "active"
 
     async def _check_durability(self) -> None:
@@ -212,7 +214,7 @@ class Core:
             try:
                 await action()
             except Exception as error:
-                if not is_outage(error):
+                if not is_outage(error) and not await self.activity.redis_full(error):
                     log.exception("periodic %s failed", getattr(action, "__qualname__", action))
 
     async def provision(self, phone: object = None, proxy: object = None) -> Session:
@@ -233,15 +235,21 @@ class Core:
         return parse_phone(raw, self.settings.default_region, valid_only=False)
 
     async def delete(self, session_id: str) -> None:
-        """Stop the worker, free its proxy and phone slots, and delete its login data (never while a
-        start of its worker is under way: that start finishes first, then its worker is stopped)."""
+        """Stop the worker, free its proxy and phone slots, delete its login data and its keys (never
+        while a start of its worker is under way: that start finishes first, then its worker is stopped)."""
         async with self.lifecycle.locks.hold(session_id):
             await self.store.get(session_id)
             await self.starts.discard(session_id)
             await self.lifecycle.stop(session_id)
             await self._fail_waiting(session_id, "session deleted")
             await self.pool.release(session_id)
+            await self._forget(session_id)
             self.lifecycle.delete_auth(session_id)
+
+    async def _forget(self, session_id: str) -> None:
+        """Remove every key still naming a deleted session (its session hash is already gone)."""
+        await self.messages.forget_session(session_id, self.clock.now())
+        await self.outbox.forget_session(session_id)
 
     async def _fail_waiting(self, session_id: str, reason: str) -> None:
         """Settle a session's queued and in-flight messages as failed (they can no longer be sent)."""

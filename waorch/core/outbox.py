@@ -167,6 +167,12 @@ class Outbox:
                 pipe.llen(lane(sid))
             return sum(await pipe.execute())
 
+    async def forget_session(self, session_id: str) -> None:
+        """Drop a deleted session's lane (its events not yet forwarded go with its messages) and its schedule."""
+        async with self.redis.pipeline(transaction=False) as pipe:  # no MULTI: it works on a full Redis too
+            pipe.delete(lane(session_id)).zrem(DUE, session_id).hdel(ATTEMPTS, session_id)
+            await pipe.execute()
+
     async def failed(self, limit: int) -> list[dict[str, Any]]:
         """Failed deliveries, newest first: ``{delivery, attempts, error, failedAt}``."""
         return [json.loads(row) for row in await self.redis.lrange(FAILED, 0, limit - 1)]

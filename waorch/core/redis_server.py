@@ -46,8 +46,19 @@ def is_outage(error: BaseException) -> bool:
 
 
 def is_full(error: BaseException) -> bool:
-    """Whether ``error`` is Redis refusing a write because it reached ``maxmemory``."""
+    """Whether ``error`` is Redis refusing a write because it reached ``maxmemory`` (redis-py raises
+    ``OutOfMemoryError`` without the ``OOM`` code in its text; other paths keep the reply as it is)."""
+    if isinstance(error, exceptions.OutOfMemoryError):
+        return True
     return isinstance(error, exceptions.ResponseError) and str(error).startswith(FULL_REPLY)
+
+
+async def over_maxmemory(redis: aioredis.Redis) -> bool:
+    """Whether the server's memory is beyond its ``maxmemory``, so it refuses writes that could grow it
+    (counted as the server counts: without its replication and append-only buffers)."""
+    memory = await redis.info("memory")
+    limit = int(memory.get("maxmemory") or 0)
+    return bool(limit) and int(memory["used_memory"]) - int(memory.get("mem_not_counted_for_evict") or 0) > limit
 
 
 def problem_of(error: BaseException) -> str:

@@ -89,7 +89,8 @@ def api_middleware(api_key: str) -> Callable[..., Awaitable[web.StreamResponse]]
             mapped = storage_error(error)
             if mapped is None:
                 raise
-            log.warning("%s %s: %s (%s)", request.method, request.path, mapped.message, problem_of(error))
+            if not await request.app[CORE].activity.redis_full(error):  # a full Redis is said once per episode
+                log.warning("%s %s: %s (%s)", request.method, request.path, mapped.message, problem_of(error))
             return error_response(mapped)
 
     return guard

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from waorch.core.inbox import TEXT_LIMIT
 from waorch.errors import BadRequest
 from waorch.webhook_server.common import core_of
 from waorch.webhook_server.openapi import errors, json_of
@@ -66,12 +67,14 @@ def _query(name: str, description: str, maximum: int) -> dict[str, Any]:
 
 LIMIT = _query("limit", f"how many (default {DEFAULT_PAGE})", MAX_PAGE)
 MESSAGE = {
-    "type": "object", "required": ["id", "sessionId", "from", "chat", "text", "waId", "timestamp", "receivedAt"],
+    "type": "object", "required": ["id", "sessionId", "from", "chat", "text", "truncated", "waId", "timestamp", "receivedAt"],
     "properties": {
         "id": {"type": "integer", "description": "per-session sequence number, newest highest (the paging cursor)"},
         "sessionId": {"type": "string"}, "from": {"type": "string", "description": "sender's number (digits) or JID"},
         "chat": {"type": "string", "description": "the sender, or the group the message was posted in"},
-        "text": {"type": "string"}, "waId": {"type": "string", "description": "WhatsApp's message id"},
+        "text": {"type": "string", "description": f"the first {TEXT_LIMIT} characters of the text"},
+        "truncated": {"type": "boolean", "description": f"the text was longer than {TEXT_LIMIT} characters and is cut"},
+        "waId": {"type": "string", "description": "WhatsApp's message id"},
         "timestamp": {"type": "number", "description": "sent, unix seconds"},
         "receivedAt": {"type": "number", "description": "received by waorch, unix seconds"},
     },

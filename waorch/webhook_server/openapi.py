@@ -127,7 +127,7 @@ PATHS: dict[str, Any] = {
     "/api/sessions/{id}": {
         "parameters": SESSION_ID,
         "get": {"summary": "One session (with qr while qr_ready)", "responses": {"200": json_of(ref("Session"), "session"), **errors(404)}},
-        "delete": {"summary": "Stop the worker, free the proxy slot, delete the session", "responses": {
+        "delete": {"summary": "Stop the worker, free the proxy slot, delete the session and every key of it", "responses": {
             "200": json_of({"type": "object", "required": ["deleted", "sessionId"], "properties": {"deleted": {"type": "boolean"}, "sessionId": {"type": "string"}}}, "deleted"),
             **errors(404)}}},
     "/api/sessions/{id}/restart": {"parameters": SESSION_ID, "post": {

@@ -151,7 +151,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                                     ["to", "message"], {"to": "+972502345678", "message": "Hello", "sessionId": "worker_1"}),
         "responses": {"202": json_of(ACCEPTED, "accepted"), **errors(400, 404, 409, 422, 429, unavailable=("NO_CAPACITY",))}}},
     "/api/v1/messages/{id}": {"parameters": SESSION_ID, "get": {
-        "summary": "A message's status and times", "responses": {"200": json_of(MESSAGE, "message"), **errors(404)}}},
+        "summary": "A message's status and times (404 MESSAGE_NOT_FOUND once a finished message is older than "
+                   "MESSAGE_RETENTION_DAYS)", "responses": {"200": json_of(MESSAGE, "message"), **errors(404)}}},
     "/api/sessions/{id}/queue": {"parameters": SESSION_ID, "get": {
         "summary": "Queue depth, head, next send time, usage", "responses": {"200": json_of(QUEUE, "queue"), **errors(404)}}},
     "/api/sessions/{id}/queue/pause": {"parameters": SESSION_ID, "post": {

@@ -9,9 +9,10 @@ started (safe to try again). A send for a message id already in the journal is n
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from waorch.worker.durable import append_synced, replace_synced
 
 JOURNAL_FILE = "send-journal.jsonl"
 KEEP = 20_000
@@ -25,8 +26,11 @@ class SendJournal:
         self._entries: dict[str, dict[str, Any]] = {}
         self._lines = 0
         if self.path.exists():
-            for line in self.path.read_text().splitlines():
+            content = self.path.read_text()
+            for line in content.splitlines():
                 self._apply(line)
+            if content and not content.endswith("\n"):  # torn by a crash: the next entry must start a line
+                self._compact()
 
     def _apply(self, line: str) -> None:
         try:
@@ -44,21 +48,16 @@ class SendJournal:
         """Append an entry and flush it to disk before returning."""
         entry = {"id": message_id, "state": state, **details}
         self._entries[message_id] = entry
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, (json.dumps(entry) + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_synced(self.path, (json.dumps(entry) + "\n").encode())
         self._lines += 1
         if self._lines > 2 * KEEP:
             self._compact()
 
     def _compact(self) -> None:
+        """Keep the newest ``KEEP`` entries. The new file and its rename are on disk before it returns:
+        else a power cut could bring the old file back without the entries appended since, and a
+        send recorded only there could be repeated."""
         keep = list(self._entries.values())[-KEEP:]
         self._entries = {entry["id"]: entry for entry in keep}
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text("".join(json.dumps(entry) + "\n" for entry in keep))
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, self.path)
+        replace_synced(self.path, "".join(json.dumps(entry) + "\n" for entry in keep).encode())
         self._lines = len(keep)

@@ -15,6 +15,7 @@ from waorch.worker.commands import CommandServer
 from waorch.worker.emitter import Emitter
 from waorch.worker.engine import Engine, EngineConfig
 from waorch.worker.journal import SendJournal
+from waorch.worker.spool import EventSpool
 
 log = logging.getLogger("waorch.worker")
 
@@ -55,7 +56,8 @@ async def run_worker(settings: WorkerSettings) -> int:
     """Run until the engine ends (stop, logout, proxy error, QR timeout); return the exit code."""
     prepare_auth_dir(settings)
     engine = create_engine(settings)
-    emitter = Emitter(settings.webhook_url, settings.webhook_key, settings.session_id, settings.generation)
+    emitter = Emitter(settings.webhook_url, settings.webhook_key, settings.session_id, settings.generation,
+                      EventSpool(settings.auth_dir))
     loop = asyncio.get_running_loop()
     stop = lambda: loop.create_task(engine.stop())  # noqa: E731
     for sig in (signal.SIGTERM, signal.SIGINT):
