@@ -134,7 +134,7 @@ def start_waorch(data: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 def prepare_session(data: Path, port: int) -> None:
     """One connected, paused session (no worker: nothing is sent) and a tier with room for the run."""
-    tier = {"name": "bench", "minAgeDays": 0, "dailyLimit": 10_000_000, "perMinute": 30, "delayMinMs": 2000,
+    tier = {"name": "bench", "minAgeDays": 0, "dailyLimit": 100_000, "perMinute": 30, "delayMinMs": 2000,
             "delayMaxMs": 4000, "hoursStart": "00:00", "hoursEnd": "24:00"}
     httpx.put(f"http://127.0.0.1:{port}/api/trust-tiers", json={"tiers": [tier]}, headers={"X-API-Key": API_KEY}).raise_for_status()
     client = redis.Redis(unix_socket_path=str(data / "redis" / "redis.sock"), decode_responses=True)
