@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from dataclasses import replace
 
 import httpx
 import psutil
@@ -53,8 +54,8 @@ async def pair_all(core, sim_url: str, ids: list[str]) -> None:
 
 async def main(count: int, seconds: float) -> None:
     async with sim_fleet() as (core, sim_url):
-        hot = DEFAULT_TIERS[2].to_dict() | {"hoursStart": "00:00", "hoursEnd": "24:00", "minAgeDays": 0}
-        await core.replace_tiers({"tiers": [hot]})
+        hot = replace(DEFAULT_TIERS[2], hours_start="00:00", hours_end="24:00", min_age_days=0)
+        await core.replace_tiers([hot])
         started = time.monotonic()
         ids = [(await core.provision()).id for _ in range(count)]
         await pair_all(core, sim_url, ids)

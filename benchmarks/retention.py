@@ -28,11 +28,11 @@ from waorch.clock import ScaledClock
 from waorch.core.intake import SendRequest
 from waorch.core.messages import Retention
 from waorch.core.orchestrator import Core
+from waorch.core.tiers import Tier
 
 SCALE = 1000
 CONTACT_DAYS = Retention().contact_s // 86400
-TIER = {"name": "bench", "minAgeDays": 0, "dailyLimit": 1_000_000, "perMinute": 100_000, "delayMinMs": 0,
-        "delayMaxMs": 10, "hoursStart": "00:00", "hoursEnd": "24:00"}
+TIER = Tier("bench", 0, 1_000_000, 100_000, 0, 10, "00:00", "24:00")
 
 
 async def memory(core: Core) -> tuple[int, int]:
@@ -62,7 +62,7 @@ async def wait_until(check, timeout: float, what: str) -> float:  # noqa: ANN001
 
 
 async def run(core: Core, sim_url: str, args: argparse.Namespace) -> None:
-    await core.replace_tiers({"tiers": [TIER]})
+    await core.replace_tiers([TIER])
     ids = [(await core.provision()).id for _ in range(args.sessions)]
     await pair_all(core, sim_url, ids)
     for sid in ids:

@@ -47,7 +47,7 @@ def socks_proxy() -> Iterator[Callable[..., SocksProxy]]:
 # Debian's redis-server 7.0 (no WAITAOF); the others on Valkey. The pacing properties (two
 # minutes of real-time sending, pure scheduling) run once: their Lua runs in the sending tests.
 BOTH_SERVERS = ("tests/core/", "tests/test_sending.py", "tests/test_crashes.py", "tests/test_redis_outages.py",
-                "tests/webhook_server/test_send_api.py")
+                "tests/api/test_send_api.py")
 ONE_SERVER = ("tests/core/test_pacing_properties.py",)
 
 

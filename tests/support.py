@@ -21,11 +21,11 @@ import jsonschema
 import redis
 from redis_servers import RedisServer
 
+from waorch.api.app import DOCUMENT
 from waorch.config import Settings
 from waorch.core.orchestrator import Core
 from waorch.service import Service
 from waorch.signing import SESSION_HEADER, sign, webhook_key
-from waorch.webhook_server.openapi import openapi_document
 
 T = TypeVar("T")
 API_KEY = "test-api-key-0123456789abcdef"
@@ -198,7 +198,7 @@ class Serve:
             client.close()
 
 
-DOC = openapi_document()
+DOC = DOCUMENT
 
 
 def conforms(method: str, template: str, response: httpx.Response) -> None:

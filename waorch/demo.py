@@ -13,7 +13,7 @@ import secrets
 import socket
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,7 +66,7 @@ class Simulation:
     async def populate(self, control: Control, count: int = SESSIONS) -> list[str]:
         """Use tiers active all day (a rehearsal must not wait for 09:00), then provision ``count``
         sessions with the demo phones (each gets a proxy of the pool); their ids."""
-        await control.replace_tiers([{**tier.to_dict(), "hoursStart": "00:00", "hoursEnd": "24:00"} for tier in DEFAULT_TIERS])
+        await control.replace_tiers([replace(tier, hours_start="00:00", hours_end="24:00") for tier in DEFAULT_TIERS])
         return [await control.provision(phone, None) for phone in PHONES[:count]]
 
 

@@ -1,8 +1,10 @@
 """The one exception tree of waorch.
 
-Every error that can reach a user carries a machine-readable ``code`` (the API returns it as
-``{"error": code, "message": ...}``), an HTTP status for the API, and, where it concerns one
-session, that session's id.
+Every error that can reach a user carries a machine-readable ``code`` and, where it concerns one
+session, that session's id. The classes say what kind of refusal it is (bad input, not found, a
+conflict with the current state, unavailable right now); the HTTP layer answers each kind with its
+status (``waorch.api.statuses``), so every conflict subclasses ``Conflict`` and everything that is
+unavailable right now subclasses ``Unavailable``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ class WaorchError(Exception):
     """Base of every waorch error."""
 
     code = "INTERNAL"
-    status = 500
 
     def __init__(self, message: str, *, session_id: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -20,13 +21,6 @@ class WaorchError(Exception):
         self.session_id = session_id
         if code is not None:
             self.code = code
-
-    def to_dict(self) -> dict[str, str]:
-        """The JSON body the API answers with."""
-        body = {"error": self.code, "message": self.message}
-        if self.session_id:
-            body["sessionId"] = self.session_id
-        return body
 
     def __str__(self) -> str:
         prefix = f"[{self.session_id}] " if self.session_id else ""
@@ -43,11 +37,13 @@ class ConfigError(WaorchError):
         self.variable = variable
 
 
+# Bad input: the request itself is wrong; nothing was changed.
+
+
 class BadRequest(WaorchError):
     """The request itself is malformed (bad JSON, wrong types, unknown fields)."""
 
     code = "BAD_REQUEST"
-    status = 400
 
 
 class InvalidProxy(BadRequest):
@@ -62,18 +58,58 @@ class InvalidPhone(BadRequest):
     code = "INVALID_PHONE"
 
 
+class EmptyMessage(BadRequest):
+    """The message text is missing or blank."""
+
+    code = "EMPTY_MESSAGE"
+
+
+class MessageTooLong(BadRequest):
+    """The message text is over 4096 characters."""
+
+    code = "MESSAGE_TOO_LONG"
+
+
+class InvalidTiers(BadRequest):
+    """The trust tier table is not valid (the message names the tier and field)."""
+
+    code = "INVALID_TIERS"
+
+
+class IdempotencyMismatch(WaorchError):
+    """The key was used before with a different body."""
+
+    code = "IDEMPOTENCY_MISMATCH"
+
+
+class MethodNotAllowed(WaorchError):
+    """The endpoint exists but not with this HTTP method."""
+
+    code = "METHOD_NOT_ALLOWED"
+
+
+# Not allowed: who asks cannot prove who they are.
+
+
 class Unauthorized(WaorchError):
     """Missing or wrong API key, or a webhook whose signature does not verify."""
 
     code = "UNAUTHORIZED"
-    status = 401
+
+
+class SignatureError(Unauthorized):
+    """A signed request (webhook or worker command) failed verification."""
+
+    code = "BAD_SIGNATURE"
+
+
+# Not found.
 
 
 class NotFound(WaorchError):
     """A resource that does not exist."""
 
     code = "NOT_FOUND"
-    status = 404
 
 
 class SessionNotFound(NotFound):
@@ -88,11 +124,19 @@ class ProxyNotFound(NotFound):
     code = "PROXY_NOT_FOUND"
 
 
+class MessageNotFound(NotFound):
+    """No message with this id."""
+
+    code = "MESSAGE_NOT_FOUND"
+
+
+# Conflicts: the request is fine but the current state does not allow it; nothing was changed.
+
+
 class Conflict(WaorchError):
     """The request conflicts with the current state (e.g. removing a proxy still in use)."""
 
     code = "CONFLICT"
-    status = 409
 
 
 class ProxyInUse(Conflict):
@@ -119,114 +163,78 @@ class PhoneLimit(Conflict):
     code = "PHONE_LIMIT"
 
 
-class NoProxyCapacity(WaorchError):
-    """Every usable proxy already carries ``MAX_SESSIONS_PER_PROXY`` sessions."""
-
-    code = "NO_PROXY_CAPACITY"
-    status = 503
-
-
-class WorkerUnreachable(WaorchError):
-    """A command could not be delivered to a session's worker."""
-
-    code = "WORKER_UNREACHABLE"
-    status = 503
-
-
-class WorkerRefused(WaorchError):
+class WorkerRefused(Conflict):
     """The worker answered but refused the command (e.g. a pairing code outside the QR phase)."""
 
     code = "WORKER_REFUSED"
-    status = 409
 
 
-class RunnerError(WaorchError):
-    """The runner could not start or stop a worker."""
-
-    code = "RUNNER_ERROR"
-    status = 503
-
-
-class SignatureError(Unauthorized):
-    """A signed request (webhook or worker command) failed verification."""
-
-    code = "BAD_SIGNATURE"
-
-
-class MethodNotAllowed(WaorchError):
-    """The endpoint exists but not with this HTTP method."""
-
-    code = "METHOD_NOT_ALLOWED"
-    status = 405
-
-
-class Unavailable(WaorchError):
-    """A dependency (Redis) is unreachable right now; the request changed nothing."""
-
-    code = "UNAVAILABLE"
-    status = 503
-
-
-class DailyLimit(WaorchError):
-    """The session's daily limit is reached for that day (``Retry-After`` tells when it resets)."""
-
-    code = "DAILY_LIMIT"
-    status = 429
-
-    def __init__(self, message: str, *, session_id: str | None = None, retry_after: int = 0) -> None:
-        super().__init__(message, session_id=session_id)
-        self.retry_after = retry_after
-
-
-class SessionUnavailable(WaorchError):
+class SessionUnavailable(Conflict):
     """The session cannot send (logged out, failed or stopped)."""
 
     code = "SESSION_UNAVAILABLE"
-    status = 409
-
-
-class MessageNotFound(NotFound):
-    """No message with this id."""
-
-    code = "MESSAGE_NOT_FOUND"
-
-
-class EmptyMessage(BadRequest):
-    """The message text is missing or blank."""
-
-    code = "EMPTY_MESSAGE"
-
-
-class MessageTooLong(BadRequest):
-    """The message text is over 4096 characters."""
-
-    code = "MESSAGE_TOO_LONG"
-
-
-class NoCapacity(WaorchError):
-    """No connected session has daily capacity left for this message."""
-
-    code = "NO_CAPACITY"
-    status = 503
-
-
-class InvalidTiers(BadRequest):
-    """The trust tier table is not valid (the message names the tier and field)."""
-
-    code = "INVALID_TIERS"
-
-
-class IdempotencyMismatch(WaorchError):
-    """The key was used before with a different body."""
-
-    code = "IDEMPOTENCY_MISMATCH"
-    status = 422
 
 
 class IdempotencyInProgress(Conflict):
     """A request with this key is still being handled."""
 
     code = "IDEMPOTENCY_IN_PROGRESS"
+
+
+class CoreActive(Conflict):
+    """Another core already holds the lease on this Redis (a second one would double every send)."""
+
+    code = "CORE_ACTIVE"
+
+
+class Fenced(Conflict):
+    """This core's lease epoch is no longer current: another core took over; the write was refused."""
+
+    code = "FENCED"
+
+
+class DailyLimit(WaorchError):
+    """The session's daily limit is reached for that day (``Retry-After`` tells when it resets)."""
+
+    code = "DAILY_LIMIT"
+
+    def __init__(self, message: str, *, session_id: str | None = None, code: str | None = None,
+                 retry_after: int = 0) -> None:
+        super().__init__(message, session_id=session_id, code=code)
+        self.retry_after = retry_after
+
+
+# Unavailable right now: capacity, a worker, Redis, the active core; trying again later can work.
+
+
+class Unavailable(WaorchError):
+    """Something the request needs is not available right now; the request changed nothing."""
+
+    code = "UNAVAILABLE"
+
+
+class NoProxyCapacity(Unavailable):
+    """Every usable proxy already carries ``MAX_SESSIONS_PER_PROXY`` sessions."""
+
+    code = "NO_PROXY_CAPACITY"
+
+
+class NoCapacity(Unavailable):
+    """No connected session has daily capacity left for this message."""
+
+    code = "NO_CAPACITY"
+
+
+class WorkerUnreachable(Unavailable):
+    """A command could not be delivered to a session's worker."""
+
+    code = "WORKER_UNREACHABLE"
+
+
+class RunnerError(Unavailable):
+    """The runner could not start or stop a worker."""
+
+    code = "RUNNER_ERROR"
 
 
 class RedisUnavailable(Unavailable):
@@ -244,12 +252,6 @@ class RedisFull(Unavailable):
     code = "REDIS_FULL"
 
 
-class RedisRefused(WaorchError):
-    """Redis answers but refuses us: wrong password or user, a database index it does not have."""
-
-    code = "REDIS_REFUSED"
-
-
 class CoreUnreachable(Unavailable):
     """The active core (this process is attached to it) did not answer."""
 
@@ -262,15 +264,10 @@ class InsecureCoreUrl(Unavailable):
     code = "INSECURE_CORE_URL"
 
 
-class CoreActive(WaorchError):
-    """Another core already holds the lease on this Redis (a second one would double every send)."""
-
-    code = "CORE_ACTIVE"
-    status = 409
+# Faults: neither the request nor the moment, but the setup.
 
 
-class Fenced(WaorchError):
-    """This core's lease epoch is no longer current: another core took over; the write was refused."""
+class RedisRefused(WaorchError):
+    """Redis answers but refuses us: wrong password or user, a database index it does not have."""
 
-    code = "FENCED"
-    status = 409
+    code = "REDIS_REFUSED"

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from waorch.api.app import create_app
 from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.control.local import LocalControl
@@ -22,7 +23,7 @@ from waorch.core.redis_server import reach, redis_client
 from waorch.errors import Unavailable, WaorchError
 from waorch.private_files import private_dir
 from waorch.tasks import cancel_and_wait
-from waorch.webhook_server.app import create_app
+from waorch.webhook_server import receiver
 
 T = TypeVar("T")
 # While a core runs in a thread next to a busy UI, the interpreter hands the GIL over this often.
@@ -85,7 +86,7 @@ async def active_core(settings: Settings, url: str, *, stop_workers: bool = Fals
     except BaseException:
         await redis.aclose(close_connection_pool=True)
         raise
-    runner = web.AppRunner(create_app(core), access_log=None, handle_signals=False)
+    runner = web.AppRunner(create_app(core, receiver.ROUTES), access_log=None, handle_signals=False)
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.orch_host, settings.orch_port).start()

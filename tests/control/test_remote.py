@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import pytest
 from impostor import Impostor
 from support import API_KEY, free_port
 
+from waorch.api.statuses import error_from, error_json, status_of
 from waorch.control import RemoteControl
-from waorch.errors import CoreUnreachable, InsecureCoreUrl, WaorchError
+from waorch.core.tiers import DEFAULT_TIERS
+from waorch.errors import (
+    ConfigError,
+    Conflict,
+    CoreUnreachable,
+    InsecureCoreUrl,
+    InvalidPhone,
+    InvalidTiers,
+    ProxyExists,
+    SessionNotFound,
+    Unauthorized,
+    Unavailable,
+    WaorchError,
+)
 from waorch.loopback import may_carry_secrets
 
 
@@ -18,14 +34,23 @@ async def test_actions_and_errors_through_the_api(start_service) -> None:
     try:
         session_id = await remote.provision(None, None)
         assert await running.service.core.store.find(session_id) is not None
-        view = await remote.set_paused(session_id, True)
-        assert view["paused"] is True and (await running.service.core.store.get(session_id)).paused
-        with pytest.raises(WaorchError) as raised:
+        await remote.set_paused(session_id, True)
+        assert (await running.service.core.store.get(session_id)).paused
+        with pytest.raises(InvalidPhone) as raised:  # the class a local call raises, so handlers need not know which
             await remote.send(session_id, "not a phone", "hello")
-        assert (raised.value.code, raised.value.status) == ("INVALID_PHONE", 400)
-        with pytest.raises(WaorchError) as raised:
+        assert raised.value.code == "INVALID_PHONE" and "not a valid phone number" in raised.value.message
+        with pytest.raises(SessionNotFound) as raised:
             await remote.restart("worker_404")
         assert raised.value.code == "SESSION_NOT_FOUND" and raised.value.session_id == "worker_404"
+        added = await remote.add_proxy("socks5h://fleet:hunter2@127.0.0.1:1080")
+        assert (added.endpoint, added.url) == ("127.0.0.1:1080", "socks5h://***@127.0.0.1:1080")
+        with pytest.raises(ProxyExists):  # a conflict (409) is a Conflict here too
+            await remote.add_proxy("socks5h://fleet:hunter2@127.0.0.1:1080")
+        await remote.remove_proxy(added.id)
+        saved = await remote.replace_tiers([replace(tier, daily_limit=7) for tier in DEFAULT_TIERS])
+        assert saved == await running.service.core.tiers.all() and {tier.daily_limit for tier in saved} == {7}
+        with pytest.raises(InvalidTiers):
+            await remote.replace_tiers([replace(DEFAULT_TIERS[0], min_age_days=1)])
         await remote.delete(session_id)
         assert await running.service.core.store.find(session_id) is None
     finally:
@@ -37,7 +62,7 @@ async def test_wrong_key_and_unreachable_core_are_clear_errors(start_service) ->
     wrong = RemoteControl(running.service.base_url, "not-the-key")
     gone = RemoteControl(f"http://127.0.0.1:{free_port()}", API_KEY)
     try:
-        with pytest.raises(WaorchError) as raised:
+        with pytest.raises(Unauthorized) as raised:
             await wrong.provision(None, None)
         assert raised.value.code == "UNAUTHORIZED" and await running.service.core.store.ids() == []
         with pytest.raises(CoreUnreachable, match="did not answer"):
@@ -72,3 +97,21 @@ async def test_the_api_key_is_never_sent_to_an_address_off_this_machine(impostor
     finally:
         await remote.close()
     assert impostor.received == []
+
+
+def every_kind(root: type[WaorchError] = WaorchError) -> list[type[WaorchError]]:
+    return [root, *(kind for child in root.__subclasses__() for kind in every_kind(child))]
+
+
+@pytest.mark.parametrize("kind", [kind for kind in every_kind() if kind is not ConfigError], ids=lambda kind: kind.code)
+def test_an_error_answered_by_the_api_is_raised_again_as_its_own_class(kind: type[WaorchError]) -> None:
+    error = kind("what went wrong", session_id="worker_7")
+    again = error_from(status_of(error), error_json(error))
+    assert (type(again), again.code, again.message, again.session_id) == (kind, kind.code, "what went wrong", "worker_7")
+
+
+def test_a_code_of_no_class_of_ours_keeps_its_kind() -> None:
+    refused = error_from(409, {"error": "NOT_IN_QR_PHASE", "message": "no QR is shown"}, "worker_3")
+    assert isinstance(refused, Conflict) and (refused.code, refused.session_id) == ("NOT_IN_QR_PHASE", "worker_3")
+    assert isinstance(error_from(503, {"error": "WORKER_ERROR"}), Unavailable)
+    assert type(error_from(502, "<html>bad gateway</html>")) is WaorchError

@@ -50,10 +50,10 @@ async def test_the_demo_fleet_connects_when_s_scans_its_qr_and_says_it_is_simula
             assert {(t.hours_start, t.hours_end) for t in await app.core.tiers.all()} == {("00:00", "24:00")}
             queued = await control.send(first, "+972522222222", "hello from the demo")  # goes out at any hour
             for _ in range(300):
-                if (await app.core.messages.get(queued["messageId"])).status == "sent":
+                if (await app.core.messages.get(queued.message_id)).status == "sent":
                     break
                 await pilot.pause(0.1)
-            assert (await app.core.messages.get(queued["messageId"])).status == "sent"
+            assert (await app.core.messages.get(queued.message_id)).status == "sent"
             await pilot.press("question_mark")
             await until(pilot, lambda: "simulated phone scans" in screen_text(app))
 

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from waorch.core.proxy_pool import ProxyInfo
+from waorch.core.tiers import Tier
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A message accepted for sending: its id and the session whose queue holds it."""
+
+    message_id: str
+    session_id: str
 
 
 class Control(Protocol):
     """Every change to the fleet goes through one of these; reads come from Redis directly.
 
     ``LocalControl`` calls the core running in this process; ``RemoteControl`` calls the active
-    core's REST API when this process is attached to another one. Failures raise ``WaorchError``
-    with the same codes either way.
+    core's REST API when this process is attached to another one. Failures raise the same
+    ``WaorchError`` classes, with the same codes, either way.
     """
 
     async def provision(self, phone: str | None, proxy: str | None) -> str:
@@ -33,15 +46,15 @@ class Control(Protocol):
         """A code to type on ``phone`` to link it without scanning."""
         ...
 
-    async def set_paused(self, session_id: str, paused: bool) -> dict[str, Any]:
-        """Pause or resume a session's sending; returns its queue view."""
+    async def set_paused(self, session_id: str, paused: bool) -> None:
+        """Pause or resume a session's sending."""
         ...
 
-    async def send(self, session_id: str | None, to: str, text: str) -> dict[str, Any]:
-        """Queue a message (``None``: distributed); returns ``{messageId, sessionId, status}``."""
+    async def send(self, session_id: str | None, to: str, text: str) -> Queued:
+        """Queue a message (``None``: distributed) through the checks of ``POST /api/v1/send``."""
         ...
 
-    async def add_proxy(self, url: str) -> dict[str, Any]:
+    async def add_proxy(self, url: str) -> ProxyInfo:
         """Add a proxy to the pool; returns it (password redacted)."""
         ...
 
@@ -49,7 +62,7 @@ class Control(Protocol):
         """Remove a proxy that carries no session."""
         ...
 
-    async def replace_tiers(self, tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def replace_tiers(self, tiers: Sequence[Tier]) -> tuple[Tier, ...]:
         """Validate and save the trust-tier table; effective at once."""
         ...
 

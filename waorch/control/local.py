@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Coroutine, Sequence
+from typing import Any, Protocol, TypeVar
 
+from waorch.control.base import Queued
 from waorch.core.intake import parse_send
 from waorch.core.orchestrator import Core
+from waorch.core.proxy_pool import ProxyInfo
+from waorch.core.tiers import Tier
 
 T = TypeVar("T")
-Run = Callable[[Coroutine[Any, Any, T]], Awaitable[T]]
+
+
+class Run(Protocol):
+    """Where the core's coroutines execute; the result comes back to the caller."""
+
+    def __call__(self, coroutine: Coroutine[Any, Any, T], /) -> Awaitable[T]: ...
 
 
 async def _here(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -17,13 +25,13 @@ async def _here(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 class LocalControl:
-    """``Control`` over a ``Core`` in this process.
+    """``Control`` over a ``Core`` in this process: its typed methods, called directly.
 
     ``run`` is where the core's coroutines execute: here by default, or on the core's own loop
     (``CoreThread.run``, how the control room hosts its core).
     """
 
-    def __init__(self, core: Core, run: Run[Any] = _here) -> None:
+    def __init__(self, core: Core, run: Run = _here) -> None:
         self.core = core
         self._run = run
 
@@ -47,30 +55,28 @@ class LocalControl:
         """A code to type on ``phone`` to link it without scanning."""
         return await self._run(self.core.pairing_code(session_id, phone))
 
-    async def set_paused(self, session_id: str, paused: bool) -> dict[str, Any]:
-        """Pause or resume a session's sending; returns its queue view."""
-        return await self._run(self.core.set_paused(session_id, paused))
+    async def set_paused(self, session_id: str, paused: bool) -> None:
+        """Pause or resume a session's sending."""
+        await self._run(self.core.set_paused(session_id, paused))
 
-    async def send(self, session_id: str | None, to: str, text: str) -> dict[str, Any]:
+    async def send(self, session_id: str | None, to: str, text: str) -> Queued:
         """Queue a message through the same checks as ``POST /api/v1/send``."""
-        body: dict[str, Any] = {"to": to, "message": text}
-        if session_id:
-            body["sessionId"] = session_id
-        request = parse_send(body, self.core.settings.default_region, self.core.clock.now())
-        message = await self._run(self.core.intake.accept(request))
-        return {"messageId": message.id, "sessionId": message.session, "status": "queued"}
+        sending = parse_send(to, text, session_id or None, region=self.core.settings.default_region,
+                             now=self.core.clock.now())
+        message = await self._run(self.core.intake.accept(sending))
+        return Queued(message.id, message.session)
 
-    async def add_proxy(self, url: str) -> dict[str, Any]:
+    async def add_proxy(self, url: str) -> ProxyInfo:
         """Add a proxy to the pool; returns it (password redacted)."""
-        return (await self._run(self.core.add_proxy(url))).to_dict()
+        return await self._run(self.core.add_proxy(url))
 
     async def remove_proxy(self, proxy_id: str) -> None:
         """Remove a proxy that carries no session."""
         await self._run(self.core.pool.remove(proxy_id))
 
-    async def replace_tiers(self, tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def replace_tiers(self, tiers: Sequence[Tier]) -> tuple[Tier, ...]:
         """Validate and save the trust-tier table; effective at once."""
-        return [tier.to_dict() for tier in await self._run(self.core.replace_tiers({"tiers": tiers}))]
+        return await self._run(self.core.replace_tiers(tiers))
 
     async def pin_tier(self, session_id: str, name: str | None) -> None:
         """Pin a session to a tier (``None``: back to its age's tier)."""

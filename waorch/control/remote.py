@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
+import httpx
 
-from waorch.errors import CoreUnreachable, InsecureCoreUrl, WaorchError
+from waorch.api.proxies import proxy_from_json
+from waorch.api.statuses import error_from
+from waorch.api.tiers import tier_json, tiers_from_json
+from waorch.control.base import Queued
+from waorch.core.proxy_pool import ProxyInfo
+from waorch.core.tiers import Tier
+from waorch.errors import CoreUnreachable, InsecureCoreUrl
 from waorch.loopback import may_carry_secrets
 
-TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 class RemoteControl:
-    """``Control`` over the REST API of the core that holds the lease (same codes as local errors).
+    """``Control`` over the REST API of the core that holds the lease (the same error classes as local calls).
 
     The address comes from the lease in Redis: the API key goes there only over https or to this
     machine; to any other address nothing is sent and every action is ``INSECURE_CORE_URL``.
@@ -25,24 +32,24 @@ class RemoteControl:
             f"the active core's API is at {self.base_url}, neither on this machine nor https: "
             "this control room does not send it the API_KEY in clear text")
         headers = {"X-API-Key": api_key} if self._refusal is None else {}
-        self._http = aiohttp.ClientSession(headers=headers, timeout=TIMEOUT)
+        self._http = httpx.AsyncClient(headers=headers, timeout=TIMEOUT, trust_env=False)
 
     async def close(self) -> None:
         """Close the HTTP connections."""
-        await self._http.close()
+        await self._http.aclose()
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
                     session_id: str | None = None) -> dict[str, Any]:
         if self._refusal is not None:
             raise InsecureCoreUrl(self._refusal, session_id=session_id)
         try:
-            async with self._http.request(method, self.base_url + path, json=body) as response:
-                answer = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            response = await self._http.request(method, self.base_url + path, json=body)
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as error:
             raise CoreUnreachable(f"the active core at {self.base_url} did not answer ({error.__class__.__name__})",
                                   session_id=session_id) from None
-        if response.status >= 400:
-            raise _error(response.status, answer, session_id)
+        if response.status_code >= 400:
+            raise error_from(response.status_code, answer, session_id)
         return answer if isinstance(answer, dict) else {}
 
     async def verify(self) -> None:
@@ -52,7 +59,7 @@ class RemoteControl:
     async def provision(self, phone: str | None, proxy: str | None) -> str:
         """Create a session and queue its worker's start; returns its id."""
         body = {key: value for key, value in (("phone", phone), ("proxy", proxy)) if value}
-        return (await self._call("POST", "/api/sessions/provision", body))["sessionId"]
+        return str((await self._call("POST", "/api/sessions/provision", body))["sessionId"])
 
     async def restart(self, session_id: str) -> None:
         """Restart a session's worker."""
@@ -69,42 +76,33 @@ class RemoteControl:
     async def pairing_code(self, session_id: str, phone: str) -> str:
         """A code to type on ``phone`` to link it without scanning."""
         answer = await self._call("POST", f"/api/sessions/{session_id}/pairing-code", {"phone": phone}, session_id)
-        return answer["code"]
+        return str(answer["code"])
 
-    async def set_paused(self, session_id: str, paused: bool) -> dict[str, Any]:
-        """Pause or resume a session's sending; returns its queue view."""
+    async def set_paused(self, session_id: str, paused: bool) -> None:
+        """Pause or resume a session's sending."""
         verb = "pause" if paused else "resume"
-        return await self._call("POST", f"/api/sessions/{session_id}/queue/{verb}", session_id=session_id)
+        await self._call("POST", f"/api/sessions/{session_id}/queue/{verb}", session_id=session_id)
 
-    async def send(self, session_id: str | None, to: str, text: str) -> dict[str, Any]:
+    async def send(self, session_id: str | None, to: str, text: str) -> Queued:
         """Queue a message through ``POST /api/v1/send``."""
         body: dict[str, Any] = {"to": to, "message": text}
         if session_id:
             body["sessionId"] = session_id
         answer = await self._call("POST", "/api/v1/send", body, session_id)
-        return {key: answer[key] for key in ("messageId", "sessionId", "status")}
+        return Queued(str(answer["messageId"]), str(answer["sessionId"]))
 
-    async def add_proxy(self, url: str) -> dict[str, Any]:
+    async def add_proxy(self, url: str) -> ProxyInfo:
         """Add a proxy to the pool; returns it (password redacted)."""
-        return await self._call("POST", "/api/proxies", {"url": url})
+        return proxy_from_json(await self._call("POST", "/api/proxies", {"url": url}))
 
     async def remove_proxy(self, proxy_id: str) -> None:
         """Remove a proxy that carries no session."""
         await self._call("DELETE", f"/api/proxies/{proxy_id}")
 
-    async def replace_tiers(self, tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def replace_tiers(self, tiers: Sequence[Tier]) -> tuple[Tier, ...]:
         """Validate and save the trust-tier table; effective at once."""
-        return (await self._call("PUT", "/api/trust-tiers", {"tiers": tiers}))["tiers"]
+        return tiers_from_json(await self._call("PUT", "/api/trust-tiers", {"tiers": [tier_json(tier) for tier in tiers]}))
 
     async def pin_tier(self, session_id: str, name: str | None) -> None:
         """Pin a session to a tier (``None``: back to its age's tier)."""
         await self._call("PUT", f"/api/sessions/{session_id}/tier", {"tier": name}, session_id)
-
-
-def _error(status: int, answer: object, session_id: str | None) -> WaorchError:
-    """The error the active core answered with, as the same ``WaorchError`` code."""
-    body = answer if isinstance(answer, dict) else {}
-    error = WaorchError(str(body.get("message") or f"the active core answered HTTP {status}"),
-                        code=str(body.get("error") or "INTERNAL"), session_id=body.get("sessionId") or session_id)
-    error.status = status
-    return error

@@ -13,7 +13,6 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from waorch.clock import Clock
 from waorch.core.batching import WAITAOF_TIMEOUT_MS
@@ -70,16 +69,14 @@ def parse_send_at(raw: object, now: float) -> float | None:
     return moment.timestamp() if moment.timestamp() > now else None
 
 
-def parse_send(body: dict[str, Any], region: str | None, now: float) -> SendRequest:
-    """Validate a ``POST /api/v1/send`` body."""
-    unknown = set(body) - {"to", "message", "sessionId", "sendAt"}
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
-    session_id = body.get("sessionId")
+def parse_send(to: object, text: object, session_id: object = None, send_at: object = None, *,
+               region: str | None, now: float) -> SendRequest:
+    """A send as given (by the API, the control room): the recipient as written (``DEFAULT_REGION``:
+    ``region``), the text, the session (``None``: distributed), an ISO 8601 time to send at."""
     if session_id is not None and not (isinstance(session_id, str) and session_id.isprintable()):
         raise BadRequest("sessionId must be a string of printable characters")
-    return SendRequest(parse_phone(body.get("to"), region, field="to"), parse_text(body.get("message")),
-                       session_id or None, parse_send_at(body.get("sendAt"), now))
+    return SendRequest(parse_phone(to, region, field="to"), parse_text(text), session_id or None,
+                       parse_send_at(send_at, now))
 
 
 class Intake:

@@ -248,15 +248,6 @@ class Message:
                 values[name] = float(raw or 0) if kind == "float" else int(raw or 0) if kind == "int" else raw
         return cls(**values)
 
-    def to_public(self) -> dict[str, Any]:
-        """JSON shape for the API."""
-        return {
-            "messageId": self.id, "sessionId": self.session, "to": "+" + self.to, "status": self.status,
-            "length": len(self.text), "created": self.created, "sendAt": self.send_at or None,
-            "attempts": self.attempts, "startedAt": self.started or None, "finishedAt": self.finished or None,
-            "sentAt": self.sent_at or None, "retryAt": self.retry_at or None, "waId": self.wa_id or None,
-            "error": self.error or None,
-        }
 
 
 def _limits(tiers: tuple[Tier, ...]) -> str:

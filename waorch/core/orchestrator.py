@@ -9,7 +9,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -37,9 +37,10 @@ from waorch.core.runners.process import ProcessRunner
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.start_queue import StartQueue
 from waorch.core.tiers import Tier, TierStore
+from waorch.core.views import DayUse, Health, QueueView
 from waorch.core.watchdog import Watchdog
 from waorch.core.worker_client import WorkerClient
-from waorch.errors import BadRequest, CoreActive, NotPairable, WaorchError, WorkerUnreachable
+from waorch.errors import CoreActive, InvalidTiers, NotPairable, WaorchError, WorkerUnreachable
 from waorch.phones import parse_phone
 from waorch.proxy_url import parse_proxy_url
 from waorch.signing import proxy_id_key
@@ -217,11 +218,12 @@ class Core:
                 if not is_outage(error) and not await self.activity.redis_full(error):
                     log.exception("periodic %s failed", getattr(action, "__qualname__", action))
 
-    async def provision(self, phone: object = None, proxy: object = None) -> Session:
-        """Create a session (proxy chosen atomically) and queue its worker's start."""
-        digits = self._phone(phone) if phone not in (None, "") else None
+    async def provision(self, phone: str | None = None, proxy: str | None = None) -> Session:
+        """Create a session (on ``proxy``, a URL, else one chosen atomically) and queue its worker's start;
+        ``phone`` as written (``DEFAULT_REGION`` for a national number)."""
+        digits = self._phone(phone) if phone else None
         proxy_id = None
-        if proxy not in (None, ""):
+        if proxy:
             proxy_id = (await self.pool.add(parse_proxy_url(proxy), "api", exist_ok=True)).id
         fields = {"status": Status.PROVISIONING.value, "created": str(time.time()), "generation": "0",
                   "engine": self.settings.worker_engine}  # it keeps it: a real account never moves to the simulator
@@ -230,7 +232,7 @@ class Core:
         await self.starts.enqueue(session_id)
         return await self.store.get(session_id)
 
-    def _phone(self, raw: object) -> str:
+    def _phone(self, raw: str) -> str:
         """An account's phone, however written (``DEFAULT_REGION`` for national numbers)."""
         return parse_phone(raw, self.settings.default_region, valid_only=False)
 
@@ -279,7 +281,7 @@ class Core:
                 self.lifecycle.delete_auth(session_id)
                 await self.store.set_status(session_id, Status.LOGGED_OUT, "logged out while the worker was unreachable")
 
-    async def pairing_code(self, session_id: str, phone: object) -> str:
+    async def pairing_code(self, session_id: str, phone: str) -> str:
         """An 8-character code to link ``phone`` without scanning (only while the session shows a QR:
         ``NOT_PAIRABLE`` otherwise, saying what to do)."""
         digits = self._phone(phone)
@@ -308,7 +310,7 @@ class Core:
     async def _status_changed(self, session_id: str, status: Status, reason: str) -> None:
         self.dispatcher.wake(session_id)
 
-    async def queue_view(self, session_id: str) -> dict[str, Any]:
+    async def queue_view(self, session_id: str) -> QueueView:
         """A session's queue: depth, head, next send time, usage against its tier."""
         session = await self.store.get(session_id)
         now = self.clock.now()
@@ -317,66 +319,44 @@ class Core:
         counts = await self.messages.counts(session_id, day)
         head = await self.messages.peek(session_id)
         hold = await self.dispatcher.next_send(session, head[0]) if head else Hold(math.inf, "empty", "the queue is empty")
-        return {
-            "sessionId": session_id, "paused": bool(session.paused), "depth": await self.messages.depth(session_id),
-            "inflight": await self.messages.inflight(session_id), "head": [m.to_public() for m in head],
-            "nextSendAt": None if math.isinf(hold.at) else hold.at,
-            "waiting": {"reason": hold.reason, "text": hold.text} if hold.reason and hold.at > now else None,
-            "tier": tier.to_dict(),
-            "perMinute": {"used": len(await self.messages.done_since(session_id, now - 60)), "limit": tier.per_minute},
-            "daily": {"day": day, **counts, "limit": tier.daily_limit},
-        }
+        return QueueView(
+            session_id, bool(session.paused), await self.messages.depth(session_id),
+            await self.messages.inflight(session_id), head, None if math.isinf(hold.at) else hold.at,
+            hold if hold.reason and hold.at > now else None, tier,
+            len(await self.messages.done_since(session_id, now - 60)), DayUse(day, **counts, limit=tier.daily_limit))
 
-    async def set_paused(self, session_id: str, paused: bool) -> dict[str, Any]:
+    async def set_paused(self, session_id: str, paused: bool) -> None:
         """Pause or resume a session's sending (its messages stay queued)."""
         await self.store.get(session_id)
         await self.store.update(session_id, paused=int(paused))
         await self.store.record(session_id, "queue", {"paused": paused})
         self.dispatcher.wake(session_id)
-        return await self.queue_view(session_id)
 
-    async def replace_tiers(self, raw: object) -> tuple[Tier, ...]:
+    async def replace_tiers(self, tiers: Sequence[Tier]) -> tuple[Tier, ...]:
         """Validate and save the tier table; running sessions use it from their next decision."""
-        tiers = await self.tiers.replace(raw)
+        saved = await self.tiers.replace(tiers)
         for session_id in await self.store.ids():
             self.dispatcher.wake(session_id)
-        return tiers
+        return saved
 
-    async def session_view(self, session: Session, proxies: dict[str, str] | None = None) -> dict[str, Any]:
-        """A session as the API shows it: its proxy by id and redacted URL (``proxies``: id → URL, if known)."""
-        if proxies is None:
-            proxies = {info.id: info.url for info in await self.pool.list()}
-        body = session.to_public()
-        body["proxyId"] = session.proxy or None
-        body["proxy"] = proxies.get(session.proxy) if session.proxy else None
-        return body
-
-    async def pin_tier(self, session_id: str, name: str | None) -> dict[str, Any]:
+    async def pin_tier(self, session_id: str, name: str | None) -> None:
         """Pin a session to a tier by name (``None``: back to its age's tier)."""
         await self.store.get(session_id)
         if name is not None and await self.tiers.named(name) is None:
-            raise BadRequest(f"no tier named {name!r}", code="INVALID_TIERS", session_id=session_id)
+            raise InvalidTiers(f"no tier named {name!r}", session_id=session_id)
         await self.store.update(session_id, tier_pin=name or "")
         self.dispatcher.wake(session_id)
-        return await self.session_view(await self.store.get(session_id))
 
-    async def add_proxy(self, raw: object) -> ProxyInfo:
-        """Add a proxy from the API (``INVALID_PROXY`` / ``PROXY_EXISTS``)."""
-        return await self.pool.add(parse_proxy_url(raw), "api")
+    async def add_proxy(self, url: str) -> ProxyInfo:
+        """Add a proxy to the pool (``INVALID_PROXY`` / ``PROXY_EXISTS``)."""
+        return await self.pool.add(parse_proxy_url(url), "api")
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> Health:
         """Redis reachability, the core's state, what a 202 guarantees, session counts by status."""
         try:
             await self.redis.ping()
             counts = await self.store.count_by_status()
             proxies = await self.pool.list()
         except (aioredis.RedisError, OSError) as error:
-            return {"status": "unavailable", "redis": False, "core": self.state,
-                    "problem": f"Redis unavailable: {problem_of(error)}"}
-        body: dict[str, Any] = {"status": "ok" if self.state == "active" else "degraded", "redis": True,
-                                "core": self.state, "sessions": counts,
-                                "proxies": {"total": len(proxies), "bad": sum(p.status == "bad" for p in proxies)}}
-        if self.durability is not None:
-            body["durability"] = self.durability.to_dict()
-        return body
-
+            return Health(self.state, f"Redis unavailable: {problem_of(error)}")
+        return Health(self.state, None, counts, len(proxies), sum(p.status == "bad" for p in proxies), self.durability)

@@ -225,14 +225,6 @@ class ProxyInfo:
     max_sessions: int
     recheck_due: bool = False
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON shape for the API."""
-        return {
-            "id": self.id, "url": self.url, "endpoint": self.endpoint, "status": self.status,
-            "badUntil": self.bad_until_ms or None, "reason": self.reason or None,
-            "source": self.source, "load": len(self.sessions), "max": self.max_sessions,
-            "sessions": list(self.sessions), "phones": list(self.phones),
-        }
 
 
 def now_ms() -> int:

@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis import exceptions
@@ -97,11 +96,6 @@ class Durability:
             return (f"{self.server}: append-only persistence is off: a Redis restart or a power cut can lose "
                     "accepted messages (set appendonly yes and appendfsync always)")
         return f"{self.server}: its persistence settings cannot be read (CONFIG is not allowed): durability unknown"
-
-    def to_dict(self) -> dict[str, Any]:
-        """For ``/health``."""
-        return {"server": self.server, "waitaof": self.waitaof, "appendonly": self.appendonly,
-                "appendfsync": self.appendfsync, "powerCutSafe": self.power_cut_safe}
 
 
 async def probe_durability(redis: aioredis.Redis) -> Durability:

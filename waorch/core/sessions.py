@@ -84,20 +84,6 @@ class Session:
                 kwargs[f.name] = _convert(f.type, data[f.name])
         return cls(**kwargs)
 
-    def to_public(self) -> dict[str, Any]:
-        """JSON shape for the API (without the worker's command address)."""
-        body: dict[str, Any] = {
-            "sessionId": self.id, "status": self.status, "proxy": self.proxy or None,
-            "phone": self.phone or None, "created": self.created,
-            "connectedSince": self.connected_since or None, "lastPing": self.last_ping or None,
-            "reason": self.reason or None, "restarts": self.restarts, "tierPin": self.tier_pin or None,
-            "paused": bool(self.paused), "firstConnected": self.first_connected or None,
-            "banUntil": self.ban_until or None, "engine": self.engine or None,
-        }
-        if self.status == Status.QR_READY and self.qr:
-            body["qr"] = self.qr
-            body["qrExpiresAt"] = self.qr_expires
-        return body
 
 
 def _convert(kind: object, raw: str) -> object:

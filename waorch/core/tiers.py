@@ -1,7 +1,7 @@
 """Trust tiers: how fast a session may send, by its age since first connected.
 
-Defaults follow the seed (cold / warm / hot). Tiers are edited live (``PUT /api/trust-tiers``),
-validated as a whole, persisted in Redis, and read by the dispatcher before every send, so a
+Defaults follow the seed (cold / warm / hot). Tiers are edited live (``PUT /api/trust-tiers``, the
+control room), validated as a whole, persisted in Redis, and read by the dispatcher before every send, so a
 change takes effect at once on running sessions.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 
 import redis.asyncio as aioredis
 
@@ -35,14 +35,6 @@ class Tier:
     hours_start: str
     hours_end: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON shape (camelCase)."""
-        return {
-            "name": self.name, "minAgeDays": self.min_age_days, "dailyLimit": self.daily_limit,
-            "perMinute": self.per_minute, "delayMinMs": self.delay_min_ms, "delayMaxMs": self.delay_max_ms,
-            "hoursStart": self.hours_start, "hoursEnd": self.hours_end,
-        }
-
     @property
     def start_minute(self) -> int:
         """Minute of the day the active hours open."""
@@ -65,50 +57,55 @@ DEFAULT_TIERS = (
     Tier("hot", 14, 500, 30, 2000, 4000, "07:00", "23:00"),
 )
 
-_FIELDS = {"name": str, "minAgeDays": (int, float), "dailyLimit": int, "perMinute": int,
-           "delayMinMs": int, "delayMaxMs": int, "hoursStart": str, "hoursEnd": str}
-# Upper bounds of the numeric fields: ten years of age, far more than WhatsApp tolerates, a day between sends.
-MAXIMA = {"minAgeDays": 3650, "dailyLimit": 100_000, "perMinute": 1000, "delayMinMs": DAY_S * 1000,
-          "delayMaxMs": DAY_S * 1000}
+NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
-def _field(raw: dict[str, Any], name: str, where: str) -> Any:
-    if name not in raw:
-        raise InvalidTiers(f"{where}: {name} is required")
-    value = raw[name]
-    if isinstance(value, bool) or not isinstance(value, _FIELDS[name]):
-        raise InvalidTiers(f"{where}: {name} has the wrong type")
-    if name in MAXIMA and not 0 <= value <= MAXIMA[name]:  # False for NaN too
-        raise InvalidTiers(f"{where}: {name} must be from 0 to {MAXIMA[name]}")
-    if name.startswith("hours") and not HHMM.fullmatch(value):
-        raise InvalidTiers(f"{where}: {name} must be HH:MM, got {value!r}")
-    return value
+@dataclass(frozen=True)
+class TierField:
+    """A field of the tier table: the ``Tier`` attribute, its name as users write the table (the API, the
+    control room's form, every message about it) and, for a number, its upper bound (from 0)."""
+
+    attribute: str
+    name: str
+    maximum: int | None = None
 
 
-def parse_tier(raw: object, where: str) -> Tier:
-    """One tier from its JSON shape (``INVALID_TIERS`` naming what is wrong)."""
-    if not isinstance(raw, dict):
-        raise InvalidTiers(f"{where}: must be an object")
-    unknown = set(raw) - set(_FIELDS)
-    if unknown:
-        raise InvalidTiers(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-    v = {name: _field(raw, name, where) for name in _FIELDS}
-    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v["name"]):
+# Upper bounds: ten years of age, far more than WhatsApp tolerates, a day between sends.
+FIELDS = (
+    TierField("name", "name"), TierField("min_age_days", "minAgeDays", 3650),
+    TierField("daily_limit", "dailyLimit", 100_000), TierField("per_minute", "perMinute", 1000),
+    TierField("delay_min_ms", "delayMinMs", DAY_S * 1000), TierField("delay_max_ms", "delayMaxMs", DAY_S * 1000),
+    TierField("hours_start", "hoursStart"), TierField("hours_end", "hoursEnd"),
+)
+
+
+def _check_field(tier: Tier, field: TierField, where: str) -> None:
+    value = getattr(tier, field.attribute)
+    if field.maximum is not None and not 0 <= value <= field.maximum:  # False for NaN too
+        raise InvalidTiers(f"{where}: {field.name} must be from 0 to {field.maximum}")
+    if field.attribute.startswith("hours") and not HHMM.fullmatch(value):
+        raise InvalidTiers(f"{where}: {field.name} must be HH:MM, got {value!r}")
+
+
+def check_tier(tier: Tier, where: str) -> None:
+    """``INVALID_TIERS`` naming ``where`` and the field if a value is out of its bounds or form."""
+    for field in FIELDS:
+        _check_field(tier, field, where)
+    if not NAME.fullmatch(tier.name):
         raise InvalidTiers(f"{where}: name must be lowercase letters, digits, - or _")
-    if v["delayMinMs"] > v["delayMaxMs"]:
+    if tier.delay_min_ms > tier.delay_max_ms:
         raise InvalidTiers(f"{where}: delayMinMs must be ≤ delayMaxMs")
-    if v["hoursStart"] == v["hoursEnd"]:
+    if tier.hours_start == tier.hours_end:
         raise InvalidTiers(f"{where}: hoursStart and hoursEnd must differ")
-    return Tier(v["name"], float(v["minAgeDays"]), v["dailyLimit"], v["perMinute"], v["delayMinMs"],
-                v["delayMaxMs"], v["hoursStart"], v["hoursEnd"])
 
 
-def parse_tiers(raw: object) -> tuple[Tier, ...]:
-    """A whole table: non-empty, unique names, first tier at age 0, ages strictly ascending."""
-    items = raw.get("tiers") if isinstance(raw, dict) else raw
-    if not isinstance(items, list) or not items:
+def check_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
+    """A whole table: non-empty, every tier valid, unique names, first tier at age 0, ages strictly ascending
+    (ages as days with a fraction, whichever number they were given as)."""
+    if not tiers:
         raise InvalidTiers("tiers must be a non-empty list")
-    tiers = tuple(parse_tier(item, f"tiers[{index}]") for index, item in enumerate(items))
+    for index, tier in enumerate(tiers):
+        check_tier(tier, f"tiers[{index}]")
     if len({tier.name for tier in tiers}) != len(tiers):
         raise InvalidTiers("tier names must be unique")
     if tiers[0].min_age_days != 0:
@@ -116,7 +113,7 @@ def parse_tiers(raw: object) -> tuple[Tier, ...]:
     for earlier, later in zip(tiers, tiers[1:], strict=False):
         if later.min_age_days <= earlier.min_age_days:
             raise InvalidTiers(f"tier {later.name}: minAgeDays must be greater than {earlier.name}'s")
-    return tiers
+    return tuple(replace(tier, min_age_days=float(tier.min_age_days)) for tier in tiers)
 
 
 class TierStore:
@@ -139,9 +136,9 @@ class TierStore:
     def _remember(self, tiers: tuple[Tier, ...]) -> None:
         self._cached, self._cached_at = tiers, time.monotonic()
 
-    async def replace(self, raw: object) -> tuple[Tier, ...]:
+    async def replace(self, table: Sequence[Tier]) -> tuple[Tier, ...]:
         """Validate and save a whole table; nothing changes if it is invalid."""
-        tiers = parse_tiers(raw)
+        tiers = check_tiers(table)
         await self.redis.set(TIERS_KEY, json.dumps([asdict(tier) for tier in tiers]))
         self._remember(tiers)
         return tiers

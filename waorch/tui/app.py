@@ -367,8 +367,9 @@ class ControlRoom(App[None]):
 
     async def _toggle_pause(self, control: Control, session_id: str) -> None:
         paused = not (await self._view().store.get(session_id)).paused
-        view = await control.set_paused(session_id, paused)
-        self.notify(f"{session_id}: sending {'paused' if paused else 'resumed'} ({view['depth']} queued).")
+        await control.set_paused(session_id, paused)
+        depth = await self._view().messages.depth(session_id)
+        self.notify(f"{session_id}: sending {'paused' if paused else 'resumed'} ({depth} queued).")
 
     def action_pairing_code(self) -> None:
         """Ask for a pairing code for the selected session (login without scanning)."""
@@ -411,7 +412,7 @@ class ControlRoom(App[None]):
 
     async def _send_test(self, control: Control, session_id: str, values: Values) -> None:
         queued = await control.send(session_id, values["to"], values["text"])
-        self.notify(f"Message {queued['messageId']} queued on {queued['sessionId']}.")
+        self.notify(f"Message {queued.message_id} queued on {queued.session_id}.")
 
     def action_pin_tier(self) -> None:
         """Pin the selected session to a trust tier by name (empty: the tier its age reaches)."""

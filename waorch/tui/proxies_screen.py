@@ -82,7 +82,7 @@ class ProxiesScreen(LivePane[list[ProxyInfo]]):
 
     async def _add(self, control: Control, values: Values) -> None:
         added = await control.add_proxy(values["url"])
-        self.notify(f"Proxy {added['endpoint']} added.")
+        self.notify(f"Proxy {added.endpoint} added.")
 
     def action_remove(self) -> None:
         """Remove the proxy under the cursor, after confirmation."""

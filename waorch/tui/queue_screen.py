@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +11,7 @@ from textual.widgets import Footer, Static
 
 from waorch.core.messages import Message
 from waorch.core.orchestrator import Core
+from waorch.core.views import QueueView
 from waorch.errors import SessionNotFound
 from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
 from waorch.tui.live_pane import LivePane
@@ -28,7 +28,7 @@ COLUMNS = (("id", "message", 16), ("to", "to", 15), ("status", "status", 8), ("t
 class QueueState:
     """What the pane shows: the core's queue view, the head messages and the clock's now."""
 
-    view: dict[str, Any]
+    view: QueueView
     head: list[Message]
     now: float
 
@@ -40,10 +40,10 @@ def message_cells(message: Message) -> tuple[Cell, ...]:
             text if len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN - 1] + "…")
 
 
-def next_send(view: dict[str, Any], now: float) -> str:
+def next_send(view: QueueView, now: float) -> str:
     """``14:03:21 (in 12 s)``, or ``-``; then why it waits, if it does."""
-    at, waiting = view["nextSendAt"], view.get("waiting")
-    why = f"\n             waiting: {waiting['text']}" if waiting else ""
+    at, waiting = view.next_send_at, view.waiting
+    why = f"\n             waiting: {waiting.text}" if waiting else ""
     if at is None:
         return "-" + why
     left = int(at - now)
@@ -51,18 +51,18 @@ def next_send(view: dict[str, Any], now: float) -> str:
     return f"{local}  ({'now' if left <= 0 else f'in {left} s' if left < 120 else f'in {left // 60} min'})" + why
 
 
-def summary(view: dict[str, Any], now: float) -> str:
+def summary(view: QueueView, now: float) -> str:
     """The queue's facts, one per line."""
-    tier, minute, daily = view["tier"], view["perMinute"], view["daily"]
+    tier, today = view.tier, view.today
     return "\n".join([
-        f"sending      {'PAUSED (p resumes)' if view['paused'] else 'on (p pauses)'}",
-        f"tier         {tier['name']}   gap {tier['delayMinMs']}-{tier['delayMaxMs']} ms, "
-        f"hours {tier['hoursStart']}-{tier['hoursEnd']}",
-        f"queued       {view['depth']}   in flight {len(view['inflight'])}",
+        f"sending      {'PAUSED (p resumes)' if view.paused else 'on (p pauses)'}",
+        f"tier         {tier.name}   gap {tier.delay_min_ms}-{tier.delay_max_ms} ms, "
+        f"hours {tier.hours_start}-{tier.hours_end}",
+        f"queued       {view.depth}   in flight {len(view.inflight)}",
         f"next send    {next_send(view, now)}",
-        f"this minute  {minute['used']} / {minute['limit']}",
-        f"today        sent {daily['sent']} + queued {daily['queued']} / {daily['limit']}   "
-        f"failed {daily['failed']}   unknown {daily['unknown']}",
+        f"this minute  {view.sent_last_minute} / {tier.per_minute}",
+        f"today        sent {today.sent} + queued {today.queued} / {today.limit}   "
+        f"failed {today.failed}   unknown {today.unknown}",
     ])
 
 

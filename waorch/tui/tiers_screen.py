@@ -11,9 +11,10 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer
 
+from waorch.api.tiers import tier_json, tiers_from_json
 from waorch.control import Control
 from waorch.core.orchestrator import Core
-from waorch.core.tiers import Tier, parse_tiers
+from waorch.core.tiers import Tier
 from waorch.errors import InvalidTiers
 from waorch.tui.forms import Field, Form, Values
 from waorch.tui.keys import PANE_BINDINGS
@@ -68,7 +69,7 @@ def edited(tiers: list[TierRow], index: int, values: Values) -> list[TierRow]:
 
 def checked(table: list[TierRow]) -> list[TierRow]:
     """The table if valid (``INVALID_TIERS`` with the API's message otherwise)."""
-    return [tier.to_dict() for tier in parse_tiers(table)]
+    return [tier_json(tier) for tier in tiers_from_json(table)]
 
 
 class TiersScreen(LivePane[tuple[Tier, ...]]):
@@ -104,7 +105,7 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
 
     def show(self, data: tuple[Tier, ...]) -> None:
         """Update the rows."""
-        self.tiers = [tier.to_dict() for tier in data]
+        self.tiers = [tier_json(tier) for tier in data]
         self.query_one(LiveTable).apply({str(index): tier_cells(tier) for index, tier in enumerate(self.tiers)})
         self.sub_title = "trust tiers: a session gets the last tier its age reaches (unless pinned)"
 
@@ -150,8 +151,8 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
                                                                  partial(self._save, control, table)))
 
     async def _save(self, control: Control, table: list[TierRow]) -> None:
-        saved = await control.replace_tiers(table)
-        self.notify(f"Trust tiers saved ({', '.join(tier['name'] for tier in saved)}); in effect now.")
+        saved = await control.replace_tiers(tiers_from_json(table))
+        self.notify(f"Trust tiers saved ({', '.join(tier.name for tier in saved)}); in effect now.")
 
     def commands(self) -> Iterable[SystemCommand]:
         """This pane's actions, for the command palette."""

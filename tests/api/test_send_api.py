@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from support import RunningService, conforms
 
+from waorch.api.tiers import tier_json
 from waorch.clock import ScaledClock
 from waorch.core.tiers import DEFAULT_TIERS
 
@@ -188,7 +189,7 @@ async def test_queue_view_pause_resume(running: RunningService) -> None:
 
 
 def tier_rows() -> list[dict]:
-    return [tier.to_dict() for tier in DEFAULT_TIERS]
+    return [tier_json(tier) for tier in DEFAULT_TIERS]
 
 
 def broken(index: int, **changes: object) -> list[dict]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from support import DOC, RunningService, conforms
+from support import DOC, RunningService, conforms, eventually, wait_status
 
-from waorch.webhook_server.app import create_app
+from waorch.api.app import create_app
+from waorch.webhook_server import receiver
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ async def running(start_service, socks_proxy) -> RunningService:
 
 
 async def test_every_route_is_documented(running: RunningService) -> None:
-    served = {(route.method, route.resource.canonical) for route in create_app(running.core).router.routes()
+    served = {(route.method, route.resource.canonical) for route in create_app(running.core, receiver.ROUTES).router.routes()
               if route.method != "HEAD" and route.resource.canonical not in ("/webhook", "/api/openapi.json")}
     documented = {(method.upper(), path) for path, item in DOC["paths"].items() for method in item if method != "parameters"}
     assert served == documented
@@ -148,3 +149,22 @@ async def test_pairing_code_outside_the_qr_is_a_409_naming_the_status_and_what_t
         assert answer.json()["message"].startswith(f"{sid} is {status}: {advice}")
         conforms("POST", "/api/sessions/{id}/pairing-code", answer)
     assert await running.core.store.history(sid) == []
+
+
+async def test_a_worker_refusal_is_a_409_and_a_worker_that_cannot_answer_a_503(start_service) -> None:
+    running = await start_service()
+    showing = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
+    await wait_status(running.api, showing, "qr_ready")
+    await eventually(lambda: command_address(running, showing))
+    refused = await running.api.post(f"/api/sessions/{showing}/logout")  # the worker has no account to log out of yet
+    assert (refused.status_code, refused.json()["error"]) == (409, "NOT_CONNECTED")
+    conforms("POST", "/api/sessions/{id}/logout", refused)
+    silent, _ = await running.core.pool.provision({"status": "qr_ready", "created": "0", "generation": "0"}, None, None)
+    unreachable = await running.api.post(f"/api/sessions/{silent}/pairing-code", json={"phone": "+972 50-111-1111"})
+    assert (unreachable.status_code, unreachable.json()["error"]) == (503, "WORKER_UNREACHABLE")
+    conforms("POST", "/api/sessions/{id}/pairing-code", unreachable)
+    assert (await running.core.store.get(showing)).status == "qr_ready" and await running.core.store.history(silent) == []
+
+
+async def command_address(running: RunningService, session_id: str) -> str:
+    return (await running.core.store.get(session_id)).command_url
