@@ -19,8 +19,15 @@ from waorch.core.redis_server import is_full, is_outage, problem_of
 from waorch.errors import BadRequest, MethodNotAllowed, NotFound, RedisFull, RedisUnavailable, Unauthorized, WaorchError
 
 log = logging.getLogger("waorch.http")
-ROUTES: tuple[Route, ...] = (*health.ROUTES, *sessions.ROUTES, *proxies.ROUTES, *messages.ROUTES, *queues.ROUTES,
-                             *tiers.ROUTES, *inbox.ROUTES)
+ROUTES: tuple[Route, ...] = (
+    *health.ROUTES,
+    *sessions.ROUTES,
+    *proxies.ROUTES,
+    *messages.ROUTES,
+    *queues.ROUTES,
+    *tiers.ROUTES,
+    *inbox.ROUTES,
+)
 SCHEMAS = {"Error": ERROR, "Session": sessions.SESSION, "Proxy": proxies.PROXY, "Health": health.HEALTH}
 DOCUMENT = openapi_document(ROUTES, SCHEMAS)
 MAX_BODY = 1024 * 1024

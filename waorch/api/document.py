@@ -9,15 +9,20 @@ from typing import Any
 from waorch.api.routing import Route
 
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
-INFO = {"title": "waorch", "version": "0.1.0",
-        "description": "Orchestrates WhatsApp sessions, each in its own worker behind its own SOCKS5 proxy."}
+INFO = {
+    "title": "waorch",
+    "version": "0.1.0",
+    "description": "Orchestrates WhatsApp sessions, each in its own worker behind its own SOCKS5 proxy.",
+}
 SECURITY_SCHEMES = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
 
 
 def path_parameters(path: str) -> list[dict[str, Any]]:
     """The parameters a path template names (``/api/sessions/{id}``: ``id``)."""
-    return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in PATH_PARAMETER.findall(path)]
+    return [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in PATH_PARAMETER.findall(path)
+    ]
 
 
 def openapi_document(routes: Iterable[Route], schemas: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +36,8 @@ def openapi_document(routes: Iterable[Route], schemas: dict[str, Any]) -> dict[s
             item["parameters"] = parameters
         item[route.method.lower()] = route.operation
     return {
-        "openapi": "3.1.0", "info": INFO,
+        "openapi": "3.1.0",
+        "info": INFO,
         "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
         "security": [{"apiKey": []}],
         "paths": paths,

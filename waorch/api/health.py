@@ -12,36 +12,53 @@ from waorch.core.redis_server import Durability
 from waorch.core.views import Health
 
 HEALTH: dict[str, Any] = {
-    "type": "object", "required": ["status", "redis", "core"],
+    "type": "object",
+    "required": ["status", "redis", "core"],
     "properties": {
-        "status": {"enum": ["ok", "degraded", "unavailable"]}, "redis": {"type": "boolean"},
+        "status": {"enum": ["ok", "degraded", "unavailable"]},
+        "redis": {"type": "boolean"},
         "core": {"type": "string", "description": "active, suspended: why (Redis unavailable), stepped down, ..."},
         "problem": {"type": "string", "description": "while Redis is unavailable: why"},
         "sessions": {"type": "object", "additionalProperties": {"type": "integer"}},
         "proxies": {"type": "object"},
         "durability": {
-            "type": "object", "description": "what a 202 guarantees on this Redis server",
+            "type": "object",
+            "description": "what a 202 guarantees on this Redis server",
             "required": ["server", "waitaof", "appendonly", "appendfsync", "powerCutSafe"],
-            "properties": {"server": {"type": "string"}, "waitaof": {"type": "boolean"},
-                           "appendonly": NULLABLE_STRING, "appendfsync": NULLABLE_STRING,
-                           "powerCutSafe": {"type": "boolean"}}},
+            "properties": {
+                "server": {"type": "string"},
+                "waitaof": {"type": "boolean"},
+                "appendonly": NULLABLE_STRING,
+                "appendfsync": NULLABLE_STRING,
+                "powerCutSafe": {"type": "boolean"},
+            },
+        },
     },
 }
 
 
 def durability_json(durability: Durability) -> dict[str, Any]:
     """What a 202 guarantees on this server."""
-    return {"server": durability.server, "waitaof": durability.waitaof, "appendonly": durability.appendonly,
-            "appendfsync": durability.appendfsync, "powerCutSafe": durability.power_cut_safe}
+    return {
+        "server": durability.server,
+        "waitaof": durability.waitaof,
+        "appendonly": durability.appendonly,
+        "appendfsync": durability.appendfsync,
+        "powerCutSafe": durability.power_cut_safe,
+    }
 
 
 def health_json(health: Health) -> dict[str, Any]:
     """The answer of ``/health`` (while Redis does not answer: only the core's state and why)."""
     if not health.redis:
         return {"status": "unavailable", "redis": False, "core": health.state, "problem": health.problem}
-    body: dict[str, Any] = {"status": "ok" if health.state == "active" else "degraded", "redis": True,
-                            "core": health.state, "sessions": health.sessions,
-                            "proxies": {"total": health.proxies, "bad": health.bad_proxies}}
+    body: dict[str, Any] = {
+        "status": "ok" if health.state == "active" else "degraded",
+        "redis": True,
+        "core": health.state,
+        "sessions": health.sessions,
+        "proxies": {"total": health.proxies, "bad": health.bad_proxies},
+    }
     if health.durability is not None:
         body["durability"] = durability_json(health.durability)
     return body
@@ -54,8 +71,15 @@ async def health(request: web.Request) -> web.Response:
 
 
 ROUTES = (
-    Route("GET", "/health", health, {
-        "summary": "Redis reachable and counts by status", "security": [],
-        "responses": {"200": json_of(ref("Health"), "healthy"), "503": json_of(ref("Health"), "Redis unreachable")}},
-          public=True),
+    Route(
+        "GET",
+        "/health",
+        health,
+        {
+            "summary": "Redis reachable and counts by status",
+            "security": [],
+            "responses": {"200": json_of(ref("Health"), "healthy"), "503": json_of(ref("Health"), "Redis unreachable")},
+        },
+        public=True,
+    ),
 )

@@ -44,7 +44,9 @@ def _check_tree(document: Any) -> None:
         node, depth = pending.pop()
         if isinstance(node, str):
             if not node.isascii() and not _encodable(node):
-                raise BadRequest("body holds text that is not valid Unicode (a lone surrogate escape)", code="INVALID_TEXT")
+                raise BadRequest(
+                    "body holds text that is not valid Unicode (a lone surrogate escape)", code="INVALID_TEXT"
+                )
         elif isinstance(node, (dict, list)):
             if depth > MAX_DEPTH:
                 raise BadRequest(f"body is nested deeper than {MAX_DEPTH} levels")
@@ -103,12 +105,16 @@ class JsonObject:
 
     def spec(self) -> dict[str, Any]:
         """The OpenAPI request body."""
-        schema = {"type": "object", "properties": self.properties, "additionalProperties": False,
-                  "required": list(self.required)}
+        schema = {
+            "type": "object",
+            "properties": self.properties,
+            "additionalProperties": False,
+            "required": list(self.required),
+        }
         return body_of(schema, bool(self.required), self.example)
 
 
-def text(body: dict[str, Any], name: str, refusal: type[WaorchError]) -> str | None:
+def optional_string(body: dict[str, Any], name: str, refusal: type[WaorchError]) -> str | None:
     """Field ``name``: a string, or ``None`` when absent or null (``refusal`` if it is anything else)."""
     value = body.get(name)
     if value is None or isinstance(value, str):
@@ -131,9 +137,13 @@ class WholeQuery:
         if not values:
             return None
         value = values[0]
-        readable = value.isascii() and value.isdigit() and len(value) <= len(str(self.high))  # int() of 5000 digits raises
+        readable = (
+            value.isascii() and value.isdigit() and len(value) <= len(str(self.high))
+        )  # int() of 5000 digits raises
         if len(values) > 1 or not readable or not self.low <= int(value) <= self.high:
-            raise BadRequest(f"{self.name} must be one whole number from {self.low} to {self.high}", code="INVALID_QUERY")
+            raise BadRequest(
+                f"{self.name} must be one whole number from {self.low} to {self.high}", code="INVALID_QUERY"
+            )
         return int(value)
 
     def spec(self) -> dict[str, Any]:

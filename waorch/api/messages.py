@@ -14,45 +14,91 @@ from waorch.core.intake import MAX_SCHEDULE_DAYS, MAX_TEXT, parse_send
 from waorch.core.messages import Message, MessageStatus
 
 MESSAGE: dict[str, Any] = {
-    "type": "object", "required": ["messageId", "sessionId", "to", "status", "created", "attempts"],
+    "type": "object",
+    "required": ["messageId", "sessionId", "to", "status", "created", "attempts"],
     "properties": {
-        "messageId": {"type": "string"}, "sessionId": {"type": "string"}, "to": {"type": "string"},
+        "messageId": {"type": "string"},
+        "sessionId": {"type": "string"},
+        "to": {"type": "string"},
         "status": {"enum": [status.value for status in MessageStatus]},
-        "length": {"type": "integer"}, "created": {"type": "number"}, "sendAt": NULLABLE_NUMBER,
-        "attempts": {"type": "integer"}, "startedAt": NULLABLE_NUMBER, "finishedAt": NULLABLE_NUMBER,
-        "sentAt": NULLABLE_NUMBER, "retryAt": NULLABLE_NUMBER, "waId": {"type": ["string", "null"]},
+        "length": {"type": "integer"},
+        "created": {"type": "number"},
+        "sendAt": NULLABLE_NUMBER,
+        "attempts": {"type": "integer"},
+        "startedAt": NULLABLE_NUMBER,
+        "finishedAt": NULLABLE_NUMBER,
+        "sentAt": NULLABLE_NUMBER,
+        "retryAt": NULLABLE_NUMBER,
+        "waId": {"type": ["string", "null"]},
         "error": {"type": ["string", "null"]},
     },
 }
-ACCEPTED = {"type": "object", "required": ["queued", "messageId", "sessionId", "status"],
-            "properties": {"queued": {"const": True}, "messageId": {"type": "string"}, "sessionId": {"type": "string"},
-                           "status": {"enum": ["queued", "scheduled"]}, "sendAt": NULLABLE_NUMBER}}
+ACCEPTED = {
+    "type": "object",
+    "required": ["queued", "messageId", "sessionId", "status"],
+    "properties": {
+        "queued": {"const": True},
+        "messageId": {"type": "string"},
+        "sessionId": {"type": "string"},
+        "status": {"enum": ["queued", "scheduled"]},
+        "sendAt": NULLABLE_NUMBER,
+    },
+}
 SEND = JsonObject(
-    {"to": {"type": "string", "description": "E.164, or national with DEFAULT_REGION"},
-     "message": {"type": "string", "maxLength": MAX_TEXT},
-     "sessionId": {"type": "string", "description": "omit to distribute"},
-     "sendAt": {"type": "string", "format": "date-time",
-                "description": f"ISO 8601 with offset, at most {MAX_SCHEDULE_DAYS} days ahead"}},
-    ("to", "message"), {"to": "+972502345678", "message": "Hello", "sessionId": "worker_1"})
-IDEMPOTENCY = [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}, "example": "order-1",
-                "description": "same key and body: the first answer again (kept 48 h); other body: 422; in progress: 409"}]
+    {
+        "to": {"type": "string", "description": "E.164, or national with DEFAULT_REGION"},
+        "message": {"type": "string", "maxLength": MAX_TEXT},
+        "sessionId": {"type": "string", "description": "omit to distribute"},
+        "sendAt": {
+            "type": "string",
+            "format": "date-time",
+            "description": f"ISO 8601 with offset, at most {MAX_SCHEDULE_DAYS} days ahead",
+        },
+    },
+    ("to", "message"),
+    {"to": "+972502345678", "message": "Hello", "sessionId": "worker_1"},
+)
+IDEMPOTENCY = [
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "example": "order-1",
+        "description": "same key and body: the first answer again (kept 48 h); other body: 422; in progress: 409",
+    }
+]
 
 
 def message_json(message: Message) -> dict[str, Any]:
     """A sent (or waiting) message: its status and times, its length but not its text."""
     return {
-        "messageId": message.id, "sessionId": message.session, "to": "+" + message.to, "status": message.status,
-        "length": len(message.text), "created": message.created, "sendAt": message.send_at or None,
-        "attempts": message.attempts, "startedAt": message.started or None, "finishedAt": message.finished or None,
-        "sentAt": message.sent_at or None, "retryAt": message.retry_at or None, "waId": message.wa_id or None,
+        "messageId": message.id,
+        "sessionId": message.session,
+        "to": "+" + message.to,
+        "status": message.status,
+        "length": len(message.text),
+        "created": message.created,
+        "sendAt": message.send_at or None,
+        "attempts": message.attempts,
+        "startedAt": message.started or None,
+        "finishedAt": message.finished or None,
+        "sentAt": message.sent_at or None,
+        "retryAt": message.retry_at or None,
+        "waId": message.wa_id or None,
         "error": message.error or None,
     }
 
 
 def accepted_json(message: Message) -> dict[str, Any]:
     """The 202 answer: where the message waits and whether it is held until ``sendAt``."""
-    return {"queued": True, "messageId": message.id, "sessionId": message.session,
-            "status": "scheduled" if message.send_at else "queued", "sendAt": message.send_at or None}
+    return {
+        "queued": True,
+        "messageId": message.id,
+        "sessionId": message.session,
+        "status": "scheduled" if message.send_at else "queued",
+        "sendAt": message.send_at or None,
+    }
 
 
 async def send(request: web.Request) -> web.Response:
@@ -78,8 +124,14 @@ async def send(request: web.Request) -> web.Response:
 
 async def _accept(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
     core = core_of(request)
-    sending = parse_send(body.get("to"), body.get("message"), body.get("sessionId"), body.get("sendAt"),
-                         region=core.settings.default_region, now=core.clock.now())
+    sending = parse_send(
+        body.get("to"),
+        body.get("message"),
+        body.get("sessionId"),
+        body.get("sendAt"),
+        region=core.settings.default_region,
+        now=core.clock.now(),
+    )
     return accepted_json(await core.intake.accept(sending))
 
 
@@ -89,10 +141,28 @@ async def get_message(request: web.Request) -> web.Response:
 
 
 ROUTES = (
-    Route("POST", "/api/v1/send", send, {
-        "summary": "Queue a text message (durable before the 202)", "parameters": IDEMPOTENCY, "requestBody": SEND.spec(),
-        "responses": {"202": json_of(ACCEPTED, "accepted"), **errors(400, 404, 409, 422, 429, unavailable=("NO_CAPACITY",))}}),
-    Route("GET", "/api/v1/messages/{id}", get_message, {
-        "summary": "A message's status and times (404 MESSAGE_NOT_FOUND once a finished message is older than "
-                   "MESSAGE_RETENTION_DAYS)", "responses": {"200": json_of(MESSAGE, "message"), **errors(404)}}),
+    Route(
+        "POST",
+        "/api/v1/send",
+        send,
+        {
+            "summary": "Queue a text message (durable before the 202)",
+            "parameters": IDEMPOTENCY,
+            "requestBody": SEND.spec(),
+            "responses": {
+                "202": json_of(ACCEPTED, "accepted"),
+                **errors(400, 404, 409, 422, 429, unavailable=("NO_CAPACITY",)),
+            },
+        },
+    ),
+    Route(
+        "GET",
+        "/api/v1/messages/{id}",
+        get_message,
+        {
+            "summary": "A message's status and times (404 MESSAGE_NOT_FOUND once a finished message is older than "
+            "MESSAGE_RETENTION_DAYS)",
+            "responses": {"200": json_of(MESSAGE, "message"), **errors(404)},
+        },
+    ),
 )

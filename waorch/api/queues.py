@@ -12,19 +12,47 @@ from waorch.api.spec import NULLABLE_NUMBER, errors, json_of
 from waorch.api.tiers import TIER, tier_json
 from waorch.core.views import QueueView
 
-WAITING_REASONS = ["empty", "paused", "not_connected", "gap", "per_minute", "daily_limit", "hours", "tier_closed", "banned",
-                   "retry", "reach_out"]
+WAITING_REASONS = [
+    "empty",
+    "paused",
+    "not_connected",
+    "gap",
+    "per_minute",
+    "daily_limit",
+    "hours",
+    "tier_closed",
+    "banned",
+    "retry",
+    "reach_out",
+]
 QUEUE: dict[str, Any] = {
     "type": "object",
-    "required": ["sessionId", "paused", "depth", "inflight", "head", "nextSendAt", "waiting", "tier", "perMinute", "daily"],
+    "required": [
+        "sessionId",
+        "paused",
+        "depth",
+        "inflight",
+        "head",
+        "nextSendAt",
+        "waiting",
+        "tier",
+        "perMinute",
+        "daily",
+    ],
     "properties": {
-        "sessionId": {"type": "string"}, "paused": {"type": "boolean"}, "depth": {"type": "integer"},
-        "inflight": {"type": "array", "items": {"type": "string"}}, "head": {"type": "array", "items": MESSAGE},
-        "nextSendAt": NULLABLE_NUMBER, "tier": TIER,
+        "sessionId": {"type": "string"},
+        "paused": {"type": "boolean"},
+        "depth": {"type": "integer"},
+        "inflight": {"type": "array", "items": {"type": "string"}},
+        "head": {"type": "array", "items": MESSAGE},
+        "nextSendAt": NULLABLE_NUMBER,
+        "tier": TIER,
         "waiting": {
-            "type": ["object", "null"], "required": ["reason", "text"],
+            "type": ["object", "null"],
+            "required": ["reason", "text"],
             "description": "why the head message is not sent yet (null: it is due, or the queue is empty)",
-            "properties": {"reason": {"enum": WAITING_REASONS}, "text": {"type": "string"}}},
+            "properties": {"reason": {"enum": WAITING_REASONS}, "text": {"type": "string"}},
+        },
         "perMinute": {"type": "object", "required": ["used", "limit"]},
         "daily": {"type": "object", "required": ["day", "sent", "queued", "failed", "limit"]},
     },
@@ -35,12 +63,23 @@ def queue_json(view: QueueView) -> dict[str, Any]:
     """A queue view as the API shows it."""
     today = view.today
     return {
-        "sessionId": view.session_id, "paused": view.paused, "depth": view.depth, "inflight": view.inflight,
-        "head": [message_json(message) for message in view.head], "nextSendAt": view.next_send_at,
+        "sessionId": view.session_id,
+        "paused": view.paused,
+        "depth": view.depth,
+        "inflight": view.inflight,
+        "head": [message_json(message) for message in view.head],
+        "nextSendAt": view.next_send_at,
         "waiting": {"reason": view.waiting.reason, "text": view.waiting.text} if view.waiting else None,
-        "tier": tier_json(view.tier), "perMinute": {"used": view.sent_last_minute, "limit": view.tier.per_minute},
-        "daily": {"day": today.day, "queued": today.queued, "sent": today.sent, "failed": today.failed,
-                  "unknown": today.unknown, "limit": today.limit},
+        "tier": tier_json(view.tier),
+        "perMinute": {"used": view.sent_last_minute, "limit": view.tier.per_minute},
+        "daily": {
+            "day": today.day,
+            "queued": today.queued,
+            "sent": today.sent,
+            "failed": today.failed,
+            "unknown": today.unknown,
+            "limit": today.limit,
+        },
     }
 
 
@@ -66,10 +105,28 @@ async def _paused(request: web.Request, paused: bool) -> web.Response:
 
 
 ROUTES = (
-    Route("GET", "/api/sessions/{id}/queue", get_queue, {
-        "summary": "Queue depth, head, next send time, usage", "responses": {"200": json_of(QUEUE, "queue"), **errors(404)}}),
-    Route("POST", "/api/sessions/{id}/queue/pause", pause_queue, {
-        "summary": "Pause sending (messages stay queued)", "responses": {"200": json_of(QUEUE, "queue"), **errors(404)}}),
-    Route("POST", "/api/sessions/{id}/queue/resume", resume_queue, {
-        "summary": "Resume sending", "responses": {"200": json_of(QUEUE, "queue"), **errors(404)}}),
+    Route(
+        "GET",
+        "/api/sessions/{id}/queue",
+        get_queue,
+        {
+            "summary": "Queue depth, head, next send time, usage",
+            "responses": {"200": json_of(QUEUE, "queue"), **errors(404)},
+        },
+    ),
+    Route(
+        "POST",
+        "/api/sessions/{id}/queue/pause",
+        pause_queue,
+        {
+            "summary": "Pause sending (messages stay queued)",
+            "responses": {"200": json_of(QUEUE, "queue"), **errors(404)},
+        },
+    ),
+    Route(
+        "POST",
+        "/api/sessions/{id}/queue/resume",
+        resume_queue,
+        {"summary": "Resume sending", "responses": {"200": json_of(QUEUE, "queue"), **errors(404)}},
+    ),
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from waorch.api.inputs import JsonObject, text
+from waorch.api.inputs import JsonObject, optional_string
 from waorch.api.routing import Route, core_of
 from waorch.api.spec import NULLABLE_NUMBER, NULLABLE_STRING, errors, json_of, object_of, ref
 from waorch.core.orchestrator import Core
@@ -20,18 +20,27 @@ SESSION: dict[str, Any] = {
         "sessionId": {"type": "string", "pattern": "^worker_[0-9]+$"},
         "status": {"enum": [status.value for status in Status]},
         "proxy": {**NULLABLE_STRING, "description": "proxy URL with the password replaced by ***"},
-        "proxyId": NULLABLE_STRING, "phone": NULLABLE_STRING, "created": {"type": "number"},
-        "connectedSince": NULLABLE_NUMBER, "lastPing": NULLABLE_NUMBER, "reason": NULLABLE_STRING,
-        "restarts": {"type": "integer"}, "tierPin": NULLABLE_STRING, "paused": {"type": "boolean"},
-        "firstConnected": NULLABLE_NUMBER, "banUntil": NULLABLE_NUMBER,
+        "proxyId": NULLABLE_STRING,
+        "phone": NULLABLE_STRING,
+        "created": {"type": "number"},
+        "connectedSince": NULLABLE_NUMBER,
+        "lastPing": NULLABLE_NUMBER,
+        "reason": NULLABLE_STRING,
+        "restarts": {"type": "integer"},
+        "tierPin": NULLABLE_STRING,
+        "paused": {"type": "boolean"},
+        "firstConnected": NULLABLE_NUMBER,
+        "banUntil": NULLABLE_NUMBER,
         "engine": {"enum": ["neonize", "sim", None], "description": "the worker engine it was created with, and keeps"},
         "qr": {"type": "string", "description": "current QR payload, only while qr_ready"},
         "qrExpiresAt": {"type": "number"},
         "history": {"type": "array", "items": {"type": "object"}},
     },
 }
-NEW_SESSION = JsonObject({"phone": {"type": "string"}, "proxy": {"type": "string", "description": "socks5h:// or socks5:// URL"}},
-                         example={"phone": "+972 50-111-2222"})
+NEW_SESSION = JsonObject(
+    {"phone": {"type": "string"}, "proxy": {"type": "string", "description": "socks5h:// or socks5:// URL"}},
+    example={"phone": "+972 50-111-2222"},
+)
 PAIRING = JsonObject({"phone": {"type": "string"}}, ("phone",), {"phone": "+972 50-111-2222"})
 
 
@@ -39,12 +48,21 @@ def session_json(session: Session, proxy_url: str | None) -> dict[str, Any]:
     """A session as the API shows it: its proxy by id and redacted URL, its QR while it shows one, never
     the worker's command address."""
     body: dict[str, Any] = {
-        "sessionId": session.id, "status": session.status, "proxy": proxy_url, "proxyId": session.proxy or None,
-        "phone": session.phone or None, "created": session.created,
-        "connectedSince": session.connected_since or None, "lastPing": session.last_ping or None,
-        "reason": session.reason or None, "restarts": session.restarts, "tierPin": session.tier_pin or None,
-        "paused": bool(session.paused), "firstConnected": session.first_connected or None,
-        "banUntil": session.ban_until or None, "engine": session.engine or None,
+        "sessionId": session.id,
+        "status": session.status,
+        "proxy": proxy_url,
+        "proxyId": session.proxy or None,
+        "phone": session.phone or None,
+        "created": session.created,
+        "connectedSince": session.connected_since or None,
+        "lastPing": session.last_ping or None,
+        "reason": session.reason or None,
+        "restarts": session.restarts,
+        "tierPin": session.tier_pin or None,
+        "paused": bool(session.paused),
+        "firstConnected": session.first_connected or None,
+        "banUntil": session.ban_until or None,
+        "engine": session.engine or None,
     }
     if session.status == Status.QR_READY and session.qr:
         body["qr"] = session.qr
@@ -66,7 +84,9 @@ async def provision(request: web.Request) -> web.Response:
     """``POST /api/sessions/provision {phone?, proxy?}`` → 201."""
     core = core_of(request)
     body = await NEW_SESSION.read(request)
-    session = await core.provision(text(body, "phone", InvalidPhone), text(body, "proxy", InvalidProxy))
+    session = await core.provision(
+        optional_string(body, "phone", InvalidPhone), optional_string(body, "proxy", InvalidProxy)
+    )
     return web.json_response(await session_answer(core, session), status=201)
 
 
@@ -108,32 +128,103 @@ async def logout_session(request: web.Request) -> web.Response:
 async def pairing_code(request: web.Request) -> web.Response:
     """``POST /api/sessions/{id}/pairing-code {phone}`` → the code to type on that phone."""
     body = await PAIRING.read(request)
-    code = await core_of(request).pairing_code(request.match_info["id"], text(body, "phone", InvalidPhone) or "")
+    code = await core_of(request).pairing_code(
+        request.match_info["id"], optional_string(body, "phone", InvalidPhone) or ""
+    )
     return web.json_response({"sessionId": request.match_info["id"], "code": code})
 
 
-PAIRING_REFUSED = ("NOT_PAIRABLE: the session is not showing a QR (the message names its status and "
-                   "what to do, e.g. restart it); or the worker refused (e.g. NOT_IN_QR_PHASE)")
+PAIRING_REFUSED = (
+    "NOT_PAIRABLE: the session is not showing a QR (the message names its status and "
+    "what to do, e.g. restart it); or the worker refused (e.g. NOT_IN_QR_PHASE)"
+)
 ROUTES = (
-    Route("POST", "/api/sessions/provision", provision, {
-        "summary": "Create a session and queue its worker", "requestBody": NEW_SESSION.spec(),
-        "responses": {"201": json_of(ref("Session"), "created"), **errors(400, 409, unavailable=("NO_PROXY_CAPACITY",))}}),
-    Route("GET", "/api/sessions", list_sessions, {"summary": "List sessions", "responses": {
-        "200": object_of({"sessions": {"type": "array", "items": ref("Session")}}, "sessions"), **errors()}}),
-    Route("GET", "/api/sessions/{id}", get_session, {
-        "summary": "One session (with qr while qr_ready)", "responses": {"200": json_of(ref("Session"), "session"), **errors(404)}}),
-    Route("DELETE", "/api/sessions/{id}", delete_session, {
-        "summary": "Stop the worker, free the proxy slot, delete the session and every key of it", "responses": {
-            "200": object_of({"deleted": {"type": "boolean"}, "sessionId": {"type": "string"}}, "deleted"), **errors(404)}}),
-    Route("POST", "/api/sessions/{id}/restart", restart_session, {
-        "summary": "Queue a restart of the worker", "responses": {"202": json_of(ref("Session"), "queued"), **errors(404)}}),
-    Route("POST", "/api/sessions/{id}/logout", logout_session, {"summary": "Log the session out of WhatsApp", "responses": {
-        "202": object_of({"loggingOut": {"type": "boolean"}, "sessionId": {"type": "string"}}, "logging out"),
-        **errors(404), "409": json_of(ref("Error"), "the worker cannot log out now (e.g. NOT_CONNECTED while it shows a QR)")}}),
-    Route("POST", "/api/sessions/{id}/pairing-code", pairing_code, {
-        "summary": "A pairing code to link a phone without scanning (while the QR is shown)", "requestBody": PAIRING.spec(),
-        "responses": {
-            "200": object_of({"sessionId": {"type": "string"}, "code": {"type": "string", "pattern": "^[A-Z0-9]{4}-[A-Z0-9]{4}$"}},
-                             "code"),
-            **errors(400, 404, unavailable=("WORKER_UNREACHABLE",)), "409": json_of(ref("Error"), PAIRING_REFUSED)}}),
+    Route(
+        "POST",
+        "/api/sessions/provision",
+        provision,
+        {
+            "summary": "Create a session and queue its worker",
+            "requestBody": NEW_SESSION.spec(),
+            "responses": {
+                "201": json_of(ref("Session"), "created"),
+                **errors(400, 409, unavailable=("NO_PROXY_CAPACITY",)),
+            },
+        },
+    ),
+    Route(
+        "GET",
+        "/api/sessions",
+        list_sessions,
+        {
+            "summary": "List sessions",
+            "responses": {
+                "200": object_of({"sessions": {"type": "array", "items": ref("Session")}}, "sessions"),
+                **errors(),
+            },
+        },
+    ),
+    Route(
+        "GET",
+        "/api/sessions/{id}",
+        get_session,
+        {
+            "summary": "One session (with qr while qr_ready)",
+            "responses": {"200": json_of(ref("Session"), "session"), **errors(404)},
+        },
+    ),
+    Route(
+        "DELETE",
+        "/api/sessions/{id}",
+        delete_session,
+        {
+            "summary": "Stop the worker, free the proxy slot, delete the session and every key of it",
+            "responses": {
+                "200": object_of({"deleted": {"type": "boolean"}, "sessionId": {"type": "string"}}, "deleted"),
+                **errors(404),
+            },
+        },
+    ),
+    Route(
+        "POST",
+        "/api/sessions/{id}/restart",
+        restart_session,
+        {
+            "summary": "Queue a restart of the worker",
+            "responses": {"202": json_of(ref("Session"), "queued"), **errors(404)},
+        },
+    ),
+    Route(
+        "POST",
+        "/api/sessions/{id}/logout",
+        logout_session,
+        {
+            "summary": "Log the session out of WhatsApp",
+            "responses": {
+                "202": object_of({"loggingOut": {"type": "boolean"}, "sessionId": {"type": "string"}}, "logging out"),
+                **errors(404),
+                "409": json_of(ref("Error"), "the worker cannot log out now (e.g. NOT_CONNECTED while it shows a QR)"),
+            },
+        },
+    ),
+    Route(
+        "POST",
+        "/api/sessions/{id}/pairing-code",
+        pairing_code,
+        {
+            "summary": "A pairing code to link a phone without scanning (while the QR is shown)",
+            "requestBody": PAIRING.spec(),
+            "responses": {
+                "200": object_of(
+                    {
+                        "sessionId": {"type": "string"},
+                        "code": {"type": "string", "pattern": "^[A-Z0-9]{4}-[A-Z0-9]{4}$"},
+                    },
+                    "code",
+                ),
+                **errors(400, 404, unavailable=("WORKER_UNREACHABLE",)),
+                "409": json_of(ref("Error"), PAIRING_REFUSED),
+            },
+        },
+    ),
 )

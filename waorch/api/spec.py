@@ -6,8 +6,10 @@ from typing import Any
 
 ERROR_MEANINGS = {
     400: "bad input; nothing changed (the code says what: INVALID_PHONE, INVALID_PROXY, INVALID_TIERS, ...)",
-    401: "missing or wrong X-API-Key", 404: "no such resource",
-    409: "conflicts with the current state; nothing changed", 422: "Idempotency-Key used with another body",
+    401: "missing or wrong X-API-Key",
+    404: "no such resource",
+    409: "conflicts with the current state; nothing changed",
+    422: "Idempotency-Key used with another body",
     429: "daily limit reached (Retry-After: seconds to local midnight)",
 }
 # What a 503 means beyond Redis, by code (only these, and only on the operations that list them).

@@ -21,12 +21,19 @@ from waorch.errors import (
 
 # By kind (the nearest class of an error's own class that is listed here); any other error is a fault: 500.
 STATUSES: dict[type[WaorchError], int] = {
-    BadRequest: 400, Unauthorized: 401, NotFound: 404, MethodNotAllowed: 405, Conflict: 409,
-    IdempotencyMismatch: 422, DailyLimit: 429, Unavailable: 503,
+    BadRequest: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    MethodNotAllowed: 405,
+    Conflict: 409,
+    IdempotencyMismatch: 422,
+    DailyLimit: 429,
+    Unavailable: 503,
 }
 FAULT = 500
 ERROR: dict[str, Any] = {  # the schema of every error answer
-    "type": "object", "required": ["error", "message"],
+    "type": "object",
+    "required": ["error", "message"],
     "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "sessionId": {"type": "string"}},
 }
 

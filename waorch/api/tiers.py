@@ -28,7 +28,9 @@ def _schema(attribute: str, maximum: int | None) -> dict[str, Any]:
 
 
 TIER: dict[str, Any] = {
-    "type": "object", "additionalProperties": False, "required": [field.name for field in FIELDS],
+    "type": "object",
+    "additionalProperties": False,
+    "required": [field.name for field in FIELDS],
     "properties": {field.name: _schema(field.attribute, field.maximum) for field in FIELDS},
 }
 TIERS = {"type": "object", "required": ["tiers"], "properties": {"tiers": {"type": "array", "items": TIER}}}
@@ -86,19 +88,36 @@ async def pin_tier(request: web.Request) -> web.Response:
     core, session_id = core_of(request), request.match_info["id"]
     body = await PIN.read(request)
     if "tier" not in body or not (body["tier"] is None or isinstance(body["tier"], str)):
-        raise InvalidTiers("body must be {\"tier\": name or null}")
+        raise InvalidTiers('body must be {"tier": name or null}')
     await core.pin_tier(session_id, body["tier"])
     return web.json_response(await session_answer(core, await core.store.get(session_id)))
 
 
 ROUTES = (
-    Route("GET", "/api/trust-tiers", get_tiers, {"summary": "The trust tier table", "responses": {
-        "200": json_of(TIERS, "tiers"), **errors()}}),
-    Route("PUT", "/api/trust-tiers", put_tiers, {
-        "summary": "Replace the table (validated; live at once)",
-        "requestBody": body_of(TIERS, True, {"tiers": [tier_json(tier) for tier in DEFAULT_TIERS]}),
-        "responses": {"200": json_of(TIERS, "saved"), **errors(400)}}),
-    Route("PUT", "/api/sessions/{id}/tier", pin_tier, {
-        "summary": "Pin a session to a tier (null: by age)", "requestBody": PIN.spec(),
-        "responses": {"200": json_of(ref("Session"), "session"), **errors(400, 404)}}),
+    Route(
+        "GET",
+        "/api/trust-tiers",
+        get_tiers,
+        {"summary": "The trust tier table", "responses": {"200": json_of(TIERS, "tiers"), **errors()}},
+    ),
+    Route(
+        "PUT",
+        "/api/trust-tiers",
+        put_tiers,
+        {
+            "summary": "Replace the table (validated; live at once)",
+            "requestBody": body_of(TIERS, True, {"tiers": [tier_json(tier) for tier in DEFAULT_TIERS]}),
+            "responses": {"200": json_of(TIERS, "saved"), **errors(400)},
+        },
+    ),
+    Route(
+        "PUT",
+        "/api/sessions/{id}/tier",
+        pin_tier,
+        {
+            "summary": "Pin a session to a tier (null: by age)",
+            "requestBody": PIN.spec(),
+            "responses": {"200": json_of(ref("Session"), "session"), **errors(400, 404)},
+        },
+    ),
 )

@@ -61,8 +61,9 @@ class LocalControl:
 
     async def send(self, session_id: str | None, to: str, text: str) -> Queued:
         """Queue a message through the same checks as ``POST /api/v1/send``."""
-        sending = parse_send(to, text, session_id or None, region=self.core.settings.default_region,
-                             now=self.core.clock.now())
+        sending = parse_send(
+            to, text, session_id or None, region=self.core.settings.default_region, now=self.core.clock.now()
+        )
         message = await self._run(self.core.intake.accept(sending))
         return Queued(message.id, message.session)
 

@@ -28,9 +28,14 @@ class RemoteControl:
 
     def __init__(self, base_url: str, api_key: str) -> None:
         self.base_url = base_url.rstrip("/")
-        self._refusal = None if may_carry_secrets(self.base_url) else (
-            f"the active core's API is at {self.base_url}, neither on this machine nor https: "
-            "this control room does not send it the API_KEY in clear text")
+        self._refusal = (
+            None
+            if may_carry_secrets(self.base_url)
+            else (
+                f"the active core's API is at {self.base_url}, neither on this machine nor https: "
+                "this control room does not send it the API_KEY in clear text"
+            )
+        )
         headers = {"X-API-Key": api_key} if self._refusal is None else {}
         self._http = httpx.AsyncClient(headers=headers, timeout=TIMEOUT, trust_env=False)
 
@@ -38,16 +43,18 @@ class RemoteControl:
         """Close the HTTP connections."""
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
-                    session_id: str | None = None) -> dict[str, Any]:
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, session_id: str | None = None
+    ) -> dict[str, Any]:
         if self._refusal is not None:
             raise InsecureCoreUrl(self._refusal, session_id=session_id)
         try:
             response = await self._http.request(method, self.base_url + path, json=body)
             answer = response.json()
         except (httpx.HTTPError, ValueError) as error:
-            raise CoreUnreachable(f"the active core at {self.base_url} did not answer ({error.__class__.__name__})",
-                                  session_id=session_id) from None
+            raise CoreUnreachable(
+                f"the active core at {self.base_url} did not answer ({error.__class__.__name__})", session_id=session_id
+            ) from None
         if response.status_code >= 400:
             raise error_from(response.status_code, answer, session_id)
         return answer if isinstance(answer, dict) else {}
@@ -101,7 +108,9 @@ class RemoteControl:
 
     async def replace_tiers(self, tiers: Sequence[Tier]) -> tuple[Tier, ...]:
         """Validate and save the trust-tier table; effective at once."""
-        return tiers_from_json(await self._call("PUT", "/api/trust-tiers", {"tiers": [tier_json(tier) for tier in tiers]}))
+        return tiers_from_json(
+            await self._call("PUT", "/api/trust-tiers", {"tiers": [tier_json(tier) for tier in tiers]})
+        )
 
     async def pin_tier(self, session_id: str, name: str | None) -> None:
         """Pin a session to a tier (``None``: back to its age's tier)."""
