@@ -6,6 +6,7 @@ import httpx
 import pytest
 from support import RunningService, scan, wait_status
 
+from waorch.api.statuses import status_of
 from waorch.errors import InvalidPhone
 from waorch.phones import parse_phone
 
@@ -24,7 +25,7 @@ def test_a_national_number_needs_the_default_region_and_the_error_says_so() -> N
     for _ in range(2):  # a refusal is not cached as an answer
         with pytest.raises(InvalidPhone, match=r"with \+ and the country code.*DEFAULT_REGION") as refused:
             parse_phone("050-234-5678", None, field="to")
-    assert refused.value.status == 400 and refused.value.code == "INVALID_PHONE" and "to is not" in refused.value.message
+    assert status_of(refused.value) == 400 and refused.value.code == "INVALID_PHONE" and "to is not" in refused.value.message
 
 
 def test_recipients_must_be_valid_and_accounts_possible() -> None:
