@@ -38,14 +38,9 @@ HEALTH: dict[str, Any] = {
 
 
 def durability_json(durability: Durability) -> dict[str, Any]:
-    """What a 202 guarantees on this server."""
-    return {
-        "server": durability.server,
-        "waitaof": durability.waitaof,
-        "appendonly": durability.appendonly,
-        "appendfsync": durability.appendfsync,
-        "powerCutSafe": durability.power_cut_safe,
-    }
+    """What a 202 guarantees on this server (the server's own settings under their own names)."""
+    said = {name: getattr(durability, name) for name in ("server", "waitaof", "appendonly", "appendfsync")}
+    return {**said, "powerCutSafe": durability.power_cut_safe}
 
 
 def health_json(health: Health) -> dict[str, Any]:
