@@ -47,6 +47,9 @@ from waorch.tasks import cancel_and_wait
 log = logging.getLogger("waorch.core")
 
 RESUME_POLL_S = 0.25  # how often a core whose Redis went away tries to take its lease back
+# After a disconnect, when to look whether the worker has exited (a failed login ends it): its
+# restart is then queued at once, with its backoff, instead of at the watchdog's next pass.
+EXIT_CHECKS_S = (2.0, 10.0)
 RUNNERS: dict[str, Callable[[Settings], Runner]] = {"process": lambda settings: ProcessRunner()}
 
 
@@ -285,6 +288,18 @@ class Core:
 
     async def _status_changed(self, session_id: str, status: Status, reason: str) -> None:
         self.dispatcher.wake(session_id)
+        if status == Status.DISCONNECTED:
+            self._run_loop(self._restart_if_exited(session_id))
+
+    async def _restart_if_exited(self, session_id: str) -> None:
+        for delay in EXIT_CHECKS_S:
+            await asyncio.sleep(delay)
+            try:
+                await self.watchdog.check(session_id)
+            except Exception as error:
+                if not is_outage(error):
+                    log.exception("[%s] checking the worker after its disconnect failed", session_id)
+                return
 
     async def queue_view(self, session_id: str) -> dict[str, Any]:
         """A session's queue: depth, head, next send time, usage against its tier."""
@@ -320,13 +335,16 @@ class Core:
             self.dispatcher.wake(session_id)
         return tiers
 
-    async def session_view(self, session: Session, proxies: dict[str, str] | None = None) -> dict[str, Any]:
-        """A session as the API shows it: its proxy by id and redacted URL (``proxies``: id → URL, if known)."""
+    async def session_view(self, session: Session, proxies: dict[str, str] | None = None,
+                           starts: dict[str, float] | None = None) -> dict[str, Any]:
+        """A session as the API shows it: its proxy by id and redacted URL, when its worker's next
+        start is due (``proxies``: id → URL, ``starts``: id → due time, if known)."""
         if proxies is None:
             proxies = {info.id: info.url for info in await self.pool.list()}
         body = session.to_public()
         body["proxyId"] = session.proxy or None
         body["proxy"] = proxies.get(session.proxy) if session.proxy else None
+        body["nextStartAt"] = await self.starts.due_at(session.id) if starts is None else starts.get(session.id)
         return body
 
     async def pin_tier(self, session_id: str, name: str | None) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class Session:
     qr: str = ""
     qr_expires: float = 0.0
     reason: str = ""
+    hint: str = ""  # what a person should check about ``reason`` (a failed connection's), if anything
     worker: str = ""
     command_url: str = ""
     restarts: int = 0
@@ -82,7 +83,7 @@ class Session:
             "sessionId": self.id, "status": self.status, "proxy": self.proxy or None,
             "phone": self.phone or None, "created": self.created,
             "connectedSince": self.connected_since or None, "lastPing": self.last_ping or None,
-            "reason": self.reason or None, "restarts": self.restarts, "tierPin": self.tier_pin or None,
+            "reason": self.reason or None, "hint": self.hint or None, "restarts": self.restarts, "tierPin": self.tier_pin or None,
             "paused": bool(self.paused), "firstConnected": self.first_connected or None,
             "banUntil": self.ban_until or None, "engine": self.engine or None,
         }
@@ -143,9 +144,9 @@ class SessionStore:
             await self.redis.publish(keys.EVENTS_CHANNEL, json.dumps({"sessionId": session_id, **{k: str(v) for k, v in values.items() if k not in ("qr", "command_url", "worker")}}))
         return updated
 
-    async def set_status(self, session_id: str, status: Status, reason: str = "", **values: object) -> bool:
-        """Change the status (with a reason) and record it in the history."""
-        updated = await self.update(session_id, status=status.value, reason=reason, **values)
+    async def set_status(self, session_id: str, status: Status, reason: str = "", hint: str = "", **values: object) -> bool:
+        """Change the status (with a reason, and what to check about it) and record it in the history."""
+        updated = await self.update(session_id, status=status.value, reason=reason, hint=hint, **values)
         if updated:
             await self.record(session_id, "status", {"status": status.value, "reason": reason})
             for listener in self.status_listeners:

@@ -29,7 +29,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     """``GET /api/sessions``."""
     core = core_of(request)
     names = {info.id: info.url for info in await core.pool.list()}
-    return web.json_response({"sessions": [await core.session_view(s, names) for s in await core.store.list()]})
+    starts = await core.starts.schedule()
+    return web.json_response({"sessions": [await core.session_view(s, names, starts) for s in await core.store.list()]})
 
 
 async def get_session(request: web.Request) -> web.Response:

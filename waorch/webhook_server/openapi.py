@@ -22,6 +22,10 @@ SCHEMAS: dict[str, Any] = {
             "proxy": {**NULLABLE_STRING, "description": "proxy URL with the password replaced by ***"},
             "proxyId": NULLABLE_STRING, "phone": NULLABLE_STRING, "created": {"type": "number"},
             "connectedSince": NULLABLE_NUMBER, "lastPing": NULLABLE_NUMBER, "reason": NULLABLE_STRING,
+            "hint": {**NULLABLE_STRING, "description": "what to check about reason (a failed connection: DNS, "
+                     "network, TLS, the proxy's address, credentials or answers), if anything"},
+            "nextStartAt": {**NULLABLE_NUMBER, "description": "unix seconds when the worker's next start is due "
+                            "(a queued start, or a restart after its backoff); null if none is queued"},
             "restarts": {"type": "integer"}, "tierPin": NULLABLE_STRING, "paused": {"type": "boolean"},
             "firstConnected": NULLABLE_NUMBER, "banUntil": NULLABLE_NUMBER,
             "engine": {"enum": ["neonize", "sim", None], "description": "the worker engine it was created with, and keeps"},
