@@ -93,7 +93,7 @@ def test_proxy_failures_are_proxy_errors_and_the_rest_disconnects() -> None:
     dns = classify(DIAL + "dial tcp: lookup web.whatsapp.com: no such host")
     assert dns.event() == ("DISCONNECTED", {"reason": "dns", "loggedOut": False, "detail": dns.detail,
                                             "hint": KINDS["dns"].check})
-    assert {reason for reason, kind in KINDS.items() if kind.proxy} == {
+    assert {reason for reason in KINDS if ConnectFailure(reason, "").proxy_fault} == {
         "proxy_refused", "proxy_unreachable", "proxy_auth", "proxy_silent", "proxy_closed", "proxy_protocol",
         "proxy_upstream"}
 
