@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from event_receiver import EventReceiver
 from impostor import Impostor
 from redis_servers import KINDS, RedisServer, missing
-from socks_recorder import RecordingSocks
+from socks_recorder import RecordingSocks, RelayingSocks
 from support import API_KEY, RunningService, Serve, SocksProxy, free_port
 
 from waorch.clock import Clock
@@ -192,6 +192,26 @@ async def recording_proxy() -> AsyncIterator[RecordingSocks]:
     await proxy.start()
     yield proxy
     await proxy.close()
+
+
+@pytest.fixture
+async def not_whatsapp() -> AsyncIterator[RelayingSocks]:
+    """A SOCKS5 proxy whose every connection ends at a local server that answers in plain text, not
+    TLS: a worker's dial to WhatsApp through it fails after the proxy, as behind a filtering network."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello, this is not WhatsApp\r\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    proxy = RelayingSocks(server.sockets[0].getsockname()[1])
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+    server.close()
+    await server.wait_closed()
 
 
 @pytest.fixture

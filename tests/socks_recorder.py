@@ -1,19 +1,22 @@
-"""SOCKS5 servers on loopback that tell a test what a client asked them (none of them connects anywhere).
+"""SOCKS5 servers on loopback that tell a test what a client asked them (none connects off this machine).
 
 Both are the built-in server (:mod:`waorch.sim.socks`) with its hooks changed: ``RecordingSocks``
 answers the greeting (no auth, or user/password, any of which it records), records the CONNECT
 request (address type, host, port) and refuses it ("connection not allowed by ruleset").
-``SilentSocks`` accepts TCP connections and never answers.
+``SilentSocks`` accepts TCP connections and never answers; ``HangingUpSocks`` reads the greeting
+and closes the connection; ``RelayingSocks`` connects every request to one port on this machine
+(a stand-in for WhatsApp that is not WhatsApp).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 
 from waorch.sim.socks import ATYP_DOMAIN, NO_AUTH, REPLY_NOT_ALLOWED, USER_PASSWORD, SocksRequest, SocksServer
 
-__all__ = ["ATYP_DOMAIN", "RecordingSocks", "SilentSocks", "SocksRequest"]
+__all__ = ["ATYP_DOMAIN", "HangingUpSocks", "RecordingSocks", "RelayingSocks", "SilentSocks", "SocksRequest"]
 
 
 class RecordingSocks(SocksServer):
@@ -56,3 +59,24 @@ class SilentSocks(SocksServer):
         self.accepted += 1
         with contextlib.suppress(ConnectionError):
             await reader.read()
+
+
+class HangingUpSocks(SocksServer):
+    """Reads a client's greeting and hangs up without a word."""
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Read the greeting, then close."""
+        await reader.read(16)
+        writer.close()
+
+
+class RelayingSocks(SocksServer):
+    """Connects every request, whatever destination it names, to ``target_port`` on 127.0.0.1."""
+
+    def __init__(self, target_port: int) -> None:
+        super().__init__()
+        self.target_port = target_port
+
+    async def connect(self, request: SocksRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Relay to the target port instead."""
+        await super().connect(replace(request, host="127.0.0.1", port=self.target_port), reader, writer)

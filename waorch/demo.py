@@ -122,5 +122,5 @@ async def populate_when_ready(app: ControlRoom, world: Simulation, sessions: int
         await asyncio.sleep(0.1)
     await app.call(world.populate(control, sessions))
     app.notify("Nothing here reaches WhatsApp: the phones, the network and the proxies run on this machine, and "
-               "the trust tiers are active all day. Open a session (enter) and press s: a simulated phone scans its QR code.",
+               "the trust tiers are active all day. Open a session (enter) and press x: a simulated phone scans its QR code.",
                title="This is a simulation", timeout=20)

@@ -19,12 +19,14 @@ from waorch.tui.app import ControlRoom
 
 @pytest.fixture
 def control_room(make_settings: Callable[..., Settings], sim: SimServer, redis: Any) -> Callable[..., Any]:
-    """Factory: ``async with control_room(readonly=False) as pilot`` runs the app with its core started."""
+    """Factory: ``async with control_room(readonly=False) as pilot`` runs the app with its core started
+    (``toasts``: notices drawn on the screen, as in a terminal, not only kept)."""
 
     @contextlib.asynccontextmanager
-    async def run(*, readonly: bool = False, size: tuple[int, int] = SIZE, **overrides: str) -> AsyncIterator[Pilot[Any]]:
+    async def run(*, readonly: bool = False, size: tuple[int, int] = SIZE, toasts: bool = False,
+                  **overrides: str) -> AsyncIterator[Pilot[Any]]:
         app = ControlRoom(make_settings(**{"SIM_URL": sim.url, **overrides}), readonly=readonly, stop_workers=True)
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=toasts) as pilot:
             await until(pilot, lambda: app.core is not None)
             yield pilot
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import socket
 
 from textual.widgets import Button, Input
-from tui_support import SIZE, notices, provisioned, until
+from tui_support import SIZE, notices, provisioned, text_of, until
 
 from waorch.tui.app import ControlRoom
 from waorch.tui.detail import DetailScreen
-from waorch.tui.modals import Confirm, Help, ProvisionForm
+from waorch.tui.forms import Form
+from waorch.tui.modals import Confirm, Help
 from waorch.tui.sessions_table import SessionsTable
 
 
@@ -17,7 +18,7 @@ async def test_n_and_the_form_provision_a_session_and_follow_it_to_its_qr(contro
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
         await pilot.press("n")
-        assert isinstance(app.screen, ProvisionForm)
+        assert isinstance(app.screen, Form) and app.screen.title_text == "Provision a session"
         app.screen.query_one("#phone", Input).value = "+972 50-222 2222"
         await pilot.click("#ok")
         detail = await until(pilot, lambda: app.screen if isinstance(app.screen, DetailScreen) else None)
@@ -28,14 +29,20 @@ async def test_n_and_the_form_provision_a_session_and_follow_it_to_its_qr(contro
         await until(pilot, lambda: session.id in app.screen.query_one(SessionsTable).rows)
 
 
-async def test_a_bad_phone_is_a_notice_and_changes_nothing(control_room) -> None:
+async def test_a_bad_phone_is_explained_in_the_form_which_keeps_it_and_nothing_changes(control_room) -> None:
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
         await pilot.press("n")
-        app.screen.query_one("#phone", Input).value = "not a phone"
+        form = app.screen
+        form.query_one("#phone", Input).value = "not a phone"
         await pilot.press("enter")
-        await until(pilot, lambda: any("not a phone number: 'not a phone'" in text for text in notices(app)))
+        await until(pilot, lambda: "Phone is not a phone number: 'not a phone'" in text_of(app, "#problem"))
+        assert app.screen is form and form.query_one("#phone", Input).value == "not a phone"
         assert await app.core.store.list() == []
+        form.query_one("#phone", Input).value = "+972 50-222 2222"
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        assert [session.phone for session in await app.core.store.list()] == ["972502222222"]
 
 
 async def test_ctrl_d_asks_first_cancel_keeps_the_session_and_confirm_deletes_it(control_room) -> None:
@@ -89,7 +96,7 @@ async def test_readonly_refuses_every_action_with_a_notice(control_room) -> None
         session_id = await provisioned(pilot)
         for key in ("n", "r", "ctrl+d", "l", "p"):
             await pilot.press(key)
-            assert not isinstance(app.screen, ProvisionForm | Confirm)
+            assert not isinstance(app.screen, Form | Confirm)
         await pilot.pause(0.3)
         assert sum("Read-only mode" in text for text in notices(app)) == 5
         assert not (await app.core.store.get(session_id)).paused
@@ -130,5 +137,5 @@ async def test_a_core_that_cannot_start_is_a_notice_and_actions_wait_for_it(make
             assert app.core is None
             await until(pilot, lambda: "the core is not running" in app.screen.sub_title)
             await pilot.press("n")
-            assert not isinstance(app.screen, ProvisionForm)
+            assert not isinstance(app.screen, Form)
             assert any("not running" in text for text in notices(app))

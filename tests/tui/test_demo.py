@@ -1,4 +1,4 @@
-"""``waorch demo``: the control room on the simulated network, where `s` scans a QR code with a simulated phone."""
+"""``waorch demo``: the control room on the simulated network, where `x` scans a QR code with a simulated phone."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def qr_shown(app: ControlRoom) -> bool:
     return isinstance(app.screen, DetailScreen) and app.screen.query_one(QRView).display and bool(app.screen.query_one(QRView).payload)
 
 
-async def test_the_demo_fleet_connects_when_s_scans_its_qr_and_says_it_is_simulated(tmp_path: Path) -> None:
+async def test_the_demo_fleet_connects_when_x_scans_its_qr_and_says_it_is_simulated(tmp_path: Path) -> None:
     async with simulation(tmp_path / "demo") as world:
         app = ControlRoom(world.settings, stop_workers=True, simulation=world)
         async with app.run_test(size=SIZE) as pilot:
@@ -37,15 +37,15 @@ async def test_the_demo_fleet_connects_when_s_scans_its_qr_and_says_it_is_simula
             assert "SIMULATION" in screen_text(app).splitlines()[0]
             await pilot.press("enter")
             await until(pilot, lambda: qr_shown(app), timeout=30)
-            assert "SIMULATION: press s" in text_of(app, "#qr-notice")
-            assert "Scan (simulated)" in screen_text(app).splitlines()[-1]
+            assert "SIMULATION: press x" in text_of(app, "#qr-notice")
+            assert "x Scan" in screen_text(app).splitlines()[-1]
             session = await app.core.store.get(first)
             assert session.phone == "972500000001"
             assert any(session.proxy == app.core.pool.id_of(proxy) for proxy in world.settings.proxies)
-            await pilot.press("s")
+            await pilot.press("x")
             await until(pilot, lambda: text_of(app, "#qr-notice") == "Status: connected", timeout=30)
             assert not app.screen.query_one(QRView).display
-            await pilot.press("s")  # nothing left to scan: a notice, no change
+            await pilot.press("x")  # nothing left to scan: a notice, no change
             await until(pilot, lambda: any("shows no QR code to scan (status connected)" in text for text in notices(app)))
             assert {(t.hours_start, t.hours_end) for t in await app.core.tiers.all()} == {("00:00", "24:00")}
             queued = await control.send(first, "+972522222222", "hello from the demo")  # goes out at any hour

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.widgets import Input
-from tui_support import notices, rows_of, screen_text, until
+from tui_support import notices, rows_of, screen_text, text_of, until
 
 from waorch.tui.app import ControlRoom
 from waorch.tui.forms import Form
@@ -32,19 +32,26 @@ async def test_load_bad_cooldown_and_phones_without_the_password(control_room, s
         assert "s3cret-pw" not in screen_text(app) and "alice" not in screen_text(app)
 
 
-async def test_a_adds_a_proxy_and_bad_or_duplicate_urls_are_notices(control_room, socks_proxy) -> None:
+async def test_a_adds_a_proxy_and_bad_or_duplicate_urls_are_explained_in_the_form(control_room, socks_proxy) -> None:
     proxy = socks_proxy()
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
         await pilot.press("2")
-        for url, outcome in ((proxy.url, f"127.0.0.1:{proxy.port} added"), ("ftp://nowhere:21", "scheme must be socks5h"),
-                             (proxy.url, "is already in the pool")):
-            await pilot.press("a")
-            form = await until(pilot, lambda: app.screen if isinstance(app.screen, Form) else None)
-            form.query_one("#url", Input).value = url
-            await pilot.press("enter")
-            await until(pilot, lambda: any(outcome in text for text in notices(app)))  # noqa: B023
-            await until(pilot, lambda: len(proxy_rows(app)) == 1)
+        await pilot.press("a")
+        form = await until(pilot, lambda: app.screen if isinstance(app.screen, Form) else None)
+        form.query_one("#url", Input).value = "ftp://nowhere:21"
+        await pilot.press("enter")
+        await until(pilot, lambda: text_of(app, "#problem").startswith("Proxy scheme must be socks5h:// or socks5://"))
+        assert form.query_one("#url", Input).value == "ftp://nowhere:21"
+        form.query_one("#url", Input).value = proxy.url
+        await pilot.press("enter")
+        await until(pilot, lambda: any(f"127.0.0.1:{proxy.port} added" in text for text in notices(app)))
+        await until(pilot, lambda: len(proxy_rows(app)) == 1)
+        await pilot.press("a")
+        form = await until(pilot, lambda: app.screen if isinstance(app.screen, Form) else None)
+        form.query_one("#url", Input).value = proxy.url
+        await pilot.press("enter")
+        await until(pilot, lambda: "is already in the pool" in text_of(app, "#problem"))
         assert len(await app.core.pool.list()) == 1
 
 

@@ -13,13 +13,16 @@ from waorch.tui.sessions_screen import SessionsScreen
 from waorch.tui.sessions_table import SessionsTable
 
 
-async def send_by_form(pilot, to: str, text: str) -> None:
-    """Press m, fill the form, submit."""
-    await pilot.press("m")
+async def send_by_form(pilot, to: str, text: str) -> Form:
+    """Press m (unless the form is open), fill the form, submit; the form."""
+    if not isinstance(pilot.app.screen, Form):
+        await pilot.press("m")
     form = await until(pilot, lambda: pilot.app.screen if isinstance(pilot.app.screen, Form) else None)
     form.query_one("#to", Input).value = to
-    form.query_one("#text", Input).value = text
+    form.query_one("#message", Input).value = text
+    form.query_one("#to", Input).focus()
     await pilot.press("enter")
+    return form
 
 
 async def test_m_queues_a_test_message_and_u_shows_the_queue_live(control_room) -> None:
@@ -47,27 +50,33 @@ async def test_m_queues_a_test_message_and_u_shows_the_queue_live(control_room) 
         assert isinstance(app.screen, SessionsScreen)
 
 
-async def test_bad_numbers_and_empty_texts_are_notices_and_nothing_is_queued(control_room) -> None:
+async def test_a_refused_message_stays_in_its_form_which_says_why_in_its_own_words(control_room) -> None:
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
         session_id = await provisioned(pilot)
-        await send_by_form(pilot, "not a phone", "hi")
-        await until(pilot, lambda: any("to is not a" in text and "phone number" in text for text in notices(app)))
+        form = await send_by_form(pilot, "not a phone", "hi")
+        await until(pilot, lambda: text_of(app, "#problem").startswith("To is not a valid phone number: 'not a phone'"))
+        assert app.screen is form and form.query_one("#to", Input).value == "not a phone"
+        assert form.query_one("#message", Input).value == "hi"
         await send_by_form(pilot, "+972502345678", "")
-        await until(pilot, lambda: any("message must be non-empty text" in text for text in notices(app)))
-        assert await app.core.messages.depth(session_id) == 0
+        await until(pilot, lambda: text_of(app, "#problem") == "Message must be non-empty text")
+        assert app.screen is form and await app.core.messages.depth(session_id) == 0
+        await send_by_form(pilot, "+972502345678", "now right")
+        await until(pilot, lambda: not isinstance(app.screen, Form))
+        assert await app.core.messages.depth(session_id) == 1
 
 
-async def test_t_pins_a_tier_and_an_unknown_one_is_a_notice(control_room) -> None:
+async def test_t_pins_a_tier_and_an_unknown_one_is_explained_in_the_form(control_room) -> None:
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
         session_id = await provisioned(pilot)
-        for name in ("platinum", "hot"):
-            await pilot.press("t")
-            form = await until(pilot, lambda: app.screen if isinstance(app.screen, Form) else None)
-            form.query_one("#tier", Input).value = name
-            await pilot.press("enter")
-        await until(pilot, lambda: any("no tier named 'platinum'" in text for text in notices(app)))
+        await pilot.press("t")
+        form = await until(pilot, lambda: app.screen if isinstance(app.screen, Form) else None)
+        form.query_one("#tier", Input).value = "platinum"
+        await pilot.press("enter")
+        await until(pilot, lambda: text_of(app, "#problem") == "No tier named 'platinum'")
+        form.query_one("#tier", Input).value = "hot"
+        await pilot.press("enter")
         await until(pilot, lambda: any("pinned to tier hot" in text for text in notices(app)))
         assert (await app.core.store.get(session_id)).tier_pin == "hot"
         table = app.screen.query_one(SessionsTable)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import inspect
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +18,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from textual import events
 from textual.pilot import Pilot
+from tui_support import StillRoom
 
 from waorch.config import Settings
 from waorch.core.activity import Activity
@@ -28,10 +27,10 @@ from waorch.core.proxy_pool import ProxyInfo
 from waorch.core.sessions import Session
 from waorch.core.tiers import DEFAULT_TIERS
 from waorch.tui import detail, proxies_screen, sessions_screen
-from waorch.tui.app import ControlRoom
-from waorch.tui.detail import DetailScreen
+from waorch.tui.detail import DetailScreen, WorkerFacts
 from waorch.tui.sessions_screen import SessionsScreen
 from waorch.tui.snapshot import SessionRow
+from waorch.worker.connect_failures import KINDS
 
 NOW = 1767268800.0  # 2026-01-01 12:00:00 UTC, the screens' clock
 SIZE = (150, 50)
@@ -61,14 +60,12 @@ HISTORY = [{"at": NOW - 3, "kind": "status", "status": "qr_ready", "reason": ""}
            {"at": NOW - 6, "kind": "status", "status": "provisioning", "reason": ""}]
 
 
-class StillRoom(ControlRoom):
-    """The control room with no core: the tests feed its screens fixed data."""
-
-    CSS_PATH = Path(inspect.getfile(ControlRoom)).with_name(str(ControlRoom.CSS_PATH))
-
-    def on_mount(self, event: events.Mount) -> None:
-        """Start nothing (the control room's own handler, which starts the core, does not run)."""
-        event.prevent_default()
+FAILED_LOGIN = Session("worker_4", status="disconnected", created=NOW - 300, restarts=3, last_ping=NOW - 5,
+                       reason="dns: WhatsApp's address could not be looked up (DNS): dial tcp: lookup "
+                              "web.whatsapp.com: no such host", hint=KINDS["dns"].check)
+FAILED_HISTORY = [{"at": NOW - 2, "kind": "restart", "problem": "worker exited", "delay": 4.0},
+                  {"at": NOW - 3, "kind": "status", "status": "disconnected", "reason": FAILED_LOGIN.reason},
+                  {"at": NOW - 4, "kind": "status", "status": "starting", "reason": ""}]
 
 
 @pytest.fixture
@@ -99,7 +96,16 @@ async def waiting_detail(pilot: Pilot[Any]) -> None:
     screen = pilot.app.screen
     assert isinstance(screen, DetailScreen)
     pilot.app.workers.cancel_node(screen)
-    screen.show(WAITING_SESSION, HISTORY)
+    screen.show(WAITING_SESSION, HISTORY, WorkerFacts(None, 0, Path("/srv/waorch/logs/worker_3.log")))
+
+
+async def failed_detail(pilot: Pilot[Any]) -> None:
+    """Open the session screen of a session whose login cannot reach WhatsApp, backing off."""
+    await pilot.app.push_screen(DetailScreen(FAILED_LOGIN.id))
+    screen = pilot.app.screen
+    assert isinstance(screen, DetailScreen)
+    pilot.app.workers.cancel_node(screen)
+    screen.show(FAILED_LOGIN, FAILED_HISTORY, WorkerFacts(NOW + 4, 3, Path("/srv/waorch/logs/worker_4.log")))
 
 
 def test_sessions_table_with_every_status(snap_compare, room: StillRoom) -> None:
@@ -120,6 +126,10 @@ def test_session_screen_with_its_qr_code(snap_compare, room: StillRoom) -> None:
 
 def test_small_terminal_offers_the_pairing_code_instead_of_the_qr(snap_compare, room: StillRoom) -> None:
     assert snap_compare(room, terminal_size=(80, 24), run_before=waiting_detail)
+
+
+def test_session_screen_of_a_login_that_cannot_reach_whatsapp(snap_compare, room: StillRoom) -> None:
+    assert snap_compare(room, terminal_size=(80, 24), run_before=failed_detail)
 
 
 PROXIES = [

@@ -53,14 +53,15 @@ async def test_an_invalid_tier_is_explained_in_the_form_and_nothing_is_saved(con
         form = await open_form(pilot, "e")
         form.query_one("#delayMinMs", Input).value = "9000"
         await pilot.click("#ok")
-        await until(pilot, lambda: "delayMinMs must be ≤ delayMaxMs" in text_of(app, "#problem"))
+        await until(pilot, lambda: text_of(app, "#problem") == ("Shortest gap between messages must be ≤ "
+                                                                 "Longest gap between messages"))
         form.query_one("#delayMinMs", Input).value = "5000"
         hours_end = form.query_one("#hoursEnd", Input)
         hours_end.value = "25:00"
         hours_end.focus()  # Enter, not a second click: a Button ignores clicks for 0.2 s after one
         await pilot.press("enter")
-        await until(pilot, lambda: "hoursEnd must be HH:MM" in text_of(app, "#problem"))
-        assert isinstance(app.screen, Form)
+        await until(pilot, lambda: text_of(app, "#problem") == "Active until must be HH:MM, got '25:00'")
+        assert isinstance(app.screen, Form) and hours_end.value == "25:00"
         await pilot.press("escape")
         assert await app.core.redis.get("waorch:tiers") is None  # still the defaults
 

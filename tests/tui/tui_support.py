@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import subprocess
 import sys
@@ -16,14 +17,26 @@ import psutil
 import zxingcpp
 from PIL import Image
 from support import API_KEY, free_port
+from textual import events
 from textual.pilot import Pilot
 
+from waorch.tui.app import ControlRoom
 from waorch.tui.sessions_table import SessionsTable
 
 SIZE = (150, 50)  # room for the table, and for a QR code beside the detail pane
 # Each character holds two modules, top and bottom (True = dark).
 MODULES = {"█": (True, True), "▀": (True, False), "▄": (False, True), " ": (False, False)}
 PIXELS_PER_MODULE = 6
+
+
+class StillRoom(ControlRoom):
+    """The control room with no core: the tests feed its screens fixed data."""
+
+    CSS_PATH = Path(inspect.getfile(ControlRoom)).with_name(str(ControlRoom.CSS_PATH))
+
+    def on_mount(self, event: events.Mount) -> None:
+        """Start nothing (the control room's own handler, which starts the core, does not run)."""
+        event.prevent_default()
 
 
 async def until(pilot: Pilot[Any], check: Callable[[], object], timeout: float = 15.0) -> Any:

@@ -193,5 +193,6 @@ async def test_worker_process_behind_a_silent_proxy_exits_within_the_bound(
     assert code == EXIT_HUNG, output
     assert 3 <= lived < 3 + 5 + 4, f"lived {lived:.1f} s"  # bound, then at most the 5 s grace for last events
     proxy_error = webhook.first("PROXY_ERROR")
-    assert proxy_error is not None and proxy_error["data"] == {"error": "proxy did not answer within 3 s"}
+    assert proxy_error is not None and proxy_error["data"]["error"] == "the proxy did not answer: no answer within 3 s"
+    assert proxy_error["data"]["reason"] == "proxy_silent"
     assert "no answer within 3 s" in output and SECRET not in output and USER not in output

@@ -112,8 +112,9 @@ def test_a_connect_failure_ends_the_session() -> None:
     event = arrived(pb.ConnectFailure(Reason=pb.BAD_USER_AGENT, Message="bad user agent"))
     outcome = events.connect_failure(event)
     assert outcome.final == "connect_failure"
-    assert outcome.emit[0][1]["reason"] == "connection_lost"
-    assert outcome.emit[0][1]["detail"] == "WhatsApp refused the connection (bad_user_agent): bad user agent"
+    (kind, data), = outcome.emit
+    assert kind == "DISCONNECTED" and data["reason"] == "whatsapp_refused" and data["hint"]
+    assert data["detail"] == "WhatsApp refused the connection: bad_user_agent (bad user agent)"
 
 
 def test_a_keepalive_timeout_is_reported_once_and_its_recovery_reconnects() -> None:
@@ -158,24 +159,45 @@ def test_other_messages_are_skipped(message: pb.Message) -> None:
     assert events.message_received(message) == Outcome()
 
 
-def test_a_failed_dial_through_the_proxy_is_a_proxy_error() -> None:
+def test_a_failed_dial_through_the_proxy_is_a_proxy_error_that_says_what_failed() -> None:
     message = ('failed to dial whatsapp web websocket: failed to WebSocket dial: failed to send handshake request: '
                'Get "https://web.whatsapp.com/ws/chat": socks connect tcp 127.0.0.1:9->web.whatsapp.com:443: '
                'dial tcp 127.0.0.1:9: connect: connection refused')
-    assert events.connect_error(message, proxied=True) == Outcome(emit=(("PROXY_ERROR", {"error": message}),), final="proxy_error")
-    direct = events.connect_error(message, proxied=False)
-    assert direct.final == "connect_failure" and direct.emit[0][1]["reason"] == "connection_lost"
+    outcome = events.connect_error(message)
+    assert outcome.final == "proxy_error"
+    (kind, data), = outcome.emit
+    assert kind == "PROXY_ERROR" and data["reason"] == "proxy_refused"
+    assert data["error"] == ("the proxy refused the connection: socks connect tcp 127.0.0.1:9->web.whatsapp.com:443: "
+                             "dial tcp 127.0.0.1:9: connect: connection refused")
+
+
+def test_a_failed_lookup_says_dns_and_keeps_the_cause() -> None:
+    message = ('failed to dial whatsapp web websocket: failed to WebSocket dial: failed to send handshake request: '
+               'Get "https://web.whatsapp.com/ws/chat": dial tcp: lookup web.whatsapp.com: no such host')
+    outcome = events.connect_error(message)
+    assert outcome.final == "connect_failure"
+    (kind, data), = outcome.emit
+    assert kind == "DISCONNECTED" and data["reason"] == "dns" and data["loggedOut"] is False
+    assert data["detail"] == ("WhatsApp's address could not be looked up (DNS): "
+                              "dial tcp: lookup web.whatsapp.com: no such host")
+    assert "DNS" in data["hint"]
 
 
 def test_a_failure_that_is_not_the_proxys_is_no_proxy_error() -> None:
-    outcome = events.connect_error("unable to open database file: permission denied", proxied=True)
+    outcome = events.connect_error("unable to open database file: permission denied")
     assert outcome.final == "connect_failure" and outcome.emit[0][0] == "DISCONNECTED"
+    assert outcome.emit[0][1]["reason"] == "connect_failed"
+    assert outcome.emit[0][1]["detail"] == "could not connect to WhatsApp: unable to open database file: permission denied"
 
 
 def test_a_hanging_connect_blames_the_proxy_it_went_through() -> None:
-    assert events.hung(3.0, proxied=True) == Outcome(
-        emit=(("PROXY_ERROR", {"error": "proxy did not answer within 3 s"}),), final="hung")
-    assert events.hung(30.0, proxied=False) == Outcome(final="hung")
+    (kind, data), = events.hung(3.0, proxied=True).emit
+    assert events.hung(3.0, proxied=True).final == "hung"
+    assert (kind, data["reason"], data["error"]) == ("PROXY_ERROR", "proxy_silent", "the proxy did not answer: no answer within 3 s")
+    direct = events.hung(30.0, proxied=False)
+    assert direct.final == "hung"
+    assert direct.emit[0][0] == "DISCONNECTED" and direct.emit[0][1]["reason"] == "network"
+    assert direct.emit[0][1]["detail"] == "WhatsApp could not be reached (network): no answer from WhatsApp within 30 s"
 
 
 def test_the_recipient_is_the_jid_whatsapp_knows_the_number_by() -> None:

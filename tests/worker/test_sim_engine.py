@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from socks_recorder import HangingUpSocks
 from support import free_port
 
 from waorch.sim import SimServer
@@ -218,10 +219,12 @@ async def test_simulator_restart_behind_a_working_proxy(tmp_path: Path, sim_fact
     await connect(sim, running)
     await sim.stop()
     assert (await running.sink.next("DISCONNECTED"))["reason"] == "connection_lost"
+    down = await running.sink.next("DISCONNECTED")  # said once, however often it is tried again
+    assert down["reason"] == "simulator_down" and "Connection refused by destination host" in down["detail"]
     await asyncio.sleep(0.5)
     await sim_factory(state_path=tmp_path / "sim.json", port=sim.port)
     assert await running.sink.next("CONNECTED", timeout=4.0) == {"phoneNumber": PHONE}
-    assert "PROXY_ERROR" not in running.sink.kinds()
+    assert "PROXY_ERROR" not in running.sink.kinds() and running.sink.kinds().count("DISCONNECTED") == 2
 
 
 async def test_proxy_dying_mid_session(sim: SimServer, start: Start, socks_proxy: Callable[..., Any]) -> None:
@@ -230,7 +233,9 @@ async def test_proxy_dying_mid_session(sim: SimServer, start: Start, socks_proxy
     await connect(sim, running)
     proxy.kill()
     assert (await running.sink.next("DISCONNECTED"))["reason"] == "connection_lost"
-    assert str(proxy.port) in (await running.sink.next("PROXY_ERROR"))["error"]
+    refused = await running.sink.next("PROXY_ERROR")
+    assert refused["reason"] == "proxy_refused" and str(proxy.port) in refused["error"]
+    assert refused["error"].startswith("the proxy refused the connection: ") and "port" in refused["hint"]
     assert await running.result() == "proxy_error"
     assert running.sink.kinds()[-2:] == ["DISCONNECTED", "PROXY_ERROR"]
 
@@ -238,7 +243,7 @@ async def test_proxy_dying_mid_session(sim: SimServer, start: Start, socks_proxy
 async def test_refusing_proxy_at_start(sim: SimServer, start: Start) -> None:
     started = time.monotonic()
     running = start(sim.url, f"socks5h://127.0.0.1:{free_port()}")
-    assert (await running.sink.next("PROXY_ERROR", timeout=1.0))["error"]
+    assert (await running.sink.next("PROXY_ERROR", timeout=1.0))["reason"] == "proxy_refused"
     assert await running.result() == "proxy_error"
     assert time.monotonic() - started < 1.0
 
@@ -248,9 +253,22 @@ async def test_wrong_proxy_password_is_a_proxy_error_without_the_password(
     proxy = socks_proxy("acct-7f3k9q", "right-pass")
     running = start(sim.url, f"socks5h://acct-7f3k9q:wrong-pass@127.0.0.1:{proxy.port}")
     event = await running.sink.next("PROXY_ERROR", timeout=1.0)
-    assert "authentication" in event["error"].lower() and "wrong-pass" not in event["error"]
+    assert event["reason"] == "proxy_auth" and "wrong-pass" not in event["error"]
+    assert event["error"].startswith("the proxy refused the user name or password: ")
     assert "acct-7f3k9q" not in event["error"] and "***@127.0.0.1" in event["error"]
     assert await running.result() == "proxy_error"
+
+
+async def test_a_proxy_hanging_up_in_the_handshake_is_a_proxy_error(sim: SimServer, start: Start) -> None:
+    proxy = HangingUpSocks()
+    await proxy.start()
+    try:
+        running = start(sim.url, proxy.url())
+        event = await running.sink.next("PROXY_ERROR", timeout=2.0)
+        assert event["reason"] == "proxy_closed" and event["error"].startswith("the proxy closed the connection: ")
+        assert await running.result() == "proxy_error"
+    finally:
+        await proxy.close()
 
 
 async def test_temporary_ban_then_reconnect(sim: SimServer, start: Start, socks_proxy: Callable[..., Any]) -> None:
@@ -274,12 +292,24 @@ async def test_qr_timeout(sim_factory: Sims, start: Start) -> None:
     assert running.sink.kinds() == ["QR_CODE", "QR_CODE", "AUTH_FAILURE"]
 
 
-async def test_stop_while_the_simulator_is_down(start: Start) -> None:
-    running = start(f"http://127.0.0.1:{free_port()}")
-    await asyncio.sleep(0.5)
+async def test_a_simulator_that_is_down_is_said_once_and_stop_still_works(start: Start) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    running = start(url)
+    down = await running.sink.next("DISCONNECTED")
+    assert down["reason"] == "simulator_down" and down["detail"].startswith(f"the simulator does not answer: {url}/ws: ")
+    assert "waorch sim" in down["hint"]
+    await asyncio.sleep(0.5)  # several more attempts
     await running.engine.stop()
     assert await running.result(timeout=1.0) == "stopped"
-    assert running.sink.events == []
+    assert running.sink.kinds() == ["DISCONNECTED"]
+
+
+async def test_a_proxy_that_needs_a_login_given_none_is_a_proxy_auth_error(
+        sim: SimServer, start: Start, socks_proxy: Callable[..., Any]) -> None:
+    proxy = socks_proxy("user", "right-pass")
+    running = start(sim.url, f"socks5h://127.0.0.1:{proxy.port}")
+    event = await running.sink.next("PROXY_ERROR", timeout=1.0)
+    assert event["reason"] == "proxy_auth" and "No acceptable authentication methods" in event["error"]
 
 
 async def test_second_client_with_same_login_replaces_the_first(tmp_path: Path, sim: SimServer, start: Start) -> None:

@@ -26,6 +26,16 @@ SESSION: dict[str, Any] = {
         "connectedSince": NULLABLE_NUMBER,
         "lastPing": NULLABLE_NUMBER,
         "reason": NULLABLE_STRING,
+        "hint": {
+            **NULLABLE_STRING,
+            "description": "what to check about reason (a failed connection: DNS, network, TLS, the proxy's "
+            "address, credentials or answers), if anything",
+        },
+        "nextStartAt": {
+            **NULLABLE_NUMBER,
+            "description": "unix seconds when the worker's next start is due (a queued start, or a restart after "
+            "its backoff); null if none is queued",
+        },
         "restarts": {"type": "integer"},
         "tierPin": NULLABLE_STRING,
         "paused": {"type": "boolean"},
@@ -44,9 +54,9 @@ NEW_SESSION = JsonObject(
 PAIRING = JsonObject({"phone": {"type": "string"}}, ("phone",), {"phone": "+972 50-111-2222"})
 
 
-def session_json(session: Session, proxy_url: str | None) -> dict[str, Any]:
-    """A session as the API shows it: its proxy by id and redacted URL, its QR while it shows one, never
-    the worker's command address."""
+def session_json(session: Session, proxy_url: str | None, next_start: float | None) -> dict[str, Any]:
+    """A session as the API shows it: its proxy by id and redacted URL, when its worker's next start is due,
+    its QR while it shows one, never the worker's command address."""
     body: dict[str, Any] = {
         "sessionId": session.id,
         "status": session.status,
@@ -57,6 +67,8 @@ def session_json(session: Session, proxy_url: str | None) -> dict[str, Any]:
         "connectedSince": session.connected_since or None,
         "lastPing": session.last_ping or None,
         "reason": session.reason or None,
+        "hint": session.hint or None,
+        "nextStartAt": next_start,
         "restarts": session.restarts,
         "tierPin": session.tier_pin or None,
         "paused": bool(session.paused),
@@ -76,8 +88,9 @@ async def proxy_urls(core: Core) -> dict[str, str]:
 
 
 async def session_answer(core: Core, session: Session) -> dict[str, Any]:
-    """``session_json`` with the URL of the session's proxy."""
-    return session_json(session, (await proxy_urls(core)).get(session.proxy) if session.proxy else None)
+    """``session_json`` with the URL of the session's proxy and its next start."""
+    proxy_url = (await proxy_urls(core)).get(session.proxy) if session.proxy else None
+    return session_json(session, proxy_url, await core.starts.due_at(session.id))
 
 
 async def provision(request: web.Request) -> web.Response:
@@ -93,8 +106,9 @@ async def provision(request: web.Request) -> web.Response:
 async def list_sessions(request: web.Request) -> web.Response:
     """``GET /api/sessions``."""
     core = core_of(request)
-    urls = await proxy_urls(core)
-    return web.json_response({"sessions": [session_json(s, urls.get(s.proxy)) for s in await core.store.list()]})
+    urls, starts = await proxy_urls(core), await core.starts.schedule()
+    sessions = [session_json(s, urls.get(s.proxy), starts.get(s.id)) for s in await core.store.list()]
+    return web.json_response({"sessions": sessions})
 
 
 async def get_session(request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from waorch.core import keys
 from waorch.core.redis_server import is_full, over_maxmemory
 from waorch.core.sessions import Status
+from waorch.shorten import shorten
 
 log = logging.getLogger("waorch.activity")
 
@@ -63,7 +64,7 @@ class ActivityLog:
 
     async def add(self, level: str, kind: str, text: str, session_id: str = "") -> None:
         """Append an entry; the oldest ones beyond ``max_entries`` are trimmed."""
-        fields = {"ts": time.time(), "level": level, "session": session_id, "kind": kind, "text": text[:500]}
+        fields = {"ts": time.time(), "level": level, "session": session_id, "kind": kind, "text": shorten(text, 500)}
         try:
             await self.redis.xadd(keys.ACTIVITY, fields, maxlen=self.max_entries, approximate=True)
         except (aioredis.RedisError, OSError) as error:

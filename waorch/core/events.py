@@ -16,6 +16,7 @@ from waorch.core.proxy_pool import ProxyPool
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.worker_client import command_address
 from waorch.errors import BadRequest, PhoneLimit
+from waorch.shorten import shorten
 from waorch.signing import CHANNEL_VERSION
 
 log = logging.getLogger("waorch.events")
@@ -24,6 +25,7 @@ EVENT_TYPES = ("QR_CODE", "CONNECTED", "DISCONNECTED", "MESSAGE_SENT", "MESSAGE_
                "MESSAGE_RECEIVED", "PING", "PROXY_ERROR", "AUTH_FAILURE", "SEND_RESTRICTED")
 # Facts that stay true whichever worker generation reported them.
 GENERATION_FREE = frozenset({"MESSAGE_SENT", "MESSAGE_FAILED", "MESSAGE_RECEIVED"})
+REASON_LIMIT = 300  # characters of a worker's reason (and hint) kept: the start and the end, where the cause is
 # Disconnects after which the worker does not come back by itself (the session needs a person).
 FINAL_DISCONNECTS = {
     "stream_replaced": "another client took over this session's login",
@@ -115,16 +117,16 @@ class EventHandler:
 
     async def _disconnected(self, session: Session, event: Event) -> None:
         reason = str(event.data.get("reason", "connection_lost"))
-        detail = str(event.data.get("detail", ""))[:200]
+        detail = shorten(f"{reason}: {event.data.get('detail', '')}".strip(": "), REASON_LIMIT)
         if event.data.get("loggedOut"):
             self.lifecycle.delete_auth(session.id)
-            await self.store.set_status(session.id, Status.LOGGED_OUT, f"{reason}: {detail}".strip(": "), qr="")
+            await self.store.set_status(session.id, Status.LOGGED_OUT, detail, qr="")
             return
         if reason in FINAL_DISCONNECTS:
             await self.store.set_status(session.id, Status.FAILED, f"{reason}: {FINAL_DISCONNECTS[reason]}", qr="")
             return
         ban_until = event.data.get("expiresAt", 0) if reason == "temporary_ban" else 0
-        await self.store.set_status(session.id, Status.DISCONNECTED, f"{reason}: {detail}".strip(": "),
+        await self.store.set_status(session.id, Status.DISCONNECTED, detail, _hint(event),
                                     ban_until=ban_until if isinstance(ban_until, (int, float)) else 0)
 
     async def _ping(self, session: Session, event: Event) -> None:
@@ -142,11 +144,12 @@ class EventHandler:
         await self.store.update(session.id, last_ping=time.time(), command_url=address)
 
     async def _proxy_error(self, session: Session, event: Event) -> None:
-        await self.failover.proxy_failed(session, str(event.data.get("error", "proxy error"))[:200])
+        error = shorten(str(event.data.get("error", "proxy error")), REASON_LIMIT)
+        await self.failover.proxy_failed(session, error, _hint(event))
 
     async def _auth_failure(self, session: Session, event: Event) -> None:
         reason = f"{event.data.get('reason', 'auth_failure')}: {event.data.get('detail', '')}".strip(": ")
-        await self.store.set_status(session.id, Status.FAILED, reason[:200], qr="")
+        await self.store.set_status(session.id, Status.FAILED, shorten(reason, REASON_LIMIT), qr="")
 
     async def _send_outcome(self, session: Session, event: Event) -> None:
         """The worker's own report of a send settles it (also one whose answer we lost)."""
@@ -168,3 +171,9 @@ class EventHandler:
 
     async def _received(self, session: Session, event: Event) -> None:
         await self.inbox.add(session.id, event.data)  # kept, and queued for EVENTS_WEBHOOK_URL (core/inbox.py)
+
+
+def _hint(event: Event) -> str:
+    """What the worker says a person should check (``""``: nothing)."""
+    hint = event.data.get("hint")
+    return shorten(hint, REASON_LIMIT) if isinstance(hint, str) else ""

@@ -54,8 +54,9 @@ class Failover:
         self.starts = starts
         self.activity = activity
 
-    async def proxy_failed(self, session: Session, error: str) -> None:
-        """``PROXY_ERROR`` from ``session``: mark its proxy BAD and move every session on it."""
+    async def proxy_failed(self, session: Session, error: str, hint: str = "") -> None:
+        """``PROXY_ERROR`` from ``session`` (``error``: what failed; ``hint``: what to check): mark its
+        proxy BAD and move every session on it."""
         if not session.proxy:
             await self.store.record(session.id, "proxy_error", {"error": error, "proxy": None})
             return
@@ -68,17 +69,18 @@ class Failover:
         await self.activity.add(WARNING, "proxy", f"proxy {info.endpoint} marked BAD ({error}); "
                                 f"moving {len(info.sessions)} session(s)", session.id)
         for session_id in info.sessions:
-            await self.move(session_id, info.endpoint)
+            await self.move(session_id, f"proxy {info.endpoint} failed ({error})", hint)
 
-    async def move(self, session_id: str, old_endpoint: str) -> None:
-        """Move one session to another proxy and queue its worker's restart."""
+    async def move(self, session_id: str, failure: str, hint: str = "") -> None:
+        """Move one session off a failed proxy (``failure`` says which and why) and queue its worker's
+        restart; with no other proxy it fails, with ``hint`` (what to check about the proxy)."""
         try:
             new_proxy = await self.pool.move(session_id)
         except WaorchError as error:
-            await self.store.set_status(session_id, Status.FAILED, f"proxy {old_endpoint} failed and {error.message}")
+            await self.store.set_status(session_id, Status.FAILED, f"{failure} and {error.message}", hint)
             return
         endpoint = (await self.pool.get(new_proxy)).endpoint
-        await self.store.set_status(session_id, Status.STARTING, f"proxy {old_endpoint} failed; moved to {endpoint}")
+        await self.store.set_status(session_id, Status.STARTING, f"{failure}; moved to {endpoint}")
         await self.starts.enqueue(session_id)
 
     async def recheck(self) -> None:

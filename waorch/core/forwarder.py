@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from waorch.config import Settings
 from waorch.core.outbox import Claim, Outbox
 from waorch.core.sessions import SessionStore
+from waorch.shorten import shorten
 from waorch.signing import sign
 from waorch.tasks import cancel_and_wait
 
@@ -119,5 +120,5 @@ class Forwarder:
         try:
             response = await http.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as error:
-            return f"{type(error).__name__}: {error}".rstrip(": ")[:200]
+            return shorten(f"{type(error).__name__}: {error}".rstrip(": "), 200)
         return None if response.is_success else f"HTTP {response.status_code}"

@@ -26,6 +26,7 @@ from waorch.core.batching import CommandBatcher
 from waorch.core.lease import FENCE, CoreLease
 from waorch.core.tiers import DAY_S, Tier
 from waorch.errors import DailyLimit, MessageNotFound, SessionNotFound, SessionUnavailable
+from waorch.shorten import shorten
 
 P = "waorch:"
 OUTBOX = P + "outbox"
@@ -343,12 +344,12 @@ class MessageStore:
     async def finish(self, session_id: str, message_id: str, now: float, outcome: MessageStatus, today: str,
                      *, error: str = "", wa_id: str = "", next_gap: float = 0.0) -> bool:
         """Settle a message as sent / failed / dead / unknown (False if it was already settled)."""
-        args = [session_id, message_id, now, outcome.value, today, error[:300], wa_id, next_gap]
+        args = [session_id, message_id, now, outcome.value, today, shorten(error, 300), wa_id, next_gap]
         return bool(await self._finish(args=args + self.retention.finish_args()))
 
     async def retry(self, session_id: str, message_id: str, error: str, retry_at: float) -> bool:
         """Put an in-flight message back at the head of its queue, to be tried again at ``retry_at``."""
-        return bool(await self._retry(args=[session_id, message_id, error[:300], retry_at]))
+        return bool(await self._retry(args=[session_id, message_id, shorten(error, 300), retry_at]))
 
     async def promote_due(self, now: float) -> list[str]:
         """Move due scheduled messages into their queues; returns the sessions to wake."""

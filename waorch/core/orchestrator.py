@@ -57,6 +57,9 @@ PAIRING_ADVICE = {
     Status.DISCONNECTED: "wait until it reconnects or shows a QR (status qr_ready)",
 }
 FULL_CHECK_MS = 1000  # how often a core whose Redis is full looks whether it has room again
+# After a disconnect, when to look whether the worker has exited (a failed login ends it): its
+# restart is then queued at once, with its backoff, instead of at the watchdog's next pass.
+EXIT_CHECKS_S = (2.0, 10.0)
 RUNNERS: dict[str, Callable[[Settings], Runner]] = {"process": lambda settings: ProcessRunner()}
 
 
@@ -309,6 +312,18 @@ class Core:
 
     async def _status_changed(self, session_id: str, status: Status, reason: str) -> None:
         self.dispatcher.wake(session_id)
+        if status == Status.DISCONNECTED:
+            self._run_loop(self._restart_if_exited(session_id))
+
+    async def _restart_if_exited(self, session_id: str) -> None:
+        for delay in EXIT_CHECKS_S:
+            await asyncio.sleep(delay)
+            try:
+                await self.watchdog.check(session_id)
+            except Exception as error:
+                if not is_outage(error):
+                    log.exception("[%s] checking the worker after its disconnect failed", session_id)
+                return
 
     async def queue_view(self, session_id: str) -> QueueView:
         """A session's queue: depth, head, next send time, usage against its tier."""

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from waorch.core import keys
 from waorch.errors import NoProxyCapacity, PhoneLimit, ProxyExists, ProxyInUse, ProxyNotFound, WaorchError
 from waorch.proxy_url import ProxyURL, parse_proxy_url
+from waorch.shorten import shorten
 
 log = logging.getLogger("waorch.proxy_pool")
 
@@ -361,7 +362,7 @@ class ProxyPool:
     async def mark_bad(self, proxy_id: str, reason: str) -> None:
         """Mark a proxy BAD for the cool-down (it becomes usable again afterwards)."""
         await self.redis.hset(keys.proxy(proxy_id), mapping={
-            "status": "bad", "bad_until": now_ms() + self.cooldown_ms, "reason": reason[:200],
+            "status": "bad", "bad_until": now_ms() + self.cooldown_ms, "reason": shorten(reason, 200),
         })
 
     async def mark_ok(self, proxy_id: str) -> None:

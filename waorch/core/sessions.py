@@ -64,6 +64,7 @@ class Session:
     qr: str = ""
     qr_expires: float = 0.0
     reason: str = ""
+    hint: str = ""  # what a person should check about ``reason`` (a failed connection's), if anything
     worker: str = ""
     command_url: str = ""
     restarts: int = 0
@@ -143,9 +144,9 @@ class SessionStore:
         False if the session has another worker by now."""
         return bool(await self._forget_address(keys=[keys.session(session_id)], args=[worker]))
 
-    async def set_status(self, session_id: str, status: Status, reason: str = "", **values: object) -> bool:
-        """Change the status (with a reason) and record it in the history."""
-        updated = await self.update(session_id, status=status.value, reason=reason, **values)
+    async def set_status(self, session_id: str, status: Status, reason: str = "", hint: str = "", **values: object) -> bool:
+        """Change the status (with a reason, and what to check about it) and record it in the history."""
+        updated = await self.update(session_id, status=status.value, reason=reason, hint=hint, **values)
         if updated:
             await self.record(session_id, "status", {"status": status.value, "reason": reason})
             for listener in self.status_listeners:

@@ -53,6 +53,15 @@ class StartQueue:
         """Session ids waiting to start, earliest first."""
         return await self.redis.zrange(keys.PROVISION_QUEUE, 0, -1)
 
+    async def due_at(self, session_id: str) -> float | None:
+        """When ``session_id``'s start is due (unix seconds; it may be waiting for its turn), or ``None``."""
+        score = await self.redis.zscore(keys.PROVISION_QUEUE, session_id)
+        return None if score is None else score / 1000
+
+    async def schedule(self) -> dict[str, float]:
+        """Every waiting session's due time (unix seconds)."""
+        return {session_id: score / 1000 for session_id, score in await self.redis.zrange(keys.PROVISION_QUEUE, 0, -1, withscores=True)}
+
     async def _pop_due(self) -> str | None:
         """The next due session, fenced: a core whose epoch is stale starts nothing."""
         return await self._lease.fenced(self._pop, [keys.PROVISION_QUEUE], [int(time.time() * 1000)])

@@ -41,9 +41,15 @@ class Watchdog:
             if session.status == Status.PROVISIONING:
                 await self.starts.enqueue(session.id)
             elif session.status in RUNNING:
-                async with self.lifecycle.locks.hold(session.id):  # not while it is started, stopped or deleted
-                    if (current := await self.store.find(session.id)) is not None and current.status in RUNNING:
-                        await self._check(current)
+                await self.check(session.id)
+
+    async def check(self, session_id: str) -> None:
+        """Restart the session's worker if it should run and is dead or silent (never while it is
+        started, stopped or deleted, nor while a start of it is queued)."""
+        async with self.lifecycle.locks.hold(session_id):
+            current = await self.store.find(session_id)
+            if current is not None and current.status in RUNNING and await self.starts.due_at(session_id) is None:
+                await self._check(current)
 
     async def _check(self, session: Session) -> None:
         alive = bool(session.worker) and await self.lifecycle.runner.is_alive(session.worker)
@@ -56,16 +62,23 @@ class Watchdog:
         problem = "worker exited" if not alive else f"no ping for {time.time() - heard:.0f} s"
         await self.restart(session, problem)
 
+    async def recent_restarts(self, session_id: str) -> int:
+        """Restarts of the session's worker within the crash window (more than ``CRASH_LIMIT``: parked)."""
+        return await self.store.redis.zcount(_restarts(session_id), time.time() - CRASH_WINDOW_S, "+inf")
+
     async def restart(self, session: Session, problem: str) -> None:
-        """Queue a restart after a backoff, or park the session as ``failed`` in a crash loop."""
-        key = keys.session(session.id) + ":restarts"
+        """Queue a restart after a backoff, or park the session as ``failed`` in a crash loop (keeping
+        why its worker last failed, and what to check about it)."""
+        key = _restarts(session.id)
         now = time.time()
         async with self.store.redis.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, 0, now - CRASH_WINDOW_S).zadd(key, {str(now): now}).zcard(key).expire(key, CRASH_WINDOW_S)
             recent = (await pipe.execute())[2]
         if recent > CRASH_LIMIT:
             await self.lifecycle.stop(session.id)
-            await self.store.set_status(session.id, Status.FAILED, f"crash loop: {recent} restarts in {CRASH_WINDOW_S // 60} min ({problem})")
+            last = f"; last: {session.reason}" if session.reason else ""
+            await self.store.set_status(session.id, Status.FAILED, f"crash loop: {recent} restarts in "
+                                        f"{CRASH_WINDOW_S // 60} min ({problem}){last}", session.hint)
             log.error("[%s] crash loop; parked as failed", session.id)
             return
         delay = min(2.0 ** (recent - 1), MAX_BACKOFF_S)
@@ -74,3 +87,8 @@ class Watchdog:
         await self.store.record(session.id, "restart", {"problem": problem, "delay": delay})
         await self.activity.add(WARNING, "restart", f"{problem}; worker restarts in {delay:.0f} s", session.id)
         await self.starts.enqueue(session.id, delay)
+
+
+def _restarts(session_id: str) -> str:
+    """Sorted set of the session's recent restart times."""
+    return keys.session(session_id) + ":restarts"

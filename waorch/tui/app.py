@@ -26,10 +26,10 @@ from waorch.private_files import private_dir, private_file
 from waorch.redis_url import redact_url
 from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
 from waorch.tui.detail import DetailScreen
-from waorch.tui.forms import Field, Form, Values
+from waorch.tui.forms import Field, Form, Values, done_with, failure_text
 from waorch.tui.keys import DEMO_KEYS, KEYS, PANES
 from waorch.tui.log_screen import LogScreen
-from waorch.tui.modals import Confirm, Help, PairingForm, ProvisionForm, ProvisionRequest
+from waorch.tui.modals import Confirm, ConfirmQuit, Help
 from waorch.tui.proxies_screen import ProxiesScreen
 from waorch.tui.queue_screen import QueueScreen
 from waorch.tui.sessions_screen import SessionsScreen
@@ -282,42 +282,26 @@ class ControlRoom(App[None]):
         async def attempt() -> None:
             try:
                 await self.call(operation())
-            except WaorchError as error:
-                self.notify(error.message, title=f"{title} failed", severity="error", timeout=10)
-            except (aioredis.RedisError, OSError) as error:
-                log.warning("%s failed: %s", title, error)
-                self.notify("Redis is unreachable; nothing was changed.", title=f"{title} failed", severity="error")
-            except Exception:
-                log.exception("%s failed", title)
-                self.notify("Unexpected error; details in waorch.log.", title=f"{title} failed", severity="error")
+            except Exception as error:
+                self.notify(failure_text(error, title), title=f"{title} failed", severity="error", timeout=10)
 
         self.run_worker(attempt(), group="actions")
-
-    def after_dialog(self, title: str, operation: Callable[[T], Awaitable[object]]) -> Callable[[T | None], None]:
-        """A dialog's callback that runs ``operation`` with its result (see ``_run``); nothing on cancel."""
-
-        def done(result: T | None) -> None:
-            if result:
-                self._run(title, partial(operation, result))
-
-        return done
 
     def action_provision(self) -> None:
         """Ask for phone and proxy, provision, then follow the session until its QR code appears."""
         control = self._allowed("provisioning")
-        if control is not None:
-            self.push_screen(ProvisionForm(), partial(self._provision, control))
-
-    def _provision(self, control: Control, request: ProvisionRequest | None) -> None:
-        if request is None:
+        if control is None:
             return
+        fields = [Field("phone", "Phone (optional, international format)", placeholder="+972501234567"),
+                  Field("proxy", "Proxy (optional; empty: one from the pool)", placeholder="socks5h://user:pass@host:port",
+                        password=True)]
+        form = Form("Provision a session", fields, "Provision", partial(self._provision, control))
+        self.push_screen(form, done_with(self.open_detail))
 
-        async def provision() -> None:
-            session_id = await control.provision(request.phone or None, request.proxy or None)
-            self.notify(f"{session_id} provisioned; starting its worker.")
-            self.open_detail(session_id)
-
-        self._run("Provisioning", provision)
+    async def _provision(self, control: Control, values: Values) -> str:
+        session_id = await control.provision(values["phone"] or None, values["proxy"] or None)
+        self.notify(f"{session_id} provisioned; starting its worker.")
+        return session_id
 
     def action_restart(self) -> None:
         """Restart the selected session's worker."""
@@ -379,19 +363,18 @@ class ControlRoom(App[None]):
 
     async def _ask_pairing_phone(self, control: Control, session_id: str) -> None:
         session = await self._view().store.get(session_id)
-        self.push_screen(PairingForm(session_id, session.phone), partial(self._pair, control, session_id))
+        field = Field("phone", "Phone to link (international format; the code is typed on it)", session.phone,
+                      placeholder="+972501234567")
+        form = Form(f"Pairing code for {session_id}", [field], "Get code", partial(self._pair, control, session_id))
+        self.push_screen(form, done_with(partial(self._show_code, session_id)))
 
-    def _pair(self, control: Control, session_id: str, phone: str | None) -> None:
-        if phone is None:
-            return
+    async def _pair(self, control: Control, session_id: str, values: Values) -> str:
+        return await control.pairing_code(session_id, values["phone"])
 
-        async def pair() -> None:
-            code = await control.pairing_code(session_id, phone)
-            if isinstance(self.screen, DetailScreen) and self.screen.session_id == session_id:
-                self.screen.pairing_code = code
-            self.notify(f"Pairing code for {session_id}: {code}", timeout=60)
-
-        self._run(f"Pairing code for {session_id}", pair)
+    def _show_code(self, session_id: str, code: str) -> None:
+        if isinstance(self.screen, DetailScreen) and self.screen.session_id == session_id:
+            self.screen.pairing_code = code
+        self.notify(f"Pairing code for {session_id}: {code}", timeout=60)
 
     def action_queue(self) -> None:
         """Show the selected session's sending queue."""
@@ -406,12 +389,12 @@ class ControlRoom(App[None]):
         if chosen := self._selected("send a test message"):
             control, session_id = chosen
             fields = [Field("to", "To (international format)", placeholder="+972501234567"),
-                      Field("text", "Text", "Test message from waorch")]
-            self.push_screen(Form(f"Send a test message from {session_id}", fields, "Send"),
-                             self.after_dialog(f"Test message from {session_id}", partial(self._send_test, control, session_id)))
+                      Field("message", "Message", "Test message from waorch")]
+            self.push_screen(Form(f"Send a test message from {session_id}", fields, "Send",
+                                  partial(self._send_test, control, session_id)))
 
     async def _send_test(self, control: Control, session_id: str, values: Values) -> None:
-        queued = await control.send(session_id, values["to"], values["text"])
+        queued = await control.send(session_id, values["to"], values["message"])
         self.notify(f"Message {queued.message_id} queued on {queued.session_id}.")
 
     def action_pin_tier(self) -> None:
@@ -424,8 +407,7 @@ class ControlRoom(App[None]):
         session = await self._view().store.get(session_id)
         names = ", ".join(tier.name for tier in await self._view().tiers.all())
         field = Field("tier", f"Tier ({names}); empty: the tier its age reaches", session.tier_pin)
-        self.push_screen(Form(f"Pin {session_id} to a trust tier", [field], "Pin"),
-                         self.after_dialog(f"Tier pin of {session_id}", partial(self._pin, control, session_id)))
+        self.push_screen(Form(f"Pin {session_id} to a trust tier", [field], "Pin", partial(self._pin, control, session_id)))
 
     async def _pin(self, control: Control, session_id: str, values: Values) -> None:
         await control.pin_tier(session_id, values["tier"] or None)
@@ -455,6 +437,28 @@ class ControlRoom(App[None]):
         """Show every key."""
         self.push_screen(Help(KEYS + (DEMO_KEYS if self.simulation else [])))
 
+    def action_pane(self, mode: str) -> None:
+        """Go to a pane as it was left; pressed in that pane, to its first screen."""
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+            return
+        for _ in self.screen_stack[1:]:
+            self.pop_screen()
+
+    def action_request_quit(self) -> None:
+        """q: quit; when the core runs in this room, ask first (it stops with the room)."""
+        if self.service is None or self.readonly:
+            self.exit()
+            return
+        if self.simulation is not None:
+            consequence = "The simulated network and its sessions are removed."
+        elif self.stop_workers:
+            consequence = "The core stops with it, and so do the workers."
+        else:
+            consequence = "The core stops with it (sending, restarts, the API); workers keep running."
+        question = f"Quit the control room? {consequence} Press q again to quit."
+        self.push_screen(ConfirmQuit(question, "Quit"), lambda yes: self.exit() if yes else None)
+
     def open_detail(self, session_id: str) -> None:
         """Show one session's QR code, status and history."""
         self.push_screen(DetailScreen(session_id))
@@ -478,7 +482,7 @@ class ControlRoom(App[None]):
         if isinstance(screen, ProxiesScreen | TiersScreen):
             yield from screen.commands()
         for key, mode, label in PANES:
-            yield SystemCommand(f"{label} pane", f"Switch to the {label.lower()} pane (key {key})", partial(self.switch_mode, mode))
+            yield SystemCommand(f"{label} pane", f"Switch to the {label.lower()} pane (key {key})", partial(self.action_pane, mode))
         yield SystemCommand("Keys", "Every key and what it does", self.action_help)
 
 

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
@@ -23,7 +25,8 @@ from textual.widgets import Footer, LoadingIndicator, Static
 from waorch.core.activity import Activity
 from waorch.core.orchestrator import Core
 from waorch.core.sessions import Session, Status
-from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
+from waorch.core.watchdog import CRASH_LIMIT, CRASH_WINDOW_S
+from waorch.tui.keys import BACK, HELP, PANE_BINDINGS, session_bindings
 from waorch.tui.log_screen import ActivityFeed, activity_line
 from waorch.tui.qr_view import QRView, smallest_size
 from waorch.tui.title_bar import TitleBar
@@ -36,8 +39,19 @@ SIDE_WIDTH = 38  # the side pane's width (see control_room.tcss)
 CHROME_LINES = 3  # header, footer and the notice line above the QR code
 REFRESH_S = 0.5
 WAITING = frozenset({Status.PROVISIONING, Status.STARTING})
+WORKING = frozenset({Status.QR_READY, Status.CONNECTED})  # no problem to explain
 HISTORY_SHOWN = 20
 EVENTS_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class WorkerFacts:
+    """What the core knows of a session's worker beyond the session: its next start, its restarts
+    in the crash window, where it writes its log."""
+
+    next_start: float | None
+    recent_restarts: int
+    log_path: Path
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -50,8 +64,8 @@ def describe(entry: dict[str, Any]) -> str:
 class DetailScreen(Screen[None]):
     """Live view of one session; the session actions apply to it."""
 
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), Binding("c", "app.pairing_code", "Pairing code"),
-                Binding("s", "app.scan", "Scan (simulated)"), *SESSION_BINDINGS, *PANE_BINDINGS]
+    BINDINGS = [BACK, Binding("c", "app.pairing_code", "Pairing code"), Binding("x", "app.scan", "Scan"),
+                *session_bindings("r"), HELP, *PANE_BINDINGS]
 
     app: ControlRoom
 
@@ -88,10 +102,10 @@ class DetailScreen(Screen[None]):
         """The session the actions apply to."""
         return self.session_id
 
-    async def _read(self, core: Core) -> tuple[Session | None, list[dict[str, Any]], list[Activity]]:
+    async def _read(self, core: Core) -> tuple[Session | None, list[dict[str, Any]], WorkerFacts, list[Activity]]:
         """One pass over the core (a single call: the core cannot change halfway through it)."""
-        session, history = await read(core, self.session_id)
-        return session, history, await self.feed.poll(core.activity)
+        session, history, facts = await read(core, self.session_id)
+        return session, history, facts, await self.feed.poll(core.activity)
 
     @work(exclusive=True, group="detail")
     async def follow(self) -> None:
@@ -100,10 +114,10 @@ class DetailScreen(Screen[None]):
             core = self.app.core
             if core is not None:
                 try:
-                    session, history, entries = await self.app.call(self._read(core))
+                    session, history, facts, entries = await self.app.call(self._read(core))
                     self.events.extend(activity_line(entry, False) for entry in entries if entry.session == self.session_id)
                     self.app.show_redis(True)
-                    self.show(session, history)
+                    self.show(session, history, facts)
                 except (aioredis.RedisError, OSError) as error:
                     log.warning("refresh of %s failed: %s", self.session_id, error)
                     self.query_one("#qr-notice", Static).update("Redis is unavailable; retrying…")
@@ -112,7 +126,7 @@ class DetailScreen(Screen[None]):
                     return
             await asyncio.sleep(REFRESH_S)
 
-    def show(self, session: Session | None, history: list[dict[str, Any]]) -> None:
+    def show(self, session: Session | None, history: list[dict[str, Any]], facts: WorkerFacts) -> None:
         """Bring every part of the screen up to date."""
         notice = self.query_one("#qr-notice", Static)
         progress = self.query_one("#qr-progress", LoadingIndicator)
@@ -131,26 +145,47 @@ class DetailScreen(Screen[None]):
             notice.update(f"Scan with WhatsApp → Linked devices. {countdown(session.qr_expires)}{self._simulated()}"
                           if shown else too_small(self.size, smallest_size(session.qr)))
         elif session.status in WAITING:
-            notice.update(f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…")
+            notice.update(f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…" + trouble(session, facts))
         else:
-            notice.update(f"Status: {session.status}")
+            notice.update(f"Status: {session.status}" + trouble(session, facts))
         qr.display = shown
-        facts = summary(session)
+        lines = summary(session) + next_attempt(facts, time.time())
         if self.pairing_code and session.status == Status.QR_READY:
-            facts += f"\n\nPairing code  {self.pairing_code}\n(WhatsApp → Linked devices →\n Link with phone number)"
-        self.query_one("#summary", Static).update(facts)
+            lines += f"\n\nPairing code  {self.pairing_code}\n(WhatsApp → Linked devices →\n Link with phone number)"
+        self.query_one("#summary", Static).update(lines)
         self.query_one("#events", Static).update(Text("\n").join(reversed(self.events)) if self.events else "-")
         self.query_one("#history", Static).update("\n".join(describe(entry) for entry in history[:HISTORY_SHOWN]))
 
     def _simulated(self) -> str:
         """In ``waorch demo``: that this is a simulation, and how to scan."""
-        return " SIMULATION: press s and a simulated phone scans it." if self.app.simulation else ""
+        return " SIMULATION: press x and a simulated phone scans it." if self.app.simulation else ""
 
 
-async def read(core: Core, session_id: str) -> tuple[Session | None, list[dict[str, Any]]]:
-    """The session (``None`` once deleted) and its history, newest first."""
+async def read(core: Core, session_id: str) -> tuple[Session | None, list[dict[str, Any]], WorkerFacts]:
+    """The session (``None`` once deleted), its history (newest first) and its worker's facts."""
     session = await core.store.find(session_id)
-    return session, await core.store.history(session_id) if session else []
+    facts = WorkerFacts(await core.starts.due_at(session_id), await core.watchdog.recent_restarts(session_id),
+                        core.lifecycle.log_path(session_id))
+    return session, await core.store.history(session_id) if session else [], facts
+
+
+def trouble(session: Session, facts: WorkerFacts) -> str:
+    """Below the status while the session is not working: what to check (if known), where the log is."""
+    if session.status in WORKING:
+        return ""
+    check = f"\n\nHint: {session.hint}" if session.hint else ""
+    return f"{check}\n\nThe worker's log: {facts.log_path}"
+
+
+def next_attempt(facts: WorkerFacts, now: float) -> str:
+    """``next attempt in 4 s (restart 3; …)`` while a start of the worker is queued."""
+    if facts.next_start is None:
+        return ""
+    left = int(facts.next_start - now + 0.999)
+    when = f"in {left} s" if left > 0 else "now (its turn in the start queue)"
+    restarts = (f" (restart {facts.recent_restarts}; more than {CRASH_LIMIT} in {CRASH_WINDOW_S // 60} min: failed)"
+                if facts.recent_restarts else "")
+    return f"\nnext attempt {when}{restarts}"
 
 
 def too_small(screen: Size, code: Size) -> str:

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Input, RichLog
 
 from waorch.core.activity import Activity, ActivityLog
 from waorch.core.orchestrator import Core
-from waorch.tui.keys import PANE_BINDINGS
+from waorch.tui.keys import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.live_pane import LivePane
 from waorch.tui.title_bar import TitleBar
 
@@ -63,7 +63,8 @@ class LogScreen(LivePane[list[Activity]]):
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("end", "follow", "Follow"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("question_mark", "app.help", "Help", key_display="?"),
+        HELP,
+        QUIT,
     ]
 
     def __init__(self) -> None:

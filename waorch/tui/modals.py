@@ -1,92 +1,15 @@
-"""Modal dialogs: the provisioning form, confirmations, and the key help."""
+"""Modal dialogs: confirmations and the key help (forms are in :mod:`waorch.tui.forms`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Label, Static
 
-
-@dataclass(frozen=True)
-class ProvisionRequest:
-    """What the form asked for; empty strings mean "choose for me"."""
-
-    phone: str
-    proxy: str
-
-
-class ProvisionForm(ModalScreen[ProvisionRequest | None]):
-    """Phone and proxy, both optional; dismissed with the request, or ``None`` on cancel."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def compose(self) -> ComposeResult:
-        """The form."""
-        with Vertical(classes="dialog"):
-            yield Label("Provision a session", classes="dialog-title")
-            yield Label("Phone (optional, international format)")
-            yield Input(placeholder="+972501234567", id="phone")
-            yield Label("Proxy (optional; socks5h://user:pass@host:port, else one from the pool)")
-            yield Input(placeholder="socks5h://host:port", id="proxy", password=True)
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Provision", id="ok", variant="primary")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        """Provision or cancel."""
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Enter in either field submits the form."""
-        self._submit()
-
-    def action_cancel(self) -> None:
-        """Close without provisioning."""
-        self.dismiss(None)
-
-    def _submit(self) -> None:
-        self.dismiss(ProvisionRequest(self.query_one("#phone", Input).value.strip(),
-                                      self.query_one("#proxy", Input).value.strip()))
-
-
-class PairingForm(ModalScreen[str | None]):
-    """The phone to link with a pairing code; dismissed with it, or ``None`` on cancel."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, session_id: str, phone: str) -> None:
-        super().__init__()
-        self.session_id = session_id
-        self.phone = phone
-
-    def compose(self) -> ComposeResult:
-        """The form."""
-        with Vertical(classes="dialog"):
-            yield Label(f"Pairing code for {self.session_id}", classes="dialog-title")
-            yield Label("Phone to link (international format); the code is entered on that phone")
-            yield Input(self.phone, placeholder="+972501234567", id="phone")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Get code", id="ok", variant="primary")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        """Ask or cancel."""
-        self.dismiss(self.query_one("#phone", Input).value.strip() if event.button.id == "ok" else None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Enter asks for the code."""
-        self.dismiss(event.value.strip())
-
-    def action_cancel(self) -> None:
-        """Close without asking."""
-        self.dismiss(None)
+TOASTS = "#textual-toastrack"  # where Textual shows a screen's notices
 
 
 class Confirm(ModalScreen[bool]):
@@ -120,8 +43,18 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class ConfirmQuit(Confirm):
+    """Quitting a room whose core stops with it: q again quits, escape (or Cancel) stays."""
+
+    BINDINGS = [Binding("q", "quit_now", "Quit")]
+
+    def action_quit_now(self) -> None:
+        """The second q."""
+        self.dismiss(True)
+
+
 class Help(ModalScreen[None]):
-    """Every key and what it does."""
+    """Every key and what it does; notices wait while it is open (they would cover it)."""
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
@@ -130,13 +63,21 @@ class Help(ModalScreen[None]):
         self.keys = keys
 
     def compose(self) -> ComposeResult:
-        """The key table."""
-        width = max(len(key) for key, _ in self.keys)
-        text = "\n".join(f"{key.ljust(width)}  {description}" for key, description in self.keys)
+        """The key table (it scrolls in a small terminal; a long description wraps in its column)."""
+        table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True)
+        table.add_column()
+        for key, description in self.keys:
+            table.add_row(key, description)
         with Vertical(classes="dialog"):
             yield Label("Keys", classes="dialog-title")
-            yield Static(text, id="keys")
-            yield Label("escape closes", classes="hint")
+            with VerticalScroll(id="keys-list"):
+                yield Static(table, id="keys")
+            yield Label("escape closes; the list scrolls", classes="hint")
+
+    def on_mount(self) -> None:
+        """No notices on this screen: those still due show again on the screen below when it closes."""
+        self.query(TOASTS).remove()
 
     def action_close(self) -> None:
         """Back to where we were."""

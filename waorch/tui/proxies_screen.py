@@ -15,7 +15,7 @@ from waorch.control import Control
 from waorch.core.orchestrator import Core
 from waorch.core.proxy_pool import ProxyInfo
 from waorch.tui.forms import Field, Form, Values
-from waorch.tui.keys import PANE_BINDINGS
+from waorch.tui.keys import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.modals import Confirm
@@ -41,7 +41,8 @@ class ProxiesScreen(LivePane[list[ProxyInfo]]):
         *PANE_BINDINGS,
         Binding("a", "add", "Add proxy"),
         Binding("ctrl+d", "remove", "Remove proxy"),
-        Binding("question_mark", "app.help", "Help", key_display="?"),
+        HELP,
+        QUIT,
     ]
 
     def __init__(self) -> None:
@@ -77,8 +78,7 @@ class ProxiesScreen(LivePane[list[ProxyInfo]]):
         control = self.app._allowed("adding a proxy")
         if control is not None:
             field = Field("url", "Proxy URL (socks5h://user:pass@host:port)", placeholder="socks5h://host:port", password=True)
-            self.app.push_screen(Form("Add a proxy", [field], "Add"),
-                                 self.app.after_dialog("Adding the proxy", partial(self._add, control)))
+            self.app.push_screen(Form("Add a proxy", [field], "Add", partial(self._add, control)))
 
     async def _add(self, control: Control, values: Values) -> None:
         added = await control.add_proxy(values["url"])

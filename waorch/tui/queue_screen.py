@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Static
 
 from waorch.core.messages import Message
 from waorch.core.orchestrator import Core
 from waorch.core.views import QueueView
 from waorch.errors import SessionNotFound
-from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
+from waorch.tui.keys import BACK, HELP, PANE_BINDINGS, session_bindings
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.title_bar import TitleBar
@@ -69,7 +68,7 @@ def summary(view: QueueView, now: float) -> str:
 class QueueScreen(LivePane[QueueState | None]):
     """Live view of one session's queue; the session actions apply to it (``p`` pauses / resumes)."""
 
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), *SESSION_BINDINGS, *PANE_BINDINGS]
+    BINDINGS = [BACK, *session_bindings("r", "p"), HELP, *PANE_BINDINGS]
 
     def __init__(self, session_id: str) -> None:
         super().__init__()

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from waorch.core.sessions import Status
-from waorch.tui.keys import PANE_BINDINGS, SESSION_BINDINGS
+from waorch.tui.keys import HELP, PANE_BINDINGS, QUIT, session_bindings
 from waorch.tui.sessions_table import SessionsTable
 from waorch.tui.snapshot import COLUMNS, SessionRow, collect
 from waorch.tui.title_bar import TitleBar
@@ -45,10 +45,12 @@ class SessionsScreen(Screen[None]):
     BINDINGS = [
         *PANE_BINDINGS,
         Binding("n", "app.provision", "New"),
-        *SESSION_BINDINGS,
+        *session_bindings("r"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        HELP,
+        QUIT,
     ]
 
     app: ControlRoom

@@ -17,7 +17,7 @@ from waorch.core.orchestrator import Core
 from waorch.core.tiers import Tier
 from waorch.errors import InvalidTiers
 from waorch.tui.forms import Field, Form, Values
-from waorch.tui.keys import PANE_BINDINGS
+from waorch.tui.keys import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.modals import Confirm
@@ -80,7 +80,8 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
         Binding("e", "edit", "Edit"),
         Binding("a", "add", "Add tier"),
         Binding("ctrl+d", "remove", "Remove tier"),
-        Binding("question_mark", "app.help", "Help", key_display="?"),
+        HELP,
+        QUIT,
     ]
 
     def __init__(self) -> None:
@@ -132,8 +133,9 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
         if control is None:
             return
         fields = [Field(name, label, str(start.get(name, "")), kind=kind) for name, label, kind in FIELDS]  # type: ignore[arg-type]
-        form = Form(title, fields, "Save", partial(edited, list(self.tiers), index))
-        self.app.push_screen(form, self.app.after_dialog("Saving the trust tiers", partial(self._save, control)))
+        form = Form(title, fields, "Save", partial(self._save, control), check=partial(edited, list(self.tiers), index),
+                    subject=f"tiers[{index}]: ")
+        self.app.push_screen(form)
 
     def action_remove(self) -> None:
         """Remove the tier under the cursor (after confirmation; the rest must still be a valid table)."""

@@ -212,7 +212,7 @@ class NeonizeEngine:
         error = task.exception()
         message = self._route.redact(str(error)) if error else "neonize ended the connection"
         log.warning("session %s: connection failed: %s", self._config.session_id, message)
-        return events.connect_error(message, self._route.proxied)
+        return events.connect_error(message)
 
     async def _watch_connect(self) -> None:
         """Bound the connect: nothing at all within ``connect_timeout`` means it hangs."""

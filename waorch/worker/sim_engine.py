@@ -23,6 +23,7 @@ import aiohttp
 from aiohttp_socks import ProxyConnectionError, ProxyConnector, ProxyError, ProxyTimeoutError
 
 from waorch.redis_url import redact_url
+from waorch.worker.connect_failures import ConnectFailure, proxy_failure
 from waorch.worker.engine import EngineConfig, EngineError, EventSink, SendResult
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ class SimEngine:
         self._attempt: asyncio.Task[Outcome] | None = None
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
+        self._down_reported = False  # the simulator's being unreachable is reported once until it answers
 
     async def run(self, sink: EventSink) -> str:
         """Stay connected (reconnecting with backoff) until stopped or a final condition."""
@@ -142,7 +144,7 @@ class SimEngine:
                 outcome = await self._attempt_once()
             except ProxyFailure as exc:
                 log.warning("session %s: proxy failure: %s", self._config.session_id, exc)
-                await self._emit("PROXY_ERROR", {"error": str(exc)})
+                await self._emit(*proxy_failure(str(exc)).event())
                 return "proxy_error"
             if outcome.final is not None:
                 return outcome.final
@@ -168,24 +170,31 @@ class SimEngine:
         async with aiohttp.ClientSession(connector=proxy_connector(self._config.proxy_url), timeout=timeout) as http:
             try:
                 ws = await http.ws_connect(self._ws_url, heartbeat=HEARTBEAT, timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
-            except (ProxyConnectionError, ProxyTimeoutError, ProxyError) as exc:
-                return self._unreachable(exc)
+            except (ProxyConnectionError, ProxyTimeoutError, ProxyError, asyncio.IncompleteReadError) as exc:
+                return await self._unreachable(exc)  # python_socks lets the proxy's hanging up mid-handshake through
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.info("session %s: simulator unreachable: %s", self._config.session_id, exc)
-                return Outcome()
+                return await self._simulator_down(str(exc))
             async with ws:
                 return await self._session(ws)
 
-    def _unreachable(self, exc: Exception) -> Outcome:
+    async def _unreachable(self, exc: Exception) -> Outcome:
         """Tell a failing proxy (raised) from a working proxy whose target is down (retry)."""
         if isinstance(exc, ProxyError) and exc.error_code in TARGET_UNREACHABLE:
-            log.info("session %s: simulator unreachable through the proxy: %s", self._config.session_id, exc)
-            return Outcome()
+            return await self._simulator_down(f"through {redact(self._config.proxy_url)}: {exc}")
         raise ProxyFailure(f"{redact(self._config.proxy_url)}: {exc}") from exc
+
+    async def _simulator_down(self, cause: str) -> Outcome:
+        """The simulator does not answer: say so once (until it answers again), then keep trying."""
+        log.info("session %s: simulator unreachable: %s", self._config.session_id, cause)
+        if not self._down_reported:
+            self._down_reported = True
+            await self._emit(*ConnectFailure("simulator_down", f"{self._ws_url}: {cause}").event())
+        return Outcome()
 
     async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> Outcome:
         """Say hello, then handle the simulator's messages until one ends the connection."""
         self._ws = ws
+        self._down_reported = False
         try:
             with contextlib.suppress(ConnectionError):
                 await ws.send_json(self._hello())

@@ -25,6 +25,7 @@ from typing import Any
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
+from waorch.worker.connect_failures import ConnectFailure, classify, no_answer
 from waorch.worker.engine import SendResult
 from waorch.worker.neonize.lib import extract_text, pb
 
@@ -35,8 +36,6 @@ QR_NEXT_TTL = 20.0
 USER_SERVER = "s.whatsapp.net"
 REACHOUT_TIMELOCK = 463
 SERVER_ERROR = re.compile(r"server returned error (\d+)")
-# How a failed dial through a proxy reads (golang.org/x/net/proxy and net/http).
-PROXY_FAILURES = ("socks connect", "proxyconnect")
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,8 @@ def temporary_ban(event: pb.TemporaryBan, now: float) -> Outcome:
 def connect_failure(event: pb.ConnectFailure) -> Outcome:
     """``ConnectFailureEv``: a refusal whatsmeow does not retry (logouts and bans have own events)."""
     reason = _enum_name(pb.ConnectFailureReason, event.Reason)
-    detail = f"WhatsApp refused the connection ({reason}): {event.Message or 'no message'}"
-    return Outcome(emit=(_disconnected("connection_lost", detail),), final="connect_failure", online=False)
+    refused = ConnectFailure("whatsapp_refused", f"{reason} ({event.Message or 'no message'})")
+    return Outcome(emit=(refused.event(),), final="connect_failure", online=False)
 
 
 def keepalive_timeout(event: pb.KeepAliveTimeout, online: bool) -> Outcome:
@@ -180,19 +179,15 @@ def message_received(event: pb.Message) -> Outcome:
     return Outcome(emit=(("MESSAGE_RECEIVED", data),))
 
 
-def connect_error(message: str, proxied: bool) -> Outcome:
-    """neonize's connect task raised (``message`` already free of secrets)."""
-    if proxied and any(mark in message for mark in PROXY_FAILURES):
-        return Outcome(emit=(("PROXY_ERROR", {"error": message}),), final="proxy_error")
-    event = _disconnected("connection_lost", f"could not connect to WhatsApp: {message}")
-    return Outcome(emit=(event,), final="connect_failure")
+def connect_error(message: str) -> Outcome:
+    """neonize's connect task raised (``message`` already free of secrets): what failed, in words."""
+    kind, data = classify(message).event()
+    return Outcome(emit=((kind, data),), final="proxy_error" if kind == "PROXY_ERROR" else "connect_failure")
 
 
 def hung(seconds: float, proxied: bool) -> Outcome:
     """Nothing (no QR code, no connection, no error) came within ``seconds`` of connecting."""
-    if not proxied:
-        return Outcome(final="hung")
-    return Outcome(emit=(("PROXY_ERROR", {"error": f"proxy did not answer within {seconds:g} s"}),), final="hung")
+    return Outcome(emit=(no_answer(seconds, proxied).event(),), final="hung")
 
 
 def recipient(responses: Iterable[pb.IsOnWhatsAppResponse]) -> pb.JID | None:
