@@ -25,14 +25,17 @@ from common import sim_fleet
 from dispatch import pair_all
 
 from waorch.clock import ScaledClock
+from waorch.core import keys
 from waorch.core.intake import SendRequest
 from waorch.core.messages import Retention
 from waorch.core.orchestrator import Core
+from waorch.core.tiers import MAXIMA
 
 SCALE = 1000
 CONTACT_DAYS = Retention().contact_s // 86400
-TIER = {"name": "bench", "minAgeDays": 0, "dailyLimit": 1_000_000, "perMinute": 100_000, "delayMinMs": 0,
-        "delayMaxMs": 10, "hoursStart": "00:00", "hoursEnd": "24:00"}
+# The largest limits a tier takes (tiers.MAXIMA): far more than a session of the run sends.
+TIER = {"name": "bench", "minAgeDays": 0, "dailyLimit": MAXIMA["dailyLimit"], "perMinute": MAXIMA["perMinute"],
+        "delayMinMs": 0, "delayMaxMs": 10, "hoursStart": "00:00", "hoursEnd": "24:00"}
 
 
 async def memory(core: Core) -> tuple[int, int]:
@@ -81,7 +84,7 @@ async def run(core: Core, sim_url: str, args: argparse.Namespace) -> None:
     show(f"all sent ({took:.0f} s)", await memory(core), base, args.messages)
 
     async def expired() -> bool:
-        return not [key async for key in core.redis.scan_iter(match="waorch:msg:*", count=1000)]
+        return not [key async for key in core.redis.scan_iter(match=keys.message("*"), count=1000)]
 
     sent = await memory(core)
     waited = await wait_until(expired, args.retention + 60, "expiry")
@@ -93,7 +96,7 @@ async def run(core: Core, sim_url: str, args: argparse.Namespace) -> None:
 
 
 async def kinds(core: Core) -> dict[str, int]:
-    """Keys by kind (``waorch:contact``, ``waorch:count``, ...)."""
+    """Keys by kind (``waorch:contact``, ``waorch:count``, ...: the first two parts of the name)."""
     counted: dict[str, int] = {}
     async for key in core.redis.scan_iter(count=1000):
         kind = ":".join(key.split(":")[:2])
