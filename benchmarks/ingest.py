@@ -43,6 +43,8 @@ import phonenumbers
 import redis
 from common import free_port
 
+from waorch.core import keys
+
 API_KEY = "benchmark-api-key-0123456789"
 # Israeli, German and British mobile prefixes; the national digits are drawn at random.
 PREFIXES = [("+97250", 7), ("+97252", 7), ("+97254", 7), ("+4915", 8), ("+4917", 8), ("+447", 9)]
@@ -138,8 +140,9 @@ def prepare_session(data: Path, port: int) -> None:
             "delayMaxMs": 4000, "hoursStart": "00:00", "hoursEnd": "24:00"}
     httpx.put(f"http://127.0.0.1:{port}/api/trust-tiers", json={"tiers": [tier]}, headers={"X-API-Key": API_KEY}).raise_for_status()
     client = redis.Redis(unix_socket_path=str(data / "redis" / "redis.sock"), decode_responses=True)
-    client.hset("waorch:session:worker_1", mapping={"id": "worker_1", "status": "connected", "paused": 1, "created": time.time()})
-    client.zadd("waorch:sessions", {"worker_1": 1})
+    session = {"id": "worker_1", "status": "connected", "paused": 1, "created": time.time()}
+    client.hset(keys.session("worker_1"), mapping=session)
+    client.zadd(keys.SESSIONS, {"worker_1": 1})
     client.close()
 
 

@@ -25,6 +25,7 @@ from common import sim_fleet
 from dispatch import pair_all
 
 from waorch.clock import ScaledClock
+from waorch.core import keys
 from waorch.core.intake import SendRequest
 from waorch.core.messages import Retention
 from waorch.core.orchestrator import Core
@@ -81,7 +82,7 @@ async def run(core: Core, sim_url: str, args: argparse.Namespace) -> None:
     show(f"all sent ({took:.0f} s)", await memory(core), base, args.messages)
 
     async def expired() -> bool:
-        return not [key async for key in core.redis.scan_iter(match="waorch:msg:*", count=1000)]
+        return not [key async for key in core.redis.scan_iter(match=keys.message("*"), count=1000)]
 
     sent = await memory(core)
     waited = await wait_until(expired, args.retention + 60, "expiry")
@@ -93,7 +94,7 @@ async def run(core: Core, sim_url: str, args: argparse.Namespace) -> None:
 
 
 async def kinds(core: Core) -> dict[str, int]:
-    """Keys by kind (``waorch:contact``, ``waorch:count``, ...)."""
+    """Keys by kind (``waorch:contact``, ``waorch:count``, ...: the first two parts of the name)."""
     counted: dict[str, int] = {}
     async for key in core.redis.scan_iter(count=1000):
         kind = ":".join(key.split(":")[:2])

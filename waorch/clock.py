@@ -2,7 +2,12 @@
 
 Pacing rules are stated in hours, minutes and seconds of wall time. ``SystemClock`` is the real
 one. ``ScaledClock`` runs faster than real time from a chosen start, so a day of anti-ban pacing
-can be rehearsed (or tested) in minutes: the dispatcher and an in-process simulator share one.
+can be rehearsed (or tested) in minutes: the core and an in-process simulator share one.
+
+The core reads every time of day through the clock it was built with (what it stores, what it
+compares with what it stored); the control room renders ages and countdowns with the clock it
+builds its core with. A duration bound to a real process (a worker's pings, an HTTP delivery) is converted with
+``real_seconds`` / ``clock_seconds``; plain timeouts use ``time.monotonic()``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ class Clock(Protocol):
         """How many real seconds ``seconds`` of this clock's time take."""
         ...
 
+    def clock_seconds(self, real_seconds: float) -> float:
+        """How many seconds of this clock's time pass in ``real_seconds`` real seconds."""
+        ...
+
 
 class SystemClock:
     """Real time."""
@@ -42,6 +51,10 @@ class SystemClock:
     def real_seconds(self, seconds: float) -> float:
         """See ``Clock.real_seconds``."""
         return seconds
+
+    def clock_seconds(self, real_seconds: float) -> float:
+        """See ``Clock.clock_seconds``."""
+        return real_seconds
 
 
 class ScaledClock:
@@ -65,3 +78,7 @@ class ScaledClock:
     def real_seconds(self, seconds: float) -> float:
         """See ``Clock.real_seconds``."""
         return seconds / self.scale
+
+    def clock_seconds(self, real_seconds: float) -> float:
+        """See ``Clock.clock_seconds``."""
+        return real_seconds * self.scale

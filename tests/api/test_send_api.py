@@ -11,6 +11,7 @@ from support import RunningService, conforms
 
 from waorch.api.tiers import tier_json
 from waorch.clock import ScaledClock
+from waorch.core import keys
 from waorch.core.tiers import DEFAULT_TIERS
 
 CONNECTED = {"status": "connected", "created": "0", "generation": "0", "command_url": ""}
@@ -143,7 +144,7 @@ async def test_idempotency(running: RunningService) -> None:
     assert bad.status_code == 400
     fixed = await running.api.post("/api/v1/send", json={**body, "to": "+972522222223"}, headers={"Idempotency-Key": "order-2"})
     assert fixed.status_code == 202
-    assert 24 * 3600 <= await running.core.redis.ttl(running.core.idempotency._key("order-1"))
+    assert 24 * 3600 <= await running.core.redis.ttl(keys.idempotency("order-1"))
 
 
 async def test_idempotency_in_progress_is_409(running: RunningService) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from support import RunningService, eventually, post_event, scan, wait_status
 
+from waorch.clock import SystemClock
 from waorch.core.activity import ActivityLog
 
 
@@ -64,7 +65,7 @@ async def test_a_failed_message_and_a_failed_session_are_errors(start_service) -
 
 
 async def test_the_stream_is_capped_and_read_incrementally(redis) -> None:
-    activity = ActivityLog(redis, max_entries=100)
+    activity = ActivityLog(redis, SystemClock(), max_entries=100)
     for n in range(1000):
         await activity.add("info", "test", f"entry {n}")
     assert 100 <= await redis.xlen("waorch:activity") < 300

@@ -11,9 +11,11 @@ import redis.asyncio as aioredis
 from event_receiver import EventReceiver
 from support import eventually
 
+from waorch.clock import SystemClock
 from waorch.core.forwarder import Forwarder, RetryPolicy
 from waorch.core.inbox import Inbox
-from waorch.core.outbox import DUE, Outbox, lane
+from waorch.core.keys import FORWARD_DUE, forward_lane
+from waorch.core.outbox import Outbox
 from waorch.core.proxy_pool import ProxyPool
 from waorch.core.sessions import SessionStore, Status
 
@@ -24,10 +26,10 @@ Start = Callable[..., Forwarder]
 
 @pytest.fixture
 async def inbox(redis: aioredis.Redis) -> Inbox:
-    pool = ProxyPool(redis, 4, 4, 60000, "test-proxy-id-key")
+    pool = ProxyPool(redis, SystemClock(), 4, 4, 60000, "test-proxy-id-key")
     for _ in range(2):
         await pool.provision({"status": "connected", "created": "0", "generation": "0"}, None, None)
-    return Inbox(redis, 100, Outbox(redis))
+    return Inbox(redis, SystemClock(), 100, Outbox(redis, SystemClock()))
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ async def start(redis: aioredis.Redis, receiver: EventReceiver) -> AsyncIterator
     tasks: list[asyncio.Task[None]] = []
 
     def run(policy: RetryPolicy = FAST, **options: float) -> Forwarder:
-        forwarder = Forwarder(Outbox(redis), receiver.url, SECRET, policy, **{"timeout": 2.0, "poll": 0.02, **options})
+        forwarder = Forwarder(Outbox(redis, SystemClock()), receiver.url, SECRET, policy, **{"timeout": 2.0, "poll": 0.02, **options})
         tasks.append(asyncio.ensure_future(forwarder.run_forever(stopping)))
         return forwarder
 
@@ -61,7 +63,7 @@ async def test_message_forwarded_signed(inbox: Inbox, receiver: EventReceiver, s
 
 
 async def _outbox_empty(redis: aioredis.Redis) -> bool:
-    return not await redis.exists(lane("worker_1"), lane("worker_2"), DUE)
+    return not await redis.exists(forward_lane("worker_1"), forward_lane("worker_2"), FORWARD_DUE)
 
 
 async def test_receiver_down_then_up_gets_everything_in_order(inbox: Inbox, receiver: EventReceiver, start: Start) -> None:
@@ -83,7 +85,7 @@ async def test_always_failing_delivery_ends_in_the_failed_list(inbox: Inbox, rec
     start()
     stored = await inbox.add("worker_1", message(1))
     attempts = await receiver.wait_for(3)
-    outbox = Outbox(redis)
+    outbox = Outbox(redis, SystemClock())
     [failed] = await eventually(lambda: outbox.failed(10))
     assert failed["attempts"] == 3 and failed["error"] == "HTTP 503" and failed["delivery"]["data"] == stored
     assert len({a["id"] for a in attempts}) == 1 and failed["delivery"]["id"] == attempts[0]["id"]
@@ -99,7 +101,7 @@ async def test_old_event_is_given_up_after_one_failure(inbox: Inbox, receiver: E
     receiver.status = 500
     start(RetryPolicy(first_delay=0.05, max_attempts=100, max_age=0.0))
     await inbox.add("worker_1", message(1))
-    [failed] = await eventually(lambda: Outbox(redis).failed(10))
+    [failed] = await eventually(lambda: Outbox(redis, SystemClock()).failed(10))
     assert failed["attempts"] == 1 and len(receiver.received) == 1
 
 
@@ -115,7 +117,7 @@ async def test_failing_session_does_not_hold_up_another(inbox: Inbox, receiver: 
     assert [e["data"]["text"] for e in delivered if e["sessionId"] == "worker_2"] == ["hi 3", "hi 4", "hi 5"]
     assert [e["data"]["text"] for e in delivered if e["sessionId"] == "worker_1"] == ["hi 1"]  # waits, in order
     # the receiver records a request before it answers, so the last delivery may still be unacknowledged
-    await eventually(lambda: _equals(Outbox(redis).pending(), 2))
+    await eventually(lambda: _equals(Outbox(redis, SystemClock()).pending(), 2))
 
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
@@ -126,14 +128,14 @@ async def test_timeout_counts_as_a_failed_attempt(inbox: Inbox, receiver: EventR
     receiver.delay = 10.0
     start(RetryPolicy(first_delay=0.05, max_attempts=2), timeout=0.2)
     await inbox.add("worker_1", message(1))
-    [failed] = await eventually(lambda: Outbox(redis).failed(10))
+    [failed] = await eventually(lambda: Outbox(redis, SystemClock()).failed(10))
     assert failed["attempts"] == 2 and failed["error"].startswith("ReadTimeout")
 
 
 async def test_status_changes_forwarded_without_repeats(redis: aioredis.Redis, receiver: EventReceiver, start: Start,
                                                         inbox: Inbox) -> None:
-    store = SessionStore(redis)
-    store.status_listeners.append(Outbox(redis).status_changed)
+    store = SessionStore(redis, SystemClock())
+    store.status_listeners.append(Outbox(redis, SystemClock()).status_changed)
     start()
     for _ in range(3):  # a rotating QR code sets qr_ready again and again
         await store.set_status("worker_1", Status.QR_READY, qr="ref,a,b,c")
@@ -153,12 +155,12 @@ async def test_stop_flag_ends_the_loop_and_keeps_what_was_in_flight(inbox: Inbox
                                                                     redis: aioredis.Redis) -> None:
     receiver.delay = 10.0
     stopping = asyncio.Event()
-    task = asyncio.ensure_future(Forwarder(Outbox(redis), receiver.url, SECRET, poll=0.02).run_forever(stopping))
+    task = asyncio.ensure_future(Forwarder(Outbox(redis, SystemClock()), receiver.url, SECRET, poll=0.02).run_forever(stopping))
     await inbox.add("worker_1", message(1))
     await receiver.wait_for(1)
     stopping.set()
     await asyncio.wait_for(task, 1.0)
-    assert await redis.llen(lane("worker_1")) == 1  # not lost: delivered again once its lease ends
+    assert await redis.llen(forward_lane("worker_1")) == 1  # not lost: delivered again once its lease ends
 
 
 def test_retry_policy_backs_off_exponentially_to_a_cap() -> None:

@@ -7,8 +7,10 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
+from waorch.clock import SystemClock
 from waorch.core.inbox import TEXT_LIMIT, Inbox
-from waorch.core.outbox import Outbox, lane
+from waorch.core.keys import forward_lane
+from waorch.core.outbox import Outbox
 from waorch.core.proxy_pool import ProxyPool
 from waorch.errors import BadRequest
 
@@ -17,7 +19,7 @@ SENDER = "972502222222"
 
 @pytest.fixture
 async def pool(redis: aioredis.Redis) -> ProxyPool:
-    pool = ProxyPool(redis, 4, 4, 60000, "test-proxy-id-key")
+    pool = ProxyPool(redis, SystemClock(), 4, 4, 60000, "test-proxy-id-key")
     await pool.provision({"status": "connected", "created": "0", "generation": "0"}, None, None)
     return pool
 
@@ -27,7 +29,7 @@ def incoming(n: int, text: str = "hello") -> dict:
 
 
 async def test_message_kept_with_its_fields(redis: aioredis.Redis, pool: ProxyPool) -> None:
-    inbox = Inbox(redis, 10)
+    inbox = Inbox(redis, SystemClock(), 10)
     text = "שלום עולם 👋🏽 — מה נשמע? 🇮🇱"
     stored = await inbox.add("worker_1", {"from": SENDER, "text": text, "waId": "3EB0AA", "timestamp": 1700000000.25})
     assert stored is not None
@@ -37,7 +39,7 @@ async def test_message_kept_with_its_fields(redis: aioredis.Redis, pool: ProxyPo
 
 
 async def test_newest_first_and_bounded(redis: aioredis.Redis, pool: ProxyPool) -> None:
-    inbox = Inbox(redis, 5)
+    inbox = Inbox(redis, SystemClock(), 5)
     for n in range(1, 9):
         await inbox.add("worker_1", incoming(n))
     page = await inbox.page("worker_1", 100)
@@ -47,15 +49,15 @@ async def test_newest_first_and_bounded(redis: aioredis.Redis, pool: ProxyPool) 
 
 
 async def test_duplicate_wa_id_is_kept_once(redis: aioredis.Redis, pool: ProxyPool) -> None:
-    inbox = Inbox(redis, 10, Outbox(redis))
+    inbox = Inbox(redis, SystemClock(), 10, Outbox(redis, SystemClock()))
     assert await inbox.add("worker_1", incoming(1)) is not None
     assert await inbox.add("worker_1", {**incoming(1), "text": "retried"}) is None
     assert [m["text"] for m in await inbox.page("worker_1", 10)] == ["hello 1"]
-    assert await redis.llen(lane("worker_1")) == 1  # forwarded once too
+    assert await redis.llen(forward_lane("worker_1")) == 1  # forwarded once too
 
 
 async def test_paging_with_before(redis: aioredis.Redis, pool: ProxyPool) -> None:
-    inbox = Inbox(redis, 100)
+    inbox = Inbox(redis, SystemClock(), 100)
     for n in range(1, 8):
         await inbox.add("worker_1", incoming(n))
     first = await inbox.page("worker_1", 3)
@@ -65,15 +67,15 @@ async def test_paging_with_before(redis: aioredis.Redis, pool: ProxyPool) -> Non
 
 
 async def test_forwarded_message_is_the_stored_one(redis: aioredis.Redis, pool: ProxyPool) -> None:
-    inbox = Inbox(redis, 10, Outbox(redis))
+    inbox = Inbox(redis, SystemClock(), 10, Outbox(redis, SystemClock()))
     stored = await inbox.add("worker_1", incoming(1, "✓ עברית"))
-    body = json.loads(await redis.lindex(lane("worker_1"), 0))
+    body = json.loads(await redis.lindex(forward_lane("worker_1"), 0))
     assert body["type"] == "message" and body["sessionId"] == "worker_1" and body["data"] == stored
     assert body["id"].startswith("evt_") and isinstance(body["timestamp"], int)
 
 
 async def test_unknown_or_deleted_session_keeps_nothing(redis: aioredis.Redis, pool: ProxyPool) -> None:
-    inbox = Inbox(redis, 10, Outbox(redis))
+    inbox = Inbox(redis, SystemClock(), 10, Outbox(redis, SystemClock()))
     await inbox.add("worker_1", incoming(1))
     await pool.release("worker_1")
     assert await inbox.page("worker_1", 10) == []
@@ -89,17 +91,17 @@ async def test_unknown_or_deleted_session_keeps_nothing(redis: aioredis.Redis, p
 ])
 async def test_malformed_message_is_refused(redis: aioredis.Redis, pool: ProxyPool, data: dict) -> None:
     with pytest.raises(BadRequest):
-        await Inbox(redis, 10).add("worker_1", data)
-    assert await Inbox(redis, 10).page("worker_1", 10) == []
+        await Inbox(redis, SystemClock(), 10).add("worker_1", data)
+    assert await Inbox(redis, SystemClock(), 10).page("worker_1", 10) == []
 
 
 async def test_missing_chat_and_timestamp_get_defaults(redis: aioredis.Redis, pool: ProxyPool) -> None:
-    stored = await Inbox(redis, 10).add("worker_1", {"from": SENDER, "text": "", "waId": "X1", "timestamp": True})
+    stored = await Inbox(redis, SystemClock(), 10).add("worker_1", {"from": SENDER, "text": "", "waId": "X1", "timestamp": True})
     assert stored is not None and stored["chat"] == SENDER and stored["timestamp"] == stored["receivedAt"]
 
 
 async def test_a_long_text_is_kept_cut_and_marked(redis: aioredis.Redis, pool: ProxyPool) -> None:
-    inbox = Inbox(redis, 10, Outbox(redis))
+    inbox = Inbox(redis, SystemClock(), 10, Outbox(redis, SystemClock()))
     long_text = "א" * 70_000  # a stranger can send about 64 KB
     stored = await inbox.add("worker_1", {**incoming(1), "text": long_text})
     exact = await inbox.add("worker_1", {**incoming(2), "text": "x" * TEXT_LIMIT})
@@ -107,5 +109,5 @@ async def test_a_long_text_is_kept_cut_and_marked(redis: aioredis.Redis, pool: P
     assert (stored["text"], stored["truncated"]) == (long_text[:TEXT_LIMIT], True)
     assert (len(exact["text"]), exact["truncated"]) == (TEXT_LIMIT, False)
     assert [m["truncated"] for m in await inbox.page("worker_1", 10)] == [False, True]
-    assert json.loads(await redis.lindex(lane("worker_1"), 0))["data"] == stored  # forwarded as kept
+    assert json.loads(await redis.lindex(forward_lane("worker_1"), 0))["data"] == stored  # forwarded as kept
     assert await redis.memory_usage("waorch:session:worker_1:inbox") < 3 * 4 * TEXT_LIMIT

@@ -8,6 +8,7 @@ import hashlib
 import pytest
 import redis.asyncio as aioredis
 
+from waorch.clock import SystemClock
 from waorch.core import keys
 from waorch.core.proxy_pool import ProxyPool
 from waorch.core.sessions import SessionStore
@@ -19,7 +20,7 @@ ID_KEY = "test-proxy-id-key"
 
 
 async def make_pool(redis: aioredis.Redis, names: str = "ABCD", max_per_proxy: int = 4, cooldown_ms: int = 60000) -> tuple[ProxyPool, dict[str, str]]:
-    pool = ProxyPool(redis, max_per_proxy, 4, cooldown_ms, ID_KEY)
+    pool = ProxyPool(redis, SystemClock(), max_per_proxy, 4, cooldown_ms, ID_KEY)
     ids = {}
     for offset, name in enumerate(names):
         ids[name] = (await pool.add(parse_proxy_url(f"socks5h://u{name}:p@10.0.0.{offset + 1}:1080"))).id
@@ -69,7 +70,7 @@ async def test_fifty_concurrent_provisions_never_overfill(redis: aioredis.Redis)
     assert len(created) == 40 and all(isinstance(r, NoProxyCapacity) for r in refused)
     assert all(len(p.sessions) == 4 for p in await pool.list())
     # Nothing half-created: exactly the 40 accepted sessions exist, ids without gaps.
-    store = SessionStore(redis)
+    store = SessionStore(redis, SystemClock())
     assert sorted(await store.ids()) == sorted(sid for sid, _ in created)
     assert await redis.get("waorch:session:counter") == "40"
 
@@ -105,7 +106,7 @@ async def test_move_takes_session_and_sticky_phone_to_another_proxy(redis: aiore
     assert new != pid
     assert (await pool.get(pid)).sessions == ()
     assert await redis.get("waorch:phone:972501111111:proxy") == new
-    assert (await SessionStore(redis).get(sid)).generation == 1
+    assert (await SessionStore(redis, SystemClock()).get(sid)).generation == 1
 
 
 async def test_phone_limit(redis: aioredis.Redis) -> None:
@@ -132,9 +133,9 @@ async def test_release_frees_slots_and_remove_refuses_busy_proxy(redis: aioredis
 
 
 async def test_empty_pool_means_no_proxy(redis: aioredis.Redis) -> None:
-    pool = ProxyPool(redis, 4, 4, 1000, ID_KEY)
+    pool = ProxyPool(redis, SystemClock(), 4, 4, 1000, ID_KEY)
     sid, pid = await pool.provision(FIELDS, None, None)
-    assert pid == "" and (await SessionStore(redis).get(sid)).proxy == ""
+    assert pid == "" and (await SessionStore(redis, SystemClock()).get(sid)).proxy == ""
 
 
 def unkeyed_id(url: str) -> str:
@@ -152,7 +153,7 @@ async def older_versions_proxy(redis: aioredis.Redis, url: str) -> str:
 
 async def test_ids_are_stable_but_cannot_be_computed_without_the_key(redis: aioredis.Redis) -> None:
     url = "socks5h://acct:pw-1234@10.0.0.1:1080"
-    pool, again, other = (ProxyPool(redis, 4, 4, 1000, key) for key in (ID_KEY, ID_KEY, "another-key"))
+    pool, again, other = (ProxyPool(redis, SystemClock(), 4, 4, 1000, key) for key in (ID_KEY, ID_KEY, "another-key"))
     proxy_id = (await pool.add(parse_proxy_url(url))).id
     assert proxy_id == again.id_of(parse_proxy_url(url)) != other.id_of(parse_proxy_url(url))
     assert proxy_id != unkeyed_id(url)
@@ -166,7 +167,7 @@ async def test_ids_of_an_older_version_are_renamed_with_every_reference(redis: a
     """A user upgrading keeps the pool: sessions keep their proxy, phones their sticky proxy, proxies their health."""
     url = "socks5h://acct:pw-1234@10.0.0.1:1080"
     old = await older_versions_proxy(redis, url)
-    pool = ProxyPool(redis, 4, 4, 60000, ID_KEY)
+    pool = ProxyPool(redis, SystemClock(), 4, 4, 60000, ID_KEY)
     kept, _ = await pool.provision(FIELDS, "972501111111", old)
     await pool.bind_phone(kept, "972501111111")
     gone, _ = await pool.provision(FIELDS, "972502222222", old)
@@ -180,7 +181,7 @@ async def test_ids_of_an_older_version_are_renamed_with_every_reference(redis: a
     assert not await redis.exists(keys.proxy(old), keys.proxy_sessions(old))
     info = await pool.get(new)
     assert (info.sessions, info.phones, info.status, info.reason) == ((kept,), ("972501111111",), "bad", "refused")
-    assert (await SessionStore(redis).get(kept)).proxy == new
+    assert (await SessionStore(redis, SystemClock()).get(kept)).proxy == new
     assert {await redis.get(f"waorch:phone:{phone}:proxy") for phone in ("972501111111", "972502222222")} == {new}
     assert await pool.rekey() == 0
     await pool.mark_ok(new)
@@ -190,18 +191,18 @@ async def test_ids_of_an_older_version_are_renamed_with_every_reference(redis: a
 async def test_a_proxy_added_under_its_new_id_while_the_core_started_is_merged(redis: aioredis.Redis) -> None:
     url = "socks5h://acct:pw-1234@10.0.0.1:1080"
     old = await older_versions_proxy(redis, url)
-    pool = ProxyPool(redis, 4, 4, 60000, ID_KEY)
+    pool = ProxyPool(redis, SystemClock(), 4, 4, 60000, ID_KEY)
     sid, _ = await pool.provision(FIELDS, None, old)
     new = (await pool.add(parse_proxy_url(url), exist_ok=True)).id
     assert await pool.rekey() == 1
     assert [info.id for info in await pool.list()] == [new] and (await pool.get(new)).sessions == (sid,)
-    assert (await SessionStore(redis).get(sid)).proxy == new
+    assert (await SessionStore(redis, SystemClock()).get(sid)).proxy == new
 
 
 async def test_after_an_upgrade_the_api_shows_every_session_with_its_proxy(redis: aioredis.Redis, start_service) -> None:
     url = "socks5h://acct:pw-1234@127.0.0.1:1"
     old = await older_versions_proxy(redis, url)
-    sid, _ = await ProxyPool(redis, 4, 4, 60000, ID_KEY).provision({**FIELDS, "status": "stopped"}, None, old)
+    sid, _ = await ProxyPool(redis, SystemClock(), 4, 4, 60000, ID_KEY).provision({**FIELDS, "status": "stopped"}, None, old)
     running = await start_service()
     [proxy] = (await running.api.get("/api/proxies")).json()["proxies"]
     assert proxy["id"] != old and proxy["sessions"] == [sid] and proxy["url"] == "socks5h://***@127.0.0.1:1"

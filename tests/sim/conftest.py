@@ -59,8 +59,8 @@ class WsDevice:
 
 
 @pytest.fixture
-async def sim(sim_factory: Callable[..., Awaitable[SimServer]]) -> SimServer:
-    """A simulator with 5 s QR codes."""
+async def quick_sim(sim_factory: Callable[..., Awaitable[SimServer]]) -> SimServer:
+    """A simulator with 5 s QR codes (the shared ``sim`` fixture's live 30 s)."""
     return await sim_factory()
 
 
@@ -71,12 +71,12 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def device(http: aiohttp.ClientSession, sim: SimServer) -> AsyncIterator[Callable[..., WsDevice]]:
-    """Factory ``device(url=sim.url, keys=new keys)`` of WebSocket devices (closed afterwards)."""
+async def device(http: aiohttp.ClientSession, quick_sim: SimServer) -> AsyncIterator[Callable[..., WsDevice]]:
+    """Factory ``device(url=quick_sim.url, keys=new keys)`` of WebSocket devices (closed afterwards)."""
     made: list[WsDevice] = []
 
     def make(url: str | None = None, keys: dict[str, str] | None = None) -> WsDevice:
-        made.append(WsDevice(http, url or sim.url, keys))
+        made.append(WsDevice(http, url or quick_sim.url, keys))
         return made[-1]
 
     yield make
@@ -85,11 +85,11 @@ async def device(http: aiohttp.ClientSession, sim: SimServer) -> AsyncIterator[C
 
 
 @pytest.fixture
-def api(http: aiohttp.ClientSession, sim: SimServer) -> Callable[..., Awaitable[tuple[int, Any]]]:
+def api(http: aiohttp.ClientSession, quick_sim: SimServer) -> Callable[..., Awaitable[tuple[int, Any]]]:
     """``await api(method, path, json=...)`` → (status, JSON body) against the control API."""
 
     async def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        async with http.request(method, sim.url + path, **kwargs) as response:
+        async with http.request(method, quick_sim.url + path, **kwargs) as response:
             return response.status, await response.json()
 
     return call

@@ -14,7 +14,6 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,7 +25,6 @@ from waorch.core.activity import Activity
 from waorch.core.proxy_pool import ProxyInfo
 from waorch.core.sessions import Session
 from waorch.core.tiers import DEFAULT_TIERS
-from waorch.tui import detail, proxies_screen, sessions_screen
 from waorch.tui.detail import DetailScreen, WorkerFacts
 from waorch.tui.sessions_screen import SessionsScreen
 from waorch.tui.snapshot import SessionRow
@@ -66,17 +64,28 @@ FAILED_LOGIN = Session("worker_4", status="disconnected", created=NOW - 300, res
 FAILED_HISTORY = [{"at": NOW - 2, "kind": "restart", "problem": "worker exited", "delay": 4.0},
                   {"at": NOW - 3, "kind": "status", "status": "disconnected", "reason": FAILED_LOGIN.reason},
                   {"at": NOW - 4, "kind": "status", "status": "starting", "reason": ""}]
+class FixedClock:
+    """A clock that always says ``NOW`` (the room renders every age and countdown from it)."""
+
+    def now(self) -> float:
+        return NOW
+
+    async def sleep(self, seconds: float) -> None:
+        raise AssertionError("a still room does not wait")
+
+    def real_seconds(self, seconds: float) -> float:
+        return seconds
+
+    def clock_seconds(self, real_seconds: float) -> float:
+        return real_seconds
 
 
 @pytest.fixture
 def room(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch) -> Iterator[StillRoom]:
     """The control room on a fixed clock (``NOW``, times shown in UTC)."""
-    clock = SimpleNamespace(time=lambda: NOW)
-    monkeypatch.setattr(sessions_screen, "time", clock)
-    monkeypatch.setattr(detail, "time", clock)
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    yield StillRoom(make_settings())
+    yield StillRoom(make_settings(), clock=FixedClock())
     monkeypatch.undo()
     time.tzset()
 
@@ -154,8 +163,7 @@ async def pane(pilot: Pilot[Any], key: str, data: object) -> None:
     await pilot.pause()
 
 
-def test_proxies_pane_with_a_bad_proxy_cooling_down(snap_compare, room: StillRoom, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(proxies_screen, "time", SimpleNamespace(time=lambda: NOW))
+def test_proxies_pane_with_a_bad_proxy_cooling_down(snap_compare, room: StillRoom) -> None:
     assert snap_compare(room, terminal_size=SIZE, run_before=lambda pilot: pane(pilot, "2", PROXIES))
 
 

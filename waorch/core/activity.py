@@ -12,12 +12,13 @@ written); while it lasts, refusals are not logged again; its end is logged and r
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from waorch.clock import Clock
 from waorch.core import keys
+from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_server import is_full, over_maxmemory
 from waorch.core.sessions import Status
 from waorch.shorten import shorten
@@ -40,31 +41,30 @@ class Activity:
     """One entry: when (unix seconds), how bad, which session (``""``: none), what kind, what happened."""
 
     id: str
-    ts: float
-    level: str
-    session: str
-    kind: str
-    text: str
+    ts: float = 0.0
+    level: str = INFO
+    session: str = ""
+    kind: str = ""
+    text: str = ""
 
-    @classmethod
-    def from_entry(cls, entry_id: str, fields: dict[str, str]) -> Activity:
-        """Build from a stream entry."""
-        return cls(entry_id, float(fields.get("ts") or 0), fields.get("level", INFO), fields.get("session", ""),
-                   fields.get("kind", ""), fields.get("text", ""))
+
+def _entry(entry_id: str, fields: dict[str, str]) -> Activity:
+    return from_redis_hash(Activity, {**fields, "id": entry_id})
 
 
 class ActivityLog:
     """Writes and reads the activity stream (writing never fails the change it reports)."""
 
-    def __init__(self, redis: aioredis.Redis, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(self, redis: aioredis.Redis, clock: Clock, max_entries: int = MAX_ENTRIES) -> None:
         self.redis = redis
+        self.clock = clock
         self.max_entries = max_entries
         self.full_since: float | None = None  # when Redis began refusing writes (None: it takes them)
         self._add_when_full = redis.register_script(_ADD_WHEN_FULL)
 
     async def add(self, level: str, kind: str, text: str, session_id: str = "") -> None:
         """Append an entry; the oldest ones beyond ``max_entries`` are trimmed."""
-        fields = {"ts": time.time(), "level": level, "session": session_id, "kind": kind, "text": shorten(text, 500)}
+        fields = {"ts": self.clock.now(), "level": level, "session": session_id, "kind": kind, "text": shorten(text, 500)}
         try:
             await self.redis.xadd(keys.ACTIVITY, fields, maxlen=self.max_entries, approximate=True)
         except (aioredis.RedisError, OSError) as error:
@@ -76,9 +76,9 @@ class ActivityLog:
         if not is_full(error):
             return False
         if self.full_since is None:
-            self.full_since = time.time()
+            self.full_since = self.clock.now()
             log.error("%s", FULL)
-            fields = ["ts", time.time(), "level", ERROR, "session", "", "kind", "redis", "text", FULL]
+            fields = ["ts", self.full_since, "level", ERROR, "session", "", "kind", "redis", "text", FULL]
             try:
                 await self._add_when_full(keys=[keys.ACTIVITY], args=[self.max_entries, *fields])
             except (aioredis.RedisError, OSError) as problem:
@@ -89,19 +89,19 @@ class ActivityLog:
         """End an episode of a full Redis once it has room again (logged and recorded)."""
         if self.full_since is None or await over_maxmemory(self.redis):
             return
-        lasted, self.full_since = time.time() - self.full_since, None
+        lasted, self.full_since = self.clock.now() - self.full_since, None
         log.warning("Redis has room again: it takes writes (it was full for %.0f s)", lasted)
         await self.add(WARNING, "redis", f"Redis has room again (it was full for {lasted:.0f} s)")
 
     async def latest(self, count: int) -> list[Activity]:
         """The last ``count`` entries, oldest first."""
         rows = await self.redis.xrevrange(keys.ACTIVITY, count=count)
-        return [Activity.from_entry(entry_id, fields) for entry_id, fields in reversed(rows)]
+        return [_entry(entry_id, fields) for entry_id, fields in reversed(rows)]
 
     async def after(self, entry_id: str, count: int = 1000) -> list[Activity]:
         """Entries added after ``entry_id``, oldest first (at most ``count``)."""
         rows = await self.redis.xrange(keys.ACTIVITY, min=f"({entry_id}", count=count)
-        return [Activity.from_entry(row_id, fields) for row_id, fields in rows]
+        return [_entry(row_id, fields) for row_id, fields in rows]
 
     async def status_changed(self, session_id: str, status: Status, reason: str) -> None:
         """Session status listener: one entry per change, errors for failed and logged-out."""

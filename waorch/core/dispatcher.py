@@ -30,6 +30,7 @@ from waorch.core.pacing import (
     local_day,
     typing_seconds,
 )
+from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_server import is_outage
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.tiers import Tier, TierStore, tier_for_age
@@ -218,7 +219,7 @@ class SessionLoop:
             return False
         if head:
             self._settle_arrivals()
-        session = Session.from_hash(data)
+        session = from_redis_hash(Session, data)
         if inflight:
             await self._reconcile(session)
             return True

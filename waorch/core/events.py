@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -111,9 +110,10 @@ class EventHandler:
             await self.store.set_status(session.id, Status.FAILED, f"{error.message} ({phone}); logged out")
             await self.logout(session.id)
             return
-        first = {} if session.first_connected else {"first_connected": self.dispatcher.clock.now()}
+        now = self.store.clock.now()
+        first = {} if session.first_connected else {"first_connected": now}
         await self.store.set_status(session.id, Status.CONNECTED, qr="", qr_expires=0,
-                                    connected_since=time.time(), ban_until=0, **first)
+                                    connected_since=now, ban_until=0, **first)
 
     async def _disconnected(self, session: Session, event: Event) -> None:
         reason = str(event.data.get("reason", "connection_lost"))
@@ -141,7 +141,7 @@ class EventHandler:
             log.warning("[%s] PING refused: commandUrl %.100r is not an address commands may go to", session.id, url)
             raise BadRequest(f"commandUrl must be http://<loopback address>:<port>, got {str(url)[:100]!r}",
                              session_id=session.id, code="COMMAND_URL_REFUSED")
-        await self.store.update(session.id, last_ping=time.time(), command_url=address)
+        await self.store.update(session.id, last_ping=self.store.clock.now(), command_url=address)
 
     async def _proxy_error(self, session: Session, event: Event) -> None:
         error = shorten(str(event.data.get("error", "proxy error")), REASON_LIMIT)
@@ -164,7 +164,7 @@ class EventHandler:
     async def _restricted(self, session: Session, event: Event) -> None:
         """Reach-out time-lock: no sends to new contacts until it passes (or our configured hold)."""
         until = event.data.get("until")
-        until = until if isinstance(until, (int, float)) else self.dispatcher.clock.now() + self.restrict_s
+        until = until if isinstance(until, (int, float)) else self.store.clock.now() + self.restrict_s
         await self.store.update(session.id, restricted_until=until)
         await self.store.record(session.id, "send_restricted", {"reason": event.data.get("reason"), "until": until})
         self.dispatcher.wake(session.id)

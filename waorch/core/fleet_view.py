@@ -13,25 +13,30 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from waorch.core import keys
+from waorch.core.keys import LUA_KEY, SLOT
+from waorch.core.redis_hashes import from_redis_hash
 
 FIELDS = ("phone", "status", "proxy", "first_connected", "tier_pin", "last_ping")
-# KEYS[1]: the sessions index. ARGV: key prefix, local day. Per session: id, FIELDS, depth, sent, failed.
-_ROWS = """
+# KEYS[1]: the sessions index. ARGV: the key templates of a session, of its queue and of its counts of
+# the local day. Per session: id, FIELDS, depth, sent, failed.
+_ROWS = LUA_KEY + """
 local out = {}
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local f = redis.call('HMGET', ARGV[1]..'session:'..sid, 'phone', 'status', 'proxy', 'first_connected', 'tier_pin', 'last_ping')
+  local f = redis.call('HMGET', key(ARGV[1], sid), 'phone', 'status', 'proxy', 'first_connected', 'tier_pin',
+                       'last_ping')
   if f[2] then
     out[#out + 1] = sid
     for i = 1, 6 do out[#out + 1] = f[i] or '' end
-    out[#out + 1] = redis.call('LLEN', ARGV[1]..'queue:'..sid)
-    local c = redis.call('HMGET', ARGV[1]..'count:'..sid..':'..ARGV[2], 'sent', 'failed')
+    out[#out + 1] = redis.call('LLEN', key(ARGV[2], sid))
+    local c = redis.call('HMGET', key(ARGV[3], sid), 'sent', 'failed')
     out[#out + 1] = c[1] or '0'
     out[#out + 1] = c[2] or '0'
   end
 end
 return out
 """
-WIDTH = 1 + len(FIELDS) + 3
+NAMES = ("id", *FIELDS, "depth", "sent", "failed")  # one row of the script's answer
+WIDTH = len(NAMES)
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,7 @@ class FleetView:
 
     async def rows(self, day: str) -> list[FleetRow]:
         """Every session with its queue depth and the counters of local ``day``."""
-        flat = await self._rows(keys=[keys.SESSIONS], args=[keys.PREFIX, day])
-        return [_row(flat[at:at + WIDTH]) for at in range(0, len(flat), WIDTH)]
-
-
-def _row(values: list[str | int]) -> FleetRow:
-    sid, phone, status, proxy, first, pin, ping, depth, sent, failed = values
-    return FleetRow(str(sid), str(phone), str(status), str(proxy), float(first or 0), str(pin), float(ping or 0),
-                    int(depth), int(sent), int(failed))
+        templates = [keys.session(SLOT), keys.queue(SLOT), keys.counts(SLOT, day)]
+        flat = await self._rows(keys=[keys.SESSIONS], args=templates)
+        rows = (dict(zip(NAMES, flat[at:at + WIDTH], strict=True)) for at in range(0, len(flat), WIDTH))
+        return [from_redis_hash(FleetRow, row) for row in rows]

@@ -103,7 +103,7 @@ class Forwarder:
         try:
             if error is None:
                 await self.outbox.delivered(claim)
-            elif self.policy.exhausted(claim.attempts + 1, claim.age):
+            elif self.policy.exhausted(claim.attempts + 1, claim.age(self.outbox.clock.now())):
                 log.warning("[%s] gave up forwarding %s after %d attempts: %s",
                             claim.session_id, claim.delivery_id, claim.attempts + 1, error)
                 await self.outbox.give_up(claim, error)

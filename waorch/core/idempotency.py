@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from waorch.core import keys
 from waorch.errors import BadRequest, IdempotencyInProgress, IdempotencyMismatch
 
 TTL_S = 48 * 3600
@@ -50,13 +51,9 @@ class IdempotencyStore:
         self.redis = redis
         self._begin = redis.register_script(_BEGIN)
 
-    @staticmethod
-    def _key(key: str) -> str:
-        return "waorch:idem:" + hashlib.sha256(key.encode()).hexdigest()
-
     async def begin(self, key: str, print_: str) -> dict[str, Any] | None:
         """Claim ``key``; or return the stored answer of a finished twin (409 / 422 otherwise)."""
-        result = await self._begin(keys=[self._key(key)], args=[print_, CLAIM_TTL_S])
+        result = await self._begin(keys=[keys.idempotency(key)], args=[print_, CLAIM_TTL_S])
         if result[0] == "mismatch":
             raise IdempotencyMismatch("this Idempotency-Key was used with a different body")
         if result[0] == "pending":
@@ -65,11 +62,11 @@ class IdempotencyStore:
 
     async def finish(self, key: str, answer: dict[str, Any]) -> None:
         """Store the answer for later twins."""
-        name = self._key(key)
+        name = keys.idempotency(key)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(name, mapping={"state": "done", "answer": json.dumps(answer)}).expire(name, TTL_S)
             await pipe.execute()
 
     async def abandon(self, key: str) -> None:
         """Release a claim whose request failed (the key can be used again)."""
-        await self.redis.delete(self._key(key))
+        await self.redis.delete(keys.idempotency(key))

@@ -11,11 +11,11 @@ characters is kept cut to that length, marked ``truncated`` (strangers decide ho
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from waorch.clock import Clock
 from waorch.core import keys
 from waorch.core.outbox import Outbox, dumps
 from waorch.errors import BadRequest
@@ -42,16 +42,6 @@ return message
 """
 
 
-def inbox(session_id: str) -> str:
-    """Sorted set of a session's messages (JSON) scored by their id."""
-    return keys.session(session_id) + ":inbox"
-
-
-def inbox_ids(session_id: str) -> str:
-    """Sorted set of the WhatsApp ids in a session's inbox, scored like the messages."""
-    return keys.session(session_id) + ":inbox:ids"
-
-
 def _text(data: dict[str, Any], name: str) -> str | None:
     value = data.get(name)
     return value if isinstance(value, str) and value else None
@@ -71,16 +61,17 @@ def parse_message(session_id: str, data: dict[str, Any], received_at: float) -> 
 class Inbox:
     """Each session's last ``limit`` incoming messages, optionally queued for forwarding."""
 
-    def __init__(self, redis: aioredis.Redis, limit: int, outbox: Outbox | None = None) -> None:
+    def __init__(self, redis: aioredis.Redis, clock: Clock, limit: int, outbox: Outbox | None = None) -> None:
         self.redis = redis
+        self.clock = clock
         self.limit = limit
         self.outbox = outbox
         self._add = redis.register_script(_ADD)
 
     async def add(self, session_id: str, data: dict[str, Any]) -> dict[str, Any] | None:
         """Keep (and queue) a received message; ``None`` for a duplicate or a deleted session."""
-        message = parse_message(session_id, data, time.time())
-        script_keys = [keys.session(session_id), inbox(session_id), inbox_ids(session_id)]
+        message = parse_message(session_id, data, self.clock.now())
+        script_keys = [keys.session(session_id), keys.session_inbox(session_id), keys.session_inbox_ids(session_id)]
         args: list[str | int] = [message["waId"], dumps(message)[1:], self.limit]
         if self.outbox is not None:
             lane_keys, lane_args = self.outbox.message_push(session_id)
@@ -91,5 +82,5 @@ class Inbox:
     async def page(self, session_id: str, limit: int, before: int | None = None) -> list[dict[str, Any]]:
         """Up to ``limit`` messages, newest first, with an ``id`` below ``before`` if given."""
         top = f"({before}" if before is not None else "+inf"
-        rows = await self.redis.zrevrangebyscore(inbox(session_id), top, "-inf", start=0, num=limit)
+        rows = await self.redis.zrevrangebyscore(keys.session_inbox(session_id), top, "-inf", start=0, num=limit)
         return [json.loads(row) for row in rows]

@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from waorch.core import keys
+from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_server import problem_of
 from waorch.errors import CoreActive, Fenced
 
@@ -70,12 +71,6 @@ class Holder:
     pid: int
     since: float
 
-    @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> Holder:
-        """Parse the lease hash."""
-        return cls(fields["owner"], int(fields["epoch"]), fields["url"], fields["host"], int(fields["pid"]),
-                   float(fields["since"]))
-
     def describe(self) -> str:
         """``pid 1234 on host, API http://...`` for messages."""
         return f"pid {self.pid} on {self.host}, API {self.url}"
@@ -95,7 +90,7 @@ class Holder:
 async def current_holder(redis: aioredis.Redis) -> Holder | None:
     """The active core on this Redis, or ``None`` if there is none."""
     fields = await redis.hgetall(keys.CORE_LEASE)
-    return Holder.from_fields(fields) if fields.get("owner") else None
+    return from_redis_hash(Holder, fields) if fields.get("owner") else None
 
 
 class CoreLease:
@@ -118,6 +113,7 @@ class CoreLease:
         stale = holder.owner if holder and (holder.owner == self.owner or holder.is_dead()) else ""
         if stale and stale != self.owner:
             log.warning("taking over the lease of a core that is gone (%s)", holder.describe())
+        # ``since`` is the OS's time, not the core's clock: it is compared with the process's start time
         args = [self.owner, self.ttl_ms, self.url, socket.gethostname(), os.getpid(), time.time(), stale]
         epoch = await self._acquire(keys=[keys.CORE_LEASE, keys.CORE_EPOCH], args=args)
         if not epoch:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -126,7 +125,8 @@ class Lifecycle:
         reason = session.reason if session.status == Status.STARTING else ""
         try:
             recorded = await self.store.set_status(session.id, Status.STARTING, reason, worker=ref, generation=generation,
-                                                   command_url="", last_ping=time.time(), engine=self.engine_of(session))
+                                                   command_url="", last_ping=self.store.clock.now(),
+                                                   engine=self.engine_of(session))
         except Exception:
             await self.runner.stop(ref, 5.0)
             raise

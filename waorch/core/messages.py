@@ -1,9 +1,9 @@
 """Durable messages: one hash per message, a FIFO list per session, an in-flight slot, the outbox.
 
 Every state change is one Lua script, so a message is never in two places and counters never
-drift: ``queue:{sid}`` (waiting, head first) → ``inflight:{sid}`` (being sent) → done
+drift: ``keys.queue`` (waiting, head first) → ``keys.inflight`` (being sent) → done
 (``sent`` / ``failed`` / ``dead`` / ``unknown``). Messages held for later (``sendAt``) wait in
-the ``outbox`` sorted set and join their session's queue when due.
+the ``keys.SCHEDULED`` sorted set and join their session's queue when due.
 
 Nothing grows without bound: a finished message's hash expires after the retention (one that is
 waiting or in flight never does), the lists of dead and unknown ids keep the newest, a session
@@ -15,25 +15,24 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from waorch.core import keys
 from waorch.core.batching import CommandBatcher
+from waorch.core.keys import LUA_KEY, SLOT
 from waorch.core.lease import FENCE, CoreLease
+from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.tiers import DAY_S, Tier
 from waorch.errors import DailyLimit, MessageNotFound, SessionNotFound, SessionUnavailable
 from waorch.shorten import shorten
 
-P = "waorch:"
-OUTBOX = P + "outbox"
-DEAD = P + "dead"
-UNKNOWN = P + "unknown"
-QUEUES = P + "queues"
 COUNT_TTL_S = 8 * 86400
+ACCEPT_KEY_COUNT = "6"  # the accepting script's KEYS (sent as a string: it is the hot path)
 SCAN_BATCH = 1000
 
 
@@ -50,13 +49,14 @@ class MessageStatus(StrEnum):
 
 
 # The session check and the tier's daily limit are decided here too, so accepting a message is
-# one round trip. ARGV: id, session, tier table, due (1|0), send at, now, to, text, created, count
-# day. The tier table is {pins = {name: limit}, ages = {{min age s, limit}}}
+# one round trip. KEYS: day's counts, session, message, queue, sessions with work, scheduled.
+# ARGV: id, session, tier table, due (1|0), send at, now, to, text, created, count day.
+# The tier table is {pins = {name: limit}, ages = {{min age s, limit}}}
 # (the same rule as tiers.tier_for_age: a pinned tier wins, else the oldest tier the age reaches).
 _ACCEPT = """
 local id, sid, due, send_at = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
-local counts = KEYS[1]
-local session = redis.call('HMGET', 'waorch:session:'..sid, 'status', 'first_connected', 'tier_pin')
+local counts, message = KEYS[1], KEYS[3]
+local session = redis.call('HMGET', KEYS[2], 'status', 'first_connected', 'tier_pin')
 if not session[1] then return {err = 'SESSION_NOT_FOUND'} end
 if session[1] == 'logged_out' or session[1] == 'failed' or session[1] == 'stopped' then
   return {err = 'SESSION_UNAVAILABLE '..session[1]}
@@ -72,100 +72,103 @@ if not limit then
 end
 local used = tonumber(redis.call('HGET', counts, 'queued') or '0') + tonumber(redis.call('HGET', counts, 'sent') or '0')
 if used >= limit then return {err = 'DAILY_LIMIT'} end
-redis.call('HSET', 'waorch:msg:'..id, 'id', id, 'session', sid, 'to', ARGV[7], 'text', ARGV[8], 'created', ARGV[9],
+redis.call('HSET', message, 'id', id, 'session', sid, 'to', ARGV[7], 'text', ARGV[8], 'created', ARGV[9],
   'send_at', send_at, 'count_day', ARGV[10], 'attempts', '0', 'status', due == '1' and 'queued' or 'scheduled')
 if due == '1' then
-  redis.call('RPUSH', 'waorch:queue:'..sid, id)
-  redis.call('SADD', 'waorch:queues', sid)
+  redis.call('RPUSH', KEYS[4], id)
+  redis.call('SADD', KEYS[5], sid)
 else
-  redis.call('ZADD', 'waorch:outbox', send_at, id)
+  redis.call('ZADD', KEYS[6], send_at, id)
 end
 redis.call('HINCRBY', counts, 'queued', 1)
 redis.call('EXPIRE', counts, COUNT_TTL)
 return used + 1
 """.replace("COUNT_TTL", str(COUNT_TTL_S))
 
-# ARGV: session, message id, now
+# KEYS: queue, in flight, message. ARGV: message id, now.
 _START = """
-local sid, id = ARGV[1], ARGV[2]
-if redis.call('LINDEX', 'waorch:queue:'..sid, 0) ~= id then return 0 end
-redis.call('LMOVE', 'waorch:queue:'..sid, 'waorch:inflight:'..sid, 'LEFT', 'RIGHT')
-redis.call('HSET', 'waorch:msg:'..id, 'status', 'sending', 'started', ARGV[3], 'error', '')
-return redis.call('HINCRBY', 'waorch:msg:'..id, 'attempts', 1)
+local queue, inflight, message = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('LINDEX', queue, 0) ~= ARGV[1] then return 0 end
+redis.call('LMOVE', queue, inflight, 'LEFT', 'RIGHT')
+redis.call('HSET', message, 'status', 'sending', 'started', ARGV[2], 'error', '')
+return redis.call('HINCRBY', message, 'attempts', 1)
 """
 
-# ARGV: session, id, now, outcome (sent|failed|dead|unknown), today, error, wa id, next gap,
-# then the retention: message ttl s, dead/unknown list limit, contacts per session, contact ttl s.
-_FINISH = """
-local sid, id, now, outcome, today = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local ttl, list_limit, contacts_limit = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
-local key = 'waorch:msg:'..id
-local status = redis.call('HGET', key, 'status')
-local bucket = 'waorch:count:'..sid..':'..today
+# KEYS: message, today's counts, in flight, queue, done, pace, contacted, unknown ids, dead ids.
+# ARGV: session, id, now, outcome (sent|failed|dead|unknown), error, wa id, next gap, then the
+# retention: message ttl s, dead/unknown list limit, contacts per session, contact ttl s; then the
+# templates of the session's counts of a day and of a recipient's last sender.
+_FINISH = LUA_KEY + """
+local sid, id, now, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ttl, list_limit, contacts_limit = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
+local counts_of, contact = ARGV[12], ARGV[13]
+local message, bucket, inflight, queue, done, pace, contacted, unknown, dead = unpack(KEYS)
+local status = redis.call('HGET', message, 'status')
 if status == 'unknown' and outcome == 'sent' then
   -- the worker's own report settles a send we had given up on
-  redis.call('HSET', key, 'status', 'sent', 'wa_id', ARGV[7], 'sent_at', now, 'error', '')
-  redis.call('EXPIRE', key, ttl)
+  redis.call('HSET', message, 'status', 'sent', 'wa_id', ARGV[6], 'sent_at', now, 'error', '')
+  redis.call('EXPIRE', message, ttl)
   redis.call('HINCRBY', bucket, 'sent', 1)
   redis.call('HINCRBY', bucket, 'unknown', -1)
-  redis.call('LREM', 'waorch:unknown', 0, id)
+  redis.call('LREM', unknown, 0, id)
   return 1
 end
 if status ~= 'sending' and status ~= 'queued' then return 0 end
-redis.call('LREM', 'waorch:inflight:'..sid, 0, id)
-redis.call('LREM', 'waorch:queue:'..sid, 0, id)
-redis.call('HSET', key, 'status', outcome, 'finished', now, 'error', ARGV[6])
-redis.call('EXPIRE', key, ttl)
-local counted = redis.call('HGET', key, 'count_day')
-redis.call('HINCRBY', 'waorch:count:'..sid..':'..counted, 'queued', -1)
+redis.call('LREM', inflight, 0, id)
+redis.call('LREM', queue, 0, id)
+redis.call('HSET', message, 'status', outcome, 'finished', now, 'error', ARGV[5])
+redis.call('EXPIRE', message, ttl)
+redis.call('HINCRBY', key(counts_of, redis.call('HGET', message, 'count_day')), 'queued', -1)
 if outcome == 'sent' then
-  redis.call('HSET', key, 'wa_id', ARGV[7], 'sent_at', now)
+  redis.call('HSET', message, 'wa_id', ARGV[6], 'sent_at', now)
   redis.call('HINCRBY', bucket, 'sent', 1)
-  redis.call('ZADD', 'waorch:done:'..sid, now, id)
-  redis.call('ZREMRANGEBYSCORE', 'waorch:done:'..sid, '-inf', tonumber(now) - 3600)
-  redis.call('HSET', 'waorch:pace:'..sid, 'last_done', now, 'gap', ARGV[8])
-  local to = redis.call('HGET', key, 'to')
-  redis.call('SET', 'waorch:contact:'..to, sid, 'EX', ARGV[12])
-  redis.call('ZADD', 'waorch:contacted:'..sid, now, to)
-  redis.call('ZREMRANGEBYRANK', 'waorch:contacted:'..sid, 0, -contacts_limit - 1)
+  redis.call('ZADD', done, now, id)
+  redis.call('ZREMRANGEBYSCORE', done, '-inf', tonumber(now) - 3600)
+  redis.call('HSET', pace, 'last_done', now, 'gap', ARGV[7])
+  local to = redis.call('HGET', message, 'to')
+  redis.call('SET', key(contact, to), sid, 'EX', ARGV[11])
+  redis.call('ZADD', contacted, now, to)
+  redis.call('ZREMRANGEBYRANK', contacted, 0, -contacts_limit - 1)
 elseif outcome == 'unknown' then
   redis.call('HINCRBY', bucket, 'unknown', 1)
-  redis.call('RPUSH', 'waorch:unknown', id)
-  redis.call('LTRIM', 'waorch:unknown', -list_limit, -1)
+  redis.call('RPUSH', unknown, id)
+  redis.call('LTRIM', unknown, -list_limit, -1)
 else
   redis.call('HINCRBY', bucket, 'failed', 1)
   if outcome == 'dead' then
-    redis.call('RPUSH', 'waorch:dead', id)
-    redis.call('LTRIM', 'waorch:dead', -list_limit, -1)
+    redis.call('RPUSH', dead, id)
+    redis.call('LTRIM', dead, -list_limit, -1)
   end
 end
 redis.call('EXPIRE', bucket, COUNT_TTL)
 return 1
 """.replace("COUNT_TTL", str(COUNT_TTL_S))
 
-# ARGV: session, id, error, retry at
+# KEYS: in flight, queue, message. ARGV: id, error, retry at.
 _RETRY = """
-local sid, id = ARGV[1], ARGV[2]
-if redis.call('LREM', 'waorch:inflight:'..sid, 0, id) == 0 then return 0 end
-redis.call('LPUSH', 'waorch:queue:'..sid, id)
-redis.call('HSET', 'waorch:msg:'..id, 'status', 'queued', 'error', ARGV[3], 'retry_at', ARGV[4])
+if redis.call('LREM', KEYS[1], 0, ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], 'status', 'queued', 'error', ARGV[2], 'retry_at', ARGV[3])
 return 1
 """
 
-# ARGV: now, message ttl s
-_PROMOTE = """
-local due = redis.call('ZRANGEBYSCORE', 'waorch:outbox', '-inf', ARGV[1], 'LIMIT', 0, 500)
+# KEYS: scheduled, sessions with work. ARGV: now, message ttl s, templates of a message, a session
+# and a queue.
+_PROMOTE = LUA_KEY + """
+local message_of, session_of, queue_of = ARGV[3], ARGV[4], ARGV[5]
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
 local woken = {}
 for _, id in ipairs(due) do
-  redis.call('ZREM', 'waorch:outbox', id)
-  local sid = redis.call('HGET', 'waorch:msg:'..id, 'session')
-  if sid and redis.call('EXISTS', 'waorch:session:'..sid) == 0 then
-    redis.call('HSET', 'waorch:msg:'..id, 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[1])
-    redis.call('EXPIRE', 'waorch:msg:'..id, ARGV[2])
+  redis.call('ZREM', KEYS[1], id)
+  local message = key(message_of, id)
+  local sid = redis.call('HGET', message, 'session')
+  if sid and redis.call('EXISTS', key(session_of, sid)) == 0 then
+    redis.call('HSET', message, 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[1])
+    redis.call('EXPIRE', message, ARGV[2])
   elseif sid then
-    redis.call('RPUSH', 'waorch:queue:'..sid, id)
-    redis.call('SADD', 'waorch:queues', sid)
-    redis.call('HSET', 'waorch:msg:'..id, 'status', 'queued')
+    redis.call('RPUSH', key(queue_of, sid), id)
+    redis.call('SADD', KEYS[2], sid)
+    redis.call('HSET', message, 'status', 'queued')
     woken[#woken + 1] = sid
   end
 end
@@ -174,30 +177,30 @@ return woken
 
 # A deleted session's keys (its session hash is already gone). Messages still waiting (an accept
 # that raced the delete) fail; the recipients whose last sender it was forget it.
-# ARGV: session, now, message ttl s
-_FORGET = """
-local sid = ARGV[1]
-local queue, inflight, contacted = 'waorch:queue:'..sid, 'waorch:inflight:'..sid, 'waorch:contacted:'..sid
-for _, list in ipairs({queue, inflight}) do
+# KEYS: queue, in flight, contacted, contacts (uncapped, older versions), done, pace, sessions with
+# work. ARGV: session, now, message ttl s, templates of a message and of a recipient's last sender.
+_FORGET = LUA_KEY + """
+local sid, message_of, contact = ARGV[1], ARGV[4], ARGV[5]
+for _, list in ipairs({KEYS[1], KEYS[2]}) do
   for _, id in ipairs(redis.call('LRANGE', list, 0, -1)) do
-    redis.call('HSET', 'waorch:msg:'..id, 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[2])
-    redis.call('EXPIRE', 'waorch:msg:'..id, ARGV[3])
+    redis.call('HSET', key(message_of, id), 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[2])
+    redis.call('EXPIRE', key(message_of, id), ARGV[3])
   end
 end
-for _, to in ipairs(redis.call('ZRANGE', contacted, 0, -1)) do
-  if redis.call('GET', 'waorch:contact:'..to) == sid then redis.call('DEL', 'waorch:contact:'..to) end
+for _, to in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  if redis.call('GET', key(contact, to)) == sid then redis.call('DEL', key(contact, to)) end
 end
-redis.call('SREM', 'waorch:queues', sid)
--- waorch:contacts:<sid> is the unbounded set kept before contacts were capped
-return redis.call('DEL', queue, inflight, contacted, 'waorch:contacts:'..sid, 'waorch:done:'..sid, 'waorch:pace:'..sid)
+redis.call('SREM', KEYS[7], sid)
+return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 """
 
-# Scheduled messages of a deleted session fail now rather than when due. ARGV: now, message ttl s, ids...
+# Scheduled messages of a deleted session fail now rather than when due.
+# KEYS: scheduled, then the messages. ARGV: now, message ttl s, then their ids.
 _FAIL_SCHEDULED = """
 for i = 3, #ARGV do
-  if redis.call('ZREM', 'waorch:outbox', ARGV[i]) == 1 then
-    redis.call('HSET', 'waorch:msg:'..ARGV[i], 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[1])
-    redis.call('EXPIRE', 'waorch:msg:'..ARGV[i], ARGV[2])
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[i - 1], 'status', 'failed', 'error', 'session deleted', 'finished', ARGV[1])
+    redis.call('EXPIRE', KEYS[i - 1], ARGV[2])
   end
 end
 return 1
@@ -238,17 +241,6 @@ class Message:
     wa_id: str = ""
     error: str = ""
 
-    @classmethod
-    def from_hash(cls, data: dict[str, str]) -> Message:
-        """Build from a Redis hash."""
-        kinds = {f.name: f.type for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for name, kind in kinds.items():
-            if name in data:
-                raw = data[name]
-                values[name] = float(raw or 0) if kind == "float" else int(raw or 0) if kind == "int" else raw
-        return cls(**values)
-
 
 
 def _limits(tiers: tuple[Tier, ...]) -> str:
@@ -267,6 +259,12 @@ def _accept_error(error: aioredis.ResponseError, session_id: str) -> Exception:
         status = text.split()[1] if len(text.split()) > 1 else "unavailable"
         return SessionUnavailable(f"session is {status}: it cannot send", session_id=session_id)
     return error
+
+
+def _finish_keys(session_id: str, message_id: str, today: str) -> list[str]:
+    """The keys of the finishing script, in its order."""
+    return [keys.message(message_id), keys.counts(session_id, today), keys.inflight(session_id), keys.queue(session_id),
+            keys.done(session_id), keys.pace(session_id), keys.contacted(session_id), keys.UNKNOWN, keys.DEAD]
 
 
 def new_message_id() -> str:
@@ -300,130 +298,143 @@ class MessageStore:
         With ``fsync``, a ``WAITAOF`` in the same batch follows the write; returns whether the
         write is confirmed on disk (True without it: the server's own policy applies).
         """
-        counts = f"{P}count:{message.session}:{message.count_day}"
+        sid = message.session
+        script_keys = (keys.counts(sid, message.count_day), keys.session(sid), keys.message(message.id),
+                       keys.queue(sid), keys.QUEUES, keys.SCHEDULED)
         if tiers is not self._tiers:  # the tier store hands out the same tuple while it is current
             self._tiers, self._limits = tiers, _limits(tiers)
         # all strings: hiredis packs a float argument at twice the cost (repr is what it sends)
         args = (message.id, message.session, self._limits, "1" if due else "0", repr(message.send_at), repr(now),
                 message.to, message.text, repr(message.created), message.count_day)
-        result, durable = await self._accept_batched(counts, args, fsync)
+        result, durable = await self._accept_batched(script_keys, args, fsync)
         if isinstance(result, NoScriptError):
             await self.redis.script_load(_ACCEPT)
-            result, durable = await self._accept_batched(counts, args, fsync)
+            result, durable = await self._accept_batched(script_keys, args, fsync)
         if isinstance(result, aioredis.ResponseError):
             raise _accept_error(result, message.session)
         return durable
 
-    async def _accept_batched(self, counts: str, args: tuple[object, ...], fsync: bool) -> tuple[Any, bool]:
+    async def _accept_batched(self, script_keys: tuple[str, ...], args: tuple[object, ...],
+                              fsync: bool) -> tuple[Any, bool]:
+        command = ("EVALSHA", self._accept.sha, ACCEPT_KEY_COUNT, *script_keys, *args)
         if not fsync:
-            return await self.batcher.execute("EVALSHA", self._accept.sha, "1", counts, *args), True
-        return await self.batcher.execute_durably("EVALSHA", self._accept.sha, "1", counts, *args)
+            return await self.batcher.execute(*command), True
+        return await self.batcher.execute_durably(*command)
 
     async def get(self, message_id: str) -> Message:
         """One message (``MESSAGE_NOT_FOUND``)."""
-        data = await self.redis.hgetall(P + "msg:" + message_id)
+        data = await self.redis.hgetall(keys.message(message_id))
         if not data:
             raise MessageNotFound(f"no message {message_id}")
-        return Message.from_hash(data)
+        return from_redis_hash(Message, data)
 
     async def find(self, message_id: str) -> Message | None:
         """One message, or ``None``."""
-        data = await self.redis.hgetall(P + "msg:" + message_id)
-        return Message.from_hash(data) if data else None
+        data = await self.redis.hgetall(keys.message(message_id))
+        return from_redis_hash(Message, data) if data else None
 
     async def inflight(self, session_id: str) -> list[str]:
         """Ids of messages whose send was started and not yet settled."""
-        return await self.redis.lrange(f"{P}inflight:{session_id}", 0, -1)
+        return await self.redis.lrange(keys.inflight(session_id), 0, -1)
 
     async def start(self, session_id: str, message_id: str, now: float) -> int:
         """Move the head into flight; returns its attempt number (0 if it is no longer the head).
 
         ``Fenced`` if another core has taken over since this one took the lease."""
-        return int(await self._lease.fenced(self._start, [], [session_id, message_id, now]))
+        script_keys = [keys.queue(session_id), keys.inflight(session_id), keys.message(message_id)]
+        return int(await self._lease.fenced(self._start, script_keys, [message_id, now]))
 
     async def finish(self, session_id: str, message_id: str, now: float, outcome: MessageStatus, today: str,
                      *, error: str = "", wa_id: str = "", next_gap: float = 0.0) -> bool:
         """Settle a message as sent / failed / dead / unknown (False if it was already settled)."""
-        args = [session_id, message_id, now, outcome.value, today, shorten(error, 300), wa_id, next_gap]
-        return bool(await self._finish(args=args + self.retention.finish_args()))
+        args = [session_id, message_id, now, outcome.value, shorten(error, 300), wa_id, next_gap, *self.retention.finish_args(),
+                keys.counts(session_id, SLOT), keys.contact(SLOT)]
+        return bool(await self._finish(keys=_finish_keys(session_id, message_id, today), args=args))
 
     async def retry(self, session_id: str, message_id: str, error: str, retry_at: float) -> bool:
         """Put an in-flight message back at the head of its queue, to be tried again at ``retry_at``."""
-        return bool(await self._retry(args=[session_id, message_id, shorten(error, 300), retry_at]))
+        script_keys = [keys.inflight(session_id), keys.queue(session_id), keys.message(message_id)]
+        return bool(await self._retry(keys=script_keys, args=[message_id, shorten(error, 300), retry_at]))
 
     async def promote_due(self, now: float) -> list[str]:
         """Move due scheduled messages into their queues; returns the sessions to wake."""
-        return list(await self._promote(args=[now, self.retention.message_s]))
+        templates = [keys.message(SLOT), keys.session(SLOT), keys.queue(SLOT)]
+        args = [now, self.retention.message_s, *templates]
+        return list(await self._promote(keys=[keys.SCHEDULED, keys.QUEUES], args=args))
 
     async def depth(self, session_id: str) -> int:
         """Messages waiting in a session's queue."""
-        return int(await self.redis.llen(f"{P}queue:{session_id}"))
+        return int(await self.redis.llen(keys.queue(session_id)))
 
     async def peek(self, session_id: str, count: int = 10) -> list[Message]:
         """The first ``count`` waiting messages."""
-        ids = await self.redis.lrange(f"{P}queue:{session_id}", 0, count - 1)
+        ids = await self.redis.lrange(keys.queue(session_id), 0, count - 1)
         return [m for m in [await self.find(i) for i in ids] if m is not None]
 
     async def counts(self, session_id: str, day: str) -> dict[str, int]:
         """Per-day counters: queued, sent, failed, unknown."""
-        raw = await self.redis.hgetall(f"{P}count:{session_id}:{day}")
+        raw = await self.redis.hgetall(keys.counts(session_id, day))
         return {name: int(raw.get(name, 0)) for name in ("queued", "sent", "failed", "unknown")}
 
     async def done_since(self, session_id: str, since: float) -> list[float]:
         """Completion times of sends since ``since``, oldest first."""
-        rows = await self.redis.zrangebyscore(f"{P}done:{session_id}", since, "+inf", withscores=True)
+        rows = await self.redis.zrangebyscore(keys.done(session_id), since, "+inf", withscores=True)
         return [score for _, score in rows]
 
     async def pacing_facts(self, session_id: str, since: float, day: str) -> tuple[float, float, list[float], int]:
         """``(last_done, gap, completion times since since, sent on day)`` in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(f"{P}pace:{session_id}", "last_done", "gap")
-            pipe.zrangebyscore(f"{P}done:{session_id}", since, "+inf", withscores=True)
-            pipe.hget(f"{P}count:{session_id}:{day}", "sent")
+            pipe.hmget(keys.pace(session_id), "last_done", "gap")
+            pipe.zrangebyscore(keys.done(session_id), since, "+inf", withscores=True)
+            pipe.hget(keys.counts(session_id, day), "sent")
             pace, done, sent = await pipe.execute()
         return float(pace[0] or 0), float(pace[1] or 0), [score for _, score in done], int(sent or 0)
 
     async def queue_state(self, session_id: str) -> tuple[dict[str, str], list[str], str | None]:
         """``(session hash, in-flight ids, head id)`` of a session in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(f"{P}session:{session_id}")
-            pipe.lrange(f"{P}inflight:{session_id}", 0, -1)
-            pipe.lindex(f"{P}queue:{session_id}", 0)
+            pipe.hgetall(keys.session(session_id))
+            pipe.lrange(keys.inflight(session_id), 0, -1)
+            pipe.lindex(keys.queue(session_id), 0)
             session, inflight, head = await pipe.execute()
         return session, inflight, head
 
     async def set_gap(self, session_id: str, gap: float) -> None:
         """Replace the drawn gap (after a live tier change)."""
-        await self.redis.hset(f"{P}pace:{session_id}", "gap", gap)
+        await self.redis.hset(keys.pace(session_id), "gap", gap)
 
     async def sessions_with_work(self) -> list[str]:
         """Sessions that have (or had) queued or in-flight messages."""
-        return sorted(await self.redis.smembers(QUEUES))
+        return sorted(await self.redis.smembers(keys.QUEUES))
 
     async def last_sender(self, to: str) -> str | None:
         """The session that last talked to ``to``."""
-        return await self.redis.get(f"{P}contact:{to}")
+        return await self.redis.get(keys.contact(to))
 
     async def is_contact(self, session_id: str, to: str) -> bool:
         """Whether the session has sent to ``to`` before (among its newest contacts)."""
-        return await self.redis.zscore(f"{P}contacted:{session_id}", to) is not None
+        return await self.redis.zscore(keys.contacted(session_id), to) is not None
 
     async def forget_session(self, session_id: str, now: float) -> None:
         """Remove every key a deleted session's sends left behind; its waiting and scheduled messages
         fail (``session deleted``) and expire like every finished message."""
-        await self._forget(args=[session_id, now, self.retention.message_s])
+        script_keys = [keys.queue(session_id), keys.inflight(session_id), keys.contacted(session_id),
+                       keys.contacts_uncapped(session_id), keys.done(session_id), keys.pace(session_id), keys.QUEUES]
+        args = [session_id, now, self.retention.message_s, keys.message(SLOT), keys.contact(SLOT)]
+        await self._forget(keys=script_keys, args=args)
         if scheduled := await self._scheduled_on(session_id):
-            await self._fail_scheduled(args=[now, self.retention.message_s, *scheduled])
-        counts = [key async for key in self.redis.scan_iter(match=f"{P}count:{session_id}:*", count=SCAN_BATCH)]
+            await self._fail_scheduled(keys=[keys.SCHEDULED, *map(keys.message, scheduled)],
+                                       args=[now, self.retention.message_s, *scheduled])
+        counts = [key async for key in self.redis.scan_iter(match=keys.counts(session_id, "*"), count=SCAN_BATCH)]
         if counts:
             await self.redis.delete(*counts)
 
     async def _scheduled_on(self, session_id: str) -> list[str]:
         """Ids of the scheduled messages of a session (the outbox is shared by all sessions)."""
-        ids = [message_id async for message_id, _ in self.redis.zscan_iter(OUTBOX, count=SCAN_BATCH)]
+        ids = [message_id async for message_id, _ in self.redis.zscan_iter(keys.SCHEDULED, count=SCAN_BATCH)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for message_id in ids:
-                pipe.hget(f"{P}msg:{message_id}", "session")
+                pipe.hget(keys.message(message_id), "session")
             owners = await pipe.execute()
         return [message_id for message_id, owner in zip(ids, owners, strict=True) if owner == session_id]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -71,14 +70,14 @@ class Core:
         self.settings = settings
         self.redis = redis
         self.clock = clock or SystemClock()
-        self.store = SessionStore(redis)
-        self.pool = ProxyPool(redis, settings.max_sessions_per_proxy, settings.max_sessions_per_phone,
+        self.store = SessionStore(redis, self.clock)
+        self.pool = ProxyPool(redis, self.clock, settings.max_sessions_per_proxy, settings.max_sessions_per_phone,
                               settings.proxy_cooldown_ms, proxy_id_key(settings.webhook_secret))
         self.runner = runner or RUNNERS[settings.runner](settings)
         self.lease = CoreLease(redis, settings.base_url, settings.core_lease_ms)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
-        self.starts = StartQueue(redis, settings.provisioning_interval_ms, self.lifecycle.start, self.lease)
-        self.activity = ActivityLog(redis)  # what happened, for the control room's log pane
+        self.starts = StartQueue(redis, self.clock, settings.provisioning_interval_ms, self.lifecycle.start, self.lease)
+        self.activity = ActivityLog(redis, self.clock)  # what happened, for the control room's log pane
         self.store.status_listeners.append(self.activity.status_changed)
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
@@ -91,9 +90,9 @@ class Core:
         self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock)
         self.idempotency = IdempotencyStore(redis)
         self.store.status_listeners.append(self._status_changed)
-        self.outbox = Outbox(redis)  # incoming messages, forwarded to EVENTS_WEBHOOK_URL if set
+        self.outbox = Outbox(redis, self.clock)  # incoming messages, forwarded to EVENTS_WEBHOOK_URL if set
         self.forwarder = Forwarder.configured(settings, self.outbox, self.store)
-        self.inbox = Inbox(redis, settings.inbox_limit, self.outbox if self.forwarder else None)
+        self.inbox = Inbox(redis, self.clock, settings.inbox_limit, self.outbox if self.forwarder else None)
         self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background,
                                    self.dispatcher, settings.restrict_new_contacts_ms / 1000, self.inbox,
                                    self.watchdog.restart)
@@ -120,7 +119,7 @@ class Core:
         await self.pool.rekey()  # before anything looks a proxy up by the id of its URL
         for proxy in self.settings.proxies:
             await self.pool.add(proxy, "env", exist_ok=True)
-        self.watchdog.quiet_since = time.time()  # workers could not ping a core that was not there
+        self.watchdog.quiet_since = self.clock.now()  # workers could not ping a core that was not there
         await self.watchdog.check_once()
         self._run_loop(self.starts.run_forever(self._halt))
         self._run_loop(self.dispatcher.run())
@@ -228,7 +227,7 @@ class Core:
         proxy_id = None
         if proxy:
             proxy_id = (await self.pool.add(parse_proxy_url(proxy), "api", exist_ok=True)).id
-        fields = {"status": Status.PROVISIONING.value, "created": str(time.time()), "generation": "0",
+        fields = {"status": Status.PROVISIONING.value, "created": str(self.clock.now()), "generation": "0",
                   "engine": self.settings.worker_engine}  # it keeps it: a real account never moves to the simulator
         session_id, _ = await self.pool.provision(fields, digits, proxy_id)
         await self.store.record(session_id, "status", {"status": "provisioning", "reason": ""})

@@ -11,31 +11,38 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from waorch.clock import Clock
 from waorch.core import keys
+from waorch.core.keys import LUA_KEY, SLOT
+from waorch.core.redis_hashes import from_redis_hash
 from waorch.errors import NoProxyCapacity, PhoneLimit, ProxyExists, ProxyInUse, ProxyNotFound, WaorchError
 from waorch.proxy_url import ProxyURL, parse_proxy_url
 from waorch.shorten import shorten
 
 log = logging.getLogger("waorch.proxy_pool")
 
-_LIB = """
-local P = 'waorch:'
-local now = tonumber(ARGV[1])
-local max = tonumber(ARGV[2])
+# Every pool script: KEYS[1] the pool, KEYS[2] the sessions index, KEYS[3] the session counter, then
+# the script's own keys; ARGV: now (ms), max sessions per proxy, the key templates of a proxy, of
+# its sessions, of a phone's sticky proxy, of a phone's sessions and of a session (``TEMPLATES``),
+# then the script's own arguments from ARGV[A + 1] on.
+_LIB = LUA_KEY + """
+local now, max = tonumber(ARGV[1]), tonumber(ARGV[2])
+local PROXY, PROXY_SESSIONS, PHONE_PROXY, PHONE_SESSIONS, SESSION = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local A = 7
+local POOL, SESSIONS, COUNTER = KEYS[1], KEYS[2], KEYS[3]
 local function usable(pid)
-  local h = redis.call('HMGET', P..'proxy:'..pid, 'status', 'bad_until')
+  local h = redis.call('HMGET', key(PROXY, pid), 'status', 'bad_until')
   if not h[1] then return false end
   return h[1] ~= 'bad' or tonumber(h[2] or '0') <= now
 end
-local function load(pid) return redis.call('SCARD', P..'proxy:'..pid..':sessions') end
+local function load(pid) return redis.call('SCARD', key(PROXY_SESSIONS, pid)) end
 local function pick(exclude)
   local best, bestload = nil, nil
-  for _, pid in ipairs(redis.call('ZRANGE', P..'proxies', 0, -1)) do
+  for _, pid in ipairs(redis.call('ZRANGE', POOL, 0, -1)) do
     if pid ~= exclude and usable(pid) then
       local l = load(pid)
       if l < max and (bestload == nil or l < bestload) then best, bestload = pid, l end
@@ -50,141 +57,144 @@ local function choose(phone, explicit)
     return explicit
   end
   if phone ~= '' then
-    local sticky = redis.call('GET', P..'phone:'..phone..':proxy')
+    local sticky = redis.call('GET', key(PHONE_PROXY, phone))
     if sticky and usable(sticky) then
       if load(sticky) >= max then return nil, 'STICKY_FULL' end
       return sticky
     end
   end
-  if redis.call('ZCARD', P..'proxies') == 0 then return '' end
+  if redis.call('ZCARD', POOL) == 0 then return '' end
   local best = pick('')
   if not best then return nil, 'NO_PROXY_CAPACITY' end
   return best
 end
 """
 
-# ARGV: now, max, phone, explicit proxy id, max per phone, then field/value pairs
+# ARGV from A + 1: phone, explicit proxy id, max per phone, then field/value pairs
 _PROVISION = _LIB + """
-local phone, explicit, max_phone = ARGV[3], ARGV[4], tonumber(ARGV[5])
-if phone ~= '' and redis.call('SCARD', P..'phone:'..phone..':sessions') >= max_phone then
+local phone, explicit, max_phone = ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
+if phone ~= '' and redis.call('SCARD', key(PHONE_SESSIONS, phone)) >= max_phone then
   return {err = 'PHONE_LIMIT'}
 end
 local pid, problem = choose(phone, explicit)
 if not pid then return {err = problem} end
-local n = redis.call('INCR', P..'session:counter')
+local n = redis.call('INCR', COUNTER)
 local sid = 'worker_'..n
 local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', P..'session:'..sid, 'id', sid, 'proxy', pid, 'phone', phone, unpack(fields))
-redis.call('ZADD', P..'sessions', n, sid)
-if pid ~= '' then redis.call('SADD', P..'proxy:'..pid..':sessions', sid) end
+for i = A + 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', key(SESSION, sid), 'id', sid, 'proxy', pid, 'phone', phone, unpack(fields))
+redis.call('ZADD', SESSIONS, n, sid)
+if pid ~= '' then redis.call('SADD', key(PROXY_SESSIONS, pid), sid) end
 if phone ~= '' then
-  redis.call('SADD', P..'phone:'..phone..':sessions', sid)
-  if pid ~= '' then redis.call('SET', P..'phone:'..phone..':proxy', pid) end
+  redis.call('SADD', key(PHONE_SESSIONS, phone), sid)
+  if pid ~= '' then redis.call('SET', key(PHONE_PROXY, phone), pid) end
 end
 return {sid, pid}
 """
 
-# ARGV: now, max, session id
+# KEYS[4]: the session. ARGV from A + 1: session id
 _MOVE = _LIB + """
-local sid = ARGV[3]
-local key = P..'session:'..sid
-local old = redis.call('HGET', key, 'proxy')
+local sid, session = ARGV[A + 1], KEYS[4]
+local old = redis.call('HGET', session, 'proxy')
 if not old then return {err = 'SESSION_NOT_FOUND'} end
 local new = pick(old)
 if not new then return {err = 'NO_PROXY_CAPACITY'} end
-if old ~= '' then redis.call('SREM', P..'proxy:'..old..':sessions', sid) end
-redis.call('SADD', P..'proxy:'..new..':sessions', sid)
-redis.call('HSET', key, 'proxy', new)
-redis.call('HINCRBY', key, 'generation', 1)
-local phone = redis.call('HGET', key, 'phone')
-if phone and phone ~= '' then redis.call('SET', P..'phone:'..phone..':proxy', new) end
+if old ~= '' then redis.call('SREM', key(PROXY_SESSIONS, old), sid) end
+redis.call('SADD', key(PROXY_SESSIONS, new), sid)
+redis.call('HSET', session, 'proxy', new)
+redis.call('HINCRBY', session, 'generation', 1)
+local phone = redis.call('HGET', session, 'phone')
+if phone and phone ~= '' then redis.call('SET', key(PHONE_PROXY, phone), new) end
 return new
 """
 
-# ARGV: now, max, session id, phone, max per phone
+# KEYS[4]: the session, KEYS[5]: the phone's sessions, KEYS[6]: the phone's sticky proxy.
+# ARGV from A + 1: session id, phone, max per phone
 _BIND_PHONE = _LIB + """
-local sid, phone, max_phone = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local key = P..'session:'..sid
-local old = redis.call('HGET', key, 'phone')
-local set = P..'phone:'..phone..':sessions'
-if redis.call('SISMEMBER', set, sid) == 0 and redis.call('SCARD', set) >= max_phone then
+local sid, phone, max_phone = ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
+local session, phone_sessions = KEYS[4], KEYS[5]
+local old = redis.call('HGET', session, 'phone')
+if redis.call('SISMEMBER', phone_sessions, sid) == 0 and redis.call('SCARD', phone_sessions) >= max_phone then
   return {err = 'PHONE_LIMIT'}
 end
-if old and old ~= '' and old ~= phone then redis.call('SREM', P..'phone:'..old..':sessions', sid) end
-redis.call('SADD', set, sid)
-redis.call('HSET', key, 'phone', phone)
-local pid = redis.call('HGET', key, 'proxy')
-if pid and pid ~= '' then redis.call('SET', P..'phone:'..phone..':proxy', pid) end
+if old and old ~= '' and old ~= phone then redis.call('SREM', key(PHONE_SESSIONS, old), sid) end
+redis.call('SADD', phone_sessions, sid)
+redis.call('HSET', session, 'phone', phone)
+local pid = redis.call('HGET', session, 'proxy')
+if pid and pid ~= '' then redis.call('SET', KEYS[6], pid) end
 return 1
 """
 
-# ARGV: now, max, session id
+# KEYS from 4: every key named after the session, its hash first (``keys.session_keys``).
+# ARGV from A + 1: session id
 _RELEASE = _LIB + """
-local sid = ARGV[3]
-local key = P..'session:'..sid
-local h = redis.call('HMGET', key, 'proxy', 'phone')
-if h[1] and h[1] ~= '' then redis.call('SREM', P..'proxy:'..h[1]..':sessions', sid) end
-if h[2] and h[2] ~= '' then redis.call('SREM', P..'phone:'..h[2]..':sessions', sid) end
-redis.call('ZREM', P..'sessions', sid)
--- with its inbox (core/inbox.py) and its last forwarded status (core/outbox.py)
-return redis.call('DEL', key, key..':history', key..':restarts', key..':inbox', key..':inbox:ids', key..':forwarded')
+local sid = ARGV[A + 1]
+local h = redis.call('HMGET', KEYS[4], 'proxy', 'phone')
+if h[1] and h[1] ~= '' then redis.call('SREM', key(PROXY_SESSIONS, h[1]), sid) end
+if h[2] and h[2] ~= '' then redis.call('SREM', key(PHONE_SESSIONS, h[2]), sid) end
+redis.call('ZREM', SESSIONS, sid)
+return redis.call('DEL', unpack(KEYS, 4))
 """
 
-# ARGV: now, max, proxy id
+# KEYS[4]: the proxy, KEYS[5]: its sessions. ARGV from A + 1: proxy id
 _REMOVE = _LIB + """
-local pid = ARGV[3]
-if redis.call('EXISTS', P..'proxy:'..pid) == 0 then return {err = 'PROXY_NOT_FOUND'} end
+local pid = ARGV[A + 1]
+if redis.call('EXISTS', KEYS[4]) == 0 then return {err = 'PROXY_NOT_FOUND'} end
 if load(pid) > 0 then return {err = 'PROXY_IN_USE'} end
-redis.call('DEL', P..'proxy:'..pid, P..'proxy:'..pid..':sessions')
-redis.call('ZREM', P..'proxies', pid)
+redis.call('DEL', KEYS[4], KEYS[5])
+redis.call('ZREM', POOL, pid)
 return 1
 """
 
-# ARGV: proxy id, now (ms). The pool keeps proxies in the order they were added (the first of
-# equally loaded ones is chosen), also several added in one millisecond.
+# KEYS: the pool. ARGV: proxy id, now (ms). The pool keeps proxies in the order they were added
+# (the first of equally loaded ones is chosen), also several added in one millisecond.
 _APPEND = """
-local last = redis.call('ZRANGE', 'waorch:proxies', -1, -1, 'WITHSCORES')[2]
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
 local score = math.max(tonumber(ARGV[2]), (tonumber(last) or 0) + 1)
-return redis.call('ZADD', 'waorch:proxies', 'NX', score, ARGV[1])
+return redis.call('ZADD', KEYS[1], 'NX', score, ARGV[1])
 """
 
-# ARGV: old id, new id, ... Each proxy gets its new id, with every reference to it: its place in
-# the pool, its sessions, their ``proxy`` field, the phones stuck to it. A new id already in the
-# pool (added while the core started) keeps its own hash and gets the old one's sessions.
-_REKEY = """
-local P = 'waorch:'
+# Each proxy gets its new id, with every reference to it: its place in the pool, its sessions,
+# their ``proxy`` field, the phones stuck to it. A new id already in the pool (added while the core
+# started) keeps its own hash and gets the old one's sessions.
+# KEYS: the pool, the sessions index. ARGV: the key templates of a proxy, of its sessions and of a
+# session, the pattern of phones' sticky proxies, then old id, new id, ...
+_REKEY = LUA_KEY + """
+local POOL, PROXY, PROXY_SESSIONS, SESSION = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local renamed = {}
-for i = 1, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local old, new = ARGV[i], ARGV[i + 1]
   renamed[old] = new
-  local score = redis.call('ZSCORE', P..'proxies', old)
-  redis.call('ZREM', P..'proxies', old)
-  if redis.call('EXISTS', P..'proxy:'..new) == 0 then
-    redis.call('RENAME', P..'proxy:'..old, P..'proxy:'..new)
-    redis.call('ZADD', P..'proxies', score, new)
+  local score = redis.call('ZSCORE', POOL, old)
+  redis.call('ZREM', POOL, old)
+  if redis.call('EXISTS', key(PROXY, new)) == 0 then
+    redis.call('RENAME', key(PROXY, old), key(PROXY, new))
+    redis.call('ZADD', POOL, score, new)
   else
-    redis.call('DEL', P..'proxy:'..old)
+    redis.call('DEL', key(PROXY, old))
   end
-  local sessions = P..'proxy:'..new..':sessions'
-  redis.call('SUNIONSTORE', sessions, sessions, P..'proxy:'..old..':sessions')
-  redis.call('DEL', P..'proxy:'..old..':sessions')
+  local sessions = key(PROXY_SESSIONS, new)
+  redis.call('SUNIONSTORE', sessions, sessions, key(PROXY_SESSIONS, old))
+  redis.call('DEL', key(PROXY_SESSIONS, old))
 end
-for _, sid in ipairs(redis.call('ZRANGE', P..'sessions', 0, -1)) do
-  local new = renamed[redis.call('HGET', P..'session:'..sid, 'proxy') or '']
-  if new then redis.call('HSET', P..'session:'..sid, 'proxy', new) end
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local new = renamed[redis.call('HGET', key(SESSION, sid), 'proxy') or '']
+  if new then redis.call('HSET', key(SESSION, sid), 'proxy', new) end
 end
 local cursor = '0'
 repeat
-  local page = redis.call('SCAN', cursor, 'MATCH', P..'phone:*:proxy', 'COUNT', 1000)
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[4], 'COUNT', 1000)
   cursor = page[1]
-  for _, key in ipairs(page[2]) do
-    local new = renamed[redis.call('GET', key) or '']
-    if new then redis.call('SET', key, new) end
+  for _, sticky in ipairs(page[2]) do
+    local new = renamed[redis.call('GET', sticky) or '']
+    if new then redis.call('SET', sticky, new) end
   end
 until cursor == '0'
-return #ARGV / 2
+return (#ARGV - 4) / 2
 """
+# The key templates every pool script takes after now and max (see ``_LIB``).
+TEMPLATES = (keys.proxy(SLOT), keys.proxy_sessions(SLOT), keys.phone_proxy(SLOT), keys.phone_sessions(SLOT),
+             keys.session(SLOT))
 
 _ERRORS: dict[str, type[WaorchError]] = {
     "NO_PROXY_CAPACITY": NoProxyCapacity,
@@ -228,17 +238,25 @@ class ProxyInfo:
 
 
 
-def now_ms() -> int:
-    """Wall-clock milliseconds (proxy cool-downs are stored as absolute times)."""
-    return int(time.time() * 1000)
+@dataclass(frozen=True)
+class StoredProxy:
+    """A proxy's hash as stored (times in unix milliseconds: cool-downs are absolute times)."""
+
+    url: str
+    status: str = "ok"
+    bad_until: int = 0
+    reason: str = ""
+    source: str = "api"
+    added: int = 0
 
 
 class ProxyPool:
     """Proxies in Redis with their load, health and sticky phones."""
 
-    def __init__(self, redis: aioredis.Redis, max_per_proxy: int, max_per_phone: int, cooldown_ms: int,
+    def __init__(self, redis: aioredis.Redis, clock: Clock, max_per_proxy: int, max_per_phone: int, cooldown_ms: int,
                  id_key: str) -> None:
         self.redis = redis
+        self.clock = clock
         self._id_key = id_key.encode()
         self.max_per_proxy = max_per_proxy
         self.max_per_phone = max_per_phone
@@ -254,9 +272,16 @@ class ProxyPool:
         and the masked URL shown together cannot be used to test guessed passwords offline."""
         return "px_" + hmac.new(self._id_key, proxy.url.encode(), hashlib.sha256).hexdigest()[:16]
 
-    async def _run(self, name: str, *args: object, session_id: str | None = None) -> object:
+    def now_ms(self) -> int:
+        """The clock's time in milliseconds (proxy cool-downs are stored as absolute times)."""
+        return int(self.clock.now() * 1000)
+
+    async def _run(self, name: str, script_keys: list[str], *args: object, session_id: str | None = None) -> object:
+        """Run a pool script (``_LIB``) with the keys and arguments every one of them takes first."""
+        every = [keys.PROXIES, keys.SESSIONS, keys.SESSION_COUNTER]
         try:
-            return await self._scripts[name](args=[now_ms(), self.max_per_proxy, *args])
+            return await self._scripts[name](keys=every + script_keys,
+                                             args=[self.now_ms(), self.max_per_proxy, *TEMPLATES, *args])
         except aioredis.ResponseError as error:
             raise _translate(error, session_id) from None
 
@@ -267,8 +292,9 @@ class ProxyPool:
         if not added and not exist_ok:
             raise ProxyExists(f"proxy {proxy.redacted} is already in the pool as {proxy_id}")
         if added:
-            await self.redis.hset(keys.proxy(proxy_id), mapping={"status": "ok", "source": source, "added": now_ms()})
-            await self._scripts["append"](args=[proxy_id, now_ms()])
+            fields = {"status": "ok", "source": source, "added": self.now_ms()}
+            await self.redis.hset(keys.proxy(proxy_id), mapping=fields)
+            await self._scripts["append"](keys=[keys.PROXIES], args=[proxy_id, self.now_ms()])
         return await self.get(proxy_id)
 
     async def rekey(self) -> int:
@@ -281,7 +307,8 @@ class ProxyPool:
             if new_id not in (None, proxy_id):
                 renames += [proxy_id, new_id]
         if renames:
-            await self._scripts["rekey"](args=renames)
+            templates = [keys.proxy(SLOT), keys.proxy_sessions(SLOT), keys.session(SLOT), keys.phone_proxy("*")]
+            await self._scripts["rekey"](keys=[keys.PROXIES, keys.SESSIONS], args=templates + renames)
             log.info("proxy pool: %d proxy id(s) renamed to keyed ids", len(renames) // 2)
         return len(renames) // 2
 
@@ -294,7 +321,7 @@ class ProxyPool:
 
     async def remove(self, proxy_id: str) -> None:
         """Remove an idle proxy (``PROXY_IN_USE`` while it carries sessions)."""
-        await self._run("remove", proxy_id)
+        await self._run("remove", [keys.proxy(proxy_id), keys.proxy_sessions(proxy_id)], proxy_id)
 
     async def url_of(self, proxy_id: str) -> ProxyURL | None:
         """The full proxy URL of a pool id (``None`` for "no proxy")."""
@@ -311,7 +338,8 @@ class ProxyPool:
         if not fields:
             raise ProxyNotFound(f"no proxy {proxy_id}")
         sessions = sorted(await self.redis.smembers(keys.proxy_sessions(proxy_id)), key=_session_order)
-        return self._info(proxy_id, fields, tuple(sessions), await self._phones_of(sessions))
+        stored = from_redis_hash(StoredProxy, fields)
+        return self._info(proxy_id, stored, tuple(sessions), await self._phones_of(sessions))
 
     async def _phones_of(self, sessions: list[str]) -> tuple[str, ...]:
         if not sessions:
@@ -322,15 +350,15 @@ class ProxyPool:
             phones = await pipe.execute()
         return tuple(sorted({p for p in phones if p}))
 
-    def _info(self, proxy_id: str, fields: dict[str, str], sessions: tuple[str, ...], phones: tuple[str, ...]) -> ProxyInfo:
-        bad_until = int(fields.get("bad_until") or 0)
-        marked = fields.get("status") == "bad"
-        bad = marked and bad_until > now_ms()
-        proxy = parse_proxy_url(fields["url"])
+    def _info(self, proxy_id: str, stored: StoredProxy, sessions: tuple[str, ...],
+              phones: tuple[str, ...]) -> ProxyInfo:
+        marked = stored.status == "bad"
+        bad = marked and stored.bad_until > self.now_ms()
+        proxy = parse_proxy_url(stored.url)
         return ProxyInfo(
             id=proxy_id, url=proxy.redacted, endpoint=proxy.endpoint, status="bad" if bad else "ok",
-            bad_until_ms=bad_until if bad else 0, reason=fields.get("reason", "") if bad else "",
-            source=fields.get("source", "api"), sessions=sessions, phones=phones,
+            bad_until_ms=stored.bad_until if bad else 0, reason=stored.reason if bad else "",
+            source=stored.source, sessions=sessions, phones=phones,
             max_sessions=self.max_per_proxy, recheck_due=marked and not bad,
         )
 
@@ -341,7 +369,7 @@ class ProxyPool:
     async def provision(self, fields: dict[str, str], phone: str | None, proxy_id: str | None) -> tuple[str, str]:
         """Atomically choose a proxy and create a session; returns ``(session_id, proxy_id)``."""
         flat = [item for pair in fields.items() for item in pair]
-        sid, pid = await self._run("provision", phone or "", proxy_id or "", self.max_per_phone, *flat)
+        sid, pid = await self._run("provision", [], phone or "", proxy_id or "", self.max_per_phone, *flat)
         return sid, pid
 
     async def move(self, session_id: str) -> str:
@@ -349,20 +377,21 @@ class ProxyPool:
 
         The session's generation is bumped, so late events of the worker on the old proxy are ignored.
         """
-        return await self._run("move", session_id, session_id=session_id)
+        return await self._run("move", [keys.session(session_id)], session_id, session_id=session_id)
 
     async def bind_phone(self, session_id: str, phone: str) -> None:
         """Record that ``session_id`` is ``phone``'s device; its proxy becomes the phone's sticky one."""
-        await self._run("bind", session_id, phone, self.max_per_phone, session_id=session_id)
+        script_keys = [keys.session(session_id), keys.phone_sessions(phone), keys.phone_proxy(phone)]
+        await self._run("bind", script_keys, session_id, phone, self.max_per_phone, session_id=session_id)
 
     async def release(self, session_id: str) -> None:
         """Forget a session: its proxy slot and phone slot are freed."""
-        await self._run("release", session_id, session_id=session_id)
+        await self._run("release", keys.session_keys(session_id), session_id, session_id=session_id)
 
     async def mark_bad(self, proxy_id: str, reason: str) -> None:
         """Mark a proxy BAD for the cool-down (it becomes usable again afterwards)."""
         await self.redis.hset(keys.proxy(proxy_id), mapping={
-            "status": "bad", "bad_until": now_ms() + self.cooldown_ms, "reason": shorten(reason, 200),
+            "status": "bad", "bad_until": self.now_ms() + self.cooldown_ms, "reason": shorten(reason, 200),
         })
 
     async def mark_ok(self, proxy_id: str) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from waorch.clock import Clock
 from waorch.core import keys
+from waorch.core.redis_hashes import from_redis_hash
 from waorch.errors import SessionNotFound
 
 
@@ -76,30 +77,16 @@ class Session:
     restricted_until: float = 0.0
     engine: str = ""  # the worker engine it was created with ("": before engines were recorded)
 
-    @classmethod
-    def from_hash(cls, data: dict[str, str]) -> Session:
-        """Build from a Redis hash (unknown fields ignored)."""
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name in data:
-                kwargs[f.name] = _convert(f.type, data[f.name])
-        return cls(**kwargs)
-
-
-
-def _convert(kind: object, raw: str) -> object:
-    if kind in (float, "float"):
-        return float(raw or 0)
-    if kind in (int, "int"):
-        return int(float(raw or 0))
-    return raw
 
 
 class SessionStore:
-    """Reads and writes session hashes; every change is published for live views."""
+    """Reads and writes session hashes; every change is published for live views.
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    ``clock`` is the core's: the time of every entry the store and its users write."""
+
+    def __init__(self, redis: aioredis.Redis, clock: Clock) -> None:
         self.redis = redis
+        self.clock = clock
         self._update = redis.register_script(_UPDATE)
         self._forget_address = redis.register_script(_FORGET_ADDRESS)
         self.status_listeners: list[StatusListener] = []
@@ -109,12 +96,12 @@ class SessionStore:
         data = await self.redis.hgetall(keys.session(session_id))
         if not data:
             raise SessionNotFound(f"no session {session_id}", session_id=session_id)
-        return Session.from_hash(data)
+        return from_redis_hash(Session, data)
 
     async def find(self, session_id: str) -> Session | None:
         """One session, or ``None``."""
         data = await self.redis.hgetall(keys.session(session_id))
-        return Session.from_hash(data) if data else None
+        return from_redis_hash(Session, data) if data else None
 
     async def ids(self) -> list[str]:
         """Every session id, oldest first."""
@@ -127,7 +114,7 @@ class SessionStore:
             for sid in ids:
                 pipe.hgetall(keys.session(sid))
             rows = await pipe.execute()
-        return [Session.from_hash(row) for row in rows if row]
+        return [from_redis_hash(Session, row) for row in rows if row]
 
     async def update(self, session_id: str, **values: object) -> bool:
         """Set fields of an existing session; False if it no longer exists."""
@@ -155,15 +142,15 @@ class SessionStore:
 
     async def record(self, session_id: str, kind: str, data: dict[str, Any]) -> None:
         """Append an entry to the session's bounded history."""
-        entry = json.dumps({"at": time.time(), "kind": kind, **data})
-        key = keys.session(session_id) + ":history"
+        entry = json.dumps({"at": self.clock.now(), "kind": kind, **data})
+        key = keys.session_history(session_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.lpush(key, entry).ltrim(key, 0, HISTORY_LENGTH - 1)
             await pipe.execute()
 
     async def history(self, session_id: str) -> list[dict[str, Any]]:
         """Newest-first history entries."""
-        return [json.loads(row) for row in await self.redis.lrange(keys.session(session_id) + ":history", 0, -1)]
+        return [json.loads(row) for row in await self.redis.lrange(keys.session_history(session_id), 0, -1)]
 
     async def count_by_status(self) -> dict[str, int]:
         """Counts of sessions per status."""

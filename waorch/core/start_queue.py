@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from waorch.clock import Clock
 from waorch.core import keys
 from waorch.core.lease import FENCE, CoreLease
 from waorch.core.redis_server import is_outage
@@ -21,7 +21,7 @@ from waorch.errors import Fenced
 
 log = logging.getLogger("waorch.start_queue")
 
-# Pops the first due entry: ARGV[1] = now in ms.
+# Pops the first due entry: KEYS[1] = the queue, ARGV[1] = now in ms.
 _POP_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
 if #due == 0 then return false end
@@ -33,9 +33,10 @@ return due[1]
 class StartQueue:
     """Enqueue session starts; a loop starts them one at a time, spaced."""
 
-    def __init__(self, redis: aioredis.Redis, interval_ms: int, start: Callable[[str], Awaitable[None]],
+    def __init__(self, redis: aioredis.Redis, clock: Clock, interval_ms: int, start: Callable[[str], Awaitable[None]],
                  lease: CoreLease) -> None:
         self.redis = redis
+        self.clock = clock
         self.interval = interval_ms / 1000
         self._start = start
         self._lease = lease
@@ -43,7 +44,7 @@ class StartQueue:
 
     async def enqueue(self, session_id: str, delay: float = 0.0) -> None:
         """Start ``session_id`` no sooner than ``delay`` seconds from now (no-op if already queued)."""
-        await self.redis.zadd(keys.PROVISION_QUEUE, {session_id: (time.time() + delay) * 1000}, nx=True)
+        await self.redis.zadd(keys.PROVISION_QUEUE, {session_id: (self.clock.now() + delay) * 1000}, nx=True)
 
     async def discard(self, session_id: str) -> None:
         """Take a session out of the queue."""
@@ -64,7 +65,7 @@ class StartQueue:
 
     async def _pop_due(self) -> str | None:
         """The next due session, fenced: a core whose epoch is stale starts nothing."""
-        return await self._lease.fenced(self._pop, [keys.PROVISION_QUEUE], [int(time.time() * 1000)])
+        return await self._lease.fenced(self._pop, [keys.PROVISION_QUEUE], [int(self.clock.now() * 1000)])
 
     async def run_forever(self, stopping: asyncio.Event) -> None:
         """Start due sessions one by one, ``interval`` apart, until ``stopping`` is set.

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, replace
 
 import redis.asyncio as aioredis
 
+from waorch.core import keys
 from waorch.errors import InvalidTiers
 
-TIERS_KEY = "waorch:tiers"
 DAY_S = 86400
 HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")  # fullmatch: no trailing newline, ASCII digits only
 
@@ -128,7 +128,7 @@ class TierStore:
     async def all(self) -> tuple[Tier, ...]:
         """The current table (the defaults until someone saves one)."""
         if self._cached is None or time.monotonic() - self._cached_at > self.cache_s:
-            raw = await self.redis.get(TIERS_KEY)
+            raw = await self.redis.get(keys.TIERS)
             self._remember(tuple(Tier(**row) for row in json.loads(raw)) if raw else DEFAULT_TIERS)
         assert self._cached is not None
         return self._cached
@@ -139,7 +139,7 @@ class TierStore:
     async def replace(self, table: Sequence[Tier]) -> tuple[Tier, ...]:
         """Validate and save a whole table; nothing changes if it is invalid."""
         tiers = check_tiers(table)
-        await self.redis.set(TIERS_KEY, json.dumps([asdict(tier) for tier in tiers]))
+        await self.redis.set(keys.TIERS, json.dumps([asdict(tier) for tier in tiers]))
         self._remember(tiers)
         return tiers
 

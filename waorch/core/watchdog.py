@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from waorch.core import keys
 from waorch.core.activity import WARNING, ActivityLog
@@ -53,24 +52,32 @@ class Watchdog:
 
     async def _check(self, session: Session) -> None:
         alive = bool(session.worker) and await self.lifecycle.runner.is_alive(session.worker)
-        heard = max(session.last_ping, self.quiet_since)
-        silent = session.last_ping and time.time() - heard > self.ping_timeout
-        if alive and not silent:
+        silence = self._silence(session)
+        if alive and silence <= self.ping_timeout:
             return
         if not alive:  # nothing more goes to its address: another process may listen there now
             await self.store.forget_command_address(session.id, session.worker)
-        problem = "worker exited" if not alive else f"no ping for {time.time() - heard:.0f} s"
+        problem = "worker exited" if not alive else f"no ping for {silence:.0f} s"
         await self.restart(session, problem)
 
     async def recent_restarts(self, session_id: str) -> int:
         """Restarts of the session's worker within the crash window (more than ``CRASH_LIMIT``: parked)."""
-        return await self.store.redis.zcount(_restarts(session_id), time.time() - CRASH_WINDOW_S, "+inf")
+        now = self.store.clock.now()
+        return await self.store.redis.zcount(keys.session_restarts(session_id), now - CRASH_WINDOW_S, "+inf")
+
+    def _silence(self, session: Session) -> float:
+        """Real seconds since the worker was last heard (0 before its first ping): workers ping in
+        real time, whatever the clock's pace."""
+        if not session.last_ping:
+            return 0.0
+        clock = self.store.clock
+        return clock.real_seconds(clock.now() - max(session.last_ping, self.quiet_since))
 
     async def restart(self, session: Session, problem: str) -> None:
         """Queue a restart after a backoff, or park the session as ``failed`` in a crash loop (keeping
         why its worker last failed, and what to check about it)."""
-        key = _restarts(session.id)
-        now = time.time()
+        key = keys.session_restarts(session.id)
+        now = self.store.clock.now()
         async with self.store.redis.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, 0, now - CRASH_WINDOW_S).zadd(key, {str(now): now}).zcard(key).expire(key, CRASH_WINDOW_S)
             recent = (await pipe.execute())[2]
@@ -87,8 +94,3 @@ class Watchdog:
         await self.store.record(session.id, "restart", {"problem": problem, "delay": delay})
         await self.activity.add(WARNING, "restart", f"{problem}; worker restarts in {delay:.0f} s", session.id)
         await self.starts.enqueue(session.id, delay)
-
-
-def _restarts(session_id: str) -> str:
-    """Sorted set of the session's recent restart times."""
-    return keys.session(session_id) + ":restarts"

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
 from waorch.control import Control, RemoteControl
 from waorch.core.lease import Holder, current_holder
@@ -69,9 +70,10 @@ class ControlRoom(App[None]):
     DEFAULT_MODE = "sessions"
 
     def __init__(self, settings: Settings, *, readonly: bool = False, stop_workers: bool = False,
-                 simulation: Simulation | None = None) -> None:
+                 simulation: Simulation | None = None, clock: Clock | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.clock = clock or SystemClock()  # the core's, and the time of every age and countdown shown
         self.simulation = simulation  # `waorch demo`: the simulated network this fleet lives in
         if simulation is not None:  # every title this app shows says so
             self.TITLE = self.title = f"{type(self).TITLE} · SIMULATION (tiers active all day)"
@@ -162,7 +164,7 @@ class ControlRoom(App[None]):
         """A core that is never started, whose stores the screens read; on exit the calls under way
         finish before its client is closed (a late read would leave a connection open)."""
         redis = redis_client(url, max_connections=16)
-        view = Core(self.settings, redis)
+        view = Core(self.settings, redis, clock=self.clock)
         try:
             yield view
         finally:
@@ -173,7 +175,7 @@ class ControlRoom(App[None]):
 
     async def _run_core(self, url: str) -> None:
         """Host the core (on its own loop, in a thread) until the app stops or another core takes over."""
-        async with CoreThread(self.settings, url, stop_workers=self.stop_workers) as thread, \
+        async with CoreThread(self.settings, url, stop_workers=self.stop_workers, clock=self.clock) as thread, \
                 self._viewing(url) as view:
             service = thread.service
             assert service is not None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,7 +141,8 @@ class DetailScreen(Screen[None]):
         if shown:
             room = Size(max(0, self.size.width - SIDE_WIDTH), max(0, self.size.height - CHROME_LINES))
             shown = qr.show(session.qr, room)
-            notice.update(f"Scan with WhatsApp → Linked devices. {countdown(session.qr_expires)}{self._simulated()}"
+            expires = countdown(session.qr_expires, self.app.clock.now())
+            notice.update(f"Scan with WhatsApp → Linked devices. {expires}{self._simulated()}"
                           if shown else too_small(self.size, smallest_size(session.qr)))
         elif session.status in WAITING:
             notice.update(f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…" + trouble(session, facts))
@@ -196,9 +196,9 @@ def too_small(screen: Size, code: Size) -> str:
             "(WhatsApp → Linked devices → Link with phone number).")
 
 
-def countdown(expires: float) -> str:
-    """``Expires in 17 s.`` (or that it expired and the next code is awaited)."""
-    left = int(expires - time.time())
+def countdown(expires: float, now: float) -> str:
+    """``Expires in 17 s.`` at ``now`` (or that it expired and the next code is awaited)."""
+    left = int(expires - now)
     return f"Expires in {left} s." if left > 0 else "Expired; waiting for the next code."
 
 

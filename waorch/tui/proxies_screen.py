@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from functools import partial
 
@@ -68,7 +67,7 @@ class ProxiesScreen(LivePane[list[ProxyInfo]]):
     def show(self, data: list[ProxyInfo]) -> None:
         """Update the rows and the counts."""
         self.proxies = {info.id: info for info in data}
-        now_ms = time.time() * 1000
+        now_ms = self.app.clock.now() * 1000
         self.query_one(LiveTable).apply({info.id: proxy_cells(info, now_ms) for info in data})
         bad = sum(info.status == "bad" for info in data)
         self.sub_title = f"{len(data)} prox{'y' if len(data) == 1 else 'ies'}" + (f", {bad} BAD" if bad else "")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -106,7 +105,7 @@ class SessionsScreen(Screen[None]):
     def redraw(self) -> None:
         """Apply the last rows with the current filter."""
         filter_text = self.query_one("#filter", Input).value.strip()
-        self.table.apply(self.rows, time.time(), filter_text)
+        self.table.apply(self.rows, self.app.clock.now(), filter_text)
         shown = f" (filter {filter_text!r}: {self.table.row_count} shown)" if filter_text else ""
         self.sub_title = title_counts(self.rows) + shown + (" · read-only" if self.app.readonly else "")
 

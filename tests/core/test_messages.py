@@ -1,6 +1,7 @@
-"""What sends leave in Redis is bounded: finished messages expire (waiting and in-flight ones never
-do), the lists of dead and unknown messages and each session's contacts keep the newest, a
-recipient's last sender is forgotten, and a deleted session's message keys are removed."""
+"""The message store on the real Redis. What sends leave in it is bounded: finished messages expire
+(waiting and in-flight ones never do), the lists of dead and unknown messages and each session's
+contacts keep the newest, a recipient's last sender is forgotten, and a deleted session's message
+keys are removed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from support import eventually
 
+from waorch.clock import SystemClock
 from waorch.core.lease import CoreLease
 from waorch.core.messages import Message, MessageStatus, MessageStore, Retention, new_message_id
 from waorch.core.proxy_pool import ProxyPool
@@ -28,7 +30,7 @@ async def lease(redis: aioredis.Redis) -> CoreLease:
 
 @pytest.fixture
 async def sessions(redis: aioredis.Redis) -> list[str]:
-    pool = ProxyPool(redis, 4, 4, 60000, "test-proxy-id-key")
+    pool = ProxyPool(redis, SystemClock(), 4, 4, 60000, "test-proxy-id-key")
     return [(await pool.provision({"status": "connected", "created": "0", "generation": "0"}, None, None))[0]
             for _ in range(2)]
 
@@ -110,7 +112,7 @@ async def test_forgetting_a_session_removes_its_keys_and_fails_its_waiting_messa
     scheduled = await accept(store, gone, send_at=time.time() + 3600)
     waiting = await accept(store, gone)
     other_scheduled = await accept(store, kept, send_at=time.time() + 3600)
-    await ProxyPool(redis, 4, 4, 60000, "test-proxy-id-key").release(gone)
+    await ProxyPool(redis, SystemClock(), 4, 4, 60000, "test-proxy-id-key").release(gone)
     await store.forget_session(gone, time.time())
     assert [key async for key in redis.scan_iter(match=f"*{gone}*")] == []
     assert gone not in await redis.smembers("waorch:queues") and await store.last_sender("972521111111") is None
