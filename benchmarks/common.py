@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from waorch.clock import Clock
 from waorch.config import load_settings
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 from waorch.service import running_service
 
 

@@ -26,9 +26,9 @@ from dispatch import pair_all
 
 from waorch.clock import ScaledClock
 from waorch.core import keys
+from waorch.core.core import Core
 from waorch.core.intake import SendRequest
 from waorch.core.messages import Retention
-from waorch.core.orchestrator import Core
 from waorch.core.tiers import Tier
 
 SCALE = 1000

@@ -47,8 +47,8 @@ from textual.widgets import Input
 
 from waorch.config import Settings, load_settings
 from waorch.core import keys
+from waorch.core.core import Core
 from waorch.core.embedded_redis import EmbeddedRedis
-from waorch.core.orchestrator import Core
 from waorch.core.redis_server import redis_client
 from waorch.tui import sessions_screen
 from waorch.tui.app import ControlRoom

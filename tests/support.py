@@ -23,7 +23,7 @@ from redis_servers import RedisServer
 
 from waorch.api.app import DOCUMENT
 from waorch.config import Settings
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 from waorch.service import Service
 from waorch.signing import SESSION_HEADER, sign, webhook_key
 

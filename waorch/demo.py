@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from waorch.cancel import cancel_and_wait
 from waorch.config import Settings, load_settings
 from waorch.control import Control
 from waorch.core.sessions import Session, Status
@@ -26,7 +27,6 @@ from waorch.core.tiers import DEFAULT_TIERS
 from waorch.errors import WaorchError
 from waorch.sim.server import SimOptions, SimServer
 from waorch.sim.socks import SocksServer
-from waorch.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from waorch.tui.app import ControlRoom

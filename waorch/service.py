@@ -14,15 +14,15 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from waorch.api.app import create_app
+from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.control.local import LocalControl
+from waorch.core.core import Core
 from waorch.core.embedded_redis import EmbeddedRedis
-from waorch.core.orchestrator import Core
 from waorch.core.redis_server import reach, redis_client
 from waorch.errors import Unavailable, WaorchError
 from waorch.private_files import private_dir
-from waorch.tasks import cancel_and_wait
 from waorch.webhook_server import receiver
 
 T = TypeVar("T")

@@ -12,8 +12,8 @@ from support import eventually
 
 from waorch.config import Settings
 from waorch.core import keys
+from waorch.core.core import Core
 from waorch.core.lease import CoreLease, current_holder
-from waorch.core.orchestrator import Core
 from waorch.errors import CoreActive, Fenced
 from waorch.sim.server import SimServer
 

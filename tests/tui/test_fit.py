@@ -15,9 +15,9 @@ from tui_support import StillRoom, provisioned, screen_text, until
 
 from waorch.config import Settings
 from waorch.tui.app import ControlRoom
+from waorch.tui.bindings import KEYS
 from waorch.tui.detail import DetailScreen
 from waorch.tui.forms import Form
-from waorch.tui.keys import KEYS
 from waorch.tui.modals import Help
 from waorch.tui.queue_screen import QueueScreen
 

@@ -18,9 +18,9 @@ from aiohttp import web
 from socks_recorder import ATYP_DOMAIN, RecordingSocks, SilentSocks
 
 from waorch.worker.engine import EngineConfig, EngineError
+from waorch.worker.neonize.engine import NeonizeEngine
 from waorch.worker.neonize.files import DATABASE
 from waorch.worker.neonize.hard_exit import EXIT_HUNG
-from waorch.worker.neonize_engine import NeonizeEngine
 
 pytestmark = pytest.mark.timeout(20)
 

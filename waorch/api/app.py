@@ -14,7 +14,7 @@ from waorch.api import health, inbox, messages, proxies, queues, sessions, tiers
 from waorch.api.document import openapi_document
 from waorch.api.routing import CORE, Handler, Route, add_routes
 from waorch.api.statuses import ERROR, error_response, status_of
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 from waorch.core.redis_server import is_full, is_outage, problem_of
 from waorch.errors import BadRequest, MethodNotAllowed, NotFound, RedisFull, RedisUnavailable, Unauthorized, WaorchError
 

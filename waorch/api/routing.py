@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CORE: web.AppKey[Core] = web.AppKey("core", Core)

@@ -9,7 +9,7 @@ from aiohttp import web
 from waorch.api.inputs import JsonObject, optional_string
 from waorch.api.routing import Route, core_of
 from waorch.api.spec import NULLABLE_NUMBER, NULLABLE_STRING, errors, json_of, object_of, ref
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 from waorch.core.sessions import Session, Status
 from waorch.errors import InvalidPhone, InvalidProxy
 

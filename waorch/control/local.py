@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
 from waorch.control.base import Queued
+from waorch.core.core import Core
 from waorch.core.intake import parse_send
-from waorch.core.orchestrator import Core
 from waorch.core.proxy_pool import ProxyInfo
 from waorch.core.tiers import Tier
 

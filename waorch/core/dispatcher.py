@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
+from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock
 from waorch.core.activity import ERROR, INFO, WARNING, ActivityLog
 from waorch.core.messages import Message, MessageStatus, MessageStore
@@ -36,7 +37,6 @@ from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.tiers import Tier, TierStore, tier_for_age
 from waorch.core.worker_client import WorkerClient
 from waorch.errors import Fenced, WorkerUnreachable
-from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.dispatcher")
 

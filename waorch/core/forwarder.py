@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import httpx
 import redis.asyncio as aioredis
 
+from waorch.cancel import cancel_and_wait
 from waorch.config import Settings
 from waorch.core.outbox import Claim, Outbox
 from waorch.core.sessions import SessionStore
 from waorch.shorten import shorten
 from waorch.signing import sign
-from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.forwarder")
 

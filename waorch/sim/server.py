@@ -1,7 +1,7 @@
 """The WhatsApp network simulator: one aiohttp server on loopback.
 
 Workers running the ``sim`` engine connect to ``/ws`` (see :mod:`waorch.sim.protocol`); people and
-tests play the phones through the control API under ``/sim`` (see :mod:`waorch.sim.control`).
+tests play the phones through the simulator API under ``/sim`` (see :mod:`waorch.sim.api`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import signal
 
 from aiohttp import web
 
-from waorch.sim import control, store
+from waorch.sim import api, store
 from waorch.sim.network import NETWORK, SimNetwork
 from waorch.sim.options import OPTIONS, SimOptions
 from waorch.sim.protocol import handle_ws
@@ -30,11 +30,11 @@ def build_app(options: SimOptions) -> web.Application:
     path = options.state_path
     if path is not None:
         store.load(path, state)
-    app = web.Application(middlewares=[control.json_errors])
+    app = web.Application(middlewares=[api.json_errors])
     app[OPTIONS] = options
     app[NETWORK] = SimNetwork(state, (lambda: store.save(path, state)) if path else (lambda: None))
     app.router.add_get("/ws", handle_ws)
-    control.add_routes(app)
+    api.add_routes(app)
     app.on_shutdown.append(_close_connections)
     return app
 
@@ -44,7 +44,7 @@ async def _close_connections(app: web.Application) -> None:
 
 
 def _require_loopback(host: str) -> None:
-    """The control API has no authentication: refuse to listen beyond this machine."""
+    """The simulator API has no authentication: refuse to listen beyond this machine."""
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         raise ValueError(f"the simulator listens on loopback only, not {host}")
 

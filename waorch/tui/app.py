@@ -19,16 +19,16 @@ from textual.screen import Screen
 from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
 from waorch.control import Control, RemoteControl
+from waorch.core.core import Core
 from waorch.core.lease import Holder, current_holder
-from waorch.core.orchestrator import Core
 from waorch.core.redis_server import is_outage, problem_of, redis_client
 from waorch.errors import CoreActive, InsecureCoreUrl, WaorchError
 from waorch.private_files import private_dir, private_file
 from waorch.redis_url import redact_url
 from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
+from waorch.tui.bindings import DEMO_KEYS, KEYS, PANES
 from waorch.tui.detail import DetailScreen
 from waorch.tui.forms import Field, Form, Values, done_with, failure_text
-from waorch.tui.keys import DEMO_KEYS, KEYS, PANES
 from waorch.tui.log_screen import LogScreen
 from waorch.tui.modals import Confirm, ConfirmQuit, Help
 from waorch.tui.proxies_screen import ProxiesScreen

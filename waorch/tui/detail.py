@@ -22,10 +22,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 
 from waorch.core.activity import Activity
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 from waorch.core.sessions import Session, Status
 from waorch.core.watchdog import CRASH_LIMIT, CRASH_WINDOW_S
-from waorch.tui.keys import BACK, HELP, PANE_BINDINGS, session_bindings
+from waorch.tui.bindings import BACK, HELP, PANE_BINDINGS, session_bindings
 from waorch.tui.log_screen import ActivityFeed, activity_line
 from waorch.tui.qr_view import QRView, smallest_size
 from waorch.tui.title_bar import TitleBar
@@ -149,7 +149,7 @@ class DetailScreen(Screen[None]):
         else:
             notice.update(f"Status: {session.status}" + trouble(session, facts))
         qr.display = shown
-        lines = summary(session) + next_attempt(facts, time.time())
+        lines = summary(session) + next_attempt(facts, self.app.clock.now())
         if self.pairing_code and session.status == Status.QR_READY:
             lines += f"\n\nPairing code  {self.pairing_code}\n(WhatsApp → Linked devices →\n Link with phone number)"
         self.query_one("#summary", Static).update(lines)

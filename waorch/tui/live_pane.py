@@ -11,7 +11,7 @@ from textual import work
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 from waorch.errors import WaorchError
 
 if TYPE_CHECKING:

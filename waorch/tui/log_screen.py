@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.widgets import Footer, Input, RichLog
 
 from waorch.core.activity import Activity, ActivityLog
-from waorch.core.orchestrator import Core
-from waorch.tui.keys import HELP, PANE_BINDINGS, QUIT
+from waorch.core.core import Core
+from waorch.tui.bindings import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.live_pane import LivePane
 from waorch.tui.title_bar import TitleBar
 

@@ -11,10 +11,10 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from waorch.control import Control
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 from waorch.core.proxy_pool import ProxyInfo
+from waorch.tui.bindings import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.forms import Field, Form, Values
-from waorch.tui.keys import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.modals import Confirm

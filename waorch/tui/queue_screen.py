@@ -8,11 +8,11 @@ from datetime import datetime
 from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
+from waorch.core.core import Core
 from waorch.core.messages import Message
-from waorch.core.orchestrator import Core
 from waorch.core.views import QueueView
 from waorch.errors import SessionNotFound
-from waorch.tui.keys import BACK, HELP, PANE_BINDINGS, session_bindings
+from waorch.tui.bindings import BACK, HELP, PANE_BINDINGS, session_bindings
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.title_bar import TitleBar

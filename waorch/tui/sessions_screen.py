@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from waorch.core.sessions import Status
-from waorch.tui.keys import HELP, PANE_BINDINGS, QUIT, session_bindings
+from waorch.tui.bindings import HELP, PANE_BINDINGS, QUIT, session_bindings
 from waorch.tui.sessions_table import SessionsTable
 from waorch.tui.snapshot import COLUMNS, SessionRow, collect
 from waorch.tui.title_bar import TitleBar

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 from waorch.core.pacing import local_day
 from waorch.core.tiers import tier_for_age
 

@@ -13,11 +13,11 @@ from textual.widgets import DataTable, Footer
 
 from waorch.api.tiers import tier_json, tiers_from_json
 from waorch.control import Control
-from waorch.core.orchestrator import Core
+from waorch.core.core import Core
 from waorch.core.tiers import Tier
 from waorch.errors import InvalidTiers
+from waorch.tui.bindings import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.forms import Field, Form, Values
-from waorch.tui.keys import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.modals import Confirm

@@ -21,8 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from waorch.cancel import cancel_and_wait
 from waorch.signing import SESSION_HEADER, sign
-from waorch.tasks import cancel_and_wait
 from waorch.worker.spool import EventSpool
 
 log = logging.getLogger("waorch.worker.emitter")

@@ -8,9 +8,9 @@ import logging
 import os
 import signal
 
+from waorch.cancel import cancel_and_wait
 from waorch.config import WorkerSettings
 from waorch.signing import CHANNEL_VERSION
-from waorch.tasks import cancel_and_wait
 from waorch.worker.commands import CommandServer
 from waorch.worker.emitter import Emitter
 from waorch.worker.engine import Engine, EngineConfig
@@ -21,7 +21,7 @@ log = logging.getLogger("waorch.worker")
 
 ENGINES = {
     "sim": "waorch.worker.sim_engine:SimEngine",
-    "neonize": "waorch.worker.neonize_engine:NeonizeEngine",
+    "neonize": "waorch.worker.neonize.engine:NeonizeEngine",
 }
 # How a worker's end reads to its runner (EXIT_HUNG = 5 is the neonize hang watchdog's hard exit).
 EXIT_CODES = {"stopped": 0, "logged_out": 0, "temporary_ban": 0, "proxy_error": 3, "qr_timeout": 4, "hung": 5,

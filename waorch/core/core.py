@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
 from waorch.core.activity import WARNING, ActivityLog
@@ -43,7 +44,6 @@ from waorch.errors import CoreActive, InvalidTiers, NotPairable, WaorchError, Wo
 from waorch.phones import parse_phone
 from waorch.proxy_url import parse_proxy_url
 from waorch.signing import proxy_id_key
-from waorch.tasks import cancel_and_wait
 
 log = logging.getLogger("waorch.core")
 

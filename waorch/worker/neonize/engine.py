@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from waorch.tasks import cancel_and_wait
+from waorch.cancel import cancel_and_wait
 from waorch.worker.engine import EngineConfig, EngineError, EventSink, SendResult
 from waorch.worker.main import EXIT_CODES
 from waorch.worker.neonize import events

@@ -16,9 +16,9 @@ from waorch.control import RemoteControl
 from waorch.service import running_service
 from waorch.sim.server import SimServer
 from waorch.tui.app import ControlRoom
+from waorch.tui.bindings import CONTEXTUAL
 from waorch.tui.detail import DetailScreen
 from waorch.tui.forms import Form
-from waorch.tui.keys import CONTEXTUAL
 from waorch.tui.modals import Confirm, ConfirmQuit, Help
 from waorch.tui.proxies_screen import ProxiesScreen
 from waorch.tui.queue_screen import QueueScreen

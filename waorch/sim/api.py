@@ -1,4 +1,4 @@
-"""The control API (``/sim/...``): play the phones and the network around the workers.
+"""The simulator API (``/sim/...``): play the phones and the network around the workers.
 
 Every answer is JSON; refusals are ``{"error": CODE, "message": ...}`` with a 4xx status.
 """

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-log = logging.getLogger("waorch.tasks")
+log = logging.getLogger("waorch.cancel")
 RECANCEL_S = 0.1  # how long a cancelled task may take to end before it is cancelled again
 
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from waorch.tasks import cancel_and_wait
+from waorch.cancel import cancel_and_wait
 
 
 async def _poll(redis: aioredis.Redis, done: asyncio.Event) -> None:
@@ -62,7 +62,7 @@ async def test_a_failure_is_logged_not_raised_and_the_others_still_stop(caplog: 
     failed = asyncio.create_task(broken(), name="broken-task")
     sleeper = asyncio.create_task(asyncio.sleep(60))
     await asyncio.sleep(0)
-    with caplog.at_level(logging.ERROR, logger="waorch.tasks"):
+    with caplog.at_level(logging.ERROR, logger="waorch.cancel"):
         await cancel_and_wait(failed, sleeper)
     assert sleeper.cancelled()
     assert [record.getMessage() for record in caplog.records] == ["broken-task failed while being stopped"]
