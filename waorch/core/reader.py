@@ -53,10 +53,6 @@ class CoreReader:
         self.tiers = TierStore(redis)
         self.timing = SendTiming(self.messages, self.tiers, clock, settings.timezone)
 
-    def today(self) -> str:
-        """The local day (``TIMEZONE``) by the clock: the day the daily counters count."""
-        return local_day(self.clock.now(), self.settings.timezone)
-
     async def start_due_at(self, session_id: str) -> float | None:
         """When the session's worker start is due (unix seconds), or ``None`` if none is queued."""
         return await start_due_at(self.redis, session_id)
