@@ -19,9 +19,9 @@ from waorch.host import (
     ActiveCoreGone,
     Attached,
     AttachedTo,
+    CoreDown,
     CoreHost,
     CoreHosted,
-    CouldNotStart,
     HostEvent,
     HostingHere,
     ModeChanged,
@@ -88,7 +88,8 @@ async def test_redis_gone_and_back_shows_in_the_mode_and_the_hosted_core_carries
 async def test_a_host_whose_redis_does_not_answer_is_not_running_and_says_why(
         make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     async with hosting(make_settings(REDIS_URL=f"unix://{tmp_path}/nobody.sock")) as (host, told):
-        event = await eventually(lambda: _first(told, CouldNotStart))
+        event = await eventually(lambda: _first(told, CoreDown))
+        assert not event.again
         assert host.mode.core == NotRunning(event.problem) and host.reader is None and host.control is None
         assert "REDIS_URL" in event.problem and "does not answer" in event.problem
 
@@ -97,5 +98,5 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def _first(told: list[HostEvent], kind: type[CouldNotStart]) -> CouldNotStart | None:
+async def _first(told: list[HostEvent], kind: type[CoreDown]) -> CoreDown | None:
     return next((event for event in told if isinstance(event, kind)), None)

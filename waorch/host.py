@@ -46,20 +46,12 @@ log = logging.getLogger("waorch.host")
 class Starting:
     """Before the first look at the lease."""
 
-    def describe(self) -> str:
-        """The mode in words."""
-        return "starting the core…"
-
 
 @dataclass(frozen=True)
 class HostingHere:
     """The core runs in this process; its REST API at ``api_url``."""
 
     api_url: str
-
-    def describe(self) -> str:
-        """The mode in words."""
-        return f"core here · API {self.api_url.removeprefix('http://')}"
 
 
 @dataclass(frozen=True)
@@ -69,20 +61,12 @@ class AttachedTo:
     pid: int
     host: str
 
-    def describe(self) -> str:
-        """The mode in words."""
-        return f"attached to pid {self.pid} on {self.host}"
-
 
 @dataclass(frozen=True)
 class NotRunning:
     """The core could not start, for ``why``."""
 
     why: str
-
-    def describe(self) -> str:
-        """The mode in words."""
-        return f"the core is not running: {self.why}"
 
 
 CoreMode = Starting | HostingHere | AttachedTo | NotRunning
@@ -97,7 +81,19 @@ class Mode:
 
     def describe(self) -> str:
         """The mode in words (``… · REDIS UNAVAILABLE`` while it does not answer)."""
-        return self.core.describe() + ("" if self.redis_available else " · REDIS UNAVAILABLE")
+        return where(self.core) + ("" if self.redis_available else " · REDIS UNAVAILABLE")
+
+
+def where(core: CoreMode) -> str:
+    """Where the core runs, in words."""
+    match core:
+        case HostingHere(api_url):
+            return f"core here · API {api_url.removeprefix('http://')}"
+        case AttachedTo(pid, host):
+            return f"attached to pid {pid} on {host}"
+        case NotRunning(why):
+            return f"the core is not running: {why}"
+    return "starting the core…"
 
 
 # ---- events: what changed ------------------------------------------------------------------------
@@ -130,17 +126,12 @@ class CoreSteppedDown:
 
 
 @dataclass(frozen=True)
-class CoreStopped:
-    """The core hosted here stopped on its own, for ``problem``; it starts again."""
+class CoreDown:
+    """The core does not run, for ``problem``: it stopped on its own and starts again (``again``), or it
+    cannot run (e.g. its API's port is taken) and the host gave up."""
 
     problem: str
-
-
-@dataclass(frozen=True)
-class CouldNotStart:
-    """The core cannot run, for ``problem`` (e.g. its API's port is taken); the host gave up."""
-
-    problem: str
+    again: bool
 
 
 @dataclass(frozen=True)
@@ -162,8 +153,7 @@ class ActiveCoreGone:
     """The attached core went away; this host takes over."""
 
 
-HostEvent = (ModeChanged | RedisLost | CoreHosted | CoreSteppedDown | CoreStopped | CouldNotStart | Attached
-             | ActionsRefused | ActiveCoreGone)
+HostEvent = ModeChanged | RedisLost | CoreHosted | CoreSteppedDown | CoreDown | Attached | ActionsRefused | ActiveCoreGone
 Tell = Callable[[HostEvent], None]
 
 
@@ -302,7 +292,7 @@ class CoreHost:
         if thread.lost.is_set():
             self.tell(CoreSteppedDown())
         else:
-            self.tell(CoreStopped(str(thread.error or "no reason given")))
+            self.tell(CoreDown(str(thread.error or "no reason given"), again=True))
             await asyncio.sleep(RESTART_PAUSE_S)
 
     async def _attach_to(self, url: str, holder: Holder) -> None:
@@ -334,7 +324,7 @@ class CoreHost:
 
     def _failed(self, problem: str) -> None:
         self._show(NotRunning(problem))
-        self.tell(CouldNotStart(problem))
+        self.tell(CoreDown(problem, again=False))
 
 
 class LeaseWatch:

@@ -24,14 +24,14 @@ from waorch.host import (
     ActionsRefused,
     ActiveCoreGone,
     Attached,
+    CoreDown,
     CoreHost,
     CoreHosted,
     CoreSteppedDown,
-    CoreStopped,
-    CouldNotStart,
     HostEvent,
     ModeChanged,
     RedisLost,
+    where,
 )
 from waorch.logs import log_to_file
 from waorch.tui.bindings import KEYS, PANES
@@ -108,7 +108,7 @@ class ControlRoom(App[None]):
     @property
     def core_state(self) -> str:
         """Where the core runs, in words (the panes say it while there is nothing to read)."""
-        return self.host.mode.core.describe()
+        return where(self.host.mode.core)
 
     async def on_mount(self) -> None:
         """Start the host in this loop (the UI keeps running while the core comes up); a hang-up (the
@@ -151,10 +151,10 @@ class ControlRoom(App[None]):
             case CoreSteppedDown():
                 self.notify("This room's core stepped down (its lease was taken over or could not be renewed).",
                             severity="warning", timeout=15)
-            case CoreStopped(problem):
+            case CoreDown(problem, again=True):
                 self.notify(f"The core stopped ({problem}); starting it again. Details in waorch.log.",
                             severity="error", timeout=30)
-            case CouldNotStart(problem):
+            case CoreDown(problem):
                 self.notify(problem, title="The core could not start", severity="error", timeout=30)
             case Attached(holder):
                 self.notify(f"Attached to the active core ({holder}).", timeout=8)
