@@ -30,6 +30,12 @@ return due[1]
 """
 
 
+async def start_due_at(redis: aioredis.Redis, session_id: str) -> float | None:
+    """When ``session_id``'s start is due (unix seconds; it may be waiting for its turn), or ``None``."""
+    score = await redis.zscore(keys.PROVISION_QUEUE, session_id)
+    return None if score is None else float(score) / 1000
+
+
 class StartQueue:
     """Enqueue session starts; a loop starts them one at a time, spaced."""
 
@@ -56,8 +62,7 @@ class StartQueue:
 
     async def due_at(self, session_id: str) -> float | None:
         """When ``session_id``'s start is due (unix seconds; it may be waiting for its turn), or ``None``."""
-        score = await self.redis.zscore(keys.PROVISION_QUEUE, session_id)
-        return None if score is None else score / 1000
+        return await start_due_at(self.redis, session_id)
 
     async def schedule(self) -> dict[str, float]:
         """Every waiting session's due time (unix seconds)."""

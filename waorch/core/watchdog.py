@@ -60,11 +60,6 @@ class Watchdog:
         problem = "worker exited" if not alive else f"no ping for {silence:.0f} s"
         await self.restart(session, problem)
 
-    async def recent_restarts(self, session_id: str) -> int:
-        """Restarts of the session's worker within the crash window (more than ``CRASH_LIMIT``: parked)."""
-        now = self.store.clock.now()
-        return await self.store.redis.zcount(keys.session_restarts(session_id), now - CRASH_WINDOW_S, "+inf")
-
     def _silence(self, session: Session) -> float:
         """Real seconds since the worker was last heard (0 before its first ping): workers ping in
         real time, whatever the clock's pace."""

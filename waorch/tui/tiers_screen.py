@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer
 
 from waorch.api.tiers import tier_json, tiers_from_json
 from waorch.control import Control
-from waorch.core.core import Core
+from waorch.core.reader import CoreReader
 from waorch.core.tiers import Tier
 from waorch.errors import InvalidTiers
 from waorch.tui.bindings import HELP, PANE_BINDINGS, QUIT
@@ -100,9 +100,9 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
         key = self.query_one(LiveTable).selected_key
         return int(key) if key is not None and int(key) < len(self.tiers) else None
 
-    async def read(self, core: Core) -> tuple[Tier, ...]:
+    async def read(self, reader: CoreReader) -> tuple[Tier, ...]:
         """The live table."""
-        return await core.tiers.all()
+        return await reader.tiers.all()
 
     def show(self, data: tuple[Tier, ...]) -> None:
         """Update the rows."""
