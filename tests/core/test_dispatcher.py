@@ -49,13 +49,13 @@ async def test_a_paused_or_unconnected_session_holds_its_head_until_that_changes
                                                                                sessions: list[str]) -> None:
     message = await queued(dispatcher, sessions[0])
     session = await dispatcher.sessions.get(sessions[0])
-    hold = await dispatcher.next_send(session, message)
+    hold = await dispatcher.timing.next_send(session, message)
     assert hold.reason == "" and hold.at <= time.time()  # connected, nothing holds it: due now
     await dispatcher.sessions.update(sessions[0], paused=1)
-    hold = await dispatcher.next_send(await dispatcher.sessions.get(sessions[0]), message)
+    hold = await dispatcher.timing.next_send(await dispatcher.sessions.get(sessions[0]), message)
     assert (hold.at, hold.reason) == (math.inf, "paused")
     await dispatcher.sessions.update(sessions[0], paused=0, status="qr_ready")
-    hold = await dispatcher.next_send(await dispatcher.sessions.get(sessions[0]), message)
+    hold = await dispatcher.timing.next_send(await dispatcher.sessions.get(sessions[0]), message)
     assert (hold.at, hold.reason, hold.text) == (math.inf, "not_connected", "the session is not connected (qr_ready)")
 
 
@@ -66,10 +66,10 @@ async def test_of_a_ban_a_retry_and_the_reach_out_hold_the_one_that_ends_last_de
     holds = {"banned": {"ban_until": now + 300}, "reach_out": {"restricted_until": now + 600}}
     for reason, values in holds.items():
         await dispatcher.sessions.update(sid, **values)
-        hold = await dispatcher.next_send(await dispatcher.sessions.get(sid), message)
+        hold = await dispatcher.timing.next_send(await dispatcher.sessions.get(sid), message)
         assert (hold.reason, hold.at) == (reason, next(iter(values.values())))
     retried = Message(**{**message.__dict__, "retry_at": now + 900})
-    hold = await dispatcher.next_send(await dispatcher.sessions.get(sid), retried)
+    hold = await dispatcher.timing.next_send(await dispatcher.sessions.get(sid), retried)
     assert (hold.reason, hold.at) == ("retry", now + 900) and hold.text.startswith("tried again at ")
 
 
@@ -80,8 +80,8 @@ async def test_the_reach_out_hold_holds_only_new_contacts(dispatcher: Dispatcher
     await dispatcher.settle(sid, known.id, {"state": "sent", "waId": "W1"})
     await dispatcher.sessions.update(sid, restricted_until=time.time() + 600)
     session = await dispatcher.sessions.get(sid)
-    assert (await dispatcher.next_send(session, await queued(dispatcher, sid))).reason == ""  # a contact: not held
-    assert (await dispatcher.next_send(session, await queued(dispatcher, sid, "972524444444"))).reason == "reach_out"
+    assert (await dispatcher.timing.next_send(session, await queued(dispatcher, sid))).reason == ""  # a contact: not held
+    assert (await dispatcher.timing.next_send(session, await queued(dispatcher, sid, "972524444444"))).reason == "reach_out"
 
 
 async def test_a_send_not_made_is_tried_again_later_each_time_then_given_up(dispatcher: Dispatcher,
