@@ -47,7 +47,7 @@ log = logging.getLogger("waorch.core")
 
 RESUME_POLL_S = 0.25  # how often a core whose Redis went away tries to take its lease back
 # What to do to get a pairing code, by the status of a session that is not showing a QR.
-PAIRING_ADVICE = {
+PAIRING_ADVICE: dict[str, str] = {  # by status (a Status is its str value)
     Status.PROVISIONING: "wait until it shows a QR (status qr_ready), then ask for a code",
     Status.STARTING: "wait until it shows a QR (status qr_ready), then ask for a code",
     Status.CONNECTED: "it is already linked to a phone",

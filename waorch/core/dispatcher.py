@@ -41,7 +41,7 @@ STEP_RETRY_S = 1.0
 
 def retry_delay(attempt: int) -> float:
     """Backoff before the next attempt of a transient failure (30 s, 60 s, 120 s, ...)."""
-    return RETRY_BASE_S * 2 ** (attempt - 1)
+    return RETRY_BASE_S * 2.0 ** (attempt - 1)
 
 
 class Dispatcher:

@@ -74,7 +74,10 @@ class Watchdog:
         key = keys.session_restarts(session.id)
         now = self.store.clock.now()
         async with self.store.redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, 0, now - CRASH_WINDOW_S).zadd(key, {str(now): now}).zcard(key).expire(key, CRASH_WINDOW_S)
+            pipe.zremrangebyscore(key, 0, now - CRASH_WINDOW_S)
+            pipe.zadd(key, {str(now): now})
+            pipe.zcard(key)
+            pipe.expire(key, CRASH_WINDOW_S)
             recent = (await pipe.execute())[2]
         if recent > CRASH_LIMIT:
             await self.lifecycle.stop(session.id)
