@@ -31,8 +31,10 @@ log = logging.getLogger("waorch.activity")
 MAX_ENTRIES = 5000  # kept approximately (XADD MAXLEN ~)
 INFO, WARNING, ERROR = "info", "warning", "error"
 STATUS_LEVELS = {Status.FAILED: ERROR, Status.LOGGED_OUT: ERROR, Status.DISCONNECTED: WARNING}
-FULL = ("Redis is full (maxmemory reached): it refuses writes; sends and worker events answer 503 REDIS_FULL "
-        "and nothing new is stored until memory is freed or maxmemory (REDIS_MAXMEMORY_MB) is raised")
+FULL = (
+    "Redis is full (maxmemory reached): it refuses writes; sends and worker events answer 503 REDIS_FULL "
+    "and nothing new is stored until memory is freed or maxmemory (REDIS_MAXMEMORY_MB) is raised"
+)
 # ARGV: max entries, then field/value pairs. Allowed past maxmemory: it reports that Redis is full.
 _ADD_WHEN_FULL = """#!lua flags=allow-oom
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
@@ -68,8 +70,13 @@ class ActivityLog:
 
     async def add(self, level: str, kind: str, text: str, session_id: str = "") -> None:
         """Append an entry; the oldest ones beyond ``max_entries`` are trimmed."""
-        fields: dict[EncodableT, EncodableT] = {"ts": self.clock.now(), "level": level, "session": session_id,
-                                                "kind": kind, "text": shorten(text, 500)}
+        fields: dict[EncodableT, EncodableT] = {
+            "ts": self.clock.now(),
+            "level": level,
+            "session": session_id,
+            "kind": kind,
+            "text": shorten(text, 500),
+        }
         try:
             await self.redis.xadd(keys.ACTIVITY, fields, maxlen=self.max_entries, approximate=True)
         except (aioredis.RedisError, OSError) as error:
@@ -83,8 +90,18 @@ class ActivityLog:
         if self.full_since is None:
             self.full_since = self.clock.now()
             log.error("%s", FULL)
-            fields: list[EncodableT] = ["ts", self.full_since, "level", ERROR, "session", "", "kind", "redis",
-                                        "text", FULL]
+            fields: list[EncodableT] = [
+                "ts",
+                self.full_since,
+                "level",
+                ERROR,
+                "session",
+                "",
+                "kind",
+                "redis",
+                "text",
+                FULL,
+            ]
             try:
                 await self._add_when_full(keys=[keys.ACTIVITY], args=[self.max_entries, *fields])
             except (aioredis.RedisError, OSError) as problem:

@@ -66,8 +66,12 @@ class Failover:
         await self.pool.mark_bad(session.proxy, error)
         info = await self.pool.get(session.proxy)
         log.warning("proxy %s marked BAD (%s); moving %d session(s)", info.endpoint, error, len(info.sessions))
-        await self.activity.add(WARNING, "proxy", f"proxy {info.endpoint} marked BAD ({error}); "
-                                f"moving {len(info.sessions)} session(s)", session.id)
+        await self.activity.add(
+            WARNING,
+            "proxy",
+            f"proxy {info.endpoint} marked BAD ({error}); moving {len(info.sessions)} session(s)",
+            session.id,
+        )
         for session_id in info.sessions:
             await self.move(session_id, f"proxy {info.endpoint} failed ({error})", hint)
 
@@ -94,4 +98,6 @@ class Failover:
                 await self.activity.add(INFO, "proxy", f"proxy {info.endpoint} answers again: OK")
             else:
                 await self.pool.mark_bad(info.id, "still failing after cool-down")
-                await self.activity.add(WARNING, "proxy", f"proxy {info.endpoint} still failing after its cool-down: BAD")
+                await self.activity.add(
+                    WARNING, "proxy", f"proxy {info.endpoint} still failing after its cool-down: BAD"
+                )
