@@ -152,22 +152,23 @@ def start_waorch(data: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
-def prepare_session(data: Path, port: int) -> None:
-    """One connected, paused session (no worker: nothing is sent) and a tier with room for the run."""
+def prepare_session(data: Path) -> None:
+    """One connected, paused session (no worker: nothing is sent) and a tier with room for the run.
+
+    The tier is written to Redis as the core stores it: the API takes daily limits up to 100,000, fewer
+    than a run accepts (a run past them measured fast DAILY_LIMIT refusals, counted as errors)."""
     tier = {
         "name": "bench",
-        "minAgeDays": 0,
-        "dailyLimit": 100_000,
-        "perMinute": 30,
-        "delayMinMs": 2000,
-        "delayMaxMs": 4000,
-        "hoursStart": "00:00",
-        "hoursEnd": "24:00",
+        "min_age_days": 0,
+        "daily_limit": 10_000_000,
+        "per_minute": 30,
+        "delay_min_ms": 2000,
+        "delay_max_ms": 4000,
+        "hours_start": "00:00",
+        "hours_end": "24:00",
     }
-    httpx.put(
-        f"http://127.0.0.1:{port}/api/trust-tiers", json={"tiers": [tier]}, headers={"X-API-Key": API_KEY}
-    ).raise_for_status()
     client = redis.Redis(unix_socket_path=str(data / "redis" / "redis.sock"), decode_responses=True)
+    client.set(keys.TIERS, json.dumps([tier]))
     session = {"id": "worker_1", "status": "connected", "paused": 1, "created": time.time()}
     client.hset(keys.session("worker_1"), mapping=session)
     client.zadd(keys.SESSIONS, {"worker_1": 1})
@@ -187,7 +188,7 @@ def main(seconds: float, concurrency: int, rounds: int, recipient_count: int) ->
     with tempfile.TemporaryDirectory() as tmp:
         waorch, port = start_waorch(Path(tmp))
         try:
-            prepare_session(Path(tmp), port)
+            prepare_session(Path(tmp))
             wait_up(f"http://127.0.0.1:{bare_port}/")
             bare_runs, waorch_runs = [], []
             for _ in range(rounds):  # interleaved, so both see the same machine
