@@ -17,6 +17,7 @@ from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
 from waorch.core.activity import WARNING, ActivityLog
+from waorch.core.alerts import AlertStore, settings_scrubber, telegram_configured
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
@@ -36,6 +37,7 @@ from waorch.core.runners.base import Runner
 from waorch.core.runners.process import ProcessRunner
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.start_queue import StartQueue
+from waorch.core.telegram import TelegramSender
 from waorch.core.tiers import Tier, TierStore
 from waorch.core.views import DayUse, Health, QueueView
 from waorch.core.watchdog import Watchdog
@@ -77,7 +79,9 @@ class Core:
         self.lease = CoreLease(redis, settings.base_url, settings.core_lease_ms)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
         self.starts = StartQueue(redis, self.clock, settings.provisioning_interval_ms, self.lifecycle.start, self.lease)
-        self.activity = ActivityLog(redis, self.clock)  # what happened, for the control room's log pane
+        self.alerts = AlertStore(redis, self.clock, telegram=telegram_configured(settings), scrub=settings_scrubber(settings))
+        self.telegram = TelegramSender.configured(settings, self.alerts)  # None (said once): alerts are off
+        self.activity = ActivityLog(redis, self.clock, alerts=self.alerts)  # what happened, for the log pane; alerts
         self.store.status_listeners.append(self.activity.status_changed)
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
@@ -125,6 +129,8 @@ class Core:
         self._run_loop(self.dispatcher.run())
         if self.forwarder:
             self._run_loop(self.forwarder.run_forever(self._halt))
+        if self.telegram:
+            self._run_loop(self.telegram.run_forever(self._halt))
         self._run_loop(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
         self._run_loop(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
         self._run_loop(self._every(FULL_CHECK_MS, self.activity.check_full))
