@@ -18,6 +18,7 @@ from impostor import Impostor
 from redis_servers import KINDS, RedisServer, missing
 from socks_recorder import RecordingSocks, RelayingSocks
 from support import API_KEY, RunningService, Serve, SocksProxy, free_port
+from telegram_standin import TelegramStandIn
 
 from waorch.clock import Clock
 from waorch.config import Settings, load_settings
@@ -227,5 +228,14 @@ async def receiver() -> AsyncIterator[EventReceiver]:
 async def impostor() -> AsyncIterator[Impostor]:
     """A local HTTP server playing a core or a worker it is not; records what it is sent."""
     server = await Impostor().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[TelegramStandIn]:
+    """A local Telegram Bot API stand-in that records the alert messages sent to it."""
+    server = TelegramStandIn()
+    await server.start()
     yield server
     await server.stop()
