@@ -82,6 +82,8 @@ class Settings:
         _long_enough("WEBHOOK_SECRET", self.webhook_secret)
         if self.events_webhook_url or self.events_webhook_secret:
             _long_enough("EVENTS_WEBHOOK_SECRET", self.events_webhook_secret)
+        if self.telegram_bot_token and not self.telegram_chat_id:
+            raise ConfigError("TELEGRAM_CHAT_ID", "is required with TELEGRAM_BOT_TOKEN (the chat alerts go to)")
 
     @property
     def base_url(self) -> str:
@@ -282,8 +284,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     events_url = _http_url(env, "EVENTS_WEBHOOK_URL") or ""
     if engine == "sim" and not sim_url:
         raise ConfigError("SIM_URL", "is required when WORKER_ENGINE=sim (start one with `waorch sim`)")
-    if env.get("TELEGRAM_BOT_TOKEN", "").strip() and not env.get("TELEGRAM_CHAT_ID", "").strip():
-        raise ConfigError("TELEGRAM_CHAT_ID", "is required with TELEGRAM_BOT_TOKEN (the chat alerts go to)")
     return Settings(
         redis_url=_redis_url(env),
         data_dir=data_dir,
