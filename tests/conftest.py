@@ -235,7 +235,5 @@ async def impostor() -> AsyncIterator[Impostor]:
 @pytest.fixture
 async def telegram() -> AsyncIterator[TelegramStandIn]:
     """A local Telegram Bot API stand-in that records the alert messages sent to it."""
-    server = TelegramStandIn()
-    await server.start()
-    yield server
-    await server.stop()
+    async with TelegramStandIn() as server:
+        yield server

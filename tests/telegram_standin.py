@@ -69,6 +69,13 @@ class TelegramStandIn:
             await self._runner.cleanup()
             self._runner = None
 
+    async def __aenter__(self) -> TelegramStandIn:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     def texts(self) -> list[str]:
         """Every message's text, in order."""
         return [call.text for call in self.calls]

@@ -237,9 +237,8 @@ class AlertStore:
         self.cooldown = cooldown
         self.keep = keep
         self.cap = cap
-        self._raise = redis.register_script(_RAISE)
-        self._release = redis.register_script(_RELEASE)
-        self._settle = redis.register_script(_SETTLE)
+        self._scripts = {name: redis.register_script(source)
+                         for name, source in (("raise", _RAISE), ("release", _RELEASE), ("settle", _SETTLE))}
 
     async def raise_alert(self, kind: AlertKind, level: str, text: str, session_id: str = "", subject: str = "") -> int:
         """Store an alert (``text`` already scrubbed); its subject (deduplication) is its kind and
@@ -248,12 +247,12 @@ class AlertStore:
                        keys.session(session_id) if session_id else keys.ALERT_COUNTER]
         args = [self.clock.now(), kind.value, level, session_id, f"{kind.value}:{subject or session_id}", text,
                 self.cooldown, self.keep, self.cap, int(self.telegram)]
-        return int(await self._raise(keys=script_keys, args=args))
+        return int(await self._scripts["raise"](keys=script_keys, args=args))
 
     async def release_cooled(self) -> int:
         """Queue one line for each subject whose cool-down ended with alerts held; how many were queued."""
         script_keys = [keys.ALERT_COUNTER, keys.ALERTS, keys.ALERTS_PENDING, keys.ALERT_SUBJECTS]
-        return int(await self._release(keys=script_keys, args=[self.clock.now(), self.cooldown, self.keep]))
+        return int(await self._scripts["release"](keys=script_keys, args=[self.clock.now(), self.cooldown, self.keep]))
 
     async def batch(self, count: int, chars: int) -> Batch:
         """The oldest waiting alerts, at most ``count`` of them in at most ``chars`` characters."""
@@ -272,7 +271,7 @@ class AlertStore:
     async def settle(self, batch: Batch, delivery: str, error: str = "") -> None:
         """The batch was sent (or refused for good: ``FAILED`` with why): it leaves the queue."""
         script_keys = [keys.ALERT_COUNTER, keys.ALERTS, keys.ALERTS_PENDING, keys.ALERTS_DROPPED]
-        await self._settle(keys=script_keys, args=[delivery, self.clock.now(), error, batch.dropped, *batch.ids])
+        await self._scripts["settle"](keys=script_keys, args=[delivery, self.clock.now(), error, batch.dropped, *batch.ids])
 
     async def recent(self, limit: int) -> list[Alert]:
         """The newest ``limit`` alerts, newest first."""
