@@ -78,10 +78,12 @@ local function mark(id, delivery, now, err)
   redis.call('HSET', KEYS[2], id, cjson.encode(alert))
 end
 """
+# Every alert script may write past maxmemory: "Redis is full" is one of the alerts, and what they
+# write is small and bounded (the newest KEEP alerts, QUEUE_CAP waiting).
+ALLOW_OOM = "#!lua flags=allow-oom\n"
 # KEYS: counter, alerts, pending, subjects, dropped, the session's hash (the counter when none).
 # ARGV: now, kind, level, session, subject, text, cool-down s, keep, cap, '1' if sent to Telegram.
-# Allowed past maxmemory: "Redis is full" is one of the alerts.
-_RAISE = "#!lua flags=allow-oom\n" + _MARK + """
+_RAISE = ALLOW_OOM + _MARK + """
 local now, cooldown, keep, cap = tonumber(ARGV[1]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local id = redis.call('INCR', KEYS[1])
 local phone = ''
@@ -113,7 +115,7 @@ return id
 """
 # Subjects whose cool-down ended: one line for the alerts they held, queued (and a new cool-down), or forgotten.
 # KEYS: counter, alerts, pending, subjects. ARGV: now, cool-down s, keep.
-_RELEASE = """
+_RELEASE = ALLOW_OOM + """
 local now, cooldown, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local flat, queued = redis.call('HGETALL', KEYS[4]), 0
 for i = 1, #flat, 2 do
@@ -139,7 +141,7 @@ end
 return queued
 """
 # KEYS: counter, alerts, pending, dropped. ARGV: delivery, now, error, dropped alerts now reported, ids...
-_SETTLE = _MARK + """
+_SETTLE = ALLOW_OOM + _MARK + """
 for i = 5, #ARGV do
   mark(ARGV[i], ARGV[1], ARGV[2], ARGV[3])
   redis.call('ZREM', KEYS[3], ARGV[i])
