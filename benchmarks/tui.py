@@ -49,6 +49,7 @@ from waorch.config import Settings, load_settings
 from waorch.core import keys
 from waorch.core.core import Core
 from waorch.core.embedded_redis import EmbeddedRedis
+from waorch.core.reader import CoreReader
 from waorch.core.redis_server import redis_client
 from waorch.tui import sessions_screen
 from waorch.tui.app import ControlRoom
@@ -105,9 +106,9 @@ class Recorder:
     def _time_refresh(self) -> None:
         collect, redraw = sessions_screen.collect, SessionsScreen.redraw
 
-        async def timed_collect(core: Core) -> Any:
+        async def timed_collect(reader: CoreReader) -> Any:
             start = time.perf_counter()
-            rows = await collect(core)
+            rows = await collect(reader)
             self.collects.append(time.perf_counter() - start)
             return rows
 

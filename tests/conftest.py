@@ -20,7 +20,7 @@ from socks_recorder import RecordingSocks, RelayingSocks
 from support import API_KEY, RunningService, Serve, SocksProxy, free_port
 from telegram_standin import TelegramStandIn
 
-from waorch.clock import Clock
+from waorch.clock import Clock, ScaledClock
 from waorch.config import Settings, load_settings
 from waorch.service import running_service
 from waorch.sim.server import SimOptions, SimServer
@@ -162,6 +162,14 @@ async def start_service(make_settings: Callable[..., Settings], sim: SimServer, 
 
     yield start
     await stack.aclose()
+
+
+@pytest.fixture
+async def scaled(start_service, sim_factory) -> tuple[RunningService, SimServer]:
+    """Service and simulator on one clock running 20 times faster than real time."""
+    clock = ScaledClock(20)
+    sim = await sim_factory(clock=clock, qr_first_ttl=30, qr_ttl=10)
+    return await start_service(clock=clock, SIM_URL=sim.url), sim
 
 
 @pytest.fixture

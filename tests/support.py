@@ -24,6 +24,7 @@ from redis_servers import RedisServer
 from waorch.api.app import DOCUMENT
 from waorch.config import Settings
 from waorch.core.core import Core
+from waorch.errors import WaorchError
 from waorch.service import Service
 from waorch.signing import SESSION_HEADER, sign, webhook_key
 
@@ -207,3 +208,8 @@ def conforms(method: str, template: str, response: httpx.Response) -> None:
     assert str(response.status_code) in operation["responses"], f"{response.status_code} not documented for {method} {template}"
     schema = operation["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
     jsonschema.validate(response.json(), {**schema, "components": DOC["components"]})
+
+
+def every_kind(root: type[WaorchError] = WaorchError) -> list[type[WaorchError]]:
+    """``root`` and every class of error below it."""
+    return [root, *(kind for child in root.__subclasses__() for kind in every_kind(child))]

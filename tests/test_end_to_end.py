@@ -85,19 +85,6 @@ async def test_worker_killed_is_restarted_and_reconnects_without_qr(start_servic
     assert statuses.count("qr_ready") == 1  # the login survived: no second QR
 
 
-async def test_worker_starts_are_spaced(start_service) -> None:
-    running: RunningService = await start_service(PROVISIONING_INTERVAL_MS="700")
-    sids = [(await running.api.post("/api/sessions/provision", json={})).json()["sessionId"] for _ in range(3)]
-    for sid in sids:
-        await wait_status(running.api, sid, "qr_ready")
-    started = []
-    for sid in sids:
-        history = await running.core.store.history(sid)
-        started.append(min(e["at"] for e in history if e.get("status") == "starting"))
-    gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
-    assert all(gap >= 0.69 for gap in gaps), gaps
-
-
 async def test_delete_stops_worker_and_frees_everything(start_service, socks_proxy) -> None:
     running: RunningService = await start_service(PROXY_URL_1=socks_proxy().url, MAX_SESSIONS_PER_PROXY="1")
     sid = (await running.api.post("/api/sessions/provision", json={"phone": "972501111111"})).json()["sessionId"]

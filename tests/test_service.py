@@ -15,8 +15,9 @@ from support import API_KEY
 from waorch.config import Settings
 from waorch.core import keys
 from waorch.core.lease import CoreLease
+from waorch.core_thread import CORE_SWITCH_INTERVAL_S, CoreThread
 from waorch.errors import CoreActive, SessionNotFound, Unavailable
-from waorch.service import CORE_SWITCH_INTERVAL_S, CoreThread, running_service
+from waorch.service import running_service
 from waorch.sim.server import SimServer
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 log = logging.getLogger("waorch.cancel")
@@ -31,6 +32,18 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
     for task in tasks:
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("%s failed while being stopped", _name(task), exc_info=error)
+
+
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Return when the first of ``waits`` is done (the others are cancelled); if it failed, raise its error."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await cancel_and_wait(*(task for task in tasks if not task.done()))
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
 
 
 def _name(task: asyncio.Future[Any]) -> str:

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from waorch.config import Settings, load_worker_settings, settings_from_environment
 from waorch.errors import ConfigError, WaorchError
+from waorch.logs import log_to_stream, say
 from waorch.private_files import UMASK, private_dir
 
 log = logging.getLogger("waorch")
@@ -47,59 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(stream: object, level: int = logging.INFO) -> None:
-    logging.basicConfig(stream=stream, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
 def _load(args: argparse.Namespace) -> Settings:
     environ = dict(os.environ)
     if getattr(args, "port", None):
         environ["ORCH_PORT"] = str(args.port)
     return settings_from_environment(environ, args.env_file)
-
-
-def _announce(settings: Settings) -> None:
-    for name in settings.generated_secrets:
-        path = settings.data_dir / "secrets" / name.lower()
-        _say(f"generated {name}; stored in {path} (mode 600). Read it with: cat {path}")
-    if not settings.proxies:
-        _say("no PROXY_URL_<n> configured: sessions without a proxy connect directly")
-
-
-def _say(line: str) -> None:
-    """One line on stderr (nothing if the terminal is gone: a hang-up must not end in a traceback)."""
-    with contextlib.suppress(OSError):
-        print(f"waorch: {line}", file=sys.stderr, flush=True)
-
-
-async def _serve(settings: Settings, stop_workers: bool) -> int:
-    """Serve until SIGHUP / SIGTERM / SIGINT (0), or until another core takes this Redis over (1). A
-    configured Redis that does not answer yet is waited for, saying so at each attempt."""
-    from waorch.core.redis_server import reach
-    from waorch.redis_url import redact_url
-    from waorch.service import first_of, running_service
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):  # a closed terminal ends it cleanly too
-        loop.add_signal_handler(sig, stop.set)
-    if settings.redis_url:
-        await first_of(reach(settings.redis_url, retry=True, say=_say), stop.wait())
-        if stop.is_set():
-            return 0
-    _announce(settings)
-    async with running_service(settings, stop_workers=stop_workers) as service:
-        _say(f"serving on {service.base_url} (Redis {redact_url(service.redis_url)})")
-        await first_of(stop.wait(), service.core.lease.lost.wait())
-        kept = 0 if stop_workers or not stop.is_set() else await service.core.live_workers()
-    if not stop.is_set():
-        _say("another core took over this Redis; this one stopped (run `waorch` to attach to it)")
-        return 1
-    if kept:
-        _say(f"stopped; {kept} worker(s) keep running, so their sessions stay logged in and keep receiving, and the "
-             "next start adopts them. To stop them too: waorch serve --stop-workers (they stop on its exit)")
-    return 0
 
 
 def _run_sim(args: argparse.Namespace) -> int:
@@ -112,7 +63,7 @@ def _run_sim(args: argparse.Namespace) -> int:
 
 
 def _run_worker() -> int:
-    _configure_logging(sys.stdout)
+    log_to_stream(sys.stdout)
     settings = load_worker_settings(os.environ)
     from waorch.worker.main import run_worker
 
@@ -122,8 +73,10 @@ def _run_worker() -> int:
 def _run_serve(args: argparse.Namespace) -> int:
     settings = _load(args)
     private_dir(settings.data_dir)
-    _configure_logging(sys.stderr)
-    return asyncio.run(_serve(settings, args.stop_workers))
+    log_to_stream(sys.stderr)
+    from waorch.serve import serve
+
+    return asyncio.run(serve(settings, args.stop_workers))
 
 
 # --- control room ---
@@ -144,7 +97,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from waorch.demo import run_demo
 
     asyncio.run(run_demo(args.sessions))
-    _say("demo: the simulation stopped; its workers, Redis and data are gone.")
+    say("demo: the simulation stopped; its workers, Redis and data are gone.")
     return 0
 
 
@@ -163,10 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_tui(args)
         return _run_serve(args)
     except ConfigError as error:
-        _say(f"configuration error: {error}")
+        say(f"configuration error: {error}")
         return 2
     except WaorchError as error:
-        _say(str(error))
+        say(str(error))
         return 1
     except KeyboardInterrupt:
         return 130

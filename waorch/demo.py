@@ -25,17 +25,20 @@ from waorch.control import Control
 from waorch.core.sessions import Session, Status
 from waorch.core.tiers import DEFAULT_TIERS
 from waorch.errors import WaorchError
+from waorch.logs import log_to_file
 from waorch.sim.server import SimOptions, SimServer
 from waorch.sim.socks import SocksServer
 
 if TYPE_CHECKING:
-    from waorch.tui.app import ControlRoom
+    from waorch.tui.app import ControlRoom, Scanner
 
 PROXIES = 3
 SESSIONS = 4
 PHONES = tuple(f"97250000000{n}" for n in range(1, 10))  # the simulated accounts' numbers
 # A newcomer reads before scanning: codes live 2 min, then 1 min, 8 of them (≈ 9 min per session).
 QR_FIRST_TTL, QR_TTL, QR_COUNT = 120.0, 60.0, 8
+TITLE = "SIMULATION (tiers active all day)"  # in every title of the demo's control room
+QUIT_NOTE = "The simulated network and its sessions are removed."  # what quitting the demo also does
 
 
 @dataclass
@@ -62,6 +65,18 @@ class Simulation:
         problem = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
         raise WaorchError(f"the simulator refused the scan: {problem.get('message', answer.text)}",
                           code=problem.get("error", "SIM_REFUSED"))
+
+    async def scan_notice(self, session: Session) -> str:
+        """``scan``, and what to tell the user about it (the control room's x)."""
+        phone = await self.scan(session)
+        return f"{session.id}: the simulated phone {phone} scanned the QR code; connecting…"
+
+    def scanner(self) -> Scanner:
+        """The control room's x: a simulated phone scans the session's QR code."""
+        from waorch.tui.app import Scanner
+
+        return Scanner(self.scan_notice, "SIMULATION: press x and a simulated phone scans it.",
+                       "session screen: a simulated phone scans the QR code (waorch demo only)")
 
     async def populate(self, control: Control, count: int = SESSIONS) -> list[str]:
         """Use tiers active all day (a rehearsal must not wait for 09:00), then provision ``count``
@@ -103,17 +118,23 @@ def free_port() -> int:
 
 async def run_demo(sessions: int = SESSIONS) -> None:
     """Run the control room on a simulated fleet of ``sessions`` until the user quits; then remove it all."""
-    from waorch.tui.app import ControlRoom, log_to_file
-
     with tempfile.TemporaryDirectory(prefix="waorch-demo-") as data:
         async with simulation(Path(data)) as world:
             log_to_file(world.settings.data_dir)
-            app = ControlRoom(world.settings, stop_workers=True, simulation=world)
+            app = demo_room(world)
             fleet = asyncio.create_task(populate_when_ready(app, world, sessions))
             try:
                 await app.run_async()
             finally:
                 await cancel_and_wait(fleet)
+
+
+def demo_room(world: Simulation) -> ControlRoom:
+    """The control room on ``world``'s fleet: says it is a simulation, x scans, quitting removes it all."""
+    from waorch.tui.app import ControlRoom
+
+    return ControlRoom(world.settings, stop_workers=True, title_suffix=TITLE, scanner=world.scanner(),
+                       quit_note=QUIT_NOTE)
 
 
 async def populate_when_ready(app: ControlRoom, world: Simulation, sessions: int) -> None:

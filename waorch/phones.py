@@ -45,7 +45,7 @@ def _readings(raw: str, region: str | None) -> list[phonenumbers.PhoneNumber]:
     """What ``raw`` can mean, in order: national in ``region`` (if set and not written as
     international), then international."""
     international = raw.startswith(("+", "00"))
-    texts = [(raw, region)] if region and not international else []
+    texts: list[tuple[str, str | None]] = [(raw, region)] if region and not international else []
     texts.append(("+" + raw.removeprefix("+").removeprefix("00") if international else "+" + raw, None))
     readings = []
     for text, default in texts:

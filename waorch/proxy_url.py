@@ -41,11 +41,10 @@ class ProxyURL:
 
     def scrub(self, text: str) -> str:
         """``text`` (an error message, say) with this proxy's password and user name, plain or
-        URL-encoded, as ``***`` (the user name only where it stands as a word of its own)."""
-        for form in _written(self.password):
-            text = text.replace(form, "***")
-        for form in _written(self.username):
-            text = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", "***", text)
+        URL-encoded, as ``***`` wherever one stands as a token of its own (see ``_scrub``)."""
+        for secret in (self.password, self.username):
+            for form in _written(secret):
+                text = _scrub(text, form)
         return text
 
     @property
@@ -58,6 +57,32 @@ class ProxyURL:
 def _written(secret: str | None) -> list[str]:
     """How a credential may appear in text: as it is and URL-encoded (longest first)."""
     return sorted({secret, quote(secret, safe="")}, key=len, reverse=True) if secret else []
+
+
+# An escape that may stand right before a credential in text: ``%3A`` of a URL-encoded URL,
+# ``\x04`` or ``\n`` of a repr (the SOCKS5 handshake puts the password's length before it).
+_ESCAPE_AT_END = re.compile(r"(?:%[0-9A-Fa-f]{2}|\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{1,3}|[abfnrtv]))\Z")
+
+
+def _scrub(text: str, secret: str) -> str:
+    r"""``text`` with every occurrence of ``secret`` that is not part of a longer word as ``***``:
+    a short password leaves "unable" readable, yet goes wherever punctuation, an escape or the
+    text's ends bound it (``user:ab@host``, ``password=ab``, ``'ab'``, ``%3Aab%40``, ``\x02ab``)."""
+    parts, start, at = [], 0, text.find(secret)
+    while at != -1:
+        if _stands_alone(text, at, at + len(secret)):
+            parts += [text[start:at], "***"]
+            start = at + len(secret)
+        at = text.find(secret, max(start, at + 1))  # one glued to a word may overlap one that is not
+    return "".join(parts) + text[start:]
+
+
+def _stands_alone(text: str, begin: int, end: int) -> bool:
+    """Whether ``text[begin:end]`` is not glued to letters or digits that would make it a longer word."""
+    before = text[:begin]
+    glued_before = text[begin].isalnum() and before[-1:].isalnum() and not _ESCAPE_AT_END.search(before[-10:])
+    glued_after = text[end - 1].isalnum() and text[end:end + 1].isalnum()
+    return not glued_before and not glued_after
 
 
 def parse_proxy_url(raw: object) -> ProxyURL:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import httpx
 import pytest
 from impostor import Impostor
-from support import API_KEY, free_port
+from support import API_KEY, every_kind, free_port
 
 from waorch.api.statuses import error_from, error_json, status_of
 from waorch.control import RemoteControl
@@ -97,10 +97,6 @@ async def test_the_api_key_is_never_sent_to_an_address_off_this_machine(impostor
     finally:
         await remote.close()
     assert impostor.received == []
-
-
-def every_kind(root: type[WaorchError] = WaorchError) -> list[type[WaorchError]]:
-    return [root, *(kind for child in root.__subclasses__() for kind in every_kind(child))]
 
 
 @pytest.mark.parametrize("kind", [kind for kind in every_kind() if kind is not ConfigError], ids=lambda kind: kind.code)

@@ -10,7 +10,6 @@ import pytest
 from socks_recorder import RelayingSocks
 from support import RunningService, conforms, eventually, free_port, post_event, wait_status
 
-from waorch.core.watchdog import CRASH_LIMIT
 from waorch.worker.connect_failures import KINDS
 
 
@@ -65,17 +64,3 @@ async def test_a_refusing_proxy_with_no_other_to_move_to_fails_the_session_sayin
     assert body["hint"] == KINDS["proxy_refused"].check
     [proxy] = (await running.api.get("/api/proxies")).json()["proxies"]
     assert proxy["status"] == "bad" and proxy["reason"].startswith("the proxy refused the connection")
-
-
-async def test_a_crash_loop_keeps_the_last_failure_and_what_to_check(start_service) -> None:
-    running: RunningService = await start_service(WATCHDOG_INTERVAL_MS="600000")
-    await running.core.pool.provision({"status": "starting", "created": "0", "generation": "0"}, None, None)
-    await post_event(running, "worker_1", "DISCONNECTED", {"reason": "dns", "loggedOut": False, "hint": KINDS["dns"].check,
-                                                           "detail": "WhatsApp's address could not be looked up (DNS): x"})
-    for _ in range(CRASH_LIMIT + 1):
-        await running.core.starts.discard("worker_1")
-        await running.core.watchdog.restart(await running.core.store.get("worker_1"), "worker exited")
-    session = await running.core.store.get("worker_1")
-    assert session.status == "failed" and session.reason.startswith(f"crash loop: {CRASH_LIMIT + 1} restarts in 10 min")
-    assert session.reason.endswith("(worker exited); last: dns: WhatsApp's address could not be looked up (DNS): x")
-    assert session.hint == KINDS["dns"].check

@@ -21,20 +21,6 @@ from waorch.errors import MessageNotFound
 DAY = "2026-01-01"
 
 
-@pytest.fixture
-async def lease(redis: aioredis.Redis) -> CoreLease:
-    lease = CoreLease(redis, "http://127.0.0.1:9", 10_000)
-    await lease.acquire()
-    return lease
-
-
-@pytest.fixture
-async def sessions(redis: aioredis.Redis) -> list[str]:
-    pool = ProxyPool(redis, SystemClock(), 4, 4, 60000, "test-proxy-id-key")
-    return [(await pool.provision({"status": "connected", "created": "0", "generation": "0"}, None, None))[0]
-            for _ in range(2)]
-
-
 async def accept(store: MessageStore, session_id: str, to: str = "972522222222", send_at: float = 0.0) -> str:
     message = Message(new_message_id(), session_id, to, "hello", "", created=time.time(), send_at=send_at, count_day=DAY)
     await store.accept(message, DEFAULT_TIERS, time.time(), due=not send_at)

@@ -1,5 +1,5 @@
-"""Validating a tier table (the core checks every table it saves, whoever wrote it): every number finite
-and bounded, hours exactly HH:MM; and the API's reading of a table into tiers (the control room's form uses it)."""
+"""The tier table: validating it (the core checks every table it saves, whoever wrote it: every number finite
+and bounded, hours exactly HH:MM), keeping it in Redis, and the tier a session of a given age is in."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 from dataclasses import replace
 
 import pytest
+import redis.asyncio as aioredis
 
-from waorch.api.tiers import tier_json, tiers_from_json
-from waorch.core.tiers import DEFAULT_TIERS, Tier, check_tiers
+from waorch.core.tiers import DAY_S, DEFAULT_TIERS, Tier, TierStore, check_tiers, tier_for_age
 from waorch.errors import InvalidTiers
 
 
@@ -41,20 +41,19 @@ def test_the_largest_values_are_accepted() -> None:
     assert tiers[-1].min_age_days == 3650.0 and tiers[-1].delay_max_ms == 86_400_000
 
 
-def test_a_written_table_reads_back_as_the_same_tiers() -> None:
-    rows = [tier_json(tier) for tier in DEFAULT_TIERS]
-    assert rows[1] == {"name": "warm", "minAgeDays": 3, "dailyLimit": 100, "perMinute": 15, "delayMinMs": 3000,
-                       "delayMaxMs": 5000, "hoursStart": "08:00", "hoursEnd": "22:00"}
-    assert tiers_from_json({"tiers": rows}) == DEFAULT_TIERS == tiers_from_json(rows)
-
-
-@pytest.mark.parametrize(("change", "message"), [
-    ({"dailyLimit": "20"}, "tiers[2]: dailyLimit has the wrong type"), ({"perMinute": True}, "tiers[2]: perMinute has the wrong type"),
-    ({"colour": "blue"}, "tiers[2]: unknown field(s) colour"), ({"hoursEnd": None}, "tiers[2]: hoursEnd has the wrong type"),
+@pytest.mark.parametrize(("age_days", "pinned", "name"), [
+    (0, "", "cold"), (2.99, "", "cold"), (3, "", "warm"), (13.99, "", "warm"), (14, "", "hot"), (400, "", "hot"),
+    (400, "cold", "cold"), (0, "hot", "hot"), (5, "gone", "warm"),  # a pin of a tier no longer there: by age
 ])
-def test_a_written_tier_of_the_wrong_shape_is_refused_naming_the_field(change: dict, message: str) -> None:
-    rows = [tier_json(tier) for tier in DEFAULT_TIERS]
-    rows[2] |= change
-    with pytest.raises(InvalidTiers) as refused:
-        tiers_from_json(rows)
-    assert refused.value.message == message
+def test_a_session_is_in_the_oldest_tier_its_age_reaches_unless_pinned(age_days: float, pinned: str, name: str) -> None:
+    assert tier_for_age(DEFAULT_TIERS, age_days * DAY_S, pinned).name == name
+
+
+async def test_the_defaults_until_a_table_is_saved_and_an_invalid_one_changes_nothing(redis: aioredis.Redis) -> None:
+    store = TierStore(redis, cache_s=0)
+    assert await store.all() == DEFAULT_TIERS
+    saved = await store.replace(table_with(daily_limit=900))
+    assert await TierStore(redis).all() == saved and saved[-1].daily_limit == 900  # another core reads it too
+    with pytest.raises(InvalidTiers):
+        await store.replace(table_with(per_minute=-1))
+    assert await TierStore(redis).all() == saved and await store.named("hot") == saved[-1]

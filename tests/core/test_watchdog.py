@@ -1,4 +1,5 @@
-"""The watchdog: a worker's silence is measured in real seconds, whatever the pace of the core's clock.
+"""The watchdog: a worker's silence is measured in real seconds, whatever the pace of the core's clock;
+restarts back off, doubling; a crash loop is parked as failed, keeping why and what to check.
 
 Workers are real processes that ping every ``PING_INTERVAL_MS`` of real time. A core rehearsing on
 a clock 20 times faster than real time keeps a worker that pings, and restarts one that falls
@@ -10,10 +11,12 @@ from __future__ import annotations
 import os
 import signal
 
-from support import RunningService, eventually
+from support import RunningService, eventually, post_event
 from test_sending import connected_session
 
 from waorch.clock import ScaledClock
+from waorch.core.watchdog import CRASH_LIMIT
+from waorch.worker.connect_failures import KINDS
 
 PING_TIMEOUT_S = 3.0  # pings come every 0.5 s (PING_INTERVAL_MS in the tests): 10 s of this clock
 
@@ -45,3 +48,31 @@ async def test_on_a_fast_clock_a_pinging_worker_is_kept_and_a_silent_one_restart
         os.kill(pid, signal.SIGCONT)  # so that it can stop when it is told to
     silent_for = float(restart["problem"].removeprefix("no ping for ").removesuffix(" s"))
     assert PING_TIMEOUT_S <= silent_for < PING_TIMEOUT_S + 2, restart
+
+
+async def test_a_crash_loop_keeps_the_last_failure_and_what_to_check(start_service) -> None:
+    running: RunningService = await start_service(WATCHDOG_INTERVAL_MS="600000")
+    await running.core.pool.provision({"status": "starting", "created": "0", "generation": "0"}, None, None)
+    await post_event(running, "worker_1", "DISCONNECTED", {"reason": "dns", "loggedOut": False, "hint": KINDS["dns"].check,
+                                                           "detail": "WhatsApp's address could not be looked up (DNS): x"})
+    for _ in range(CRASH_LIMIT + 1):
+        await running.core.starts.discard("worker_1")
+        await running.core.watchdog.restart(await running.core.store.get("worker_1"), "worker exited")
+    session = await running.core.store.get("worker_1")
+    assert session.status == "failed" and session.reason.startswith(f"crash loop: {CRASH_LIMIT + 1} restarts in 10 min")
+    assert session.reason.endswith("(worker exited); last: dns: WhatsApp's address could not be looked up (DNS): x")
+    assert session.hint == KINDS["dns"].check
+
+
+async def test_restarts_back_off_doubling_and_the_last_waits_in_the_start_queue(start_service) -> None:
+    running: RunningService = await start_service(WATCHDOG_INTERVAL_MS="600000")
+    await running.core.pool.provision({"status": "starting", "created": "0", "generation": "0"}, None, None)
+    for _ in range(CRASH_LIMIT):
+        await running.core.starts.discard("worker_1")
+        await running.core.watchdog.restart(await running.core.store.get("worker_1"), "worker exited")
+    history = await running.core.store.history("worker_1")
+    assert [entry["delay"] for entry in reversed(history) if entry["kind"] == "restart"] == [1, 2, 4, 8, 16]
+    session = await running.core.store.get("worker_1")
+    assert (session.status, session.restarts) == ("starting", CRASH_LIMIT)
+    due = await running.core.starts.due_at("worker_1")
+    assert due is not None and due >= running.core.clock.now() + 15

@@ -27,7 +27,7 @@ def control_room(make_settings: Callable[..., Settings], sim: SimServer, redis: 
                   **overrides: str) -> AsyncIterator[Pilot[Any]]:
         app = ControlRoom(make_settings(**{"SIM_URL": sim.url, **overrides}), readonly=readonly, stop_workers=True)
         async with app.run_test(size=size, notifications=toasts) as pilot:
-            await until(pilot, lambda: app.core is not None)
+            await until(pilot, lambda: app.reader is not None)
             yield pilot
 
     return run

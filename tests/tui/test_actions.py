@@ -22,7 +22,7 @@ async def test_n_and_the_form_provision_a_session_and_follow_it_to_its_qr(contro
         app.screen.query_one("#phone", Input).value = "+972 50-222 2222"
         await pilot.click("#ok")
         detail = await until(pilot, lambda: app.screen if isinstance(app.screen, DetailScreen) else None)
-        [session] = await app.core.store.list()
+        [session] = await app.reader.store.list()
         assert detail.session_id == session.id and session.phone == "972502222222"
         await until(pilot, lambda: app.screen.query_one("#qr").display and app.screen.query_one("#qr").payload)
         await pilot.press("escape")
@@ -38,11 +38,11 @@ async def test_a_bad_phone_is_explained_in_the_form_which_keeps_it_and_nothing_c
         await pilot.press("enter")
         await until(pilot, lambda: "Phone is not a phone number: 'not a phone'" in text_of(app, "#problem"))
         assert app.screen is form and form.query_one("#phone", Input).value == "not a phone"
-        assert await app.core.store.list() == []
+        assert await app.reader.store.list() == []
         form.query_one("#phone", Input).value = "+972 50-222 2222"
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DetailScreen))
-        assert [session.phone for session in await app.core.store.list()] == ["972502222222"]
+        assert [session.phone for session in await app.reader.store.list()] == ["972502222222"]
 
 
 async def test_ctrl_d_asks_first_cancel_keeps_the_session_and_confirm_deletes_it(control_room) -> None:
@@ -55,11 +55,11 @@ async def test_ctrl_d_asks_first_cancel_keeps_the_session_and_confirm_deletes_it
         await pilot.press("enter")  # the focused button: Cancel
         assert not isinstance(app.screen, Confirm)
         await pilot.pause(0.3)
-        assert await app.core.store.find(session_id) is not None
+        assert await app.reader.store.find(session_id) is not None
         await pilot.press("ctrl+d")
         await pilot.click("#ok")
         await until(pilot, lambda: session_id not in app.screen.query_one(SessionsTable).rows)
-        assert await app.core.store.find(session_id) is None
+        assert await app.reader.store.find(session_id) is None
 
 
 async def test_pause_and_restart_act_on_the_session_under_the_cursor(control_room) -> None:
@@ -69,13 +69,13 @@ async def test_pause_and_restart_act_on_the_session_under_the_cursor(control_roo
         session_id = await provisioned(pilot)
         await pilot.press("p")
         await until(pilot, lambda: any("sending paused" in text for text in notices(app)))
-        assert (await app.core.store.get(session_id)).paused
+        assert (await app.reader.store.get(session_id)).paused
         await pilot.press("p")
         await until(pilot, lambda: any("sending resumed" in text for text in notices(app)))
-        assert not (await app.core.store.get(session_id)).paused
+        assert not (await app.reader.store.get(session_id)).paused
         await pilot.press("r")
         await until(pilot, lambda: any(f"{session_id}: restart queued" in text for text in notices(app)))
-        assert any(entry.get("reason") == "restart requested" for entry in await app.core.store.history(session_id))
+        assert any(entry.get("reason") == "restart requested" for entry in await app.reader.store.history(session_id))
 
 
 async def test_logout_of_a_session_that_is_gone_is_a_readable_notice(control_room) -> None:
@@ -84,7 +84,7 @@ async def test_logout_of_a_session_that_is_gone_is_a_readable_notice(control_roo
         session_id = await provisioned(pilot)
         await pilot.press("l")
         assert isinstance(app.screen, Confirm) and session_id in app.screen.question
-        await app.core.delete(session_id)
+        await app.control.delete(session_id)
         await pilot.click("#ok")
         await until(pilot, lambda: any(f"no session {session_id}" in text for text in notices(app)))
         assert not any("Traceback" in text for text in notices(app))
@@ -99,8 +99,8 @@ async def test_readonly_refuses_every_action_with_a_notice(control_room) -> None
             assert not isinstance(app.screen, Form | Confirm)
         await pilot.pause(0.3)
         assert sum("Read-only mode" in text for text in notices(app)) == 5
-        assert not (await app.core.store.get(session_id)).paused
-        assert not any(entry.get("reason") == "restart requested" for entry in await app.core.store.history(session_id))
+        assert not (await app.reader.store.get(session_id)).paused
+        assert not any(entry.get("reason") == "restart requested" for entry in await app.reader.store.history(session_id))
         assert "read-only" in app.screen.sub_title
 
 
@@ -134,7 +134,7 @@ async def test_a_core_that_cannot_start_is_a_notice_and_actions_wait_for_it(make
         app = ControlRoom(settings, stop_workers=True)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: any("address already in use" in text.lower() for text in notices(app)))
-            assert app.core is None
+            assert app.reader is None
             await until(pilot, lambda: "the core is not running" in app.screen.sub_title)
             await pilot.press("n")
             assert not isinstance(app.screen, Form)

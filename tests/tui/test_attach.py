@@ -29,7 +29,8 @@ async def test_second_room_attaches_controls_and_takes_over(make_settings: Calla
         app = ControlRoom(make_settings(SIM_URL=sim.url))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.control, RemoteControl))
-            assert app.service is None and f"attached to pid {os.getpid()}" in app.title
+            await until(pilot, lambda: f"attached to pid {os.getpid()}" in app.title)
+            assert app.host.service is None
             await pilot.press("n")
             await pilot.pause()
             await pilot.press("enter")
@@ -53,9 +54,9 @@ async def test_room_takes_over_when_the_active_core_stops(make_settings: Callabl
         async with running_service(make_settings(SIM_URL=sim.url)) as service:
             await until(pilot, lambda: isinstance(app.control, RemoteControl))
             session = await service.core.provision()
-        await until(pilot, lambda: app.service is not None, timeout=10)
-        assert f"core here · API 127.0.0.1:{app.settings.orch_port}" in app.title
-        assert await app.core.store.ids() == [session.id]
+        await until(pilot, lambda: app.host.service is not None, timeout=10)
+        await until(pilot, lambda: f"core here · API 127.0.0.1:{app.settings.orch_port}" in app.title)
+        assert await app.reader.store.ids() == [session.id]
 
 
 async def test_waorch_in_a_terminal_and_a_second_room_on_its_embedded_redis(terminal: Terminal, tmp_path: Any,
@@ -72,8 +73,8 @@ async def test_waorch_in_a_terminal_and_a_second_room_on_its_embedded_redis(term
         await terminal.wait_for("worker_1")  # the first room shows what the second one did
         terminal.keys("C-q")
         assert "exited 0" in await terminal.wait_for("exited", timeout=15)
-        await until(pilot, lambda: app.service is not None, timeout=20)  # took over, on the same Redis
-        assert await app.core.store.ids() == ["worker_1"]
+        await until(pilot, lambda: app.host.service is not None, timeout=20)  # took over, on the same Redis
+        assert await app.reader.store.ids() == ["worker_1"]
 
 
 async def test_a_lease_naming_an_address_off_this_machine_gets_no_api_key(

@@ -11,7 +11,7 @@ import pytest
 
 from waorch import cli
 from waorch.config import Settings
-from waorch.tui.app import log_to_file
+from waorch.logs import log_to_file
 
 
 @pytest.mark.parametrize(("argv", "readonly"), [([], False), (["tui"], False), (["tui", "--readonly"], True)])

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from socks_recorder import RelayingSocks
 from textual.widgets import Input
-from tui_support import text_of, until
+from tui_support import new_session, text_of, until
 
 from waorch.tui.app import ControlRoom
 from waorch.tui.detail import DetailScreen
@@ -23,12 +23,12 @@ NEXT_ATTEMPT = re.compile(r"next attempt in \d+ s \(restart \d+; more than 5 in 
 async def test_pairing_code_from_the_session_screen_links_the_phone(control_room, sim) -> None:
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
-        session = await app.core.provision()
+        session = await new_session(app)
         table = app.screen.query_one(SessionsTable)
         await until(pilot, lambda: session.id in table.rows)
         await pilot.press("enter")
         await until(pilot, lambda: "Expires in" in text_of(app, "#qr-notice"))
-        assert (await app.core.store.get(session.id)).command_url
+        assert (await app.reader.store.get(session.id)).command_url
         await pilot.press("c")
         form = await until(pilot, lambda: app.screen if isinstance(app.screen, Form) else None)
         form.query_one("#phone", Input).value = "+972 50-111-1111"
@@ -48,7 +48,7 @@ async def test_pairing_code_from_the_session_screen_links_the_phone(control_room
 async def test_delete_from_the_session_screen_goes_back_to_the_table(control_room) -> None:
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
-        session = await app.core.provision()
+        session = await new_session(app)
         app.open_detail(session.id)
         await until(pilot, lambda: session.id in text_of(app, "#summary"))
         await pilot.press("ctrl+d")
@@ -56,7 +56,7 @@ async def test_delete_from_the_session_screen_goes_back_to_the_table(control_roo
         assert session.id in confirm.question
         await pilot.click("#ok")
         await until(pilot, lambda: not isinstance(app.screen, DetailScreen | Confirm))
-        assert await app.core.store.find(session.id) is None
+        assert await app.reader.store.find(session.id) is None
 
 
 @pytest.mark.timeout(90)
@@ -64,7 +64,7 @@ async def test_a_failed_login_says_what_failed_what_to_check_where_the_log_is_an
         control_room, not_whatsapp: RelayingSocks) -> None:
     async with control_room(WORKER_ENGINE="neonize", PROXY_URL_1=not_whatsapp.url(), WATCHDOG_INTERVAL_MS="600000") as pilot:
         app: ControlRoom = pilot.app
-        session = await app.core.provision()
+        session = await new_session(app)
         app.open_detail(session.id)
         await until(pilot, lambda: NEXT_ATTEMPT.search(text_of(app, "#summary")), timeout=60)
         summary = text_of(app, "#summary")
@@ -72,5 +72,5 @@ async def test_a_failed_login_says_what_failed_what_to_check_where_the_log_is_an
         assert "reason   tls: the secure connection to WhatsApp failed (TLS): tls: first record does not look" in summary
         notice = text_of(app, "#qr-notice")
         assert f"Hint: {KINDS['tls'].check}" in notice
-        assert f"The worker's log: {app.core.lifecycle.log_path(session.id)}" in notice
-        assert "first record does not look like a TLS handshake" in app.core.lifecycle.log_path(session.id).read_text()
+        assert f"The worker's log: {app.reader.log_path(session.id)}" in notice
+        assert "first record does not look like a TLS handshake" in app.reader.log_path(session.id).read_text()

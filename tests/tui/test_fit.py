@@ -4,7 +4,6 @@ columns, and notices never cover the key help."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,7 +13,8 @@ from textual.widgets import Label
 from tui_support import StillRoom, provisioned, screen_text, until
 
 from waorch.config import Settings
-from waorch.tui.app import ControlRoom
+from waorch.core.sessions import Session
+from waorch.tui.app import ControlRoom, Scanner
 from waorch.tui.bindings import KEYS
 from waorch.tui.detail import DetailScreen
 from waorch.tui.forms import Form
@@ -43,11 +43,15 @@ async def footer_of(app: ControlRoom, pilot: Pilot[Any], screen: Screen[Any] | N
     return screen_text(app).splitlines()[-1], footer_items(app.screen)
 
 
+async def _no_scan(session: Session) -> str:
+    return ""
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("demo", [False, True], ids=["room", "demo"])
 async def test_every_footer_shows_all_its_keys(make_settings: Callable[..., Settings], width: int, demo: bool) -> None:
     app = StillRoom(make_settings())
-    app.simulation = SimpleNamespace() if demo else None  # type: ignore[assignment]  (the demo's x Scan)
+    app.scanner = Scanner(_no_scan, "", "") if demo else None  # a scanner (the demo's) adds x Scan
     async with app.run_test(size=(width, 24)) as pilot:
         shown: list[tuple[str, str, set[str]]] = []
         for key in ("2", "3", "4", "1"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui_support import notices, provisioned, text_of, until
+from tui_support import new_session, notices, provisioned, text_of, until
 
 from waorch.core.sessions import Status
 from waorch.tui.app import ControlRoom
@@ -20,9 +20,9 @@ async def test_events_appear_as_they_happen_with_time_level_and_session(control_
         app: ControlRoom = pilot.app
         await pilot.press("4")
         await until(pilot, lambda: isinstance(app.screen, LogScreen))
-        session = await app.core.provision()
+        session = await new_session(app)
         await until(pilot, lambda: any(f"info    {session.id}" in line and "qr_ready" in line for line in log_lines(app)))
-        await app.core.activity.add("error", "proxy", "proxy 127.0.0.1:9 marked BAD (refused)", session.id)
+        await app.reader.activity.add("error", "proxy", "proxy 127.0.0.1:9 marked BAD (refused)", session.id)
         [line] = await until(pilot, lambda: [line for line in log_lines(app) if "marked BAD" in line])
         assert line[2] == line[5] == ":" and line[9:14] == "error"
 
@@ -31,14 +31,14 @@ async def test_the_filter_keeps_matching_lines_and_escape_clears_it(control_room
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
         for n in range(5):
-            await app.core.activity.add("info", "test", f"line number {n}", f"worker_{n}")
+            await app.reader.activity.add("info", "test", f"line number {n}", f"worker_{n}")
         await pilot.press("4")
         await until(pilot, lambda: len(log_lines(app)) == 5)
         await pilot.press("slash", *"worker_3")
         await until(pilot, lambda: len(log_lines(app)) == 1)
         assert "line number 3" in log_lines(app)[0] and "filter 'worker_3'" in app.screen.sub_title
-        await app.core.activity.add("warning", "test", "newer, also for worker_3", "worker_3")
-        await app.core.activity.add("warning", "test", "newer, for someone else", "worker_4")
+        await app.reader.activity.add("warning", "test", "newer, also for worker_3", "worker_3")
+        await app.reader.activity.add("warning", "test", "newer, for someone else", "worker_4")
         await until(pilot, lambda: len(log_lines(app)) == 2)
         await pilot.press("escape")
         await until(pilot, lambda: len(log_lines(app)) == 7)
@@ -48,7 +48,7 @@ async def test_scrolling_up_stops_following_and_end_resumes(control_room) -> Non
     async with control_room(size=(80, 24)) as pilot:
         app: ControlRoom = pilot.app
         for n in range(60):
-            await app.core.activity.add("info", "test", f"entry {n}")
+            await app.reader.activity.add("info", "test", f"entry {n}")
         await pilot.press("4")
         view = await until(pilot, lambda: isinstance(app.screen, LogScreen) and app.screen.query_one(FollowingLog))
         await until(pilot, lambda: len(log_lines(app)) == 60 and view.is_vertical_scroll_end)
@@ -56,12 +56,12 @@ async def test_scrolling_up_stops_following_and_end_resumes(control_room) -> Non
         await pilot.press("pageup")
         await until(pilot, lambda: not view.following)
         top = view.scroll_y
-        await app.core.activity.add("info", "test", "while scrolled back")
+        await app.reader.activity.add("info", "test", "while scrolled back")
         await until(pilot, lambda: len(log_lines(app)) == 61 and "end follows again" in app.screen.sub_title)
         assert view.scroll_y == top
         await pilot.press("end")
         await until(pilot, lambda: view.following)
-        await app.core.activity.add("info", "test", "followed again")
+        await app.reader.activity.add("info", "test", "followed again")
         await until(pilot, lambda: len(log_lines(app)) == 62 and view.is_vertical_scroll_end and view.scroll_y > top)
         assert not any("Traceback" in text for text in notices(app))
 
@@ -70,14 +70,14 @@ async def test_the_session_screen_lists_its_last_events(control_room) -> None:
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
         session_id = await provisioned(pilot)
-        other = await app.core.provision()
+        other = await new_session(app)
         # The worker's own entries first (up to its qr_ready), so that the test's entry is the newest.
         for _ in range(300):
-            if any(e.session == session_id and "qr_ready" in e.text for e in await app.core.activity.latest(50)):
+            if any(e.session == session_id and "qr_ready" in e.text for e in await app.reader.activity.latest(50)):
                 break
             await pilot.pause(0.05)
-        await app.core.activity.add("error", "message", "msg_1 to +972502345678 failed: not on WhatsApp", session_id)
-        await app.core.activity.add("error", "message", "something about the other session", other.id)
+        await app.reader.activity.add("error", "message", "msg_1 to +972502345678 failed: not on WhatsApp", session_id)
+        await app.reader.activity.add("error", "message", "something about the other session", other.id)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DetailScreen))
         lines = await until(pilot, lambda: "failed: not on WhatsApp" in text_of(app, "#events")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.widgets import Input
-from tui_support import notices, rows_of, screen_text, text_of, until
+from tui_support import new_session, notices, rows_of, screen_text, text_of, until
 
 from waorch.tui.app import ControlRoom
 from waorch.tui.forms import Form
@@ -21,11 +21,11 @@ async def test_load_bad_cooldown_and_phones_without_the_password(control_room, s
     proxy = socks_proxy(user="alice", password="s3cret-pw")
     async with control_room(PROXY_URL_1=proxy.url, MAX_SESSIONS_PER_PROXY="3") as pilot:
         app: ControlRoom = pilot.app
-        session = await app.core.provision(phone="+972 50-111 1111")
+        session = await new_session(app, phone="+972 50-111 1111")
         await pilot.press("2")
         [row] = await until(pilot, lambda: proxy_rows(app))
         assert f"127.0.0.1:{proxy.port}" in row and "ok" in row and "1/3" in row and "972501111111" in row
-        await app.core.pool.mark_bad(session.proxy, "connection refused")
+        await app.reader.pool.mark_bad(session.proxy, "connection refused")
         [row] = await until(pilot, lambda: [r for r in proxy_rows(app) if "BAD" in r])
         seconds_left = int(row.split("BAD")[1].split()[0])
         assert 50 <= seconds_left <= 60 and "connection refused" in row
@@ -52,14 +52,14 @@ async def test_a_adds_a_proxy_and_bad_or_duplicate_urls_are_explained_in_the_for
         form.query_one("#url", Input).value = proxy.url
         await pilot.press("enter")
         await until(pilot, lambda: "is already in the pool" in text_of(app, "#problem"))
-        assert len(await app.core.pool.list()) == 1
+        assert len(await app.reader.pool.list()) == 1
 
 
 async def test_remove_asks_naming_the_proxy_and_refuses_while_it_carries_sessions(control_room, socks_proxy) -> None:
     busy, idle = socks_proxy(), socks_proxy()
     async with control_room(PROXY_URL_1=busy.url, PROXY_URL_2=idle.url, MAX_SESSIONS_PER_PROXY="1") as pilot:
         app: ControlRoom = pilot.app
-        session = await app.core.provision()
+        session = await new_session(app)
         busy_id = session.proxy
         await pilot.press("2")
         await until(pilot, lambda: len(proxy_rows(app)) == 2)
@@ -76,7 +76,7 @@ async def test_remove_asks_naming_the_proxy_and_refuses_while_it_carries_session
         await until(pilot, lambda: isinstance(app.screen, Confirm))
         await pilot.click("#ok")
         await until(pilot, lambda: len(proxy_rows(app)) == 1)
-        assert [info.id for info in await app.core.pool.list()] == [busy_id]
+        assert [info.id for info in await app.reader.pool.list()] == [busy_id]
 
 
 async def test_readonly_refuses_adding_and_removing(control_room, socks_proxy) -> None:
@@ -89,4 +89,4 @@ async def test_readonly_refuses_adding_and_removing(control_room, socks_proxy) -
             await pilot.press(key)
             assert not isinstance(app.screen, Form | Confirm)
         assert sum("Read-only mode" in text for text in notices(app)) == 2
-        assert len(await app.core.pool.list()) == 1
+        assert len(await app.reader.pool.list()) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.strip import Strip
-from tui_support import MODULES, decode, text_of, until
+from tui_support import MODULES, decode, new_session, text_of, until
 
 from waorch.tui.app import ControlRoom
 from waorch.tui.detail import DetailScreen
@@ -32,12 +32,12 @@ async def test_the_qr_on_screen_is_the_workers_payload_and_follows_its_rotation(
     sim = await sim_factory(qr_first_ttl=5.0, qr_ttl=5.0, qr_count=6)  # long enough to read it under load
     async with control_room(SIM_URL=sim.url) as pilot:
         app: ControlRoom = pilot.app
-        session = await app.core.provision()
+        session = await new_session(app)
         app.open_detail(session.id)
         await until(pilot, lambda: shown_payload(app))
         seen = set()
         for _ in range(2):
-            stored = (await app.core.store.get(session.id)).qr
+            stored = (await app.reader.store.get(session.id)).qr
             await until(pilot, lambda stored=stored: shown_payload(app) == stored)
             await pilot.pause(0.1)
             lines = qr_on_screen(app)
@@ -52,7 +52,7 @@ async def test_the_qr_on_screen_is_the_workers_payload_and_follows_its_rotation(
 async def test_a_terminal_too_small_for_the_qr_suggests_the_pairing_code(control_room) -> None:
     async with control_room(size=(80, 24)) as pilot:
         app: ControlRoom = pilot.app
-        session = await app.core.provision()
+        session = await new_session(app)
         app.open_detail(session.id)
         await until(pilot, lambda: "too small" in text_of(app, "#qr-notice"))
         assert "pairing code" in text_of(app, "#qr-notice") and "(80×24)" in text_of(app, "#qr-notice")

@@ -45,7 +45,7 @@ async def test_m_queues_a_test_message_and_u_shows_the_queue_live(control_room) 
         await until(pilot, lambda: len(rows_of(queue.query_one(LiveTable))) == 2)
         await pilot.press("p")
         await until(pilot, lambda: "PAUSED" in text_of(app, "#queue-summary"))
-        assert "waiting: sending is paused" in text_of(app, "#queue-summary") and (await app.core.store.get(session_id)).paused
+        assert "waiting: sending is paused" in text_of(app, "#queue-summary") and (await app.reader.store.get(session_id)).paused
         await pilot.press("escape")
         assert isinstance(app.screen, SessionsScreen)
 
@@ -60,10 +60,10 @@ async def test_a_refused_message_stays_in_its_form_which_says_why_in_its_own_wor
         assert form.query_one("#message", Input).value == "hi"
         await send_by_form(pilot, "+972502345678", "")
         await until(pilot, lambda: text_of(app, "#problem") == "Message must be non-empty text")
-        assert app.screen is form and await app.core.messages.depth(session_id) == 0
+        assert app.screen is form and await app.reader.messages.depth(session_id) == 0
         await send_by_form(pilot, "+972502345678", "now right")
         await until(pilot, lambda: not isinstance(app.screen, Form))
-        assert await app.core.messages.depth(session_id) == 1
+        assert await app.reader.messages.depth(session_id) == 1
 
 
 async def test_t_pins_a_tier_and_an_unknown_one_is_explained_in_the_form(control_room) -> None:
@@ -78,7 +78,7 @@ async def test_t_pins_a_tier_and_an_unknown_one_is_explained_in_the_form(control
         form.query_one("#tier", Input).value = "hot"
         await pilot.press("enter")
         await until(pilot, lambda: any("pinned to tier hot" in text for text in notices(app)))
-        assert (await app.core.store.get(session_id)).tier_pin == "hot"
+        assert (await app.reader.store.get(session_id)).tier_pin == "hot"
         table = app.screen.query_one(SessionsTable)
         await until(pilot, lambda: "0/500" in rows_of(table)[0])
 
@@ -96,4 +96,4 @@ async def test_readonly_shows_the_queue_but_refuses_sending_and_pinning(control_
         await until(pilot, lambda: "tier         cold" in text_of(app, "#queue-summary"))
         await pilot.press("p")
         await until(pilot, lambda: sum("Read-only mode" in text for text in notices(app)) == 3)
-        assert not (await app.core.store.get(session_id)).paused
+        assert not (await app.reader.store.get(session_id)).paused

@@ -11,14 +11,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis_servers import RedisServer
 from support import API_KEY, Serve, free_port
-from tui_support import SIZE, screen_text, until
+from tui_support import SIZE, new_session, screen_text, until
 
 from waorch.config import load_settings
 from waorch.control import RemoteControl
 from waorch.core import keys
 from waorch.core.lease import CoreLease, current_holder
+from waorch.host import LeaseWatch
 from waorch.sim.server import SimServer
-from waorch.tui.app import ControlRoom, LeaseWatch
+from waorch.tui.app import ControlRoom
 
 PASSWORD = "room-redis-pass-7Hq2LmZx"
 
@@ -28,16 +29,16 @@ async def test_the_room_says_redis_is_unavailable_and_its_core_carries_on(
     server = own_redis("--requirepass", PASSWORD)
     async with control_room(REDIS_URL=f"unix://:{PASSWORD}@{server.socket_path}", CORE_LEASE_MS="1500") as pilot:
         app: ControlRoom = pilot.app
-        service = app.service
-        session = await app.core.provision()
+        service = app.host.service
+        session = await new_session(app)
         await until(pilot, lambda: session.id in screen_text(app))
         server.kill()
         await until(pilot, lambda: "REDIS UNAVAILABLE" in app.title and "Redis unavailable" in screen_text(app))
         await until(pilot, lambda: service.core.state.startswith("suspended"))
-        assert app.service is service  # the room keeps hosting its core through the outage
+        assert app.host.service is service  # the room keeps hosting its core through the outage
         server.start()
         await until(pilot, lambda: "REDIS UNAVAILABLE" not in app.title and service.core.state == "active", timeout=20)
-        assert app.service is service and await app.core.store.ids() == [session.id]
+        assert app.host.service is service and await app.reader.store.ids() == [session.id]
         assert PASSWORD not in app.title + screen_text(app)
 
 
@@ -60,8 +61,8 @@ async def test_an_attached_room_leaves_the_lease_to_its_core_after_an_outage(
             server.start()
             await until(pilot, lambda: "REDIS UNAVAILABLE" not in app.title, timeout=20)
             await asyncio.sleep(3.0)  # longer than the room's grace would need, were it to take over
-            assert app.service is None and isinstance(app.control, RemoteControl)
-            holder = await current_holder(app.core.redis)
+            assert app.host.service is None and isinstance(app.control, RemoteControl)
+            holder = await current_holder(app.reader.redis)
             assert holder is not None and holder.pid == serve.process.pid  # the service's core has it again
     finally:
         serve.stop()

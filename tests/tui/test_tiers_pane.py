@@ -38,7 +38,7 @@ async def test_editing_a_tier_takes_effect_at_once(control_room) -> None:
         form.query_one("#dailyLimit", Input).value = "7"
         await pilot.click("#ok")
         await until(pilot, lambda: any("Trust tiers saved" in text for text in notices(app)))
-        assert json.loads(await app.core.redis.get("waorch:tiers"))[0]["daily_limit"] == 7
+        assert json.loads(await app.reader.redis.get("waorch:tiers"))[0]["daily_limit"] == 7
         await until(pilot, lambda: tier_rows(app) and " 7 " in tier_rows(app)[0])
         await pilot.press("1")
         table = app.screen.query_one(SessionsTable)
@@ -63,7 +63,7 @@ async def test_an_invalid_tier_is_explained_in_the_form_and_nothing_is_saved(con
         await until(pilot, lambda: text_of(app, "#problem") == "Active until must be HH:MM, got '25:00'")
         assert isinstance(app.screen, Form) and hours_end.value == "25:00"
         await pilot.press("escape")
-        assert await app.core.redis.get("waorch:tiers") is None  # still the defaults
+        assert await app.reader.redis.get("waorch:tiers") is None  # still the defaults
 
 
 async def test_add_a_tier_then_remove_one_the_first_cannot_go(control_room) -> None:
@@ -85,7 +85,7 @@ async def test_add_a_tier_then_remove_one_the_first_cannot_go(control_room) -> N
         assert "vip" in confirm.question
         await pilot.click("#ok")
         await until(pilot, lambda: len(tier_rows(app)) == 3)
-        assert [tier["name"] for tier in json.loads(await app.core.redis.get("waorch:tiers"))] == ["cold", "warm", "hot"]
+        assert [tier["name"] for tier in json.loads(await app.reader.redis.get("waorch:tiers"))] == ["cold", "warm", "hot"]
 
 
 async def test_readonly_refuses_every_tier_change(control_room) -> None:

@@ -20,6 +20,7 @@ from support import API_KEY, free_port
 from textual import events
 from textual.pilot import Pilot
 
+from waorch.core.sessions import Session
 from waorch.tui.app import ControlRoom
 from waorch.tui.sessions_table import SessionsTable
 
@@ -70,10 +71,16 @@ def rows_of(table: Any) -> list[str]:
     return [" ".join(str(cell) for cell in table.get_row_at(index)) for index in range(table.row_count)]
 
 
+async def new_session(app: Any, phone: str | None = None, proxy: str | None = None) -> Session:
+    """Provision through the room's control (as n does) and read the new session back."""
+    session_id = await app.control.provision(phone, proxy)
+    return await app.reader.store.get(session_id)
+
+
 async def provisioned(pilot: Pilot[Any], phone: str | None = None) -> str:
     """Provision through the core and wait for the row; the cursor is put on it."""
     app = pilot.app
-    session = await app.core.provision(phone=phone)
+    session = await new_session(app, phone=phone)
     table = app.screen.query_one(SessionsTable)
     await until(pilot, lambda: session.id in table.rows)
     table.move_cursor(row=table.get_row_index(session.id))

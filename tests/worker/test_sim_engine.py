@@ -67,11 +67,6 @@ Sims = Callable[..., Awaitable[SimServer]]
 
 
 @pytest.fixture
-async def sim(sim_factory: Sims) -> SimServer:
-    return await sim_factory()
-
-
-@pytest.fixture
 async def start(tmp_path: Path) -> AsyncIterator[Start]:
     """Factory: ``start(sim_url, proxy_url=None, auth_dir=tmp/auth)`` runs a SimEngine."""
     running: list[Running] = []

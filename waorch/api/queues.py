@@ -85,7 +85,7 @@ def queue_json(view: QueueView) -> dict[str, Any]:
 
 async def get_queue(request: web.Request) -> web.Response:
     """``GET /api/sessions/{id}/queue``: depth, head, next send time, usage against the tier."""
-    return web.json_response(queue_json(await core_of(request).queue_view(request.match_info["id"])))
+    return web.json_response(queue_json(await core_of(request).reader.queue_view(request.match_info["id"])))
 
 
 async def pause_queue(request: web.Request) -> web.Response:
@@ -101,7 +101,7 @@ async def resume_queue(request: web.Request) -> web.Response:
 async def _paused(request: web.Request, paused: bool) -> web.Response:
     core, session_id = core_of(request), request.match_info["id"]
     await core.set_paused(session_id, paused)
-    return web.json_response(queue_json(await core.queue_view(session_id)))
+    return web.json_response(queue_json(await core.reader.queue_view(session_id)))
 
 
 ROUTES = (

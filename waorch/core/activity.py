@@ -14,14 +14,17 @@ written); while it lasts, refusals are not logged again; its end is logged and r
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT
 
 from waorch.clock import Clock
 from waorch.core import keys
 from waorch.core.alerts import AlertKind, AlertStore
 from waorch.core.redis_hashes import from_redis_hash
+from waorch.core.redis_replies import as_str, as_str_hash
 from waorch.core.redis_server import is_full, over_maxmemory
 from waorch.core.sessions import Status
 from waorch.shorten import shorten
@@ -55,8 +58,9 @@ class Activity:
     alert: str = ""  # the kind of alert this entry raised ("": none)
 
 
-def _entry(entry_id: str, fields: dict[str, str]) -> Activity:
-    return from_redis_hash(Activity, {**fields, "id": entry_id})
+def _entry(entry_id: bytes | str | None, fields: Mapping[bytes | str, bytes | str] | None) -> Activity:
+    """An entry as redis-py reads a stream (an id and its fields; both typed as possibly nil)."""
+    return from_redis_hash(Activity, {**as_str_hash(fields or {}), "id": as_str(entry_id)})
 
 
 class ActivityLog:
@@ -71,14 +75,27 @@ class ActivityLog:
         self.full_since: float | None = None  # when Redis began refusing writes (None: it takes them)
         self._add_when_full = redis.register_script(_ADD_WHEN_FULL)
 
-    async def add(self, level: str, kind: str, text: str, session_id: str = "", alert: AlertKind | None = None,
-                  subject: str = "") -> None:
+    async def add(
+        self,
+        level: str,
+        kind: str,
+        text: str,
+        session_id: str = "",
+        alert: AlertKind | None = None,
+        subject: str = "",
+    ) -> None:
         """Append an entry; the oldest ones beyond ``max_entries`` are trimmed. With ``alert``, the
         entry is also raised as that alert (``subject``: what repeats of it are counted by, if not
         its session)."""
         text = shorten(self.alerts.scrub(text) if alert and self.alerts else text, 500)
-        fields = {"ts": self.clock.now(), "level": level, "session": session_id, "kind": kind, "text": text,
-                  **({"alert": alert.value} if alert else {})}
+        fields: dict[EncodableT, EncodableT] = {
+            "ts": self.clock.now(),
+            "level": level,
+            "session": session_id,
+            "kind": kind,
+            "text": text,
+            **({"alert": alert.value} if alert else {}),
+        }
         try:
             await self.redis.xadd(keys.ACTIVITY, fields, maxlen=self.max_entries, approximate=True)
         except (aioredis.RedisError, OSError) as error:
@@ -107,8 +124,8 @@ class ActivityLog:
         if self.full_since is None:
             self.full_since = self.clock.now()
             log.error("%s", FULL)
-            fields = ["ts", self.full_since, "level", ERROR, "session", "", "kind", "redis", "text", FULL,
-                      "alert", AlertKind.REDIS_FULL.value]
+            fields: list[EncodableT] = ["ts", self.full_since, "level", ERROR, "session", "", "kind", "redis",
+                                        "text", FULL, "alert", AlertKind.REDIS_FULL.value]
             try:
                 await self._add_when_full(keys=[keys.ACTIVITY], args=[self.max_entries, *fields])
             except (aioredis.RedisError, OSError) as problem:
@@ -127,12 +144,12 @@ class ActivityLog:
     async def latest(self, count: int) -> list[Activity]:
         """The last ``count`` entries, oldest first."""
         rows = await self.redis.xrevrange(keys.ACTIVITY, count=count)
-        return [_entry(entry_id, fields) for entry_id, fields in reversed(rows)]
+        return [_entry(entry_id, fields) for entry_id, fields in reversed(rows or [])]
 
     async def after(self, entry_id: str, count: int = 1000) -> list[Activity]:
         """Entries added after ``entry_id``, oldest first (at most ``count``)."""
         rows = await self.redis.xrange(keys.ACTIVITY, min=f"({entry_id}", count=count)
-        return [_entry(row_id, fields) for row_id, fields in rows]
+        return [_entry(row_id, fields) for row_id, fields in rows or []]
 
     async def status_changed(self, session_id: str, status: Status, reason: str) -> None:
         """Session status listener: one entry per change, errors for failed and logged-out; connected,

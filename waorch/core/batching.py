@@ -52,7 +52,8 @@ class CommandBatcher:
 
     def __init__(self, redis: aioredis.Redis, waitaof_timeout_ms: int = WAITAOF_TIMEOUT_MS) -> None:
         self.pool = redis.connection_pool
-        self.waitaof = hiredis.pack_command(("WAITAOF", 1, 0, waitaof_timeout_ms))
+        # hiredis 3.5's stub types the command as a 1-tuple (Tuple[X], not Tuple[X, ...]); it takes any length
+        self.waitaof = hiredis.pack_command(("WAITAOF", 1, 0, waitaof_timeout_ms))  # type: ignore[arg-type]
         self.waitaof_timeout_s = waitaof_timeout_ms / 1000
         self._batch: list[Pending] = []
         self._durable = False
@@ -100,7 +101,7 @@ class CommandBatcher:
     async def _run_lane(self) -> None:
         """Send batches on one connection while there are any, then give the connection back."""
         try:
-            connection = await self.pool.get_connection()
+            connection = await self.pool.get_connection()  # type: ignore[no-untyped-call]  # unannotated in redis 8.1
         except Exception as error:  # Redis unreachable: this turn's waiters get the error
             _fail(self._take()[0], error)
             return

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -16,42 +15,40 @@ import redis.asyncio as aioredis
 from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
-from waorch.core.activity import WARNING, ActivityLog
-from waorch.core.alerts import AlertStore, settings_scrubber, telegram_configured
+from waorch.core.activity import WARNING
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
-from waorch.core.fleet_view import FleetView
 from waorch.core.forwarder import Forwarder
 from waorch.core.idempotency import IdempotencyStore
 from waorch.core.inbox import Inbox
 from waorch.core.intake import Intake
 from waorch.core.lease import CoreLease
 from waorch.core.lifecycle import Lifecycle
-from waorch.core.messages import MessageStatus, MessageStore, Retention
+from waorch.core.messages import MessageStatus
 from waorch.core.outbox import Outbox
-from waorch.core.pacing import Hold, local_day
-from waorch.core.proxy_pool import ProxyInfo, ProxyPool
+from waorch.core.pacing import local_day
+from waorch.core.proxy_pool import ProxyInfo
+from waorch.core.reader import CoreReader
 from waorch.core.redis_server import Durability, is_outage, probe_durability, problem_of
 from waorch.core.runners.base import Runner
 from waorch.core.runners.process import ProcessRunner
-from waorch.core.sessions import Session, SessionStore, Status
+from waorch.core.sessions import Session, Status
 from waorch.core.start_queue import StartQueue
 from waorch.core.telegram import TelegramSender
-from waorch.core.tiers import Tier, TierStore
-from waorch.core.views import DayUse, Health, QueueView
+from waorch.core.tiers import Tier
+from waorch.core.views import Health
 from waorch.core.watchdog import Watchdog
 from waorch.core.worker_client import WorkerClient
 from waorch.errors import CoreActive, InvalidTiers, NotPairable, WaorchError, WorkerUnreachable
 from waorch.phones import parse_phone
 from waorch.proxy_url import parse_proxy_url
-from waorch.signing import proxy_id_key
 
 log = logging.getLogger("waorch.core")
 
 RESUME_POLL_S = 0.25  # how often a core whose Redis went away tries to take its lease back
 # What to do to get a pairing code, by the status of a session that is not showing a QR.
-PAIRING_ADVICE = {
+PAIRING_ADVICE: dict[str, str] = {  # by status (a Status is its str value)
     Status.PROVISIONING: "wait until it shows a QR (status qr_ready), then ask for a code",
     Status.STARTING: "wait until it shows a QR (status qr_ready), then ask for a code",
     Status.CONNECTED: "it is already linked to a phone",
@@ -72,23 +69,19 @@ class Core:
         self.settings = settings
         self.redis = redis
         self.clock = clock or SystemClock()
-        self.store = SessionStore(redis, self.clock)
-        self.pool = ProxyPool(redis, self.clock, settings.max_sessions_per_proxy, settings.max_sessions_per_phone,
-                              settings.proxy_cooldown_ms, proxy_id_key(settings.webhook_secret))
-        self.runner = runner or RUNNERS[settings.runner](settings)
         self.lease = CoreLease(redis, settings.base_url, settings.core_lease_ms)
+        self.reader = reader = CoreReader(settings, redis, self.clock, self.lease)  # the stores, and views of them
+        self.store, self.pool, self.activity, self.messages = reader.store, reader.pool, reader.activity, reader.messages
+        self.fleet, self.tiers = reader.fleet, reader.tiers
+        self.runner = runner or RUNNERS[settings.runner](settings)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
         self.starts = StartQueue(redis, self.clock, settings.provisioning_interval_ms, self.lifecycle.start, self.lease)
-        self.alerts = AlertStore(redis, self.clock, telegram=telegram_configured(settings), scrub=settings_scrubber(settings))
+        self.alerts = reader.alerts
         self.telegram = TelegramSender.configured(settings, self.alerts)  # None (said once): alerts are off
-        self.activity = ActivityLog(redis, self.clock, alerts=self.alerts)  # what happened, for the log pane; alerts
         self.store.status_listeners.append(self.activity.status_changed)
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
         self.workers = WorkerClient(settings.webhook_secret)
-        self.messages = MessageStore(redis, self.lease, Retention(message_s=settings.message_retention_s))
-        self.fleet = FleetView(redis)  # every session's row at once, for views of the whole fleet
-        self.tiers = TierStore(redis)
         self.dispatcher = Dispatcher(self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone,
                                      self.activity)
         self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock)
@@ -329,21 +322,6 @@ class Core:
                 if not is_outage(error):
                     log.exception("[%s] checking the worker after its disconnect failed", session_id)
                 return
-
-    async def queue_view(self, session_id: str) -> QueueView:
-        """A session's queue: depth, head, next send time, usage against its tier."""
-        session = await self.store.get(session_id)
-        now = self.clock.now()
-        tier = await self.dispatcher.tier_of(session)
-        day = local_day(now, self.settings.timezone)
-        counts = await self.messages.counts(session_id, day)
-        head = await self.messages.peek(session_id)
-        hold = await self.dispatcher.next_send(session, head[0]) if head else Hold(math.inf, "empty", "the queue is empty")
-        return QueueView(
-            session_id, bool(session.paused), await self.messages.depth(session_id),
-            await self.messages.inflight(session_id), head, None if math.isinf(hold.at) else hold.at,
-            hold if hold.reason and hold.at > now else None, tier,
-            len(await self.messages.done_since(session_id, now - 60)), DayUse(day, **counts, limit=tier.daily_limit))
 
     async def set_paused(self, session_id: str, paused: bool) -> None:
         """Pause or resume a session's sending (its messages stay queued)."""

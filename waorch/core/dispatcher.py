@@ -21,21 +21,12 @@ from waorch.clock import Clock
 from waorch.core.activity import ERROR, INFO, WARNING, ActivityLog
 from waorch.core.alerts import AlertKind
 from waorch.core.messages import Message, MessageStatus, MessageStore
-from waorch.core.pacing import (
-    WINDOW_S,
-    Hold,
-    Recent,
-    clock_time,
-    draw_gap,
-    earliest_send,
-    gap_fits,
-    local_day,
-    typing_seconds,
-)
+from waorch.core.pacing import draw_gap, local_day, typing_seconds
 from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_server import is_outage
-from waorch.core.sessions import Session, SessionStore, Status
-from waorch.core.tiers import Tier, TierStore, tier_for_age
+from waorch.core.send_timing import SendTiming
+from waorch.core.sessions import Session, SessionStore
+from waorch.core.tiers import TierStore
 from waorch.core.worker_client import WorkerClient
 from waorch.errors import Fenced, WorkerUnreachable
 
@@ -47,12 +38,11 @@ RETRY_BASE_S = 30.0
 # (arrival, status change, pause, tier edit, due scheduled message) wakes it sooner.
 POLL_REAL_S = 15.0
 STEP_RETRY_S = 1.0
-FINISH_ROOM_S = 2.0
 
 
 def retry_delay(attempt: int) -> float:
     """Backoff before the next attempt of a transient failure (30 s, 60 s, 120 s, ...)."""
-    return RETRY_BASE_S * 2 ** (attempt - 1)
+    return RETRY_BASE_S * 2.0 ** (attempt - 1)
 
 
 class Dispatcher:
@@ -67,6 +57,7 @@ class Dispatcher:
         self.workers = workers
         self.clock = clock
         self.zone = zone
+        self.timing = SendTiming(messages, tiers, clock, zone)
         self.lateness: deque[float] = deque(maxlen=100_000)
         self._loops: dict[str, SessionLoop] = {}
         self._stopping = asyncio.Event()
@@ -117,38 +108,6 @@ class Dispatcher:
         loops, self._loops = list(self._loops.values()), {}
         await cancel_and_wait(*(loop.task for loop in loops))
 
-    async def tier_of(self, session: Session) -> Tier:
-        """The session's tier now (pinned, or by age since first connected)."""
-        age = self.clock.now() - session.first_connected if session.first_connected else 0.0
-        return tier_for_age(await self.tiers.all(), age, session.tier_pin)
-
-    async def recent(self, session_id: str, tier: Tier, now: float) -> Recent:
-        """The pacing facts of a session at ``now``."""
-        last_done, gap, done, sent = await self.messages.pacing_facts(session_id, now - WINDOW_S, local_day(now, self.zone))
-        if last_done and not gap_fits(tier, gap):
-            gap = draw_gap(tier)
-            await self.messages.set_gap(session_id, gap)
-        return Recent(last_done, gap, tuple(done), sent)
-
-    async def next_send(self, session: Session, message: Message) -> Hold:
-        """When the head message may go and what holds it (``inf``: not while the session is as it is)."""
-        if session.paused:
-            return Hold(math.inf, "paused", "sending is paused (p in the control room, or POST …/queue/resume)")
-        if session.status != Status.CONNECTED:
-            return Hold(math.inf, "not_connected", f"the session is not connected ({session.status})")
-        now = self.clock.now()
-        tier = await self.tier_of(session)
-        hold = earliest_send(now, tier, self.zone, await self.recent(session.id, tier, now),
-                             typing_seconds(message.text) + FINISH_ROOM_S)
-        holds = [(session.ban_until, "banned", "temporarily banned by WhatsApp until {}"),
-                 (message.retry_at, "retry", "tried again at {} after a failure")]
-        if session.restricted_until > now and not await self.messages.is_contact(session.id, message.to):
-            holds.append((session.restricted_until, "reach_out", "reach-out hold: new contacts wait until {}"))
-        for at, reason, says in holds:
-            if at > hold.at:  # (worded only when it decides: this runs before every send)
-                hold = Hold(at, reason, says.format(clock_time(at, self.zone, now)))
-        return hold
-
     async def settle(self, session_id: str, message_id: str, answer: dict[str, object]) -> None:
         """Apply a worker's answer (or journal entry) about one in-flight message."""
         state, now = answer.get("state"), self.clock.now()
@@ -158,7 +117,7 @@ class Dispatcher:
         today = local_day(now, self.zone)
         if state == "sent":
             session = await self.sessions.find(session_id)
-            gap = draw_gap(await self.tier_of(session)) if session else 0.0
+            gap = draw_gap(await self.timing.tier_of(session)) if session else 0.0
             if await self.messages.finish(session_id, message_id, now, MessageStatus.SENT, today,
                                           wa_id=str(answer.get("waId") or ""), next_gap=gap):
                 await self.activity.add(INFO, "message", f"{message_id} to +{message.to} sent", session_id)
@@ -235,7 +194,7 @@ class SessionLoop:
         if message is None:
             await self._wait(math.inf)
             return True
-        at = (await self.d.next_send(session, message)).at
+        at = (await self.d.timing.next_send(session, message)).at
         if at > self.d.clock.now():
             woken = await self._wait(at - self.d.clock.now())
             if woken or self.d.clock.now() < at:

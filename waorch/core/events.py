@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.failover import Failover
@@ -30,6 +30,12 @@ FINAL_DISCONNECTS = {
     "stream_replaced": "another client took over this session's login",
     "client_outdated": "WhatsApp refuses this client version; update waorch",
 }
+
+
+class _FirstConnected(TypedDict, total=False):
+    """The field a session's first connection sets (and no later one)."""
+
+    first_connected: float
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ class EventHandler:
             await self.logout(session.id)
             return
         now = self.store.clock.now()
-        first = {} if session.first_connected else {"first_connected": now}
+        first: _FirstConnected = {} if session.first_connected else {"first_connected": now}
         await self.store.set_status(session.id, Status.CONNECTED, qr="", qr_expires=0,
                                     connected_since=now, ban_until=0, **first)
 

@@ -40,7 +40,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt."""
-        return min(self.first_delay * 2 ** (attempts - 1), self.max_delay)
+        return min(self.first_delay * 2.0 ** (attempts - 1), self.max_delay)
 
     def exhausted(self, attempts: int, age: float) -> bool:
         """Whether a delivery that failed ``attempts`` times and is ``age`` seconds old is given up."""

@@ -64,7 +64,8 @@ class IdempotencyStore:
         """Store the answer for later twins."""
         name = keys.idempotency(key)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(name, mapping={"state": "done", "answer": json.dumps(answer)}).expire(name, TTL_S)
+            pipe.hset(name, mapping={"state": "done", "answer": json.dumps(answer)})
+            pipe.expire(name, TTL_S)
             await pipe.execute()
 
     async def abandon(self, key: str) -> None:

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from waorch.clock import Clock
 from waorch.core import keys
 from waorch.core.outbox import Outbox, dumps
+from waorch.core.redis_replies import as_strs
 from waorch.errors import BadRequest
 
 MAX_WA_ID = 128
@@ -83,4 +84,4 @@ class Inbox:
         """Up to ``limit`` messages, newest first, with an ``id`` below ``before`` if given."""
         top = f"({before}" if before is not None else "+inf"
         rows = await self.redis.zrevrangebyscore(keys.session_inbox(session_id), top, "-inf", start=0, num=limit)
-        return [json.loads(row) for row in rows]
+        return [json.loads(row) for row in as_strs(rows)]

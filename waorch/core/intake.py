@@ -133,7 +133,7 @@ class Intake:
     async def remaining(self, session: Session, day: str) -> int:
         """Messages the session may still take for ``day``."""
         counts = await self.messages.counts(session.id, day)
-        return (await self.dispatcher.tier_of(session)).daily_limit - counts["queued"] - counts["sent"]
+        return (await self.dispatcher.timing.tier_of(session)).daily_limit - counts["queued"] - counts["sent"]
 
     async def _distribute(self, request: SendRequest, now: float, when: float) -> Message:
         day = self._local_day(when)

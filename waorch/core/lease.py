@@ -19,12 +19,13 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import psutil
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.typing import EncodableT
 
 from waorch.core import keys
 from waorch.core.redis_hashes import from_redis_hash
@@ -111,10 +112,11 @@ class CoreLease:
         """Take the lease (or a dead holder's, or our own again); ``CoreActive`` if another live core holds it."""
         holder = await current_holder(self.redis)
         stale = holder.owner if holder and (holder.owner == self.owner or holder.is_dead()) else ""
-        if stale and stale != self.owner:
+        if holder and stale and stale != self.owner:
             log.warning("taking over the lease of a core that is gone (%s)", holder.describe())
         # ``since`` is the OS's time, not the core's clock: it is compared with the process's start time
-        args = [self.owner, self.ttl_ms, self.url, socket.gethostname(), os.getpid(), time.time(), stale]
+        args: list[EncodableT] = [self.owner, self.ttl_ms, self.url, socket.gethostname(), os.getpid(), time.time(),
+                                  stale]
         epoch = await self._acquire(keys=[keys.CORE_LEASE, keys.CORE_EPOCH], args=args)
         if not epoch:
             holder = await current_holder(self.redis)
@@ -153,7 +155,7 @@ class CoreLease:
         with contextlib.suppress(aioredis.RedisError, OSError):
             await self._release(keys=[keys.CORE_LEASE], args=[self.owner])
 
-    async def fenced(self, script: AsyncScript, script_keys: list[str], args: list[object]) -> Any:
+    async def fenced(self, script: AsyncScript, script_keys: list[str], args: Sequence[EncodableT]) -> object:
         """Run a script that starts with ``FENCE`` under this core's epoch; ``Fenced`` (and a step
         down) if a newer core has raised it."""
         try:

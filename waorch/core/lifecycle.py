@@ -57,6 +57,11 @@ class SessionLocks:
             del self._users[session_id], self._locks[session_id]
 
 
+def worker_log_path(settings: Settings, session_id: str) -> Path:
+    """The log file of ``session_id``'s worker."""
+    return settings.data_dir / "logs" / f"{session_id}.log"
+
+
 class Lifecycle:
     """Builds a worker's environment, starts it, stops it, and owns its auth dir."""
 
@@ -73,7 +78,7 @@ class Lifecycle:
 
     def log_path(self, session_id: str) -> Path:
         """The worker's log file."""
-        return self.settings.data_dir / "logs" / f"{session_id}.log"
+        return worker_log_path(self.settings, session_id)
 
     def engine_of(self, session: Session) -> str:
         """The engine the session was created with (sessions from before engines were recorded: the

@@ -21,12 +21,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
 from waorch.core import keys
 from waorch.core.batching import CommandBatcher
 from waorch.core.keys import LUA_KEY, SLOT
 from waorch.core.lease import FENCE, CoreLease
 from waorch.core.redis_hashes import from_redis_hash
+from waorch.core.redis_replies import as_int, as_optional_str, as_scored, as_strs
 from waorch.core.tiers import DAY_S, Tier
 from waorch.errors import DailyLimit, MessageNotFound, SessionNotFound, SessionUnavailable
 from waorch.shorten import shorten
@@ -335,14 +337,14 @@ class MessageStore:
 
     async def inflight(self, session_id: str) -> list[str]:
         """Ids of messages whose send was started and not yet settled."""
-        return await self.redis.lrange(keys.inflight(session_id), 0, -1)
+        return as_strs(await self.redis.lrange(keys.inflight(session_id), 0, -1))
 
     async def start(self, session_id: str, message_id: str, now: float) -> int:
         """Move the head into flight; returns its attempt number (0 if it is no longer the head).
 
         ``Fenced`` if another core has taken over since this one took the lease."""
         script_keys = [keys.queue(session_id), keys.inflight(session_id), keys.message(message_id)]
-        return int(await self._lease.fenced(self._start, script_keys, [message_id, now]))
+        return as_int(await self._lease.fenced(self._start, script_keys, [message_id, now]))
 
     async def finish(self, session_id: str, message_id: str, now: float, outcome: MessageStatus, today: str,
                      *, error: str = "", wa_id: str = "", next_gap: float = 0.0) -> bool:
@@ -359,8 +361,8 @@ class MessageStore:
     async def promote_due(self, now: float) -> list[str]:
         """Move due scheduled messages into their queues; returns the sessions to wake."""
         templates = [keys.message(SLOT), keys.session(SLOT), keys.queue(SLOT)]
-        args = [now, self.retention.message_s, *templates]
-        return list(await self._promote(keys=[keys.SCHEDULED, keys.QUEUES], args=args))
+        args: list[EncodableT] = [now, self.retention.message_s, *templates]
+        return as_strs(await self._promote(keys=[keys.SCHEDULED, keys.QUEUES], args=args))
 
     async def depth(self, session_id: str) -> int:
         """Messages waiting in a session's queue."""
@@ -368,7 +370,7 @@ class MessageStore:
 
     async def peek(self, session_id: str, count: int = 10) -> list[Message]:
         """The first ``count`` waiting messages."""
-        ids = await self.redis.lrange(keys.queue(session_id), 0, count - 1)
+        ids = as_strs(await self.redis.lrange(keys.queue(session_id), 0, count - 1))
         return [m for m in [await self.find(i) for i in ids] if m is not None]
 
     async def counts(self, session_id: str, day: str) -> dict[str, int]:
@@ -379,7 +381,7 @@ class MessageStore:
     async def done_since(self, session_id: str, since: float) -> list[float]:
         """Completion times of sends since ``since``, oldest first."""
         rows = await self.redis.zrangebyscore(keys.done(session_id), since, "+inf", withscores=True)
-        return [score for _, score in rows]
+        return [score for _, score in as_scored(rows)]
 
     async def pacing_facts(self, session_id: str, since: float, day: str) -> tuple[float, float, list[float], int]:
         """``(last_done, gap, completion times since since, sent on day)`` in one round trip."""
@@ -405,11 +407,11 @@ class MessageStore:
 
     async def sessions_with_work(self) -> list[str]:
         """Sessions that have (or had) queued or in-flight messages."""
-        return sorted(await self.redis.smembers(keys.QUEUES))
+        return sorted(as_strs(await self.redis.smembers(keys.QUEUES)))
 
     async def last_sender(self, to: str) -> str | None:
         """The session that last talked to ``to``."""
-        return await self.redis.get(keys.contact(to))
+        return as_optional_str(await self.redis.get(keys.contact(to)))
 
     async def is_contact(self, session_id: str, to: str) -> bool:
         """Whether the session has sent to ``to`` before (among its newest contacts)."""
@@ -420,7 +422,8 @@ class MessageStore:
         fail (``session deleted``) and expire like every finished message."""
         script_keys = [keys.queue(session_id), keys.inflight(session_id), keys.contacted(session_id),
                        keys.contacts_uncapped(session_id), keys.done(session_id), keys.pace(session_id), keys.QUEUES]
-        args = [session_id, now, self.retention.message_s, keys.message(SLOT), keys.contact(SLOT)]
+        args: list[EncodableT] = [session_id, now, self.retention.message_s, keys.message(SLOT),
+                                  keys.contact(SLOT)]
         await self._forget(keys=script_keys, args=args)
         if scheduled := await self._scheduled_on(session_id):
             await self._fail_scheduled(keys=[keys.SCHEDULED, *map(keys.message, scheduled)],

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from waorch.clock import Clock
 from waorch.core import keys
 from waorch.core.keys import LUA_KEY, SLOT
+from waorch.core.redis_replies import as_strs
 
 FAILED_LIMIT = 1000
 
@@ -84,7 +85,8 @@ class Claim:
 
     @cached_property
     def _parsed(self) -> dict[str, Any]:
-        return json.loads(self.body)
+        event: dict[str, Any] = json.loads(self.body)  # a worker event, as the outbox stored it
+        return event
 
     @property
     def delivery_id(self) -> str:
@@ -93,7 +95,7 @@ class Claim:
 
     def age(self, now: float) -> float:
         """Seconds from when the event was put in the outbox to ``now``."""
-        return now - self._parsed["timestamp"] / 1000
+        return now - float(self._parsed["timestamp"]) / 1000
 
 
 class Outbox:
@@ -162,14 +164,15 @@ class Outbox:
     async def pending(self) -> int:
         """How many events wait to be forwarded, over all sessions."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for sid in await self.redis.zrange(keys.FORWARD_DUE, 0, -1):
+            for sid in as_strs(await self.redis.zrange(keys.FORWARD_DUE, 0, -1)):
                 pipe.llen(keys.forward_lane(sid))
             return sum(await pipe.execute())
 
     async def forget_session(self, session_id: str) -> None:
         """Drop a deleted session's lane (its events not yet forwarded go with its messages) and its schedule."""
         async with self.redis.pipeline(transaction=False) as pipe:  # no MULTI: it works on a full Redis too
-            pipe.delete(keys.forward_lane(session_id)).zrem(keys.FORWARD_DUE, session_id)
+            pipe.delete(keys.forward_lane(session_id))
+            pipe.zrem(keys.FORWARD_DUE, session_id)
             pipe.hdel(keys.FORWARD_ATTEMPTS, session_id)
             await pipe.execute()
 

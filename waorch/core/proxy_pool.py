@@ -14,11 +14,13 @@ import logging
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT
 
 from waorch.clock import Clock
 from waorch.core import keys
 from waorch.core.keys import LUA_KEY, SLOT
 from waorch.core.redis_hashes import from_redis_hash
+from waorch.core.redis_replies import as_str, as_strs
 from waorch.errors import NoProxyCapacity, PhoneLimit, ProxyExists, ProxyInUse, ProxyNotFound, WaorchError
 from waorch.proxy_url import ProxyURL, parse_proxy_url
 from waorch.shorten import shorten
@@ -276,7 +278,7 @@ class ProxyPool:
         """The clock's time in milliseconds (proxy cool-downs are stored as absolute times)."""
         return int(self.clock.now() * 1000)
 
-    async def _run(self, name: str, script_keys: list[str], *args: object, session_id: str | None = None) -> object:
+    async def _run(self, name: str, script_keys: list[str], *args: EncodableT, session_id: str | None = None) -> object:
         """Run a pool script (``_LIB``) with the keys and arguments every one of them takes first."""
         every = [keys.PROXIES, keys.SESSIONS, keys.SESSION_COUNTER]
         try:
@@ -292,7 +294,7 @@ class ProxyPool:
         if not added and not exist_ok:
             raise ProxyExists(f"proxy {proxy.redacted} is already in the pool as {proxy_id}")
         if added:
-            fields = {"status": "ok", "source": source, "added": self.now_ms()}
+            fields: dict[EncodableT, EncodableT] = {"status": "ok", "source": source, "added": self.now_ms()}
             await self.redis.hset(keys.proxy(proxy_id), mapping=fields)
             await self._scripts["append"](keys=[keys.PROXIES], args=[proxy_id, self.now_ms()])
         return await self.get(proxy_id)
@@ -302,7 +304,7 @@ class ProxyPool:
         unkeyed hash) or under another ``WEBHOOK_SECRET`` are renamed with every reference to them.
         Returns how many were renamed."""
         renames: list[str] = []
-        for proxy_id in await self.redis.zrange(keys.PROXIES, 0, -1):
+        for proxy_id in as_strs(await self.redis.zrange(keys.PROXIES, 0, -1)):
             new_id = await self._id_of_stored(proxy_id)
             if new_id not in (None, proxy_id):
                 renames += [proxy_id, new_id]
@@ -337,7 +339,7 @@ class ProxyPool:
         fields = await self.redis.hgetall(keys.proxy(proxy_id))
         if not fields:
             raise ProxyNotFound(f"no proxy {proxy_id}")
-        sessions = sorted(await self.redis.smembers(keys.proxy_sessions(proxy_id)), key=_session_order)
+        sessions = sorted(as_strs(await self.redis.smembers(keys.proxy_sessions(proxy_id))), key=_session_order)
         stored = from_redis_hash(StoredProxy, fields)
         return self._info(proxy_id, stored, tuple(sessions), await self._phones_of(sessions))
 
@@ -364,12 +366,12 @@ class ProxyPool:
 
     async def list(self) -> list[ProxyInfo]:
         """Every proxy in the order it was added."""
-        return [await self.get(pid) for pid in await self.redis.zrange(keys.PROXIES, 0, -1)]
+        return [await self.get(pid) for pid in as_strs(await self.redis.zrange(keys.PROXIES, 0, -1))]
 
     async def provision(self, fields: dict[str, str], phone: str | None, proxy_id: str | None) -> tuple[str, str]:
         """Atomically choose a proxy and create a session; returns ``(session_id, proxy_id)``."""
         flat = [item for pair in fields.items() for item in pair]
-        sid, pid = await self._run("provision", [], phone or "", proxy_id or "", self.max_per_phone, *flat)
+        sid, pid = as_strs(await self._run("provision", [], phone or "", proxy_id or "", self.max_per_phone, *flat))
         return sid, pid
 
     async def move(self, session_id: str) -> str:
@@ -377,7 +379,7 @@ class ProxyPool:
 
         The session's generation is bumped, so late events of the worker on the old proxy are ignored.
         """
-        return await self._run("move", [keys.session(session_id)], session_id, session_id=session_id)
+        return as_str(await self._run("move", [keys.session(session_id)], session_id, session_id=session_id))
 
     async def bind_phone(self, session_id: str, phone: str) -> None:
         """Record that ``session_id`` is ``phone``'s device; its proxy becomes the phone's sticky one."""

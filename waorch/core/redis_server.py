@@ -121,7 +121,7 @@ async def _has_waitaof(redis: aioredis.Redis) -> bool:
     """``WAITAOF 0 0 0`` answers at once where the command exists (a nil ``COMMAND INFO`` entry on
     7.0 made redis-py's own parser fail)."""
     try:
-        await redis.execute_command("WAITAOF", 0, 0, 0)
+        await redis.waitaof(0, 0, 0)
     except exceptions.ResponseError:  # unknown command, or not allowed to this ACL user
         return False
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -9,10 +10,12 @@ from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT
 
 from waorch.clock import Clock
 from waorch.core import keys
 from waorch.core.redis_hashes import from_redis_hash
+from waorch.core.redis_replies import as_strs
 from waorch.errors import SessionNotFound
 
 
@@ -105,7 +108,7 @@ class SessionStore:
 
     async def ids(self) -> list[str]:
         """Every session id, oldest first."""
-        return await self.redis.zrange(keys.SESSIONS, 0, -1)
+        return as_strs(await self.redis.zrange(keys.SESSIONS, 0, -1))
 
     async def list(self) -> list[Session]:
         """Every session, oldest first."""
@@ -118,7 +121,7 @@ class SessionStore:
 
     async def update(self, session_id: str, **values: object) -> bool:
         """Set fields of an existing session; False if it no longer exists."""
-        flat: list[object] = []
+        flat: list[EncodableT] = []
         for name, value in values.items():
             flat += [name, str(value)]
         updated = bool(await self._update(keys=[keys.session(session_id)], args=flat))
@@ -145,10 +148,11 @@ class SessionStore:
         entry = json.dumps({"at": self.clock.now(), "kind": kind, **data})
         key = keys.session_history(session_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(key, entry).ltrim(key, 0, HISTORY_LENGTH - 1)
+            pipe.lpush(key, entry)
+            pipe.ltrim(key, 0, HISTORY_LENGTH - 1)
             await pipe.execute()
 
-    async def history(self, session_id: str) -> list[dict[str, Any]]:
+    async def history(self, session_id: str) -> builtins.list[dict[str, Any]]:  # ``list`` is the method above
         """Newest-first history entries."""
         return [json.loads(row) for row in await self.redis.lrange(keys.session_history(session_id), 0, -1)]
 

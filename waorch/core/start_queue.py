@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from waorch.clock import Clock
 from waorch.core import keys
 from waorch.core.lease import FENCE, CoreLease
+from waorch.core.redis_replies import as_optional_str, as_scored, as_strs
 from waorch.core.redis_server import is_outage
 from waorch.errors import Fenced
 
@@ -28,6 +29,12 @@ if #due == 0 then return false end
 redis.call('ZREM', KEYS[1], due[1])
 return due[1]
 """
+
+
+async def start_due_at(redis: aioredis.Redis, session_id: str) -> float | None:
+    """When ``session_id``'s start is due (unix seconds; it may be waiting for its turn), or ``None``."""
+    score = await redis.zscore(keys.PROVISION_QUEUE, session_id)
+    return None if score is None else float(score) / 1000
 
 
 class StartQueue:
@@ -52,20 +59,21 @@ class StartQueue:
 
     async def pending(self) -> list[str]:
         """Session ids waiting to start, earliest first."""
-        return await self.redis.zrange(keys.PROVISION_QUEUE, 0, -1)
+        return as_strs(await self.redis.zrange(keys.PROVISION_QUEUE, 0, -1))
 
     async def due_at(self, session_id: str) -> float | None:
         """When ``session_id``'s start is due (unix seconds; it may be waiting for its turn), or ``None``."""
-        score = await self.redis.zscore(keys.PROVISION_QUEUE, session_id)
-        return None if score is None else score / 1000
+        return await start_due_at(self.redis, session_id)
 
     async def schedule(self) -> dict[str, float]:
         """Every waiting session's due time (unix seconds)."""
-        return {session_id: score / 1000 for session_id, score in await self.redis.zrange(keys.PROVISION_QUEUE, 0, -1, withscores=True)}
+        waiting = as_scored(await self.redis.zrange(keys.PROVISION_QUEUE, 0, -1, withscores=True))
+        return {session_id: score / 1000 for session_id, score in waiting}
 
     async def _pop_due(self) -> str | None:
         """The next due session, fenced: a core whose epoch is stale starts nothing."""
-        return await self._lease.fenced(self._pop, [keys.PROVISION_QUEUE], [int(self.clock.now() * 1000)])
+        now_ms = int(self.clock.now() * 1000)
+        return as_optional_str(await self._lease.fenced(self._pop, [keys.PROVISION_QUEUE], [now_ms]))
 
     async def run_forever(self, stopping: asyncio.Event) -> None:
         """Start due sessions one by one, ``interval`` apart, until ``stopping`` is set.

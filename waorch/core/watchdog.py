@@ -61,11 +61,6 @@ class Watchdog:
         problem = "worker exited" if not alive else f"no ping for {silence:.0f} s"
         await self.restart(session, problem)
 
-    async def recent_restarts(self, session_id: str) -> int:
-        """Restarts of the session's worker within the crash window (more than ``CRASH_LIMIT``: parked)."""
-        now = self.store.clock.now()
-        return await self.store.redis.zcount(keys.session_restarts(session_id), now - CRASH_WINDOW_S, "+inf")
-
     def _silence(self, session: Session) -> float:
         """Real seconds since the worker was last heard (0 before its first ping): workers ping in
         real time, whatever the clock's pace."""
@@ -80,7 +75,10 @@ class Watchdog:
         key = keys.session_restarts(session.id)
         now = self.store.clock.now()
         async with self.store.redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, 0, now - CRASH_WINDOW_S).zadd(key, {str(now): now}).zcard(key).expire(key, CRASH_WINDOW_S)
+            pipe.zremrangebyscore(key, 0, now - CRASH_WINDOW_S)
+            pipe.zadd(key, {str(now): now})
+            pipe.zcard(key)
+            pipe.expire(key, CRASH_WINDOW_S)
             recent = (await pipe.execute())[2]
         if recent > CRASH_LIMIT:
             await self.lifecycle.stop(session.id)

@@ -1,32 +1,40 @@
-"""The control room: a Textual app that hosts the core, the HTTP API and the sessions in one loop."""
+"""The control room: a Textual app showing the fleet of the core its host runs here or attaches to."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import signal
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
-import redis.asyncio as aioredis
+from textual import on
 from textual.app import App, SystemCommand
+from textual.message import Message
 from textual.screen import Screen
 
 from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
-from waorch.control import Control, RemoteControl
-from waorch.core.core import Core
-from waorch.core.lease import Holder, current_holder
-from waorch.core.redis_server import is_outage, problem_of, redis_client
-from waorch.errors import CoreActive, InsecureCoreUrl, WaorchError
-from waorch.private_files import private_dir, private_file
-from waorch.redis_url import redact_url
-from waorch.service import CoreThread, Service, embedded_or_configured_redis, first_of
-from waorch.tui.bindings import DEMO_KEYS, KEYS, PANES
+from waorch.control import Control
+from waorch.core.reader import CoreReader
+from waorch.core.sessions import Session
+from waorch.errors import InsecureCoreUrl, WaorchError
+from waorch.host import (
+    ActionsRefused,
+    ActiveCoreGone,
+    Attached,
+    CoreDown,
+    CoreHost,
+    CoreHosted,
+    CoreSteppedDown,
+    HostEvent,
+    ModeChanged,
+    RedisLost,
+    where,
+)
+from waorch.logs import log_to_file
+from waorch.tui.bindings import KEYS, PANES
 from waorch.tui.detail import DetailScreen
 from waorch.tui.forms import Field, Form, Values, done_with, failure_text
 from waorch.tui.log_screen import LogScreen
@@ -36,32 +44,36 @@ from waorch.tui.queue_screen import QueueScreen
 from waorch.tui.sessions_screen import SessionsScreen
 from waorch.tui.tiers_screen import TiersScreen
 
-if TYPE_CHECKING:
-    from waorch.demo import Simulation
-
 T = TypeVar("T")
-ATTACH_POLL_S = 1.0  # how often an attached control room checks that its core still holds the lease
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)  # each ends every mode the way ctrl+q does
-REDIS_RETRY_S = 1.0  # how often the room tries again while Redis does not answer
-log = logging.getLogger("waorch.tui")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def log_to_file(data_dir: Path) -> None:
-    """Send every log record to ``DATA_DIR/waorch.log`` (nothing may write to the terminal but Textual)."""
-    path = private_file(private_dir(data_dir) / "waorch.log")  # phone numbers, tracebacks: the owner's alone
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+@dataclass(frozen=True)
+class Scanner:
+    """Something that scans a session's QR code from this room (x on the session screen).
+
+    The room's user supplies it (``waorch demo``: a simulated phone); without one, x is hidden and inert.
+    """
+
+    scan: Callable[[Session], Awaitable[str]]  # scan the session's QR code; what to tell the user
+    hint: str  # said beside the QR code: how to have it scanned here
+    help: str  # x's line in the help
+
+
+class HostNews(Message):
+    """The host told the room something (posted to the app, handled by ``@on(HostNews)``)."""
+
+    def __init__(self, event: HostEvent) -> None:
+        super().__init__()
+        self.event = event
 
 
 class ControlRoom(App[None]):
-    """Sessions at a glance and every action on them; ``readonly`` refuses every action."""
+    """Sessions at a glance and every action on them; ``readonly`` refuses every action.
+
+    ``title_suffix`` is said in every title; ``scanner`` adds x (scan the QR code); ``quit_note`` says
+    what quitting also does (instead of what happens to the core and the workers).
+    """
 
     CSS_PATH = "control_room.tcss"
     TITLE = "waorch"
@@ -70,191 +82,105 @@ class ControlRoom(App[None]):
     DEFAULT_MODE = "sessions"
 
     def __init__(self, settings: Settings, *, readonly: bool = False, stop_workers: bool = False,
-                 simulation: Simulation | None = None, clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, title_suffix: str = "", scanner: Scanner | None = None,
+                 quit_note: str | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.clock = clock or SystemClock()  # the core's, and the time of every age and countdown shown
-        self.simulation = simulation  # `waorch demo`: the simulated network this fleet lives in
-        if simulation is not None:  # every title this app shows says so
-            self.TITLE = self.title = f"{type(self).TITLE} · SIMULATION (tiers active all day)"
+        if title_suffix:  # every title this app shows says it
+            self.TITLE = self.title = f"{type(self).TITLE} · {title_suffix}"
+        self.scanner = scanner
+        self.quit_note = quit_note
         self.readonly = readonly
         self.stop_workers = stop_workers
-        self.service: Service | None = None  # set while the core runs in this process
-        self.core: Core | None = None  # the running core, or a read view of the attached one
-        self.control: Control | None = None
-        self.core_state = "starting the core…"
-        self.redis_reachable = True
-        self._stopping = asyncio.Event()
-        self._serving: asyncio.Task[None] | None = None
-        self._calls: set[asyncio.Task[Any]] = set()
+        self.host = CoreHost(settings, self._heard, stop_workers=stop_workers, clock=self.clock)
+
+    @property
+    def reader(self) -> CoreReader | None:
+        """The fleet as stored, while there is a core to read (``None`` before, or when it cannot run)."""
+        return self.host.reader
+
+    @property
+    def control(self) -> Control | None:
+        """The actions on the fleet, while there is a core to act on."""
+        return self.host.control
+
+    @property
+    def core_state(self) -> str:
+        """Where the core runs, in words (the panes say it while there is nothing to read)."""
+        return where(self.host.mode.core)
 
     async def on_mount(self) -> None:
-        """Start the core in this loop (the UI keeps running while it comes up); a hang-up (the SSH
-        connection or the terminal closed), SIGTERM or SIGINT quits the way ctrl+q does."""
+        """Start the host in this loop (the UI keeps running while the core comes up); a hang-up (the
+        SSH connection or the terminal closed), SIGTERM or SIGINT quits the way ctrl+q does."""
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self.exit)
-        self._serving = asyncio.create_task(self._serve())
+        self.host.start()
 
     async def call(self, awaitable: Awaitable[T]) -> T:
-        """Await a core call that runs to its end even if the UI task waiting for it is cancelled.
-
-        Textual cancels workers when a screen closes or the app quits; a Redis command or an action
-        cut in half would leave a broken connection or a half-done change. The core stops only
-        after every call has finished.
-        """
-        task = asyncio.ensure_future(awaitable)
-        self._calls.add(task)
-        task.add_done_callback(_settled)
-        task.add_done_callback(self._calls.discard)
-        return await asyncio.shield(task)
+        """Await a read or an action that runs to its end even if the UI task waiting for it is
+        cancelled (Textual cancels workers when a screen closes or the app quits): ``CoreHost.call``."""
+        return await self.host.call(awaitable)
 
     async def on_unmount(self) -> None:
         """Stop the core and its HTTP server (workers keep running unless ``stop_workers``)."""
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
-        await self._settle_calls()
-        self._stopping.set()
-        if self._serving is not None:
-            await self._serving
-
-    async def _serve(self) -> None:
-        """Run the core here, or attach to the one already active on this Redis; switch when that changes."""
-        try:
-            async with embedded_or_configured_redis(self.settings) as url:
-                while not self._stopping.is_set():
-                    try:
-                        await self._host_or_attach(url)
-                    except aioredis.RedisError as error:
-                        if not is_outage(error):
-                            raise
-                        log.warning("Redis unavailable: %s", problem_of(error))  # try again when it is back
-                        self.show_redis(False)
-                        await first_of(self._stopping.wait(), asyncio.sleep(REDIS_RETRY_S))
-        except WaorchError as error:
-            self._failed(error.message)
-        except (aioredis.RedisError, OSError) as error:  # e.g. the API's port is taken
-            log.exception("the core could not start")
-            self._failed(str(error))
-
-    async def _host_or_attach(self, url: str) -> None:
-        holder = await self._holder(url)
-        self.show_redis(True)
-        if holder is None or holder.is_dead():
-            with contextlib.suppress(CoreActive):  # another process was faster: attach to it
-                await self._run_core(url)
-        else:
-            await self._attach_to(url, holder)
-
-    async def _settle_calls(self) -> None:
-        """Let reads and actions already under way finish before the clients they use are closed
-        (one finishing later would open a connection on a closed pool and leave it open)."""
-        await asyncio.gather(*self._calls, return_exceptions=True)
-
-    async def _holder(self, url: str) -> Holder | None:
-        redis = redis_client(url, max_connections=1)
-        try:
-            return await current_holder(redis)
-        finally:
-            await redis.aclose(close_connection_pool=True)
-
-    @contextlib.asynccontextmanager
-    async def _viewing(self, url: str) -> AsyncIterator[Core]:
-        """A core that is never started, whose stores the screens read; on exit the calls under way
-        finish before its client is closed (a late read would leave a connection open)."""
-        redis = redis_client(url, max_connections=16)
-        view = Core(self.settings, redis, clock=self.clock)
-        try:
-            yield view
-        finally:
-            self.service = self.core = self.control = None
-            await self._settle_calls()
-            await view.stop()
-            await redis.aclose(close_connection_pool=True)
-
-    async def _run_core(self, url: str) -> None:
-        """Host the core (on its own loop, in a thread) until the app stops or another core takes over."""
-        async with CoreThread(self.settings, url, stop_workers=self.stop_workers, clock=self.clock) as thread, \
-                self._viewing(url) as view:
-            service = thread.service
-            assert service is not None
-            self.service, self.core, self.control = service, view, thread.control()
-            self._show_mode(f"core here · API {service.base_url.removeprefix('http://')}")
-            log.info("control room: serving on %s (Redis %s)", service.base_url, redact_url(service.redis_url))
-            self._announce(service)
-            await first_of(self._stopping.wait(), thread.ended.wait())
-        if self._stopping.is_set():
-            return
-        if thread.lost.is_set():
-            self.notify("This room's core stepped down (its lease was taken over or could not be renewed).",
-                        severity="warning", timeout=15)
-        else:
-            self.notify(f"The core stopped ({thread.error or 'no reason given'}); starting it again. "
-                        "Details in waorch.log.", severity="error", timeout=30)
-            await asyncio.sleep(1.0)  # no tight loop if it keeps failing
-
-    async def _attach_to(self, url: str, holder: Holder) -> None:
-        """Show and control the fleet of the active core in another process, until it goes away."""
-        remote = RemoteControl(holder.url, self.settings.api_key)
-        try:
-            async with self._viewing(url) as view:
-                self.core, self.control = view, remote
-                self._show_mode(f"attached to pid {holder.pid} on {holder.host}")
-                self.notify(f"Attached to the active core ({holder.describe()}).", timeout=8)
-                self.run_worker(self._verify(remote), group="attach")
-                watch = LeaseWatch(holder, self.settings.core_lease_ms / 1000)
-                while not self._stopping.is_set() and await watch.still_held(view.redis):
-                    await first_of(self._stopping.wait(), asyncio.sleep(ATTACH_POLL_S))
-        finally:
-            await remote.close()
-        if not self._stopping.is_set():
-            self.notify("The active core went away; this control room takes over.", severity="warning", timeout=15)
-
-    async def _verify(self, remote: RemoteControl) -> None:
-        """Say at once if actions will be refused (another API_KEY) or the core's API does not answer."""
-        try:
-            await remote.verify()
-        except WaorchError as error:
-            hint = " Use the API_KEY of the active core." if error.code == "UNAUTHORIZED" else ""
-            title = ("This control room keeps its API_KEY" if error.code == InsecureCoreUrl.code
-                     else "The active core refuses this control room")
-            self.notify(f"{error.message}.{hint} Its fleet is shown; actions will fail.",
-                        title=title, severity="error", timeout=30)
-
-    def _show_mode(self, mode: str) -> None:
-        self.core_state = mode
-        self._show_title()
+        await self.host.stop()
 
     def show_redis(self, reachable: bool) -> None:
-        """Say in the title whether Redis answers (the panes call this after each read)."""
-        if reachable == self.redis_reachable:
-            return
-        self.redis_reachable = reachable
-        self._show_title()
-        if not reachable:
-            self.notify("Redis is unavailable; the fleet shown is from before. Everything resumes when it is back.",
-                        title="Redis unavailable", severity="error", timeout=10)
+        """Whether Redis answered a pane's read (the host says so in the mode, and the title follows)."""
+        self.host.redis_seen(reachable)
 
-    def _show_title(self) -> None:
-        self.title = f"{self.TITLE} · {self.core_state}" + ("" if self.redis_reachable else " · REDIS UNAVAILABLE")
+    def _heard(self, event: HostEvent) -> None:
+        self.post_message(HostNews(event))
 
-    def _failed(self, problem: str) -> None:
-        self.core_state = f"the core is not running: {problem}"
-        self.notify(problem, title="The core could not start", severity="error", timeout=30)
+    @on(HostNews)
+    def _host_news(self, news: HostNews) -> None:
+        """Say what the host told: in the title, in a notice."""
+        match news.event:
+            case ModeChanged(mode):
+                self.title = f"{self.TITLE} · {mode.describe()}"
+            case RedisLost():
+                self.notify("Redis is unavailable; the fleet shown is from before. Everything resumes when it is back.",
+                            title="Redis unavailable", severity="error", timeout=10)
+            case CoreHosted(api_url, durability_warning):
+                self._announce(api_url, durability_warning)
+            case CoreSteppedDown():
+                self.notify("This room's core stepped down (its lease was taken over or could not be renewed).",
+                            severity="warning", timeout=15)
+            case CoreDown(problem, again=True):
+                self.notify(f"The core stopped ({problem}); starting it again. Details in waorch.log.",
+                            severity="error", timeout=30)
+            case CoreDown(problem):
+                self.notify(problem, title="The core could not start", severity="error", timeout=30)
+            case Attached(holder):
+                self.notify(f"Attached to the active core ({holder}).", timeout=8)
+            case ActionsRefused(error):
+                self._refused(error)
+            case ActiveCoreGone():
+                self.notify("The active core went away; this control room takes over.", severity="warning", timeout=15)
 
-    def _announce(self, service: Service) -> None:
+    def _refused(self, error: WaorchError) -> None:
+        hint = " Use the API_KEY of the active core." if error.code == "UNAUTHORIZED" else ""
+        title = ("This control room keeps its API_KEY" if error.code == InsecureCoreUrl.code
+                 else "The active core refuses this control room")
+        self.notify(f"{error.message}.{hint} Its fleet is shown; actions will fail.",
+                    title=title, severity="error", timeout=30)
+
+    def _announce(self, api_url: str, durability_warning: str | None) -> None:
         for name in self.settings.generated_secrets:
             path = self.settings.data_dir / "secrets" / name.lower()
             self.notify(f"Generated {name}; stored in {path} (mode 600).", timeout=15)
         if not self.settings.proxies:
             self.notify("No PROXY_URL_<n> configured: sessions without a proxy connect directly.",
                         severity="warning", timeout=15)
-        durability = service.core.durability
-        if durability is not None and not durability.power_cut_safe:
-            self.notify(durability.describe(), title="Accepted messages are not power-cut safe", severity="warning",
+        if durability_warning is not None:
+            self.notify(durability_warning, title="Accepted messages are not power-cut safe", severity="warning",
                         timeout=30)
-        self.notify(f"API on {service.base_url}", timeout=5)
+        self.notify(f"API on {api_url}", timeout=5)
 
     # ---- actions -----------------------------------------------------------------------------
 
@@ -352,9 +278,9 @@ class ControlRoom(App[None]):
             self._run(f"Pause/resume of {session_id}", partial(self._toggle_pause, control, session_id))
 
     async def _toggle_pause(self, control: Control, session_id: str) -> None:
-        paused = not (await self._view().store.get(session_id)).paused
+        paused = not (await self._reader().store.get(session_id)).paused
         await control.set_paused(session_id, paused)
-        depth = await self._view().messages.depth(session_id)
+        depth = await self._reader().messages.depth(session_id)
         self.notify(f"{session_id}: sending {'paused' if paused else 'resumed'} ({depth} queued).")
 
     def action_pairing_code(self) -> None:
@@ -364,7 +290,7 @@ class ControlRoom(App[None]):
             self._run(f"Pairing code for {session_id}", partial(self._ask_pairing_phone, control, session_id))
 
     async def _ask_pairing_phone(self, control: Control, session_id: str) -> None:
-        session = await self._view().store.get(session_id)
+        session = await self._reader().store.get(session_id)
         field = Field("phone", "Phone to link (international format; the code is typed on it)", session.phone,
                       placeholder="+972501234567")
         form = Form(f"Pairing code for {session_id}", [field], "Get code", partial(self._pair, control, session_id))
@@ -406,8 +332,8 @@ class ControlRoom(App[None]):
             self._run(f"Tier pin of {session_id}", partial(self._ask_tier, control, session_id))
 
     async def _ask_tier(self, control: Control, session_id: str) -> None:
-        session = await self._view().store.get(session_id)
-        names = ", ".join(tier.name for tier in await self._view().tiers.all())
+        session = await self._reader().store.get(session_id)
+        names = ", ".join(tier.name for tier in await self._reader().tiers.all())
         field = Field("tier", f"Tier ({names}); empty: the tier its age reaches", session.tier_pin)
         self.push_screen(Form(f"Pin {session_id} to a trust tier", [field], "Pin", partial(self._pin, control, session_id)))
 
@@ -415,29 +341,28 @@ class ControlRoom(App[None]):
         await control.pin_tier(session_id, values["tier"] or None)
         self.notify(f"{session_id}: " + (f"pinned to tier {values['tier']}." if values["tier"] else "tier by age again."))
 
-    def _view(self) -> Core:
-        """The core whose stores the screens read (the running one, or a read view when attached)."""
-        if self.core is None:
+    def _reader(self) -> CoreReader:
+        """The fleet as stored (``WaorchError`` while there is no core to read)."""
+        if self.reader is None:
             raise WaorchError("the core is not running")
-        return self.core
+        return self.reader
 
     def action_scan(self) -> None:
-        """``waorch demo`` only: a simulated phone scans the selected session's QR code."""
-        if self.simulation is not None and (chosen := self._selected("scan")):
+        """With a ``scanner`` only: scan the selected session's QR code."""
+        if self.scanner is not None and (chosen := self._selected("scan")):
             _, session_id = chosen
-            self._run(f"Scan for {session_id}", partial(self._scan, self.simulation, session_id))
+            self._run(f"Scan for {session_id}", partial(self._scan, self.scanner, session_id))
 
-    async def _scan(self, simulation: Simulation, session_id: str) -> None:
-        phone = await simulation.scan(await self._view().store.get(session_id))
-        self.notify(f"{session_id}: the simulated phone {phone} scanned the QR code; connecting…")
+    async def _scan(self, scanner: Scanner, session_id: str) -> None:
+        self.notify(await scanner.scan(await self._reader().store.get(session_id)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The simulated scan exists only in ``waorch demo`` (elsewhere its key is hidden and inert)."""
-        return self.simulation is not None if action == "scan" else True
+        """x scans only with a ``scanner`` (without one its key is hidden and inert)."""
+        return self.scanner is not None if action == "scan" else True
 
     def action_help(self) -> None:
         """Show every key."""
-        self.push_screen(Help(KEYS + (DEMO_KEYS if self.simulation else [])))
+        self.push_screen(Help(KEYS + ([("x", self.scanner.help)] if self.scanner else [])))
 
     def action_pane(self, mode: str) -> None:
         """Go to a pane as it was left; pressed in that pane, to its first screen."""
@@ -449,11 +374,11 @@ class ControlRoom(App[None]):
 
     def action_request_quit(self) -> None:
         """q: quit; when the core runs in this room, ask first (it stops with the room)."""
-        if self.service is None or self.readonly:
+        if not self.host.hosts_core or self.readonly:
             self.exit()
             return
-        if self.simulation is not None:
-            consequence = "The simulated network and its sessions are removed."
+        if self.quit_note is not None:
+            consequence = self.quit_note
         elif self.stop_workers:
             consequence = "The core stops with it, and so do the workers."
         else:
@@ -479,50 +404,13 @@ class ControlRoom(App[None]):
             yield SystemCommand(f"Queue of {session_id}", "Head messages, next send, usage", self.action_queue)
             yield SystemCommand(f"Test message from {session_id}", "Queue a message to a number", self.action_send_test)
             yield SystemCommand(f"Pin {session_id} to a tier", "Or back to its age's tier", self.action_pin_tier)
-            if self.simulation is not None:
-                yield SystemCommand(f"Scan {session_id}'s QR (simulated)", "A simulated phone scans it", self.action_scan)
+            if self.scanner is not None:
+                yield SystemCommand(f"Scan {session_id}'s QR", self.scanner.help, self.action_scan)
         if isinstance(screen, ProxiesScreen | TiersScreen):
             yield from screen.commands()
         for key, mode, label in PANES:
             yield SystemCommand(f"{label} pane", f"Switch to the {label.lower()} pane (key {key})", partial(self.action_pane, mode))
         yield SystemCommand("Keys", "Every key and what it does", self.action_help)
-
-
-class LeaseWatch:
-    """Whether the core an attached room follows still holds the lease.
-
-    While Redis does not answer nobody can tell, and that core rides the outage out: it still
-    counts as holding. When Redis is back and the lease is gone (it expired during the outage), a
-    holder that is not provably dead gets ``grace`` seconds to take it back before this room takes
-    over. A lease gone without an outage was given up (the core stopped): take over at once.
-    """
-
-    def __init__(self, holder: Holder, grace: float) -> None:
-        self.holder = holder
-        self.grace = grace
-        self._outage = False  # Redis did not answer since the holder was last seen holding
-        self._vanished: float | None = None  # monotonic time the lease was first seen gone after an outage
-
-    async def still_held(self, redis: aioredis.Redis) -> bool:
-        """One look at the lease."""
-        try:
-            current = await current_holder(redis)
-        except (aioredis.RedisError, OSError):
-            self._outage = True
-            return True
-        if current is not None:
-            self._outage, self._vanished = False, None
-            return current.owner == self.holder.owner and not current.is_dead()
-        if not self._outage or self.holder.is_dead():
-            return False
-        self._vanished = self._vanished or time.monotonic()
-        return time.monotonic() - self._vanished < self.grace
-
-
-def _settled(task: asyncio.Task[Any]) -> None:
-    """Mark a call's outcome as seen (its waiter reports it, unless the waiter was cancelled)."""
-    if not task.cancelled():
-        task.exception()
 
 
 def run(settings: Settings, *, readonly: bool = False) -> None:

@@ -63,6 +63,3 @@ KEYS = [
     ("q", "quit from a pane (asks first when the core runs here); back from a session or queue"),
     ("ctrl+q", "quit at once (workers keep running)"),
 ]
-
-# Only in `waorch demo`.
-DEMO_KEYS = [("x", "session screen: a simulated phone scans the QR code (waorch demo only)")]

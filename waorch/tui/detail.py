@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 
 from waorch.core.activity import Activity
-from waorch.core.core import Core
+from waorch.core.reader import CoreReader
 from waorch.core.sessions import Session, Status
 from waorch.core.watchdog import CRASH_LIMIT, CRASH_WINDOW_S
 from waorch.tui.bindings import BACK, HELP, PANE_BINDINGS, session_bindings
@@ -101,19 +101,19 @@ class DetailScreen(Screen[None]):
         """The session the actions apply to."""
         return self.session_id
 
-    async def _read(self, core: Core) -> tuple[Session | None, list[dict[str, Any]], WorkerFacts, list[Activity]]:
+    async def _read(self, reader: CoreReader) -> tuple[Session | None, list[dict[str, Any]], WorkerFacts, list[Activity]]:
         """One pass over the core (a single call: the core cannot change halfway through it)."""
-        session, history, facts = await read(core, self.session_id)
-        return session, history, facts, await self.feed.poll(core.activity)
+        session, history, facts = await read(reader, self.session_id)
+        return session, history, facts, await self.feed.poll(reader.activity)
 
     @work(exclusive=True, group="detail")
     async def follow(self) -> None:
         """Read the session from the core twice a second and show it."""
         while True:
-            core = self.app.core
-            if core is not None:
+            reader = self.app.reader
+            if reader is not None:
                 try:
-                    session, history, facts, entries = await self.app.call(self._read(core))
+                    session, history, facts, entries = await self.app.call(self._read(reader))
                     self.events.extend(activity_line(entry, False) for entry in entries if entry.session == self.session_id)
                     self.app.show_redis(True)
                     self.show(session, history, facts)
@@ -142,7 +142,7 @@ class DetailScreen(Screen[None]):
             room = Size(max(0, self.size.width - SIDE_WIDTH), max(0, self.size.height - CHROME_LINES))
             shown = qr.show(session.qr, room)
             expires = countdown(session.qr_expires, self.app.clock.now())
-            notice.update(f"Scan with WhatsApp → Linked devices. {expires}{self._simulated()}"
+            notice.update(f"Scan with WhatsApp → Linked devices. {expires}{self._scan_hint()}"
                           if shown else too_small(self.size, smallest_size(session.qr)))
         elif session.status in WAITING:
             notice.update(f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…" + trouble(session, facts))
@@ -156,17 +156,17 @@ class DetailScreen(Screen[None]):
         self.query_one("#events", Static).update(Text("\n").join(reversed(self.events)) if self.events else "-")
         self.query_one("#history", Static).update("\n".join(describe(entry) for entry in history[:HISTORY_SHOWN]))
 
-    def _simulated(self) -> str:
-        """In ``waorch demo``: that this is a simulation, and how to scan."""
-        return " SIMULATION: press x and a simulated phone scans it." if self.app.simulation else ""
+    def _scan_hint(self) -> str:
+        """With the room's scanner (x): how to have the code scanned here."""
+        return f" {self.app.scanner.hint}" if self.app.scanner else ""
 
 
-async def read(core: Core, session_id: str) -> tuple[Session | None, list[dict[str, Any]], WorkerFacts]:
+async def read(reader: CoreReader, session_id: str) -> tuple[Session | None, list[dict[str, Any]], WorkerFacts]:
     """The session (``None`` once deleted), its history (newest first) and its worker's facts."""
-    session = await core.store.find(session_id)
-    facts = WorkerFacts(await core.starts.due_at(session_id), await core.watchdog.recent_restarts(session_id),
-                        core.lifecycle.log_path(session_id))
-    return session, await core.store.history(session_id) if session else [], facts
+    session = await reader.store.find(session_id)
+    facts = WorkerFacts(await reader.start_due_at(session_id), await reader.recent_restarts(session_id),
+                        reader.log_path(session_id))
+    return session, await reader.store.history(session_id) if session else [], facts
 
 
 def trouble(session: Session, facts: WorkerFacts) -> str:

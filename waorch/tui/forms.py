@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 Values = dict[str, str]
+FieldKind = Literal["text", "integer", "number"]  # what a field's input accepts
 log = logging.getLogger("waorch.tui")
 LABEL_END = re.compile(r" \(|; ")  # a label's own words end where its explanation begins
 
@@ -38,7 +39,7 @@ class Field:
     value: str = ""
     placeholder: str = ""
     password: bool = False
-    kind: Literal["text", "integer", "number"] = "text"
+    kind: FieldKind = "text"
 
     @property
     def term(self) -> str:
@@ -82,7 +83,9 @@ class Form(ModalScreen[R | None], Generic[T, R]):
     app: ControlRoom
 
     def __init__(self, title: str, fields: list[Field], submit: str, act: Callable[[T], Awaitable[R]], *,
-                 check: Callable[[Values], T] = as_is, subject: str = "") -> None:  # type: ignore[assignment]
+                 # without ``check``, T is Values (``as_is``): a default cannot say so to mypy
+                 check: Callable[[Values], T] = as_is,  # type: ignore[assignment]
+                 subject: str = "") -> None:
         super().__init__(classes="form")
         self.title_text = title
         self.fields = fields

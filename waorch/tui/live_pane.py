@@ -11,7 +11,7 @@ from textual import work
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
-from waorch.core.core import Core
+from waorch.core.reader import CoreReader
 from waorch.errors import WaorchError
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class LivePane(Screen[None], Generic[T]):
         """Start the live refresh."""
         self.follow()
 
-    async def read(self, core: Core) -> T:
+    async def read(self, reader: CoreReader) -> T:
         """Everything the pane shows, read from the core's stores."""
         raise NotImplementedError
 
@@ -51,12 +51,12 @@ class LivePane(Screen[None], Generic[T]):
 
     async def refresh_now(self) -> None:
         """One read and show (skipped while another screen covers this one)."""
-        core = self.app.core
-        if core is None:
+        reader = self.app.reader
+        if reader is None:
             self.sub_title = self.app.core_state
         elif self.is_current:
             try:
-                data = await self.app.call(self.read(core))
+                data = await self.app.call(self.read(reader))
             except (aioredis.RedisError, OSError) as error:
                 log.warning("%s refresh failed: %s", type(self).__name__, error)
                 self.sub_title = "Redis unavailable; retrying"

@@ -13,8 +13,8 @@ Column = tuple[str, str, int]  # key, label, width
 class LiveTable(DataTable[Cell]):
     """Fixed-width columns; ``apply`` adds, removes and updates rows by key, in the given order."""
 
-    def __init__(self, columns: tuple[Column, ...], **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, columns: tuple[Column, ...], *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self.columns_spec = columns
         self._shown: dict[str, tuple[Cell, ...]] = {}
 

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Input, RichLog
 
 from waorch.core.activity import Activity, ActivityLog
 from waorch.core.alerts import EMOJI
-from waorch.core.core import Core
+from waorch.core.reader import CoreReader
 from waorch.tui.bindings import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.live_pane import LivePane
 from waorch.tui.title_bar import TitleBar
@@ -96,9 +96,9 @@ class LogScreen(LivePane[list[Activity]]):
         """The current filter (lower case; empty: none)."""
         return self.query_one("#log-filter", Input).value.strip().lower()
 
-    async def read(self, core: Core) -> list[Activity]:
+    async def read(self, reader: CoreReader) -> list[Activity]:
         """Entries added since the last read."""
-        return await self.feed.poll(core.activity)
+        return await self.feed.poll(reader.activity)
 
     def show(self, data: list[Activity]) -> None:
         """Append the new entries that match the filter (scrolling along only while following)."""

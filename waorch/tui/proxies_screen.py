@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from waorch.control import Control
-from waorch.core.core import Core
 from waorch.core.proxy_pool import ProxyInfo
+from waorch.core.reader import CoreReader
 from waorch.tui.bindings import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.forms import Field, Form, Values
 from waorch.tui.live_pane import LivePane
@@ -60,9 +60,9 @@ class ProxiesScreen(LivePane[list[ProxyInfo]]):
         key = self.query_one(LiveTable).selected_key
         return self.proxies.get(key) if key else None
 
-    async def read(self, core: Core) -> list[ProxyInfo]:
+    async def read(self, reader: CoreReader) -> list[ProxyInfo]:
         """Every proxy with its load and phones."""
-        return await core.pool.list()
+        return await reader.pool.list()
 
     def show(self, data: list[ProxyInfo]) -> None:
         """Update the rows and the counts."""

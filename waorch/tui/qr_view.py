@@ -39,8 +39,8 @@ class QRView(Widget):
     QRView { width: auto; height: auto; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.payload = ""
         self._lines: list[str] = []
 

@@ -8,8 +8,8 @@ from datetime import datetime
 from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
-from waorch.core.core import Core
 from waorch.core.messages import Message
+from waorch.core.reader import CoreReader
 from waorch.core.views import QueueView
 from waorch.errors import SessionNotFound
 from waorch.tui.bindings import BACK, HELP, PANE_BINDINGS, session_bindings
@@ -86,13 +86,13 @@ class QueueScreen(LivePane[QueueState | None]):
         """The session the actions apply to."""
         return self.session_id
 
-    async def read(self, core: Core) -> QueueState | None:
+    async def read(self, reader: CoreReader) -> QueueState | None:
         """The queue view and the head messages (``None`` once the session is gone)."""
         try:
-            view = await core.queue_view(self.session_id)
+            view = await reader.queue_view(self.session_id)
         except SessionNotFound:
             return None
-        return QueueState(view, await core.messages.peek(self.session_id, HEAD_SHOWN), core.clock.now())
+        return QueueState(view, await reader.messages.peek(self.session_id, HEAD_SHOWN), reader.clock.now())
 
     def show(self, data: QueueState | None) -> None:
         """Update the summary and the head."""

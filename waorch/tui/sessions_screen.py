@@ -86,12 +86,12 @@ class SessionsScreen(Screen[None]):
     async def follow(self) -> None:
         """Read every session from the core and bring the table up to date, twice a second."""
         while True:
-            core = self.app.core
-            if core is None:
+            reader = self.app.reader
+            if reader is None:
                 self.sub_title = self.app.core_state
             else:
                 try:
-                    self.rows = await self.app.call(collect(core))
+                    self.rows = await self.app.call(collect(reader))
                     self.app.show_redis(True)
                     self.redraw()
                 except (aioredis.RedisError, OSError) as error:

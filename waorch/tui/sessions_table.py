@@ -19,8 +19,8 @@ def status_style(column: str, text: str) -> str | None:
 class SessionsTable(VirtualTable):
     """One row per session (key = session id); ``apply`` shows the latest rows."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(COLUMNS, cell_style=status_style, **kwargs)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(COLUMNS, cell_style=status_style, id=id)
         self.sort_column: str | None = None
         self._latest: list[tuple[str, tuple[str, ...]]] = []
         self._filter = ""

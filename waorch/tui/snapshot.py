@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from waorch.core.core import Core
 from waorch.core.pacing import local_day
+from waorch.core.reader import CoreReader
 from waorch.core.tiers import tier_for_age
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -57,12 +57,12 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
 
 
-async def collect(core: Core) -> list[SessionRow]:
+async def collect(reader: CoreReader) -> list[SessionRow]:
     """Every session with its queue depth, today's counters and its tier, oldest first (two round trips)."""
-    now = core.clock.now()
-    fleet = await core.fleet.rows(local_day(now, core.settings.timezone))
-    endpoints = {info.id: info.endpoint for info in await core.pool.list()}
-    tiers = await core.tiers.all()
+    now = reader.clock.now()
+    fleet = await reader.fleet.rows(local_day(now, reader.settings.timezone))
+    endpoints = {info.id: info.endpoint for info in await reader.pool.list()}
+    tiers = await reader.tiers.all()
     rows = []
     for row in fleet:
         tier = tier_for_age(tiers, now - row.first_connected if row.first_connected else 0.0, row.tier_pin)

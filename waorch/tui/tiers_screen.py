@@ -13,11 +13,11 @@ from textual.widgets import DataTable, Footer
 
 from waorch.api.tiers import tier_json, tiers_from_json
 from waorch.control import Control
-from waorch.core.core import Core
+from waorch.core.reader import CoreReader
 from waorch.core.tiers import Tier
 from waorch.errors import InvalidTiers
 from waorch.tui.bindings import HELP, PANE_BINDINGS, QUIT
-from waorch.tui.forms import Field, Form, Values
+from waorch.tui.forms import Field, FieldKind, Form, Values
 from waorch.tui.live_pane import LivePane
 from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.modals import Confirm
@@ -27,12 +27,14 @@ TierRow = dict[str, Any]  # a tier in its API shape (camelCase)
 COLUMNS = (("name", "tier", 10), ("age", "from day", 8), ("daily", "per day", 7), ("minute", "per min", 7),
            ("gap", "gap (ms)", 11), ("hours", "active hours", 12))
 # name, label, input kind
-FIELDS = (("name", "Name (lowercase letters, digits, - or _)", "text"),
-          ("minAgeDays", "From age (days since first connected; the first tier: 0)", "number"),
-          ("dailyLimit", "Messages a day", "integer"), ("perMinute", "Messages a minute", "integer"),
-          ("delayMinMs", "Shortest gap between messages (ms)", "integer"),
-          ("delayMaxMs", "Longest gap between messages (ms)", "integer"),
-          ("hoursStart", "Active from (HH:MM, local)", "text"), ("hoursEnd", "Active until (HH:MM, local)", "text"))
+FIELDS: tuple[tuple[str, str, FieldKind], ...] = (
+    ("name", "Name (lowercase letters, digits, - or _)", "text"),
+    ("minAgeDays", "From age (days since first connected; the first tier: 0)", "number"),
+    ("dailyLimit", "Messages a day", "integer"), ("perMinute", "Messages a minute", "integer"),
+    ("delayMinMs", "Shortest gap between messages (ms)", "integer"),
+    ("delayMaxMs", "Longest gap between messages (ms)", "integer"),
+    ("hoursStart", "Active from (HH:MM, local)", "text"), ("hoursEnd", "Active until (HH:MM, local)", "text"),
+)
 
 
 def tier_cells(tier: TierRow) -> tuple[Cell, ...]:
@@ -100,9 +102,9 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
         key = self.query_one(LiveTable).selected_key
         return int(key) if key is not None and int(key) < len(self.tiers) else None
 
-    async def read(self, core: Core) -> tuple[Tier, ...]:
+    async def read(self, reader: CoreReader) -> tuple[Tier, ...]:
         """The live table."""
-        return await core.tiers.all()
+        return await reader.tiers.all()
 
     def show(self, data: tuple[Tier, ...]) -> None:
         """Update the rows."""
@@ -132,7 +134,7 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
         control = self.app._allowed("editing the trust tiers")
         if control is None:
             return
-        fields = [Field(name, label, str(start.get(name, "")), kind=kind) for name, label, kind in FIELDS]  # type: ignore[arg-type]
+        fields = [Field(name, label, str(start.get(name, "")), kind=kind) for name, label, kind in FIELDS]
         form = Form(title, fields, "Save", partial(self._save, control), check=partial(edited, list(self.tiers), index),
                     subject=f"tiers[{index}]: ")
         self.app.push_screen(form)

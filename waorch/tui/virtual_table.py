@@ -70,8 +70,9 @@ class VirtualTable(ScrollView, can_focus=True):
             """The table the row belongs to (for ``@on`` selectors)."""
             return self.table
 
-    def __init__(self, columns: Sequence[Column], cell_style: CellStyle | None = None, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, columns: Sequence[Column], cell_style: CellStyle | None = None, *,
+                 id: str | None = None) -> None:
+        super().__init__(id=id)
         self.columns = tuple(columns)
         self._cell_style = cell_style
         self._rows: list[Row] = []

@@ -28,7 +28,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 class CommandServer:
     """Serves signed commands for one worker's engine."""
 
-    def __init__(self, engine: Engine, sink: EventSink, key: str, on_stop: Callable[[], None],
+    def __init__(self, engine: Engine, sink: EventSink, key: str, on_stop: Callable[[], object],
                  journal: SendJournal) -> None:
         self.engine = engine
         self.journal = journal
@@ -52,7 +52,7 @@ class CommandServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]  # (host, port) of the site just started
 
     async def close(self) -> None:
         """Stop listening."""

@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 
 from waorch.cancel import cancel_and_wait
 from waorch.config import WorkerSettings
@@ -31,7 +32,7 @@ EXIT_CODES = {"stopped": 0, "logged_out": 0, "temporary_ban": 0, "proxy_error": 
 def create_engine(settings: WorkerSettings) -> Engine:
     """Build the configured engine (imported lazily: neonize is heavy)."""
     module_name, _, class_name = ENGINES[settings.engine].partition(":")
-    engine_class = getattr(importlib.import_module(module_name), class_name)
+    engine_class: Callable[[EngineConfig], Engine] = getattr(importlib.import_module(module_name), class_name)
     return engine_class(EngineConfig(
         session_id=settings.session_id, auth_dir=settings.auth_dir,
         proxy_url=settings.proxy_url.url if settings.proxy_url else None,
