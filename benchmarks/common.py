@@ -38,10 +38,19 @@ async def sim_fleet(clock: Clock | None = None, **env: str) -> AsyncIterator[tup
     sim = subprocess.Popen([sys.executable, "-m", "waorch", "sim", "--port", str(sim_port)], stdout=subprocess.DEVNULL)  # noqa: ASYNC220
     sim_url = f"http://127.0.0.1:{sim_port}"
     with tempfile.TemporaryDirectory() as data:
-        settings = load_settings({"DATA_DIR": data, "API_KEY": "benchmark-api-key-0123456789",
-                                  "WEBHOOK_SECRET": "benchmark-secret-0123456789", "ORCH_PORT": str(free_port()),
-                                  "WORKER_ENGINE": "sim", "SIM_URL": sim_url, "PROVISIONING_INTERVAL_MS": "0",
-                                  "PATH": os.environ["PATH"], **env})
+        settings = load_settings(
+            {
+                "DATA_DIR": data,
+                "API_KEY": "benchmark-api-key-0123456789",
+                "WEBHOOK_SECRET": "benchmark-secret-0123456789",
+                "ORCH_PORT": str(free_port()),
+                "WORKER_ENGINE": "sim",
+                "SIM_URL": sim_url,
+                "PROVISIONING_INTERVAL_MS": "0",
+                "PATH": os.environ["PATH"],
+                **env,
+            }
+        )
         try:
             async with running_service(settings, stop_workers=True, clock=clock) as service:
                 yield service.core, sim_url

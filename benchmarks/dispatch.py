@@ -29,7 +29,6 @@ from waorch.core.tiers import DEFAULT_TIERS
 MESSAGES_PER_SESSION = 40
 
 
-
 async def wait_all(core, ids: list[str], status: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -49,7 +48,6 @@ async def pair_all(core, sim_url: str, ids: list[str]) -> None:
             qr = (await core.store.get(sid)).qr
             (await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": f"97250{n:07d}"})).raise_for_status()
     await wait_all(core, ids, "connected", 300)
-
 
 
 async def main(count: int, seconds: float) -> None:
@@ -75,8 +73,10 @@ async def measure(core, seconds: float) -> None:
     wall = time.monotonic() - wall_before
     late = [value * 1000 for value in core.dispatcher.lateness]
     print(f"sends started in {wall:.0f} s: {len(late)} ({len(late) / wall:.1f}/s)")
-    print(f"actual - scheduled send time: p50 {statistics.median(late):.1f} ms, p99 {percentile(late, 99):.1f} ms, "
-          f"max {max(late):.1f} ms (target p99 < 50 ms)")
+    print(
+        f"actual - scheduled send time: p50 {statistics.median(late):.1f} ms, p99 {percentile(late, 99):.1f} ms, "
+        f"max {max(late):.1f} ms (target p99 < 50 ms)"
+    )
     print(f"orchestrator CPU: {cpu / wall * 100:.1f}% of one core ({cpu:.1f} s CPU in {wall:.0f} s)")
 
 

@@ -94,7 +94,7 @@ def recipients(count: int) -> list[str]:
     rng, numbers = random.Random(1), set()
     while len(numbers) < count:
         prefix, digits = rng.choice(PREFIXES)
-        number = prefix + str(rng.randrange(10 ** digits)).zfill(digits)
+        number = prefix + str(rng.randrange(10**digits)).zfill(digits)
         if phonenumbers.is_valid_number(phonenumbers.parse(number)):
             numbers.add(number)
     ordered = sorted(numbers)
@@ -119,26 +119,54 @@ def wait_up(url: str, headers: dict[str, str] | None = None) -> None:
 
 
 def load(url: str, seconds: float, concurrency: int, headers: dict[str, str], payloads: list[str]) -> dict[str, float]:
-    result = subprocess.run([sys.executable, "-c", LOAD, url, str(seconds), str(concurrency), json.dumps(headers)],
-                            input=json.dumps(payloads), capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD, url, str(seconds), str(concurrency), json.dumps(headers)],
+        input=json.dumps(payloads),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout)
 
 
 def start_waorch(data: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {"PATH": os.environ["PATH"], "HOME": str(data), "DATA_DIR": str(data), "ORCH_PORT": str(port), "API_KEY": API_KEY,
-           "WEBHOOK_SECRET": "benchmark-secret-0123456789", "WORKER_ENGINE": "sim", "SIM_URL": "http://127.0.0.1:9"}
-    process = subprocess.Popen([sys.executable, "-m", "waorch", "serve"], env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(data),
+        "DATA_DIR": str(data),
+        "ORCH_PORT": str(port),
+        "API_KEY": API_KEY,
+        "WEBHOOK_SECRET": "benchmark-secret-0123456789",
+        "WORKER_ENGINE": "sim",
+        "SIM_URL": "http://127.0.0.1:9",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "waorch", "serve"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_up(f"http://127.0.0.1:{port}/health")
     return process, port
 
 
 def prepare_session(data: Path, port: int) -> None:
     """One connected, paused session (no worker: nothing is sent) and a tier with room for the run."""
-    tier = {"name": "bench", "minAgeDays": 0, "dailyLimit": 100_000, "perMinute": 30, "delayMinMs": 2000,
-            "delayMaxMs": 4000, "hoursStart": "00:00", "hoursEnd": "24:00"}
-    httpx.put(f"http://127.0.0.1:{port}/api/trust-tiers", json={"tiers": [tier]}, headers={"X-API-Key": API_KEY}).raise_for_status()
+    tier = {
+        "name": "bench",
+        "minAgeDays": 0,
+        "dailyLimit": 100_000,
+        "perMinute": 30,
+        "delayMinMs": 2000,
+        "delayMaxMs": 4000,
+        "hoursStart": "00:00",
+        "hoursEnd": "24:00",
+    }
+    httpx.put(
+        f"http://127.0.0.1:{port}/api/trust-tiers", json={"tiers": [tier]}, headers={"X-API-Key": API_KEY}
+    ).raise_for_status()
     client = redis.Redis(unix_socket_path=str(data / "redis" / "redis.sock"), decode_responses=True)
     session = {"id": "worker_1", "status": "connected", "paused": 1, "created": time.time()}
     client.hset(keys.session("worker_1"), mapping=session)
@@ -153,7 +181,9 @@ def listing(runs: list[dict[str, float]]) -> str:
 def main(seconds: float, concurrency: int, rounds: int, recipient_count: int) -> None:
     payloads = bodies(recipient_count)
     bare_port = free_port()
-    bare = subprocess.Popen([sys.executable, "-c", textwrap.dedent(BARE_SERVER), str(bare_port)], stdout=subprocess.DEVNULL)
+    bare = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(BARE_SERVER), str(bare_port)], stdout=subprocess.DEVNULL
+    )
     with tempfile.TemporaryDirectory() as tmp:
         waorch, port = start_waorch(Path(tmp))
         try:
@@ -162,8 +192,15 @@ def main(seconds: float, concurrency: int, rounds: int, recipient_count: int) ->
             bare_runs, waorch_runs = [], []
             for _ in range(rounds):  # interleaved, so both see the same machine
                 bare_runs.append(load(f"http://127.0.0.1:{bare_port}/api/v1/send", seconds, concurrency, {}, payloads))
-                waorch_runs.append(load(f"http://127.0.0.1:{port}/api/v1/send", seconds, concurrency,
-                                        {"X-API-Key": API_KEY, "content-type": "application/json"}, payloads))
+                waorch_runs.append(
+                    load(
+                        f"http://127.0.0.1:{port}/api/v1/send",
+                        seconds,
+                        concurrency,
+                        {"X-API-Key": API_KEY, "content-type": "application/json"},
+                        payloads,
+                    )
+                )
         finally:
             for process in (waorch, bare):
                 process.terminate()
@@ -172,9 +209,13 @@ def main(seconds: float, concurrency: int, rounds: int, recipient_count: int) ->
     waorch_rps = statistics.median(run["rps"] for run in waorch_runs)
     errors = sum(run["errors"] for run in bare_runs + waorch_runs)
     print(f"bare aiohttp handler:  {bare_rps:8.0f} requests/s (median of {rounds}: {listing(bare_runs)})")
-    print(f"waorch /api/v1/send:   {waorch_rps:8.0f} requests/s (median of {rounds}: {listing(waorch_runs)}; durable before each 202)")
-    print(f"ratio: {waorch_rps / bare_rps:.2f} (target >= 0.5); {concurrency} concurrent clients, {seconds:.0f} s per run, "
-          f"{recipient_count} recipients, {errors} errors")
+    print(
+        f"waorch /api/v1/send:   {waorch_rps:8.0f} requests/s (median of {rounds}: {listing(waorch_runs)}; durable before each 202)"
+    )
+    print(
+        f"ratio: {waorch_rps / bare_rps:.2f} (target >= 0.5); {concurrency} concurrent clients, {seconds:.0f} s per run, "
+        f"{recipient_count} recipients, {errors} errors"
+    )
 
 
 if __name__ == "__main__":

@@ -25,13 +25,11 @@ from waorch.sim.server import SimOptions, SimServer
 API_KEY = "benchmark-api-key-0123456789"
 
 
-
 async def qr_latency(api: httpx.AsyncClient, store, started: float) -> tuple[str, float]:
     sid = (await api.post("/api/sessions/provision", json={})).json()["sessionId"]
     while (await store.get(sid)).status != "qr_ready":  # noqa: ASYNC110 (polling is the measurement)
         await asyncio.sleep(0.005)
     return sid, time.perf_counter() - started
-
 
 
 def worker_memory(ref: str) -> tuple[float, float]:
@@ -43,22 +41,41 @@ async def main(sessions: int) -> None:
     sim = SimServer(SimOptions())
     await sim.start()
     with tempfile.TemporaryDirectory() as data:
-        settings = load_settings({"DATA_DIR": data, "API_KEY": API_KEY, "WEBHOOK_SECRET": "benchmark-secret-0123456789",
-                                  "ORCH_PORT": str(free_port()), "WORKER_ENGINE": "sim", "SIM_URL": sim.url,
-                                  "PROVISIONING_INTERVAL_MS": "0"})
+        settings = load_settings(
+            {
+                "DATA_DIR": data,
+                "API_KEY": API_KEY,
+                "WEBHOOK_SECRET": "benchmark-secret-0123456789",
+                "ORCH_PORT": str(free_port()),
+                "WORKER_ENGINE": "sim",
+                "SIM_URL": sim.url,
+                "PROVISIONING_INTERVAL_MS": "0",
+            }
+        )
         async with running_service(settings, stop_workers=True) as service:
             async with httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}) as api:
-                one_by_one = [(await qr_latency(api, service.core.store, time.perf_counter()))[1] for _ in range(sessions)]
+                one_by_one = [
+                    (await qr_latency(api, service.core.store, time.perf_counter()))[1] for _ in range(sessions)
+                ]
                 burst_start = time.perf_counter()
-                burst = [t for _, t in await asyncio.gather(*(qr_latency(api, service.core.store, burst_start) for _ in range(sessions)))]
+                burst = [
+                    t
+                    for _, t in await asyncio.gather(
+                        *(qr_latency(api, service.core.store, burst_start) for _ in range(sessions))
+                    )
+                ]
                 await asyncio.sleep(2)  # let the first worker settle (idle, QR shown)
                 first = await service.core.store.get("worker_1")
                 rss, uss = worker_memory(first.worker)
     await sim.stop()
-    print(f"provision -> QR stored, {sessions} sessions one after another: p50 {statistics.median(one_by_one):.3f} s, "
-          f"p95 {percentile(one_by_one, 95):.3f} s, max {max(one_by_one):.3f} s (target p50 < 1.5 s)")
-    print(f"provision -> QR stored, {sessions} sessions at once:           p50 {statistics.median(burst):.3f} s, "
-          f"p95 {percentile(burst, 95):.3f} s, max {max(burst):.3f} s")
+    print(
+        f"provision -> QR stored, {sessions} sessions one after another: p50 {statistics.median(one_by_one):.3f} s, "
+        f"p95 {percentile(one_by_one, 95):.3f} s, max {max(one_by_one):.3f} s (target p50 < 1.5 s)"
+    )
+    print(
+        f"provision -> QR stored, {sessions} sessions at once:           p50 {statistics.median(burst):.3f} s, "
+        f"p95 {percentile(burst, 95):.3f} s, max {max(burst):.3f} s"
+    )
     print(f"idle sim worker: RSS {rss:.1f} MiB, private (USS) {uss:.1f} MiB")
 
 

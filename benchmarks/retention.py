@@ -88,8 +88,10 @@ async def run(core: Core, sim_url: str, args: argparse.Namespace) -> None:
     waited = await wait_until(expired, args.retention + 60, "expiry")
     left = await memory(core)
     show(f"retention passed (+{waited:.0f} s)", left, base, 0)
-    print(f"given back: {(sent[0] - left[0]) / 2**20:.2f} MiB of the {(sent[0] - base[0]) / 2**20:.2f} MiB the sends "
-          f"took; left: contact keys (one per recipient, {CONTACT_DAYS} days), webhook replay guards (10 min), counters")
+    print(
+        f"given back: {(sent[0] - left[0]) / 2**20:.2f} MiB of the {(sent[0] - base[0]) / 2**20:.2f} MiB the sends "
+        f"took; left: contact keys (one per recipient, {CONTACT_DAYS} days), webhook replay guards (10 min), counters"
+    )
     print("keys left:", ", ".join(f"{kind} {n:,}" for kind, n in sorted((await kinds(core)).items())))
 
 

@@ -133,11 +133,20 @@ class Recorder:
 
 def fleet_settings(data_dir: Path, redis_url: str) -> Settings:
     """A core on the benchmark's Redis whose watchdog and proxy monitor stay out of the way."""
-    return load_settings({
-        "DATA_DIR": str(data_dir), "REDIS_URL": redis_url, "ORCH_PORT": str(free_port()),
-        "API_KEY": "benchmark-api-key-0123456789", "WEBHOOK_SECRET": "benchmark-webhook-secret-0123",
-        "WORKER_ENGINE": "sim", "SIM_URL": "http://127.0.0.1:9", "WATCHDOG_INTERVAL_MS": str(2**31 - 1),
-        "PING_TIMEOUT_MS": str(2**31 - 1), "MONITOR_INTERVAL_MS": str(2**31 - 1)})
+    return load_settings(
+        {
+            "DATA_DIR": str(data_dir),
+            "REDIS_URL": redis_url,
+            "ORCH_PORT": str(free_port()),
+            "API_KEY": "benchmark-api-key-0123456789",
+            "WEBHOOK_SECRET": "benchmark-webhook-secret-0123",
+            "WORKER_ENGINE": "sim",
+            "SIM_URL": "http://127.0.0.1:9",
+            "WATCHDOG_INTERVAL_MS": str(2**31 - 1),
+            "PING_TIMEOUT_MS": str(2**31 - 1),
+            "MONITOR_INTERVAL_MS": str(2**31 - 1),
+        }
+    )
 
 
 async def write_sessions(core: Core, count: int, worker_ref: str) -> list[str]:
@@ -145,9 +154,18 @@ async def write_sessions(core: Core, count: int, worker_ref: str) -> list[str]:
     now, ids = time.time(), [f"worker_{n}" for n in range(1, count + 1)]
     async with core.redis.pipeline(transaction=False) as pipe:
         for n, sid in enumerate(ids):
-            pipe.hset(keys.session(sid), mapping={
-                "id": sid, "status": STATUSES[n % len(STATUSES)], "phone": f"97250{n:07d}", "created": now - 86400,
-                "first_connected": now - 86400 * (n % 20), "last_ping": now - n % 30, "worker": worker_ref})
+            pipe.hset(
+                keys.session(sid),
+                mapping={
+                    "id": sid,
+                    "status": STATUSES[n % len(STATUSES)],
+                    "phone": f"97250{n:07d}",
+                    "created": now - 86400,
+                    "first_connected": now - 86400 * (n % 20),
+                    "last_ping": now - n % 30,
+                    "worker": worker_ref,
+                },
+            )
             pipe.zadd(keys.SESSIONS, {sid: n})
         await pipe.execute()
     return ids
@@ -190,7 +208,12 @@ async def key_latencies(pilot: Pilot[Any], recorder: Recorder, downs: int, total
     """Cursor down ``downs`` times, then open the filter, type, clear it (a few times)."""
     table = pilot.app.screen.query_one(SessionsTable)
     table.focus()
-    found: dict[str, list[float]] = {"down": [], "/ (filter line)": [], "type q (500 → filtered)": [], "escape (filter cleared)": []}
+    found: dict[str, list[float]] = {
+        "down": [],
+        "/ (filter line)": [],
+        "type q (500 → filtered)": [],
+        "escape (filter cleared)": [],
+    }
     for _ in range(downs):
         row = table.cursor_row
         found["down"].append(await press_and_time(pilot, recorder, "down", lambda f, row=row: f.cursor == row + 1))
@@ -200,7 +223,9 @@ async def key_latencies(pilot: Pilot[Any], recorder: Recorder, downs: int, total
         await asyncio.sleep(0.2)
         found["type q (500 → filtered)"].append(await press_and_time(pilot, recorder, "q", lambda f: f.rows < total))
         await asyncio.sleep(0.2)
-        found["escape (filter cleared)"].append(await press_and_time(pilot, recorder, "escape", lambda f: f.rows == total and not f.filter_open))
+        found["escape (filter cleared)"].append(
+            await press_and_time(pilot, recorder, "escape", lambda f: f.rows == total and not f.filter_open)
+        )
         await asyncio.sleep(0.2)
     return found
 
@@ -216,8 +241,10 @@ async def idle_cpu(seconds: float, redis_pid: int) -> tuple[float, float]:
 
 def describe(name: str, values: list[float]) -> str:
     """``name: n, p50, p95, max`` in milliseconds."""
-    return (f"{name:<28} n={len(values):<5} p50 {statistics.median(values):6.1f} ms  p95 {percentile(values, 95):6.1f} ms  "
-            f"max {max(values):6.1f} ms")
+    return (
+        f"{name:<28} n={len(values):<5} p50 {statistics.median(values):6.1f} ms  p95 {percentile(values, 95):6.1f} ms  "
+        f"max {max(values):6.1f} ms"
+    )
 
 
 async def run(count: int, per_tick: int, downs: int, idle: float) -> None:
@@ -271,9 +298,20 @@ async def wait_rows(pilot: Pilot[Any], count: int, timeout: float = 30.0) -> Non
         await asyncio.sleep(0.05)
 
 
-def report(count: int, per_tick: int, frames: list[float], collects: list[float], redraws: list[float],
-           latencies: dict[str, list[float]], busy: tuple[float, float], still: tuple[float, float], idle: float) -> None:
-    print(f"{count} sessions, {per_tick} changed twice a second, {SIZE[0]}x{SIZE[1]} headless (bytes encoded, not written)")
+def report(
+    count: int,
+    per_tick: int,
+    frames: list[float],
+    collects: list[float],
+    redraws: list[float],
+    latencies: dict[str, list[float]],
+    busy: tuple[float, float],
+    still: tuple[float, float],
+    idle: float,
+) -> None:
+    print(
+        f"{count} sessions, {per_tick} changed twice a second, {SIZE[0]}x{SIZE[1]} headless (bytes encoded, not written)"
+    )
     print(describe("frame time", frames))
     print(describe("sessions refresh: collect", collects))
     print(describe("sessions refresh: redraw", redraws))
@@ -282,8 +320,10 @@ def report(count: int, per_tick: int, frames: list[float], collects: list[float]
     every = [value for values in latencies.values() for value in values]
     verdict = "met" if percentile(every, 95) < TARGET_MS else "MISSED"
     print(f"key → screen, all keys: p95 {percentile(every, 95):.1f} ms (target < {TARGET_MS:.0f} ms: {verdict})")
-    print(f"idle TUI process CPU over {idle:.0f} s: {busy[0]:.1f}% of one core with changes, {still[0]:.1f}% without "
-          f"(Valkey: {busy[1]:.1f}% / {still[1]:.1f}%)")
+    print(
+        f"idle TUI process CPU over {idle:.0f} s: {busy[0]:.1f}% of one core with changes, {still[0]:.1f}% without "
+        f"(Valkey: {busy[1]:.1f}% / {still[1]:.1f}%)"
+    )
 
 
 if __name__ == "__main__":

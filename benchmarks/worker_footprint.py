@@ -103,14 +103,30 @@ class Worker:
 
 
 async def start_worker(worker: Worker, webhook: Webhook, sim: SimServer, data: Path) -> None:
-    env = {"PATH": os.environ["PATH"], "HOME": str(data), "SESSION_ID": worker.session_id,
-           "WEBHOOK_URL": webhook.url, "WEBHOOK_KEY": "benchmark-key", "COMMAND_KEY": "benchmark-key",
-           "AUTH_DIR": str(data / worker.session_id), "WORKER_ENGINE": worker.kind, "SIM_URL": sim.url,
-           "PROXY_URL": f"socks5h://{LOOPBACK}:{worker.proxy.port}", "PING_INTERVAL_MS": "60000"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(data),
+        "SESSION_ID": worker.session_id,
+        "WEBHOOK_URL": webhook.url,
+        "WEBHOOK_KEY": "benchmark-key",
+        "COMMAND_KEY": "benchmark-key",
+        "AUTH_DIR": str(data / worker.session_id),
+        "WORKER_ENGINE": worker.kind,
+        "SIM_URL": sim.url,
+        "PROXY_URL": f"socks5h://{LOOPBACK}:{worker.proxy.port}",
+        "PING_INTERVAL_MS": "60000",
+    }
     worker.started = time.monotonic()
     worker.process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "waorch", "worker", env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "waorch",
+        "worker",
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 def idle(worker: Worker, webhook: Webhook) -> bool:
@@ -157,8 +173,10 @@ def report(workers: list[Worker], samples: dict[str, tuple[float, float]]) -> No
         rss = statistics.mean(samples[worker.session_id][0] for worker in mine)
         uss = statistics.mean(samples[worker.session_id][1] for worker in mine)
         latencies = [worker.connect_latency for worker in mine if worker.connect_latency is not None]
-        print(f"{kind}: {len(mine)} worker(s), mean RSS {rss:.1f} MiB, mean private (USS) {uss:.1f} MiB, "
-              f"start -> first connect attempt {statistics.mean(latencies):.3f} s")
+        print(
+            f"{kind}: {len(mine)} worker(s), mean RSS {rss:.1f} MiB, mean private (USS) {uss:.1f} MiB, "
+            f"start -> first connect attempt {statistics.mean(latencies):.3f} s"
+        )
     print(f"for comparison, {FACTS}")
 
 

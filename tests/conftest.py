@@ -47,8 +47,13 @@ def socks_proxy() -> Iterator[Callable[..., SocksProxy]]:
 # Tests under these paths run on both servers a user may have: the embedded Valkey 8.1 and
 # Debian's redis-server 7.0 (no WAITAOF); the others on Valkey. The pacing properties (two
 # minutes of real-time sending, pure scheduling) run once: their Lua runs in the sending tests.
-BOTH_SERVERS = ("tests/core/", "tests/test_sending.py", "tests/test_crashes.py", "tests/test_redis_outages.py",
-                "tests/api/test_send_api.py")
+BOTH_SERVERS = (
+    "tests/core/",
+    "tests/test_sending.py",
+    "tests/test_crashes.py",
+    "tests/test_redis_outages.py",
+    "tests/api/test_send_api.py",
+)
 ONE_SERVER = ("tests/core/test_pacing_properties.py",)
 
 
@@ -115,11 +120,18 @@ def make_settings(tmp_path: Path, redis_server: RedisServer, redis: aioredis.Red
 
     def make(**overrides: str) -> Settings:
         env = {
-            "DATA_DIR": str(tmp_path / "data"), "REDIS_URL": redis_server.url,
-            "API_KEY": API_KEY, "WEBHOOK_SECRET": "test-webhook-secret-0123456789",
-            "ORCH_PORT": str(free_port()), "WORKER_ENGINE": "sim", "SIM_URL": "http://127.0.0.1:9",
-            "PROVISIONING_INTERVAL_MS": "0", "PING_INTERVAL_MS": "500", "WATCHDOG_INTERVAL_MS": "300",
-            "MONITOR_INTERVAL_MS": "300", "PROXY_COOLDOWN_MS": "60000",
+            "DATA_DIR": str(tmp_path / "data"),
+            "REDIS_URL": redis_server.url,
+            "API_KEY": API_KEY,
+            "WEBHOOK_SECRET": "test-webhook-secret-0123456789",
+            "ORCH_PORT": str(free_port()),
+            "WORKER_ENGINE": "sim",
+            "SIM_URL": "http://127.0.0.1:9",
+            "PROVISIONING_INTERVAL_MS": "0",
+            "PING_INTERVAL_MS": "500",
+            "WATCHDOG_INTERVAL_MS": "300",
+            "MONITOR_INTERVAL_MS": "300",
+            "PROXY_COOLDOWN_MS": "60000",
         }
         env.update(overrides)
         return load_settings(env)
@@ -150,14 +162,18 @@ async def sim(sim_factory: Callable[..., Awaitable[SimServer]]) -> SimServer:
 
 
 @pytest.fixture
-async def start_service(make_settings: Callable[..., Settings], sim: SimServer, redis: aioredis.Redis) -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
+async def start_service(
+    make_settings: Callable[..., Settings], sim: SimServer, redis: aioredis.Redis
+) -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
     """Factory: start the service (core + HTTP) on the shared Redis; workers stopped at the end."""
     stack = contextlib.AsyncExitStack()
 
     async def start(clock: Clock | None = None, **overrides: str) -> RunningService:
         settings = make_settings(**{"SIM_URL": sim.url, **overrides})
         service = await stack.enter_async_context(running_service(settings, stop_workers=True, clock=clock))
-        api = await stack.enter_async_context(httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}, trust_env=False))
+        api = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}, trust_env=False)
+        )
         return RunningService(service, api, settings)
 
     yield start

@@ -58,9 +58,25 @@ class RedisServer:
         """The command line (the embedded one for Valkey)."""
         base = EmbeddedRedis(self.directory).arguments()
         if self.kind == "redis7":
-            base = [REDIS7, "--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
-                    "--dir", str(self.directory), "--appendonly", "yes", "--save", "",
-                    "--logfile", str(self.directory / "redis.log"), "--daemonize", "no"]
+            base = [
+                REDIS7,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket_path),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--logfile",
+                str(self.directory / "redis.log"),
+                "--daemonize",
+                "no",
+            ]
         if self.port:
             base[base.index("--port") + 1] = str(self.port)
             base += ["--bind", "127.0.0.1"]
@@ -71,8 +87,9 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        self.process = subprocess.Popen(self.arguments(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.arguments(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + timeout
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:

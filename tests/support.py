@@ -71,7 +71,9 @@ class SocksProxy:
         args = ["microsocks", "-i", "127.0.0.1", "-p", str(self.port)]
         if self.user:
             args += ["-u", self.user, "-P", self.password or ""]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_listening(self.port)
 
     def kill(self) -> None:
@@ -123,10 +125,19 @@ async def scan(sim_url: str, qr: str, phone: str) -> httpx.Response:
         return await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": phone})
 
 
-async def post_event(running: RunningService, session_id: str, kind: str, data: dict, generation: int = 0) -> httpx.Response:
+async def post_event(
+    running: RunningService, session_id: str, kind: str, data: dict, generation: int = 0
+) -> httpx.Response:
     """Post an event to the webhook signed with the session's own key, as its worker would."""
-    body = json.dumps({"sessionId": session_id, "type": kind, "data": data, "generation": generation,
-                       "timestamp": int(time.time() * 1000)}).encode()
+    body = json.dumps(
+        {
+            "sessionId": session_id,
+            "type": kind,
+            "data": data,
+            "generation": generation,
+            "timestamp": int(time.time() * 1000),
+        }
+    ).encode()
     headers = {SESSION_HEADER: session_id, **sign(webhook_key(running.settings.webhook_secret, session_id), body)}
     return await running.api.post("/webhook", content=body, headers=headers)
 
@@ -135,15 +146,24 @@ class Serve:
     """A ``waorch serve`` process with its own data dir, on the embedded default Redis (no REDIS_URL),
     or on ``redis``, a server of the test's own given as ``REDIS_URL``."""
 
-    def __init__(self, data_dir: Path, sim_url: str, proxy_url: str | None = None, redis: RedisServer | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, sim_url: str, proxy_url: str | None = None, redis: RedisServer | None = None
+    ) -> None:
         self.port = free_port()
         self.data_dir = data_dir
         self.redis = redis
         self.env = {
-            "PATH": os.environ["PATH"], "HOME": str(data_dir), "DATA_DIR": str(data_dir),
-            "ORCH_PORT": str(self.port), "API_KEY": API_KEY, "WEBHOOK_SECRET": "serve-test-secret-0123456789",
-            "WORKER_ENGINE": "sim", "SIM_URL": sim_url,
-            "PROVISIONING_INTERVAL_MS": "0", "PING_INTERVAL_MS": "300", "WATCHDOG_INTERVAL_MS": "300",
+            "PATH": os.environ["PATH"],
+            "HOME": str(data_dir),
+            "DATA_DIR": str(data_dir),
+            "ORCH_PORT": str(self.port),
+            "API_KEY": API_KEY,
+            "WEBHOOK_SECRET": "serve-test-secret-0123456789",
+            "WORKER_ENGINE": "sim",
+            "SIM_URL": sim_url,
+            "PROVISIONING_INTERVAL_MS": "0",
+            "PING_INTERVAL_MS": "300",
+            "WATCHDOG_INTERVAL_MS": "300",
         }
         if proxy_url:
             self.env["PROXY_URL_1"] = proxy_url
@@ -156,8 +176,14 @@ class Serve:
         if self.redis is not None and (self.redis.process is None or self.redis.process.poll() is not None):
             self.redis.start()
         with open(self.data_dir.parent / "serve.log", "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "waorch", "serve", *extra], env=self.env,
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.data_dir.parent)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "waorch", "serve", *extra],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=self.data_dir.parent,
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
@@ -168,7 +194,9 @@ class Serve:
 
     def api(self) -> httpx.AsyncClient:
         """An API client with the key."""
-        return httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", headers={"X-API-Key": API_KEY}, trust_env=False)
+        return httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{self.port}", headers={"X-API-Key": API_KEY}, trust_env=False
+        )
 
     def kill(self) -> None:
         """``kill -9`` the orchestrator (its embedded Redis and the workers keep running)."""
@@ -205,7 +233,9 @@ DOC = DOCUMENT
 def conforms(method: str, template: str, response: httpx.Response) -> None:
     """The response matches what the OpenAPI document promises for it."""
     operation = DOC["paths"][template][method.lower()]
-    assert str(response.status_code) in operation["responses"], f"{response.status_code} not documented for {method} {template}"
+    assert str(response.status_code) in operation["responses"], (
+        f"{response.status_code} not documented for {method} {template}"
+    )
     schema = operation["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
     jsonschema.validate(response.json(), {**schema, "components": DOC["components"]})
 

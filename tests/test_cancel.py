@@ -21,8 +21,9 @@ async def _poll(redis: aioredis.Redis, done: asyncio.Event) -> None:
         await asyncio.sleep(0.005)
 
 
-async def _stop_while_polling(redis: aioredis.Redis, stop: Callable[[asyncio.Task[None]], Awaitable[None]],
-                              rounds: int) -> list[bool]:
+async def _stop_while_polling(
+    redis: aioredis.Redis, stop: Callable[[asyncio.Task[None]], Awaitable[None]], rounds: int
+) -> list[bool]:
     """Start a polling loop and ``stop`` it 1, 2 or 3 loop turns later (as a reply lands), ``rounds``
     times; which loops ended within 1.5 s."""
     ended = []

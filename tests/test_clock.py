@@ -27,8 +27,9 @@ def session_times(session: dict) -> list[float]:
 async def test_every_time_the_core_keeps_is_its_clocks(start_service, sim_factory, receiver: EventReceiver) -> None:
     clock = ScaledClock(1.0, start=AHEAD)
     sim = await sim_factory(clock=clock, qr_first_ttl=30, qr_ttl=10)
-    running: RunningService = await start_service(clock=clock, SIM_URL=sim.url, TIMEZONE="UTC",
-                                                  EVENTS_WEBHOOK_URL=receiver.url)
+    running: RunningService = await start_service(
+        clock=clock, SIM_URL=sim.url, TIMEZONE="UTC", EVENTS_WEBHOOK_URL=receiver.url
+    )
     api = running.api
     assert (await api.put("/api/trust-tiers", json={"tiers": [FAST]})).status_code == 200
     sid = await connected_session(running, sim.url)

@@ -16,24 +16,59 @@ from waorch.errors import ConfigError
 BASE = {"API_KEY": "k" * 20, "WEBHOOK_SECRET": "s" * 20}
 
 BAD_VALUES = [
-    ("ORCH_PORT", "abc"), ("ORCH_PORT", "0"), ("ORCH_PORT", "70000"),
-    ("MAX_SESSIONS_PER_PROXY", "0"), ("MAX_SESSIONS_PER_PROXY", "four"),
-    ("MAX_SESSIONS_PER_PHONE", "5"), ("MAX_SESSIONS_PER_PHONE", "-1"),
-    ("PROVISIONING_INTERVAL_MS", "-5"), ("PROVISIONING_INTERVAL_MS", "1.5"),
-    ("MONITOR_INTERVAL_MS", "10"), ("WATCHDOG_INTERVAL_MS", "x"), ("PING_TIMEOUT_MS", "5"), ("CORE_LEASE_MS", "50"),
-    ("PING_INTERVAL_MS", "1"), ("PROXY_COOLDOWN_MS", "-1"), ("MAX_BACKUPS", "-1"), ("WORKER_CONNECT_TIMEOUT_MS", "5"),
-    ("PROXY_URL_1", "http://1.2.3.4:80"), ("PROXY_URL_2", "socks5h://nohost"), ("PROXY_URL_3", "socks4://h:1"),
-    ("REDIS_URL", "http://localhost:6379"), ("REDIS_URL", "redis://"), ("REDIS_URL", "unix://"),
-    ("REDIS_URL", "redis://:pw@[::1:6379/0"), ("REDIS_URL", "redis://:pw@host:99999/0"), ("REDIS_URL", "redis://:pw@host:0"),
-    ("TELEGRAM_BOT_TOKEN", "nocolon"), ("TELEGRAM_CHAT_ID", "abc"), ("TELEGRAM_API_URL", "ftp://x"),
-    ("WORKER_ENGINE", "baileys"), ("RUNNER", "kubernetes"), ("SIM_URL", "localhost:1234"),
-    ("WEBHOOK_URL", "not a url"), ("API_KEY", "short"), ("WEBHOOK_SECRET", "short"),
-    ("TIMEZONE", "Mars/Olympus"), ("DEFAULT_REGION", "XX"), ("DEFAULT_REGION", "Israel"), ("RESTRICT_NEW_CONTACTS_MS", "-1"),
-    ("EVENTS_WEBHOOK_URL", "ftp://example.org/hook"), ("EVENTS_WEBHOOK_URL", "receiver"), ("EVENTS_WEBHOOK_SECRET", "short"),
-    ("INBOX_LIMIT", "0"), ("INBOX_LIMIT", "lots"), ("EVENTS_WEBHOOK_MAX_ATTEMPTS", "0"),
-    ("MESSAGE_RETENTION_DAYS", "0"), ("MESSAGE_RETENTION_DAYS", "-1"), ("MESSAGE_RETENTION_DAYS", "nan"),
-    ("MESSAGE_RETENTION_DAYS", "3651"), ("MESSAGE_RETENTION_DAYS", "a week"),
-    ("REDIS_MAXMEMORY_MB", "8"), ("REDIS_MAXMEMORY_MB", "1.5"), ("REDIS_MAXMEMORY_MB", "2gb"),
+    ("ORCH_PORT", "abc"),
+    ("ORCH_PORT", "0"),
+    ("ORCH_PORT", "70000"),
+    ("MAX_SESSIONS_PER_PROXY", "0"),
+    ("MAX_SESSIONS_PER_PROXY", "four"),
+    ("MAX_SESSIONS_PER_PHONE", "5"),
+    ("MAX_SESSIONS_PER_PHONE", "-1"),
+    ("PROVISIONING_INTERVAL_MS", "-5"),
+    ("PROVISIONING_INTERVAL_MS", "1.5"),
+    ("MONITOR_INTERVAL_MS", "10"),
+    ("WATCHDOG_INTERVAL_MS", "x"),
+    ("PING_TIMEOUT_MS", "5"),
+    ("CORE_LEASE_MS", "50"),
+    ("PING_INTERVAL_MS", "1"),
+    ("PROXY_COOLDOWN_MS", "-1"),
+    ("MAX_BACKUPS", "-1"),
+    ("WORKER_CONNECT_TIMEOUT_MS", "5"),
+    ("PROXY_URL_1", "http://1.2.3.4:80"),
+    ("PROXY_URL_2", "socks5h://nohost"),
+    ("PROXY_URL_3", "socks4://h:1"),
+    ("REDIS_URL", "http://localhost:6379"),
+    ("REDIS_URL", "redis://"),
+    ("REDIS_URL", "unix://"),
+    ("REDIS_URL", "redis://:pw@[::1:6379/0"),
+    ("REDIS_URL", "redis://:pw@host:99999/0"),
+    ("REDIS_URL", "redis://:pw@host:0"),
+    ("TELEGRAM_BOT_TOKEN", "nocolon"),
+    ("TELEGRAM_CHAT_ID", "abc"),
+    ("TELEGRAM_API_URL", "ftp://x"),
+    ("WORKER_ENGINE", "baileys"),
+    ("RUNNER", "kubernetes"),
+    ("SIM_URL", "localhost:1234"),
+    ("WEBHOOK_URL", "not a url"),
+    ("API_KEY", "short"),
+    ("WEBHOOK_SECRET", "short"),
+    ("TIMEZONE", "Mars/Olympus"),
+    ("DEFAULT_REGION", "XX"),
+    ("DEFAULT_REGION", "Israel"),
+    ("RESTRICT_NEW_CONTACTS_MS", "-1"),
+    ("EVENTS_WEBHOOK_URL", "ftp://example.org/hook"),
+    ("EVENTS_WEBHOOK_URL", "receiver"),
+    ("EVENTS_WEBHOOK_SECRET", "short"),
+    ("INBOX_LIMIT", "0"),
+    ("INBOX_LIMIT", "lots"),
+    ("EVENTS_WEBHOOK_MAX_ATTEMPTS", "0"),
+    ("MESSAGE_RETENTION_DAYS", "0"),
+    ("MESSAGE_RETENTION_DAYS", "-1"),
+    ("MESSAGE_RETENTION_DAYS", "nan"),
+    ("MESSAGE_RETENTION_DAYS", "3651"),
+    ("MESSAGE_RETENTION_DAYS", "a week"),
+    ("REDIS_MAXMEMORY_MB", "8"),
+    ("REDIS_MAXMEMORY_MB", "1.5"),
+    ("REDIS_MAXMEMORY_MB", "2gb"),
 ]
 
 
@@ -58,8 +93,12 @@ def test_sim_engine_needs_sim_url(tmp_path: Path) -> None:
 def test_defaults_follow_the_seed(tmp_path: Path) -> None:
     settings = load_settings({**BASE, "DATA_DIR": str(tmp_path)})
     assert (settings.orch_port, settings.max_sessions_per_proxy, settings.max_sessions_per_phone) == (3001, 4, 4)
-    assert (settings.provisioning_interval_ms, settings.monitor_interval_ms, settings.watchdog_interval_ms,
-            settings.ping_timeout_ms) == (2000, 30000, 60000, 180000)
+    assert (
+        settings.provisioning_interval_ms,
+        settings.monitor_interval_ms,
+        settings.watchdog_interval_ms,
+        settings.ping_timeout_ms,
+    ) == (2000, 30000, 60000, 180000)
     assert settings.worker_engine == "neonize" and settings.runner == "process" and settings.redis_url is None
     assert settings.sessions_dir == tmp_path / "sessions" and settings.backups_dir == tmp_path / "backups"
     assert settings.worker_webhook_url == "http://127.0.0.1:3001/webhook"
@@ -70,13 +109,16 @@ def test_retention_in_days_and_the_embedded_servers_memory(tmp_path: Path) -> No
     assert settings.message_retention_s == 7 * 86400
     machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
     assert settings.redis_maxmemory_mb == max(64, machine // 4)
-    settings = load_settings({**BASE, "DATA_DIR": str(tmp_path), "MESSAGE_RETENTION_DAYS": "0.5", "REDIS_MAXMEMORY_MB": "512"})
+    settings = load_settings(
+        {**BASE, "DATA_DIR": str(tmp_path), "MESSAGE_RETENTION_DAYS": "0.5", "REDIS_MAXMEMORY_MB": "512"}
+    )
     assert (settings.message_retention_s, settings.redis_maxmemory_mb) == (43200, 512)
 
 
 def test_proxies_in_numeric_order(tmp_path: Path) -> None:
-    settings = load_settings({**BASE, "DATA_DIR": str(tmp_path), "PROXY_URL_10": "socks5://h:10",
-                              "PROXY_URL_2": "socks5h://u:p@h:2"})
+    settings = load_settings(
+        {**BASE, "DATA_DIR": str(tmp_path), "PROXY_URL_10": "socks5://h:10", "PROXY_URL_2": "socks5h://u:p@h:2"}
+    )
     assert [p.port for p in settings.proxies] == [2, 10]
 
 
@@ -111,7 +153,10 @@ def test_first_starts_at_once_all_get_the_stored_secret(tmp_path: Path) -> None:
         stored = (data_dir / "secrets" / "api_key").read_text().strip()
         assert {settings.api_key for settings in loaded} == {stored} and len(stored) >= 16
         assert sum("API_KEY" in settings.generated_secrets for settings in loaded) == 1
-        assert sorted(path.name for path in (data_dir / "secrets").iterdir()) == ["api_key", "webhook_secret"]  # no temporary file left
+        assert sorted(path.name for path in (data_dir / "secrets").iterdir()) == [
+            "api_key",
+            "webhook_secret",
+        ]  # no temporary file left
 
 
 @pytest.mark.parametrize("name", ["api_key", "webhook_secret"])
@@ -130,8 +175,10 @@ def test_bad_value_generates_no_secret(tmp_path: Path) -> None:
 
 def test_dotenv_under_environment(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("# comment\nexport ORCH_PORT=4000\nMAX_SESSIONS_PER_PROXY='3'\nAPI_KEY=\"" + "a" * 20 + "\"\n\n")
-    settings = settings_from_environment({"ORCH_PORT": "5000", "DATA_DIR": str(tmp_path), "WEBHOOK_SECRET": "s" * 20}, env_file)
+    env_file.write_text("# comment\nexport ORCH_PORT=4000\nMAX_SESSIONS_PER_PROXY='3'\nAPI_KEY=\"" + "a" * 20 + '"\n\n')
+    settings = settings_from_environment(
+        {"ORCH_PORT": "5000", "DATA_DIR": str(tmp_path), "WEBHOOK_SECRET": "s" * 20}, env_file
+    )
     assert (settings.orch_port, settings.max_sessions_per_proxy, settings.api_key) == (5000, 3, "a" * 20)
 
 
@@ -142,14 +189,31 @@ def test_dotenv_syntax_error_names_the_line(tmp_path: Path) -> None:
         read_dotenv(env_file)
 
 
-WORKER = {"SESSION_ID": "worker_3", "WEBHOOK_URL": "http://127.0.0.1:3001/webhook", "WEBHOOK_KEY": "k",
-          "COMMAND_KEY": "c", "AUTH_DIR": "/tmp/x", "WORKER_ENGINE": "sim", "SIM_URL": "http://127.0.0.1:1"}
+WORKER = {
+    "SESSION_ID": "worker_3",
+    "WEBHOOK_URL": "http://127.0.0.1:3001/webhook",
+    "WEBHOOK_KEY": "k",
+    "COMMAND_KEY": "c",
+    "AUTH_DIR": "/tmp/x",
+    "WORKER_ENGINE": "sim",
+    "SIM_URL": "http://127.0.0.1:1",
+}
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("SESSION_ID", "bob"), ("SESSION_ID", ""), ("WEBHOOK_URL", ""), ("WEBHOOK_KEY", ""), ("AUTH_DIR", ""),
-    ("PROXY_URL", "http://x:1"), ("WORKER_ENGINE", "x"), ("SIM_URL", ""), ("COMMAND_PORT", "99999"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SESSION_ID", "bob"),
+        ("SESSION_ID", ""),
+        ("WEBHOOK_URL", ""),
+        ("WEBHOOK_KEY", ""),
+        ("AUTH_DIR", ""),
+        ("PROXY_URL", "http://x:1"),
+        ("WORKER_ENGINE", "x"),
+        ("SIM_URL", ""),
+        ("COMMAND_PORT", "99999"),
+    ],
+)
 def test_worker_environment_validated(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_worker_settings({**WORKER, name: value})
@@ -172,15 +236,24 @@ def test_events_secret_generated_only_with_a_url(tmp_path: Path) -> None:
     assert again.generated_secrets == () and again.events_webhook_secret == first.events_webhook_secret == stored
 
 
-@pytest.mark.parametrize("url", ["socks5h://fleet:s3cret-pass@[::1:1080", "socks5://fleet:s3cret-pass@[not-ipv6]:1080",
-                                 "socks5h://fleet:s3cret-pass@host\udcff:1080", "http://fleet:s3cret-pass@host:1080"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "socks5h://fleet:s3cret-pass@[::1:1080",
+        "socks5://fleet:s3cret-pass@[not-ipv6]:1080",
+        "socks5h://fleet:s3cret-pass@host\udcff:1080",
+        "http://fleet:s3cret-pass@host:1080",
+    ],
+)
 def test_a_bad_proxy_url_is_named_without_its_password(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({**BASE, "DATA_DIR": str(tmp_path), "PROXY_URL_7": url})
     assert str(raised.value).startswith("PROXY_URL_7: ") and "s3cret-pass" not in str(raised.value)
 
 
-@pytest.mark.parametrize("url", ["redis://:s3cret-pass@[::1:6379/0", "http://fleet:s3cret-pass@db:6379", "redis://:s3cret-pass@db:0"])
+@pytest.mark.parametrize(
+    "url", ["redis://:s3cret-pass@[::1:6379/0", "http://fleet:s3cret-pass@db:6379", "redis://:s3cret-pass@db:0"]
+)
 def test_a_bad_redis_url_is_named_without_its_credentials(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({**BASE, "DATA_DIR": str(tmp_path), "REDIS_URL": url})

@@ -48,7 +48,9 @@ async def test_orchestrator_kill_9_mid_dispatch(serve: Serve, sim) -> None:
         sessions = [await provision_connected(api, sim.url, phone) for phone in phones]
         ids = []
         for n in range(200):
-            answer = await api.post("/api/v1/send", json={"to": "+972522222222", "message": f"n{n}", "sessionId": sessions[n % 5]})
+            answer = await api.post(
+                "/api/v1/send", json={"to": "+972522222222", "message": f"n{n}", "sessionId": sessions[n % 5]}
+            )
             assert answer.status_code == 202
             ids.append(answer.json()["messageId"])
 
@@ -59,6 +61,7 @@ async def test_orchestrator_kill_9_mid_dispatch(serve: Serve, sim) -> None:
     serve.kill()
     serve.start()
     async with serve.api() as api:
+
         async def all_settled() -> dict[str, str] | None:
             current = await statuses(api, ids)
             return current if set(current.values()) <= SETTLED else None
@@ -87,7 +90,9 @@ async def test_redis_kill_9_keeps_every_accepted_message(serve: Serve, sim) -> N
             n = 0
             while True:
                 try:
-                    answer = await api.post("/api/v1/send", json={"to": "+972522222222", "message": f"k{n}", "sessionId": sid})
+                    answer = await api.post(
+                        "/api/v1/send", json={"to": "+972522222222", "message": f"k{n}", "sessionId": sid}
+                    )
                 except httpx.HTTPError:
                     continue
                 if answer.status_code == 202:
@@ -95,6 +100,7 @@ async def test_redis_kill_9_keeps_every_accepted_message(serve: Serve, sim) -> N
                 n += 1
 
         poster = asyncio.create_task(post_forever())
+
         async def enough() -> bool:
             return len(accepted) >= 30
 
@@ -118,7 +124,9 @@ async def test_worker_killed_mid_send_sends_nothing_twice(start_service, sim) ->
     await running.api.put("/api/trust-tiers", json={"tiers": [slow_typing]})
     sid = await connected_session(running, sim.url, "972501111111")
     long_text = "typing takes a while " * 20  # about 8 s of "typing…"
-    first = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": long_text, "sessionId": sid})).json()["messageId"]
+    first = (
+        await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": long_text, "sessionId": sid})
+    ).json()["messageId"]
 
     async def sending() -> bool:
         return (await running.api.get(f"/api/v1/messages/{first}")).json()["status"] == "sending"
@@ -127,7 +135,9 @@ async def test_worker_killed_mid_send_sends_nothing_twice(start_service, sim) ->
     await asyncio.sleep(0.5)
     worker = (await running.core.store.get(sid)).worker
     os.kill(int(worker.split(":")[0]), signal.SIGKILL)
-    second = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "after", "sessionId": sid})).json()["messageId"]
+    second = (
+        await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "after", "sessionId": sid})
+    ).json()["messageId"]
 
     async def settled() -> dict[str, str] | None:
         current = await statuses(running.api, [first, second])

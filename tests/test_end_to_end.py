@@ -57,7 +57,9 @@ async def test_phone_over_its_session_limit_is_refused_and_logged_out(start_serv
 
     async def settled() -> dict[str, dict] | None:  # the three workers report in any order: the first two win
         bodies = {sid: (await running.api.get(f"/api/sessions/{sid}")).json() for sid in sids}
-        return bodies if sorted(b["status"] for b in bodies.values()) == ["connected", "connected", "logged_out"] else None
+        return (
+            bodies if sorted(b["status"] for b in bodies.values()) == ["connected", "connected", "logged_out"] else None
+        )
 
     bodies = await eventually(settled, timeout=20)
     [(late, refused)] = [(sid, body) for sid, body in bodies.items() if body["status"] == "logged_out"]
@@ -81,7 +83,9 @@ async def test_worker_killed_is_restarted_and_reconnects_without_qr(start_servic
         return session.worker not in ("", worker) and session.status == "connected"
 
     await eventually(reconnected, timeout=15)
-    statuses = [e["status"] for e in (await running.api.get(f"/api/sessions/{sid}")).json()["history"] if e["kind"] == "status"]
+    statuses = [
+        e["status"] for e in (await running.api.get(f"/api/sessions/{sid}")).json()["history"] if e["kind"] == "status"
+    ]
     assert statuses.count("qr_ready") == 1  # the login survived: no second QR
 
 
@@ -125,7 +129,9 @@ async def test_pairing_code_login(start_service, sim) -> None:
     assert again.json()["message"] == f"{sid} is connected: it is already linked to a phone"
 
 
-async def test_pairing_code_of_a_logged_out_session_says_to_restart_it_and_works_after_the_restart(start_service) -> None:
+async def test_pairing_code_of_a_logged_out_session_says_to_restart_it_and_works_after_the_restart(
+    start_service,
+) -> None:
     running: RunningService = await start_service()
     sid, _ = await running.core.pool.provision({"status": "logged_out", "created": "0", "generation": "0"}, None, None)
     pairing = f"/api/sessions/{sid}/pairing-code"
@@ -135,7 +141,9 @@ async def test_pairing_code_of_a_logged_out_session_says_to_restart_it_and_works
     assert (await running.api.post(f"/api/sessions/{sid}/restart")).status_code == 202
     starting = await running.api.post(pairing, json={"phone": "972501111111"})  # long before its worker shows a QR
     assert (starting.status_code, starting.json()["message"]) == (
-        409, f"{sid} is starting: wait until it shows a QR (status qr_ready), then ask for a code")
+        409,
+        f"{sid} is starting: wait until it shows a QR (status qr_ready), then ask for a code",
+    )
     await wait_status(running.api, sid, "qr_ready")
     answer = await running.api.post(pairing, json={"phone": "972501111111"})
     assert answer.status_code == 200 and len(answer.json()["code"]) == 9

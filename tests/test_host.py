@@ -44,7 +44,8 @@ async def hosting(settings: Settings) -> AsyncIterator[tuple[CoreHost, list[Host
 
 
 async def test_a_second_host_attaches_acts_through_the_first_and_takes_over_when_it_stops(
-        make_settings: Callable[..., Settings], sim: SimServer) -> None:
+    make_settings: Callable[..., Settings], sim: SimServer
+) -> None:
     first_settings = make_settings(SIM_URL=sim.url)
     async with hosting(first_settings) as (first, first_told):
         await eventually(lambda: _true(isinstance(first.mode.core, HostingHere)))
@@ -64,7 +65,8 @@ async def test_a_second_host_attaches_acts_through_the_first_and_takes_over_when
 
 
 async def test_redis_gone_and_back_shows_in_the_mode_and_the_hosted_core_carries_on(
-        make_settings: Callable[..., Settings], sim: SimServer, own_redis: Callable[..., RedisServer]) -> None:
+    make_settings: Callable[..., Settings], sim: SimServer, own_redis: Callable[..., RedisServer]
+) -> None:
     server = own_redis()
     async with hosting(make_settings(SIM_URL=sim.url, REDIS_URL=server.url, CORE_LEASE_MS="1500")) as (host, told):
         await eventually(lambda: _true(host.hosts_core))
@@ -86,7 +88,8 @@ async def test_redis_gone_and_back_shows_in_the_mode_and_the_hosted_core_carries
 
 
 async def test_a_host_whose_redis_does_not_answer_is_not_running_and_says_why(
-        make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     async with hosting(make_settings(REDIS_URL=f"unix://{tmp_path}/nobody.sock")) as (host, told):
         event = await eventually(lambda: _first(told, CoreDown))
         assert not event.again

@@ -10,13 +10,32 @@ import waorch
 
 PACKAGE = Path(waorch.__file__).parent
 # Above the core: nothing in waorch.core may name these.
-ABOVE_THE_CORE = ("waorch.api", "waorch.webhook_server", "waorch.tui", "waorch.control", "waorch.host",
-                  "waorch.service", "waorch.core_thread", "waorch.serve", "waorch.demo", "waorch.cli")
+ABOVE_THE_CORE = (
+    "waorch.api",
+    "waorch.webhook_server",
+    "waorch.tui",
+    "waorch.control",
+    "waorch.host",
+    "waorch.service",
+    "waorch.core_thread",
+    "waorch.serve",
+    "waorch.demo",
+    "waorch.cli",
+)
 # The core modules the control room may name: its read model and the value types it shows. Everything
 # else (Core, runners, dispatcher, lease, redis_server…) it reaches through the host and the control seam.
-TUI_MAY_NAME = {"waorch.core.reader", "waorch.core.sessions", "waorch.core.tiers", "waorch.core.views",
-                "waorch.core.activity", "waorch.core.messages", "waorch.core.proxy_pool", "waorch.core.pacing",
-                "waorch.core.watchdog", "waorch.core.alerts"}  # watchdog: its crash window; alerts: their signs
+TUI_MAY_NAME = {
+    "waorch.core.reader",
+    "waorch.core.sessions",
+    "waorch.core.tiers",
+    "waorch.core.views",
+    "waorch.core.activity",
+    "waorch.core.messages",
+    "waorch.core.proxy_pool",
+    "waorch.core.pacing",
+    "waorch.core.watchdog",
+    "waorch.core.alerts",
+}  # watchdog: its crash window; alerts: their signs
 TUI_MAY_NOT_NAME = ("waorch.service", "waorch.core_thread", "waorch.serve", "waorch.demo", "waorch.sim")
 
 
@@ -48,12 +67,19 @@ def test_the_core_names_no_layer_above_it() -> None:
 
 
 def test_the_control_room_reads_the_core_only_through_its_read_model_and_value_types() -> None:
-    offending = {(path, name) for path, name in imports_of("tui")
-                 if (core_module(name) or "waorch.core.reader") not in TUI_MAY_NAME or name.startswith(TUI_MAY_NOT_NAME)}
+    offending = {
+        (path, name)
+        for path, name in imports_of("tui")
+        if (core_module(name) or "waorch.core.reader") not in TUI_MAY_NAME or name.startswith(TUI_MAY_NOT_NAME)
+    }
     assert offending == set()
 
 
 def test_the_worker_and_the_simulator_name_nothing_of_the_core() -> None:
-    offending = {(path, name) for package in ("worker", "sim") for path, name in imports_of(package)
-                 if name == "waorch.core" or name.startswith("waorch.core.")}
+    offending = {
+        (path, name)
+        for package in ("worker", "sim")
+        for path, name in imports_of(package)
+        if name == "waorch.core" or name.startswith("waorch.core.")
+    }
     assert offending == set()

@@ -25,7 +25,11 @@ def test_a_national_number_needs_the_default_region_and_the_error_says_so() -> N
     for _ in range(2):  # a refusal is not cached as an answer
         with pytest.raises(InvalidPhone, match=r"with \+ and the country code.*DEFAULT_REGION") as refused:
             parse_phone("050-234-5678", None, field="to")
-    assert status_of(refused.value) == 400 and refused.value.code == "INVALID_PHONE" and "to is not" in refused.value.message
+    assert (
+        status_of(refused.value) == 400
+        and refused.value.code == "INVALID_PHONE"
+        and "to is not" in refused.value.message
+    )
 
 
 def test_recipients_must_be_valid_and_accounts_possible() -> None:
@@ -40,8 +44,13 @@ def test_recipients_must_be_valid_and_accounts_possible() -> None:
 
 
 async def test_one_account_written_three_ways_is_one_phone(start_service, sim, socks_proxy) -> None:
-    running: RunningService = await start_service(DEFAULT_REGION="IL", SIM_URL=sim.url, MAX_SESSIONS_PER_PHONE="2",
-                                                  PROXY_URL_1=socks_proxy().url, PROXY_URL_2=socks_proxy().url)
+    running: RunningService = await start_service(
+        DEFAULT_REGION="IL",
+        SIM_URL=sim.url,
+        MAX_SESSIONS_PER_PHONE="2",
+        PROXY_URL_1=socks_proxy().url,
+        PROXY_URL_2=socks_proxy().url,
+    )
     api = running.api
     first = (await api.post("/api/sessions/provision", json={"phone": "050-234-5678"})).json()
     second = (await api.post("/api/sessions/provision", json={"phone": "+972 50 234 5678"})).json()
@@ -49,7 +58,9 @@ async def test_one_account_written_three_ways_is_one_phone(start_service, sim, s
     assert first["proxyId"] == second["proxyId"]  # the phone's sticky proxy, not a second one
     third = await api.post("/api/sessions/provision", json={"phone": "00972502345678"})
     assert third.status_code == 409 and third.json()["error"] == "PHONE_LIMIT"  # the same phone, counted once
-    national = await api.post("/api/v1/send", json={"to": "052-222-2222", "message": "hi", "sessionId": first["sessionId"]})
+    national = await api.post(
+        "/api/v1/send", json={"to": "052-222-2222", "message": "hi", "sessionId": first["sessionId"]}
+    )
     assert national.status_code == 202
     ready = await wait_status(api, first["sessionId"], "qr_ready")
     assert (await scan(sim.url, ready["qr"], "+972 50-234-5678")).status_code == 200  # the simulator reads it the same

@@ -12,7 +12,9 @@ from waorch.worker.neonize.route import ProxyRoute
 def test_proxy_credentials_are_masked_in_free_text() -> None:
     proxy = parse_proxy_url("socks5h://acct-7f3k:p%40ss@127.0.0.1:1080")
     said = "dial socks5://acct-7f3k:p%40ss@127.0.0.1:1080 failed: user acct-7f3k refused (password p@ss); acct-7f3kx"
-    assert proxy.scrub(said) == "dial socks5://***:***@127.0.0.1:1080 failed: user *** refused (password ***); acct-7f3kx"
+    assert (
+        proxy.scrub(said) == "dial socks5://***:***@127.0.0.1:1080 failed: user *** refused (password ***); acct-7f3kx"
+    )
 
 
 @pytest.mark.parametrize("password", ["ab", "1", "on", "a"])
@@ -22,17 +24,20 @@ def test_a_short_password_leaves_the_words_that_contain_it_readable(password: st
     assert route.redact(said) == said
 
 
-@pytest.mark.parametrize(("said", "shown"), [
-    ("dial socks5://acct:ab@127.0.0.1:1080 failed", "dial socks5://***:***@127.0.0.1:1080 failed"),
-    ("password=ab&user=acct", "password=***&user=***"),
-    ("bad password 'ab', \"ab\" or `ab`.", "bad password '***', \"***\" or `***`."),
-    ("ab", "***"),
-    ("(ab) [ab] {ab} <ab> ab; ab, ab! ab? ab:ab/ab", "(***) [***] {***} <***> ***; ***, ***! ***? ***:***/***"),
-    ("tab\tab\nab_ab", "tab\t***\n***_***"),
-    ("proxy=socks5%3A%2F%2Facct%3Aab%40127.0.0.1", "proxy=socks5%3A%2F%2F***%3A***%40127.0.0.1"),
-    (r"sent b'\x01\x04acct\x02ab' got b'\x01\x01'", r"sent b'\x01\x04***\x02***' got b'\x01\x01'"),
-    ("unable: ab-ab abab", "unable: ***-*** abab"),
-])
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ("dial socks5://acct:ab@127.0.0.1:1080 failed", "dial socks5://***:***@127.0.0.1:1080 failed"),
+        ("password=ab&user=acct", "password=***&user=***"),
+        ("bad password 'ab', \"ab\" or `ab`.", "bad password '***', \"***\" or `***`."),
+        ("ab", "***"),
+        ("(ab) [ab] {ab} <ab> ab; ab, ab! ab? ab:ab/ab", "(***) [***] {***} <***> ***; ***, ***! ***? ***:***/***"),
+        ("tab\tab\nab_ab", "tab\t***\n***_***"),
+        ("proxy=socks5%3A%2F%2Facct%3Aab%40127.0.0.1", "proxy=socks5%3A%2F%2F***%3A***%40127.0.0.1"),
+        (r"sent b'\x01\x04acct\x02ab' got b'\x01\x01'", r"sent b'\x01\x04***\x02***' got b'\x01\x01'"),
+        ("unable: ab-ab abab", "unable: ***-*** abab"),
+    ],
+)
 def test_every_occurrence_that_stands_as_a_token_goes(said: str, shown: str) -> None:
     route = ProxyRoute.from_url("socks5h://acct:ab@127.0.0.1:1080")
     assert route.redact(said) == shown

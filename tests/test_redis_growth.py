@@ -51,7 +51,9 @@ async def naming(redis: aioredis.Redis, session_id: str) -> dict[str, str]:
 
 async def sim_incoming(sim_url: str, phone: str, text: str) -> None:
     async with httpx.AsyncClient(trust_env=False) as client:
-        assert (await client.post(f"{sim_url}/sim/phones/{phone}/incoming", json={"from": SENDER, "text": text})).status_code == 200
+        assert (
+            await client.post(f"{sim_url}/sim/phones/{phone}/incoming", json={"from": SENDER, "text": text})
+        ).status_code == 200
 
 
 async def test_a_deleted_session_leaves_nothing_naming_it_in_redis(start_service, sim: SimServer) -> None:
@@ -68,9 +70,13 @@ async def test_a_deleted_session_leaves_nothing_naming_it_in_redis(start_service
     await sim_incoming(sim.url, "972501111111", "hello there")
     await eventually(lambda: running.core.inbox.page(gone, 10))
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
-    scheduled = await api.post("/api/v1/send", json={"to": "+972502345678", "message": "later", "sessionId": gone, "sendAt": later})
+    scheduled = await api.post(
+        "/api/v1/send", json={"to": "+972502345678", "message": "later", "sessionId": gone, "sendAt": later}
+    )
     assert (await api.post(f"/api/sessions/{gone}/queue/pause")).status_code == 200
-    assert (await api.post("/api/v1/send", json={"to": "+972502345678", "message": "waits", "sessionId": gone})).status_code == 202
+    assert (
+        await api.post("/api/v1/send", json={"to": "+972502345678", "message": "waits", "sessionId": gone})
+    ).status_code == 202
     assert await naming(running.core.redis, gone), "the scan sees the session's keys before the delete"
 
     assert (await api.delete(f"/api/sessions/{gone}")).status_code == 200
@@ -80,12 +86,16 @@ async def test_a_deleted_session_leaves_nothing_naming_it_in_redis(start_service
     assert (answer.json()["status"], answer.json()["error"]) == ("failed", "session deleted")
 
 
-async def test_a_finished_message_is_gone_after_the_retention_and_a_waiting_one_stays(start_service, sim: SimServer) -> None:
+async def test_a_finished_message_is_gone_after_the_retention_and_a_waiting_one_stays(
+    start_service, sim: SimServer
+) -> None:
     running: RunningService = await start_service(MESSAGE_RETENTION_DAYS=str(2 / 86400))  # 2 s
     api = running.api
     assert (await api.put("/api/trust-tiers", json={"tiers": [FAST]})).status_code == 200
     sid = await connected_session(running, sim.url)
-    sent = (await api.post("/api/v1/send", json={"to": "+972522222222", "message": "hi", "sessionId": sid})).json()["messageId"]
+    sent = (await api.post("/api/v1/send", json={"to": "+972522222222", "message": "hi", "sessionId": sid})).json()[
+        "messageId"
+    ]
 
     async def status_of(message_id: str) -> str:
         return (await api.get(f"/api/v1/messages/{message_id}")).json().get("status", "")
@@ -95,7 +105,9 @@ async def test_a_finished_message_is_gone_after_the_retention_and_a_waiting_one_
 
     await eventually(settled)
     assert (await api.post(f"/api/sessions/{sid}/queue/pause")).status_code == 200
-    waiting = (await api.post("/api/v1/send", json={"to": "+972522222222", "message": "waits", "sessionId": sid})).json()["messageId"]
+    waiting = (
+        await api.post("/api/v1/send", json={"to": "+972522222222", "message": "waits", "sessionId": sid})
+    ).json()["messageId"]
 
     async def gone() -> httpx.Response | None:
         answer = await api.get(f"/api/v1/messages/{sent}")
@@ -105,4 +117,3 @@ async def test_a_finished_message_is_gone_after_the_retention_and_a_waiting_one_
     assert answer.json()["error"] == "MESSAGE_NOT_FOUND"
     conforms("GET", "/api/v1/messages/{id}", answer)
     assert await status_of(waiting) == "queued" and await running.core.redis.ttl(f"waorch:msg:{waiting}") == -1
-

@@ -30,7 +30,9 @@ from waorch.core.redis_server import probe_durability
 PASSWORD = "redis-pass-Zq81x0PLmf"
 
 
-async def test_what_a_202_guarantees_is_read_from_the_server(own_redis: Callable[..., RedisServer], redis_kind: str) -> None:
+async def test_what_a_202_guarantees_is_read_from_the_server(
+    own_redis: Callable[..., RedisServer], redis_kind: str
+) -> None:
     client = aioredis.Redis.from_url(own_redis().url, decode_responses=True)
     durability = await probe_durability(client)
     await client.aclose()
@@ -49,38 +51,57 @@ async def test_what_a_202_guarantees_is_read_from_the_server(own_redis: Callable
 
 
 async def test_a_redis_restart_under_a_running_core_loses_nothing_and_everything_resumes(
-        start_service, own_redis: Callable[..., RedisServer], sim, receiver) -> None:
+    start_service, own_redis: Callable[..., RedisServer], sim, receiver
+) -> None:
     server = own_redis()
-    running = await start_service(REDIS_URL=server.url, CORE_LEASE_MS="1500", EVENTS_WEBHOOK_URL=receiver.url,
-                                  PROVISIONING_INTERVAL_MS="0")
+    running = await start_service(
+        REDIS_URL=server.url, CORE_LEASE_MS="1500", EVENTS_WEBHOOK_URL=receiver.url, PROVISIONING_INTERVAL_MS="0"
+    )
     api, core = running.api, running.core
     await api.put("/api/trust-tiers", json={"tiers": [FAST]})
     sid = await connected_session(running, sim.url)
     worker = (await core.store.get(sid)).worker
-    before = [(await api.post("/api/v1/send", json={"to": "+972522222222", "message": f"before {n}", "sessionId": sid})).json()["messageId"]
-              for n in range(5)]
+    before = [
+        (
+            await api.post("/api/v1/send", json={"to": "+972522222222", "message": f"before {n}", "sessionId": sid})
+        ).json()["messageId"]
+        for n in range(5)
+    ]
     await eventually(lambda: _sent(sim.url, 5), timeout=20)
 
     server.kill()  # kill -9: nothing answered 202 may be lost
     health = await api.get("/health")
-    assert health.status_code == 503 and health.json()["redis"] is False and "Redis unavailable" in health.json()["problem"]
+    assert (
+        health.status_code == 503
+        and health.json()["redis"] is False
+        and "Redis unavailable" in health.json()["problem"]
+    )
     conforms("GET", "/health", health)
-    for method, path, body in [("POST", "/api/v1/send", {"to": "+972522222222", "message": "during", "sessionId": sid}),
-                               ("POST", "/api/sessions/provision", {}), ("GET", f"/api/sessions/{sid}", None),
-                               ("POST", f"/api/sessions/{sid}/queue/pause", None)]:
+    for method, path, body in [
+        ("POST", "/api/v1/send", {"to": "+972522222222", "message": "during", "sessionId": sid}),
+        ("POST", "/api/sessions/provision", {}),
+        ("GET", f"/api/sessions/{sid}", None),
+        ("POST", f"/api/sessions/{sid}/queue/pause", None),
+    ]:
         answer = await api.request(method, path, json=body)
         assert answer.status_code == 503 and answer.json()["error"] == "REDIS_UNAVAILABLE", (path, answer.text)
         conforms(method, path.replace(sid, "{id}"), answer)
     await eventually(lambda: _state_is(core, "suspended"), timeout=5)
     async with httpx.AsyncClient(trust_env=False) as client:  # someone writes while the core cannot store it
-        await client.post(f"{sim.url}/sim/phones/972501111111/incoming", json={"from": "972503333333", "text": "while down"})
+        await client.post(
+            f"{sim.url}/sim/phones/972501111111/incoming", json={"from": "972503333333", "text": "while down"}
+        )
     await asyncio.sleep(2.0)  # past the lease's TTL: the lease key has expired when Redis is back
 
     server.start()
     await eventually(lambda: _state_is(core, "active"), timeout=10)
     assert (await api.get("/health")).json()["status"] == "ok"
-    after = [(await api.post("/api/v1/send", json={"to": "+972522222222", "message": f"after {n}", "sessionId": sid})).json()["messageId"]
-             for n in range(5)]
+    after = [
+        (
+            await api.post("/api/v1/send", json={"to": "+972522222222", "message": f"after {n}", "sessionId": sid})
+        ).json()["messageId"]
+        for n in range(5)
+    ]
     log = await eventually(lambda: _sent(sim.url, 10), timeout=20)
     assert collections.Counter(entry["messageId"] for entry in log) == collections.Counter(before + after)  # each once
     assert (await core.store.get(sid)).worker == worker, "the worker kept running through the outage"
@@ -115,11 +136,27 @@ async def _message_is(api: httpx.AsyncClient, message_id: str, status: str) -> b
 
 def _serve(tmp_path: Path, redis_url: str, sim_url: str, *command: str) -> subprocess.Popen[str]:
     port = free_port()
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "data"), "REDIS_URL": redis_url,
-           "ORCH_PORT": str(port), "API_KEY": API_KEY, "WEBHOOK_SECRET": "serve-test-secret-0123456789",
-           "WORKER_ENGINE": "sim", "SIM_URL": sim_url, "TERM": "dumb"}
-    process = subprocess.Popen([sys.executable, "-m", "waorch", *(command or ("serve",))], env=env, text=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DATA_DIR": str(tmp_path / "data"),
+        "REDIS_URL": redis_url,
+        "ORCH_PORT": str(port),
+        "API_KEY": API_KEY,
+        "WEBHOOK_SECRET": "serve-test-secret-0123456789",
+        "WORKER_ENGINE": "sim",
+        "SIM_URL": sim_url,
+        "TERM": "dumb",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "waorch", *(command or ("serve",))],
+        env=env,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
     process.port = port  # type: ignore[attr-defined]
     return process
 
@@ -145,7 +182,8 @@ def _health(port: int) -> dict:
 
 
 async def test_a_full_redis_is_a_503_said_once_and_sending_resumes_when_it_has_room(
-        start_service, own_redis: Callable[..., RedisServer], sim, telegram, caplog: pytest.LogCaptureFixture) -> None:
+    start_service, own_redis: Callable[..., RedisServer], sim, telegram, caplog: pytest.LogCaptureFixture
+) -> None:
     server = own_redis()
     running = await start_service(REDIS_URL=server.url, **telegram.settings())
     api = running.api
@@ -182,7 +220,9 @@ async def _alerted(telegram: TelegramStandIn, text: str) -> bool:
     return any(text in line for line in telegram.lines())
 
 
-async def test_serve_waits_for_a_redis_that_is_down_and_starts_when_it_answers(tmp_path: Path, redis_kind: str, sim) -> None:
+async def test_serve_waits_for_a_redis_that_is_down_and_starts_when_it_answers(
+    tmp_path: Path, redis_kind: str, sim
+) -> None:
     server = RedisServer(redis_kind, tmp_path / "late-redis", port=free_port())
     url = f"redis://127.0.0.1:{server.port}/2"
     serve = _serve(tmp_path, url, sim.url)
@@ -202,7 +242,8 @@ async def test_serve_waits_for_a_redis_that_is_down_and_starts_when_it_answers(t
 
 @pytest.mark.parametrize("command", ["serve", "tui"])
 async def test_wrong_credentials_or_a_redis_that_is_down_are_one_line_errors(
-        tmp_path: Path, own_redis: Callable[..., RedisServer], sim, command: str) -> None:
+    tmp_path: Path, own_redis: Callable[..., RedisServer], sim, command: str
+) -> None:
     port = free_port()
     own_redis("--requirepass", PASSWORD, port=port)
     wrong = _serve(tmp_path, f"redis://:not-{PASSWORD}@127.0.0.1:{port}/0", sim.url, command)
@@ -218,20 +259,31 @@ async def test_wrong_credentials_or_a_redis_that_is_down_are_one_line_errors(
 
 
 async def test_an_acl_user_a_password_and_a_database_work_and_never_show(
-        tmp_path: Path, own_redis: Callable[..., RedisServer], sim) -> None:
+    tmp_path: Path, own_redis: Callable[..., RedisServer], sim
+) -> None:
     server = own_redis(port=free_port())
     admin = aioredis.Redis(unix_socket_path=str(server.socket_path), decode_responses=True)
     # an application user as an operator would make one: no CONFIG (its settings are read from INFO then)
-    await admin.acl_setuser("fleet", enabled=True, passwords=[f"+{PASSWORD}"], keys=["*"], channels=["*"],
-                            commands=["+@all", "-config", "-flushall", "-flushdb", "-shutdown", "-debug"])
+    await admin.acl_setuser(
+        "fleet",
+        enabled=True,
+        passwords=[f"+{PASSWORD}"],
+        keys=["*"],
+        channels=["*"],
+        commands=["+@all", "-config", "-flushall", "-flushdb", "-shutdown", "-debug"],
+    )
     serve = _serve(tmp_path, f"redis://fleet:{PASSWORD}@127.0.0.1:{server.port}/3", sim.url, "serve", "--stop-workers")
     try:
         output = _read_until(serve, "serving on")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serve.port}", headers={"X-API-Key": API_KEY},
-                                     trust_env=False) as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{serve.port}", headers={"X-API-Key": API_KEY}, trust_env=False
+        ) as api:
             sid = (await api.post("/api/sessions/provision", json={})).json()["sessionId"]
             await eventually(lambda: _status_is(api, sid, "qr_ready"), timeout=15)
-            answers = [await api.get(path) for path in ("/health", "/api/sessions", f"/api/sessions/{sid}", "/api/openapi.json")]
+            answers = [
+                await api.get(path)
+                for path in ("/health", "/api/sessions", f"/api/sessions/{sid}", "/api/openapi.json")
+            ]
         assert await _keys_in(server, 3) and not await _keys_in(server, 0)
         serve.send_signal(signal.SIGTERM)
         output += serve.communicate(timeout=15)[0]

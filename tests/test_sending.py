@@ -6,8 +6,16 @@ import httpx
 from support import RunningService, eventually, scan, wait_status
 
 PHONE = "972501111111"
-FAST = {"name": "fast", "minAgeDays": 0, "dailyLimit": 1000, "perMinute": 1000, "delayMinMs": 0,
-        "delayMaxMs": 10, "hoursStart": "00:00", "hoursEnd": "24:00"}
+FAST = {
+    "name": "fast",
+    "minAgeDays": 0,
+    "dailyLimit": 1000,
+    "perMinute": 1000,
+    "delayMinMs": 0,
+    "delayMaxMs": 10,
+    "hoursStart": "00:00",
+    "hoursEnd": "24:00",
+}
 
 
 async def connected_session(running: RunningService, sim_url: str, phone: str = PHONE) -> str:
@@ -31,7 +39,9 @@ async def test_texts_arrive_intact_in_order(scaled) -> None:
     texts = ["שלום עולם! מה שלומך?", "emoji 👋🏽👨‍👩‍👧‍👦 ✅", "x" * 4096, "plain"]
     ids = []
     for text in texts:
-        answer = await running.api.post("/api/v1/send", json={"to": "+972 52-222-2222", "message": text, "sessionId": sid})
+        answer = await running.api.post(
+            "/api/v1/send", json={"to": "+972 52-222-2222", "message": text, "sessionId": sid}
+        )
         assert answer.status_code == 202 and answer.json()["queued"] is True
         ids.append(answer.json()["messageId"])
 
@@ -56,7 +66,9 @@ async def test_distribution_prefers_previous_sender(scaled) -> None:
     await running.api.put("/api/trust-tiers", json={"tiers": [FAST]})
     first = await connected_session(running, sim.url, "972501111111")
     second = await connected_session(running, sim.url, "972503333333")
-    a = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "hi", "sessionId": second})).json()
+    a = (
+        await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "hi", "sessionId": second})
+    ).json()
     await eventually(lambda: _is(status_of(running, a["messageId"]), "sent"), timeout=15)
     b = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "again"})).json()
     assert b["sessionId"] == second  # the recipient's previous sender

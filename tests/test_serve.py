@@ -42,6 +42,7 @@ async def test_restart_adopts_connected_worker_without_new_qr(serve: Serve, sim)
     restarted_at = time.time()
     serve.start("--stop-workers")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serve.port}", headers={"X-API-Key": API_KEY}) as api:
+
         async def pinged_again() -> dict | None:
             body = (await api.get(f"/api/sessions/{sid}")).json()
             return body if (body.get("lastPing") or 0) > restarted_at else None
@@ -52,7 +53,10 @@ async def test_restart_adopts_connected_worker_without_new_qr(serve: Serve, sim)
         statuses = [e["status"] for e in body["history"] if e["kind"] == "status"]
         assert statuses.count("qr_ready") == 1
     assert serve.stop() == 0
-    assert not psutil.pid_exists(int(worker_before.split(":")[0])) or psutil.Process(int(worker_before.split(":")[0])).status() == psutil.STATUS_ZOMBIE
+    assert (
+        not psutil.pid_exists(int(worker_before.split(":")[0]))
+        or psutil.Process(int(worker_before.split(":")[0])).status() == psutil.STATUS_ZOMBIE
+    )
 
 
 def _redis_alive(serve: Serve) -> bool:
@@ -61,14 +65,22 @@ def _redis_alive(serve: Serve) -> bool:
     return False
 
 
-@pytest.mark.parametrize(("variable", "value", "line"), [
-    ("ORCH_PORT", "seventy", "ORCH_PORT: must be a whole number, got 'seventy'"),
-    ("PROXY_URL_2", "socks5h://fleet:hunter2@[::1:1080",
-     "PROXY_URL_2: proxy URL cannot be read (a malformed [IPv6] address, e.g. an unclosed [?)"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("ORCH_PORT", "seventy", "ORCH_PORT: must be a whole number, got 'seventy'"),
+        (
+            "PROXY_URL_2",
+            "socks5h://fleet:hunter2@[::1:1080",
+            "PROXY_URL_2: proxy URL cannot be read (a malformed [IPv6] address, e.g. an unclosed [?)",
+        ),
+    ],
+)
 def test_bad_configuration_stops_startup_with_one_line(tmp_path: Path, variable: str, value: str, line: str) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "d"), variable: value}
-    result = subprocess.run([sys.executable, "-m", "waorch", "serve"], env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "waorch", "serve"], env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"waorch: configuration error: {line}"]
     assert not (tmp_path / "d" / "secrets").exists()
@@ -80,11 +92,14 @@ def test_an_empty_secret_file_stops_startup_with_one_line_naming_it(tmp_path: Pa
     stored.parent.mkdir(parents=True)
     stored.write_text("")
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "d")}
-    result = subprocess.run([sys.executable, "-m", "waorch", "serve"], env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "waorch", "serve"], env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"waorch: configuration error: API_KEY: {stored} holds 0 characters, fewer than 16: "
-        "delete it to have a new one generated, or set API_KEY"]
+        "delete it to have a new one generated, or set API_KEY"
+    ]
     assert stored.read_text() == ""
 
 
@@ -100,22 +115,43 @@ async def test_everything_in_the_data_dir_is_private(serve: Serve) -> None:
         sid = (await api.post("/api/sessions/provision", json={})).json()["sessionId"]
         await wait_status(api, sid, "qr_ready")
     assert stat.S_IMODE(serve.data_dir.stat().st_mode) == 0o700
-    found = {path.relative_to(serve.data_dir).as_posix(): stat.S_IMODE(path.lstat().st_mode) for path in serve.data_dir.rglob("*")}
+    found = {
+        path.relative_to(serve.data_dir).as_posix(): stat.S_IMODE(path.lstat().st_mode)
+        for path in serve.data_dir.rglob("*")
+    }
     assert {"logs/worker_1.log", "redis/redis.log", "sessions/worker_1"} <= found.keys()
     assert {path: oct(mode) for path, mode in found.items() if mode & 0o077} == {}
 
 
-async def test_second_serve_on_the_same_redis_refuses_and_changes_nothing(start_service, redis_server, tmp_path: Path) -> None:
+async def test_second_serve_on_the_same_redis_refuses_and_changes_nothing(
+    start_service, redis_server, tmp_path: Path
+) -> None:
     running = await start_service()
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / "d"), "REDIS_URL": redis_server.url,
-           "API_KEY": API_KEY, "WEBHOOK_SECRET": "another-secret-0123456789", "ORCH_PORT": str(free_port())}
-    result = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "waorch", "serve"], env=env,
-                                     capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DATA_DIR": str(tmp_path / "d"),
+        "REDIS_URL": redis_server.url,
+        "API_KEY": API_KEY,
+        "WEBHOOK_SECRET": "another-secret-0123456789",
+        "ORCH_PORT": str(free_port()),
+    }
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "waorch", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert f"another core is already active on this Redis (pid {os.getpid()}" in result.stderr
     assert running.settings.base_url in result.stderr and "Traceback" not in result.stderr
     assert (await running.api.get("/health")).status_code == 200
-    assert (await running.service.core.lease.redis.hget("waorch:core:lease", "owner")) == running.service.core.lease.owner
+    assert (
+        await running.service.core.lease.redis.hget("waorch:core:lease", "owner")
+    ) == running.service.core.lease.owner
 
 
 @pytest.mark.timeout(90)
@@ -128,7 +164,9 @@ async def test_a_killed_embedded_redis_is_started_again_and_sending_resumes(serv
         ready = await wait_status(api, sid, "qr_ready", timeout=20)
         await scan(sim.url, ready["qr"], "972501111111")
         await wait_status(api, sid, "connected", timeout=20)
-        first = (await api.post("/api/v1/send", json={"to": "+972522222222", "message": "one", "sessionId": sid})).json()
+        first = (
+            await api.post("/api/v1/send", json={"to": "+972522222222", "message": "one", "sessionId": sid})
+        ).json()
         old_pid = serve.redis_pid()
         os.kill(old_pid, signal.SIGKILL)
 
@@ -137,7 +175,9 @@ async def test_a_killed_embedded_redis_is_started_again_and_sending_resumes(serv
             return body["redis"] and body["core"] == "active" and serve.redis_pid() != old_pid
 
         await eventually(healthy_again, timeout=20, interval=0.2)
-        second = (await api.post("/api/v1/send", json={"to": "+972522222222", "message": "two", "sessionId": sid})).json()
+        second = (
+            await api.post("/api/v1/send", json={"to": "+972522222222", "message": "two", "sessionId": sid})
+        ).json()
 
         async def both_sent() -> bool:
             answers = [await api.get(f"/api/v1/messages/{m['messageId']}") for m in (first, second)]

@@ -22,7 +22,8 @@ from waorch.sim.server import SimServer
 
 
 async def test_core_thread_acts_on_its_own_loop_and_a_busy_caller_does_not_delay_it(
-        make_settings: Callable[..., Settings], sim: SimServer, redis_server) -> None:
+    make_settings: Callable[..., Settings], sim: SimServer, redis_server
+) -> None:
     settings = make_settings(SIM_URL=sim.url)
     own_interval = sys.getswitchinterval()
     async with CoreThread(settings, redis_server.url, stop_workers=True) as thread:
@@ -40,7 +41,8 @@ async def test_core_thread_acts_on_its_own_loop_and_a_busy_caller_does_not_delay
 
 
 async def test_core_thread_refuses_to_start_while_another_core_is_active(
-        make_settings: Callable[..., Settings], sim: SimServer, redis_server) -> None:
+    make_settings: Callable[..., Settings], sim: SimServer, redis_server
+) -> None:
     async with running_service(make_settings(SIM_URL=sim.url)) as service:
         with pytest.raises(CoreActive, match=service.base_url):
             async with CoreThread(make_settings(SIM_URL=sim.url), redis_server.url):
@@ -70,8 +72,9 @@ def _probe_while_busy(url: str, busy_s: float) -> list[float]:
     return latencies
 
 
-async def test_core_thread_says_when_its_core_steps_down(make_settings: Callable[..., Settings], sim: SimServer,
-                                                         redis_server, redis) -> None:
+async def test_core_thread_says_when_its_core_steps_down(
+    make_settings: Callable[..., Settings], sim: SimServer, redis_server, redis
+) -> None:
     async with CoreThread(make_settings(SIM_URL=sim.url, CORE_LEASE_MS="1200"), redis_server.url) as thread:
         await redis.delete(keys.CORE_LEASE)  # the lease lapsed; another core takes it
         other = CoreLease(redis, "http://127.0.0.1:1")

@@ -24,8 +24,18 @@ def test_round_trip_and_key_separation() -> None:
     body = b'{"a": 1}'
     key = webhook_key("secret-0123456789", "worker_1")
     assert verify(key, sign(key, body), body)
-    assert len({key, webhook_key("secret-0123456789", "worker_2"), command_key("secret-0123456789", "worker_1", 1),
-                command_key("secret-0123456789", "worker_1", 2), webhook_key("other-secret-0123", "worker_1")}) == 5
+    assert (
+        len(
+            {
+                key,
+                webhook_key("secret-0123456789", "worker_2"),
+                command_key("secret-0123456789", "worker_1", 1),
+                command_key("secret-0123456789", "worker_1", 2),
+                webhook_key("other-secret-0123", "worker_1"),
+            }
+        )
+        == 5
+    )
 
 
 def test_a_reply_verifies_only_for_its_own_request_and_never_as_the_command_itself() -> None:
@@ -39,8 +49,12 @@ def test_a_reply_verifies_only_for_its_own_request_and_never_as_the_command_itse
     with pytest.raises(SignatureError):  # the command sent back as its own answer
         verify_reply(key, request[ID_HEADER], request, command)
     with pytest.raises(SignatureError):  # signed by the previous generation's worker
-        verify_reply(key, request[ID_HEADER], sign_reply(command_key("secret-0123456789", "worker_1", 2),
-                                                         request[ID_HEADER], answer), answer)
+        verify_reply(
+            key,
+            request[ID_HEADER],
+            sign_reply(command_key("secret-0123456789", "worker_1", 2), request[ID_HEADER], answer),
+            answer,
+        )
     with pytest.raises(SignatureError):
         verify("", sign("", answer), answer)  # no key, no proof
 

@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     # --- end control room ---
     serve = commands.add_parser("serve", help="headless core + HTTP API on ORCH_PORT")
     serve.add_argument("--port", type=int, help="overrides ORCH_PORT")
-    serve.add_argument("--stop-workers", action="store_true", help="stop every worker on exit (default: keep them running)")
+    serve.add_argument(
+        "--stop-workers", action="store_true", help="stop every worker on exit (default: keep them running)"
+    )
     sim = commands.add_parser("sim", help="the WhatsApp network simulator, on loopback")
     sim.add_argument("--port", type=int, default=0, help="port (default: any free port)")
     sim.add_argument("--qr-first-ttl", type=float, default=60.0, help="seconds the first QR lives")
@@ -42,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--state", type=Path, help="JSON file keeping paired devices across restarts")
     commands.add_parser("worker", help="one session's worker (started by a runner)")
     demo = commands.add_parser("demo", help="try the control room on a simulated network (nothing real is touched)")
-    demo.add_argument("--sessions", type=int, default=4, choices=range(0, 10), metavar="0-9", help="sessions to start with")
+    demo.add_argument(
+        "--sessions", type=int, default=4, choices=range(0, 10), metavar="0-9", help="sessions to start with"
+    )
     return parser
 
 
@@ -56,8 +60,13 @@ def _load(args: argparse.Namespace) -> Settings:
 def _run_sim(args: argparse.Namespace) -> int:
     from waorch.sim.server import SimOptions, serve_forever
 
-    options = SimOptions(port=args.port, qr_first_ttl=args.qr_first_ttl, qr_ttl=args.qr_ttl,
-                         qr_count=args.qr_count, state_path=args.state)
+    options = SimOptions(
+        port=args.port,
+        qr_first_ttl=args.qr_first_ttl,
+        qr_ttl=args.qr_ttl,
+        qr_count=args.qr_count,
+        state_path=args.state,
+    )
     asyncio.run(serve_forever(options))
     return 0
 
@@ -90,6 +99,8 @@ def _run_tui(args: argparse.Namespace) -> int:
 
     run(settings, readonly=args.readonly)
     return 0
+
+
 # --- end control room ---
 
 

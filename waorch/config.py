@@ -177,7 +177,9 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:
-        raise ConfigError("REDIS_URL", f"is not a URL waorch can read (a port or an IPv6 address?), got {shown}") from None
+        raise ConfigError(
+            "REDIS_URL", f"is not a URL waorch can read (a port or an IPv6 address?), got {shown}"
+        ) from None
     if parts.scheme == "unix":
         if not parts.path:
             raise ConfigError("REDIS_URL", f"unix:// URL needs a socket path, got {shown}")
@@ -226,8 +228,11 @@ def _stored_secret(name: str, path: Path) -> str:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(name, f"cannot read {path} ({type(error).__name__}): delete it, or set {name}") from None
     if len(value) < MIN_SECRET_LENGTH:
-        raise ConfigError(name, f"{path} holds {len(value)} characters, fewer than {MIN_SECRET_LENGTH}: "
-                                f"delete it to have a new one generated, or set {name}")
+        raise ConfigError(
+            name,
+            f"{path} holds {len(value)} characters, fewer than {MIN_SECRET_LENGTH}: "
+            f"delete it to have a new one generated, or set {name}",
+        )
     return value
 
 
@@ -304,7 +309,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         proxy_cooldown_ms=_integer(env, "PROXY_COOLDOWN_MS", 300000, 0),
         proxies=_proxies(env),
         telegram_bot_token=_optional(env, "TELEGRAM_BOT_TOKEN", lambda v: ":" in v, "must look like 123456:ABC..."),
-        telegram_chat_id=_optional(env, "TELEGRAM_CHAT_ID", lambda v: v.lstrip("-").isdigit() or v.startswith("@"), "must be a chat id or @channel"),
+        telegram_chat_id=_optional(
+            env,
+            "TELEGRAM_CHAT_ID",
+            lambda v: v.lstrip("-").isdigit() or v.startswith("@"),
+            "must be a chat id or @channel",
+        ),
         telegram_api_url=_http_url(env, "TELEGRAM_API_URL") or "https://api.telegram.org",
         max_backups=_integer(env, "MAX_BACKUPS", 7, 0, 1000),
         worker_engine=engine,
@@ -321,8 +331,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         redis_maxmemory_mb=_integer(env, "REDIS_MAXMEMORY_MB", default_maxmemory_mb(), 16, 2**20),
         api_key=_secret(env, "API_KEY", data_dir, generated),
         webhook_secret=_secret(env, "WEBHOOK_SECRET", data_dir, generated),
-        events_webhook_secret=(_secret(env, "EVENTS_WEBHOOK_SECRET", data_dir, generated)
-                               if events_url or env.get("EVENTS_WEBHOOK_SECRET", "").strip() else ""),
+        events_webhook_secret=(
+            _secret(env, "EVENTS_WEBHOOK_SECRET", data_dir, generated)
+            if events_url or env.get("EVENTS_WEBHOOK_SECRET", "").strip()
+            else ""
+        ),
         generated_secrets=tuple(generated),
     )
 

@@ -56,8 +56,9 @@ class CoreThread:
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, CORE_SWITCH_INTERVAL_S))
         ready: asyncio.Future[None] = caller.create_future()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._main(caller, ready),), name="waorch-core",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._main(caller, ready),), name="waorch-core", daemon=True
+        )
         self._thread.start()
         try:
             await ready
@@ -91,7 +92,9 @@ class CoreThread:
     async def _main(self, caller: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         try:
-            async with active_core(self.settings, self.url, stop_workers=self.stop_workers, clock=self.clock) as service:
+            async with active_core(
+                self.settings, self.url, stop_workers=self.stop_workers, clock=self.clock
+            ) as service:
                 self.service = service
                 caller.call_soon_threadsafe(_resolve, ready, None)
                 await first_of(self._stop.wait(), service.core.lease.lost.wait())

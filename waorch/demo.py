@@ -63,8 +63,10 @@ class Simulation:
         if answer.status_code == 200:
             return phone
         problem = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
-        raise WaorchError(f"the simulator refused the scan: {problem.get('message', answer.text)}",
-                          code=problem.get("error", "SIM_REFUSED"))
+        raise WaorchError(
+            f"the simulator refused the scan: {problem.get('message', answer.text)}",
+            code=problem.get("error", "SIM_REFUSED"),
+        )
 
     async def scan_notice(self, session: Session) -> str:
         """``scan``, and what to tell the user about it (the control room's x)."""
@@ -75,8 +77,11 @@ class Simulation:
         """The control room's x: a simulated phone scans the session's QR code."""
         from waorch.tui.app import Scanner
 
-        return Scanner(self.scan_notice, "SIMULATION: press x and a simulated phone scans it.",
-                       "session screen: a simulated phone scans the QR code (waorch demo only)")
+        return Scanner(
+            self.scan_notice,
+            "SIMULATION: press x and a simulated phone scans it.",
+            "session screen: a simulated phone scans the QR code (waorch demo only)",
+        )
 
     async def populate(self, control: Control, count: int = SESSIONS) -> list[str]:
         """Use tiers active all day (a rehearsal must not wait for 09:00), then provision ``count``
@@ -87,9 +92,15 @@ class Simulation:
 
 def demo_environment(data_dir: Path, sim: SimServer, proxies: list[SocksServer], orch_port: int) -> dict[str, str]:
     """The variables of the demo fleet: its own data dir and embedded Redis, the simulator, the local proxies."""
-    env = {"DATA_DIR": str(data_dir), "WORKER_ENGINE": "sim", "SIM_URL": sim.url, "ORCH_PORT": str(orch_port),
-           "API_KEY": secrets.token_urlsafe(24), "WEBHOOK_SECRET": secrets.token_urlsafe(24),
-           "PROVISIONING_INTERVAL_MS": "500"}
+    env = {
+        "DATA_DIR": str(data_dir),
+        "WORKER_ENGINE": "sim",
+        "SIM_URL": sim.url,
+        "ORCH_PORT": str(orch_port),
+        "API_KEY": secrets.token_urlsafe(24),
+        "WEBHOOK_SECRET": secrets.token_urlsafe(24),
+        "PROVISIONING_INTERVAL_MS": "500",
+    }
     env |= {f"PROXY_URL_{n}": proxy.url() for n, proxy in enumerate(proxies, 1)}
     return env
 
@@ -133,8 +144,9 @@ def demo_room(world: Simulation) -> ControlRoom:
     """The control room on ``world``'s fleet: says it is a simulation, x scans, quitting removes it all."""
     from waorch.tui.app import ControlRoom
 
-    return ControlRoom(world.settings, stop_workers=True, title_suffix=TITLE, scanner=world.scanner(),
-                       quit_note=QUIT_NOTE)
+    return ControlRoom(
+        world.settings, stop_workers=True, title_suffix=TITLE, scanner=world.scanner(), quit_note=QUIT_NOTE
+    )
 
 
 async def populate_when_ready(app: ControlRoom, world: Simulation, sessions: int) -> None:
@@ -142,6 +154,9 @@ async def populate_when_ready(app: ControlRoom, world: Simulation, sessions: int
     while (control := app.control) is None:  # noqa: ASYNC110 (the app has no "core is up" event to wait on)
         await asyncio.sleep(0.1)
     await app.call(world.populate(control, sessions))
-    app.notify("Nothing here reaches WhatsApp: the phones, the network and the proxies run on this machine, and "
-               "the trust tiers are active all day. Open a session (enter) and press x: a simulated phone scans its QR code.",
-               title="This is a simulation", timeout=20)
+    app.notify(
+        "Nothing here reaches WhatsApp: the phones, the network and the proxies run on this machine, and "
+        "the trust tiers are active all day. Open a session (enter) and press x: a simulated phone scans its QR code.",
+        title="This is a simulation",
+        timeout=20,
+    )

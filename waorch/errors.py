@@ -198,8 +198,9 @@ class DailyLimit(WaorchError):
 
     code = "DAILY_LIMIT"
 
-    def __init__(self, message: str, *, session_id: str | None = None, code: str | None = None,
-                 retry_after: int = 0) -> None:
+    def __init__(
+        self, message: str, *, session_id: str | None = None, code: str | None = None, retry_after: int = 0
+    ) -> None:
         super().__init__(message, session_id=session_id, code=code)
         self.retry_after = retry_after
 

@@ -153,7 +153,9 @@ class ActiveCoreGone:
     """The attached core went away; this host takes over."""
 
 
-HostEvent = ModeChanged | RedisLost | CoreHosted | CoreSteppedDown | CoreDown | Attached | ActionsRefused | ActiveCoreGone
+HostEvent = (
+    ModeChanged | RedisLost | CoreHosted | CoreSteppedDown | CoreDown | Attached | ActionsRefused | ActiveCoreGone
+)
 Tell = Callable[[HostEvent], None]
 
 
@@ -165,7 +167,9 @@ class CoreHost:
     from the cancellation of whoever awaits them.
     """
 
-    def __init__(self, settings: Settings, tell: Tell, *, stop_workers: bool = False, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, tell: Tell, *, stop_workers: bool = False, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
         self.tell = tell
         self.stop_workers = stop_workers
@@ -276,8 +280,10 @@ class CoreHost:
 
     async def _run_core(self, url: str) -> None:
         """Host the core (on its own loop, in a thread) until the host stops or another core takes over."""
-        async with CoreThread(self.settings, url, stop_workers=self.stop_workers, clock=self.clock) as thread, \
-                self._reading(url) as reader:
+        async with (
+            CoreThread(self.settings, url, stop_workers=self.stop_workers, clock=self.clock) as thread,
+            self._reading(url) as reader,
+        ):
             service = thread.service
             assert service is not None
             self.service, self.reader, self.control = service, reader, thread.control()

@@ -61,7 +61,9 @@ def _written(secret: str | None) -> list[str]:
 
 # An escape that may stand right before a credential in text: ``%3A`` of a URL-encoded URL,
 # ``\x04`` or ``\n`` of a repr (the SOCKS5 handshake puts the password's length before it).
-_ESCAPE_AT_END = re.compile(r"(?:%[0-9A-Fa-f]{2}|\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{1,3}|[abfnrtv]))\Z")
+_ESCAPE_AT_END = re.compile(
+    r"(?:%[0-9A-Fa-f]{2}|\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{1,3}|[abfnrtv]))\Z"
+)
 
 
 def _scrub(text: str, secret: str) -> str:
@@ -81,7 +83,7 @@ def _stands_alone(text: str, begin: int, end: int) -> bool:
     """Whether ``text[begin:end]`` is not glued to letters or digits that would make it a longer word."""
     before = text[:begin]
     glued_before = text[begin].isalnum() and before[-1:].isalnum() and not _ESCAPE_AT_END.search(before[-10:])
-    glued_after = text[end - 1].isalnum() and text[end:end + 1].isalnum()
+    glued_after = text[end - 1].isalnum() and text[end : end + 1].isalnum()
     return not glued_before and not glued_after
 
 

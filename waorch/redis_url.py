@@ -15,6 +15,11 @@ def redact_url(url: str) -> str:
     except ValueError:
         return f"{url.partition(':')[0]}://(unreadable URL)"
     netloc = f"***@{host}" if "@" in parts.netloc else host
-    query = urlencode([(key, "***" if key.lower() in CREDENTIAL_PARAMS else value)
-                       for key, value in parse_qsl(parts.query, keep_blank_values=True)], safe="*/")
+    query = urlencode(
+        [
+            (key, "***" if key.lower() in CREDENTIAL_PARAMS else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="*/",
+    )
     return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")  # (urlunsplit drops unix:'s //)

@@ -42,6 +42,8 @@ async def serve(settings: Settings, stop_workers: bool) -> int:
         say("another core took over this Redis; this one stopped (run `waorch` to attach to it)")
         return 1
     if kept:
-        say(f"stopped; {kept} worker(s) keep running, so their sessions stay logged in and keep receiving, and the "
-            "next start adopts them. To stop them too: waorch serve --stop-workers (they stop on its exit)")
+        say(
+            f"stopped; {kept} worker(s) keep running, so their sessions stay logged in and keep receiving, and the "
+            "next start adopts them. To stop them too: waorch serve --stop-workers (they stop on its exit)"
+        )
     return 0

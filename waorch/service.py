@@ -48,8 +48,12 @@ async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]
         return
     server = EmbeddedRedis(settings.data_dir / "redis", settings.redis_maxmemory_mb)
     await server.start()
-    log.info("embedded Redis on %s (append-only persistence in %s, maxmemory %s)", server.socket_path, server.directory,
-             server.maxmemory)
+    log.info(
+        "embedded Redis on %s (append-only persistence in %s, maxmemory %s)",
+        server.socket_path,
+        server.directory,
+        server.maxmemory,
+    )
     keeper = asyncio.ensure_future(server.keep_running())
     try:
         yield server.url
@@ -59,18 +63,23 @@ async def embedded_or_configured_redis(settings: Settings) -> AsyncIterator[str]
 
 
 @contextlib.asynccontextmanager
-async def running_service(settings: Settings, *, stop_workers: bool = False, clock: Clock | None = None) -> AsyncIterator[Service]:
+async def running_service(
+    settings: Settings, *, stop_workers: bool = False, clock: Clock | None = None
+) -> AsyncIterator[Service]:
     """Start everything; on exit stop it in reverse (workers keep running unless ``stop_workers``).
 
     ``CoreActive`` if another core already holds this Redis's lease."""
-    async with embedded_or_configured_redis(settings) as url, \
-            active_core(settings, url, stop_workers=stop_workers, clock=clock) as service:
+    async with (
+        embedded_or_configured_redis(settings) as url,
+        active_core(settings, url, stop_workers=stop_workers, clock=clock) as service,
+    ):
         yield service
 
 
 @contextlib.asynccontextmanager
-async def active_core(settings: Settings, url: str, *, stop_workers: bool = False,
-                      clock: Clock | None = None) -> AsyncIterator[Service]:
+async def active_core(
+    settings: Settings, url: str, *, stop_workers: bool = False, clock: Clock | None = None
+) -> AsyncIterator[Service]:
     """The core (holding the lease) and its HTTP server on the Redis at ``url``."""
     redis = redis_client(url)
     try:

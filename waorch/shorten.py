@@ -13,4 +13,4 @@ def shorten(text: str, limit: int) -> str:
         return text
     head = max(0, (limit - len(MARK)) // 3)
     tail = max(0, limit - len(MARK) - head)
-    return text[:head] + MARK + text[len(text) - tail:] if tail else text[:limit]
+    return text[:head] + MARK + text[len(text) - tail :] if tail else text[:limit]

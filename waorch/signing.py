@@ -137,9 +137,7 @@ class MemoryReplayGuard:
         return True
 
 
-async def verify_once(
-    key: str, headers: Mapping[str, str], body: bytes, guard: ReplayGuard
-) -> str:
+async def verify_once(key: str, headers: Mapping[str, str], body: bytes, guard: ReplayGuard) -> str:
     """Verify a signed request and refuse it if its id was already seen."""
     msg_id = verify(key, headers, body)
     if not await guard.first_time(msg_id):

@@ -10,15 +10,21 @@ from waorch.core.alerts import AlertKind
 async def test_alerts_are_listed_newest_first_with_their_delivery(start_service, telegram) -> None:
     running: RunningService = await start_service(**telegram.settings())
     await running.core.activity.backup_failed("disk full")
-    await running.core.activity.add("warning", "proxy", "proxy pool nearly full: 9 of 10 slots used",
-                                    alert=AlertKind.POOL_NEARLY_FULL, subject="pool")
+    await running.core.activity.add(
+        "warning",
+        "proxy",
+        "proxy pool nearly full: 9 of 10 slots used",
+        alert=AlertKind.POOL_NEARLY_FULL,
+        subject="pool",
+    )
     answer = await running.api.get("/api/alerts")
     conforms("GET", "/api/alerts", answer)
     body = answer.json()
     assert body["telegram"] is True and body["pending"] == 2
     assert [(a["kind"], a["text"], a["delivery"]) for a in body["alerts"]] == [
         ("pool_nearly_full", "proxy pool nearly full: 9 of 10 slots used", "queued"),
-        ("backup_failed", "backup failed: disk full", "queued")]
+        ("backup_failed", "backup failed: disk full", "queued"),
+    ]
 
     async def sent() -> dict | None:
         listed = (await running.api.get("/api/alerts?limit=1")).json()

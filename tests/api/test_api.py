@@ -16,9 +16,14 @@ async def running(start_service, socks_proxy) -> RunningService:
 
 
 async def test_every_route_is_documented(running: RunningService) -> None:
-    served = {(route.method, route.resource.canonical) for route in create_app(running.core, receiver.ROUTES).router.routes()
-              if route.method != "HEAD" and route.resource.canonical not in ("/webhook", "/api/openapi.json")}
-    documented = {(method.upper(), path) for path, item in DOC["paths"].items() for method in item if method != "parameters"}
+    served = {
+        (route.method, route.resource.canonical)
+        for route in create_app(running.core, receiver.ROUTES).router.routes()
+        if route.method != "HEAD" and route.resource.canonical not in ("/webhook", "/api/openapi.json")
+    }
+    documented = {
+        (method.upper(), path) for path, item in DOC["paths"].items() for method in item if method != "parameters"
+    }
     assert served == documented
     served_doc = await running.api.get("/api/openapi.json")
     assert served_doc.json() == DOC
@@ -26,8 +31,13 @@ async def test_every_route_is_documented(running: RunningService) -> None:
 
 async def test_api_key_required_everywhere_but_health(running: RunningService) -> None:
     async with httpx.AsyncClient(base_url=running.service.base_url, trust_env=False) as anonymous:
-        for method, path in [("GET", "/api/sessions"), ("POST", "/api/sessions/provision"), ("GET", "/api/proxies"),
-                             ("DELETE", "/api/sessions/worker_1"), ("POST", "/api/proxies")]:
+        for method, path in [
+            ("GET", "/api/sessions"),
+            ("POST", "/api/sessions/provision"),
+            ("GET", "/api/proxies"),
+            ("DELETE", "/api/sessions/worker_1"),
+            ("POST", "/api/proxies"),
+        ]:
             response = await anonymous.request(method, path, headers={"X-API-Key": "wrong"})
             assert response.status_code == 401 and response.json()["error"] == "UNAUTHORIZED"
         health = await anonymous.get("/health")
@@ -59,7 +69,9 @@ async def test_proxy_password_never_shown(running: RunningService) -> None:
     assert added.status_code == 201
     conforms("POST", "/api/proxies", added)
     created = await running.api.post("/api/sessions/provision", json={"proxy": "socks5://bob:hunter2@127.0.0.1:2"})
-    everything = (await running.api.get("/api/proxies")).text + (await running.api.get("/api/sessions")).text + created.text
+    everything = (
+        (await running.api.get("/api/proxies")).text + (await running.api.get("/api/sessions")).text + created.text
+    )
     assert not any(secret in everything for secret in ("s3cret", "hunter2", "alice", "bob"))
     assert "socks5h://***@127.0.0.1:1" in everything
 
@@ -102,8 +114,12 @@ async def test_full_pool_is_503_and_creates_nothing(running: RunningService) -> 
 
 async def test_unknown_ids_and_busy_proxy(running: RunningService) -> None:
     api = running.api
-    for method, path in [("GET", "/api/sessions/worker_99"), ("DELETE", "/api/sessions/worker_99"),
-                         ("POST", "/api/sessions/worker_99/restart"), ("POST", "/api/sessions/nope/logout")]:
+    for method, path in [
+        ("GET", "/api/sessions/worker_99"),
+        ("DELETE", "/api/sessions/worker_99"),
+        ("POST", "/api/sessions/worker_99/restart"),
+        ("POST", "/api/sessions/nope/logout"),
+    ]:
         response = await api.request(method, path)
         assert (response.status_code, response.json()["error"]) == (404, "SESSION_NOT_FOUND")
     missing = await api.delete("/api/proxies/px_missing")
@@ -134,9 +150,15 @@ async def test_unknown_endpoint_and_method(running: RunningService) -> None:
     assert (wrong.status_code, wrong.json()["error"]) == (405, "METHOD_NOT_ALLOWED")
 
 
-ADVICE = {"provisioning": "wait until it shows a QR", "starting": "wait until it shows a QR",
-          "connected": "it is already linked to a phone", "disconnected": "wait until it reconnects or shows a QR",
-          "logged_out": "restart it to get a new QR", "failed": "restart it to get a new QR", "stopped": "restart it to get a new QR"}
+ADVICE = {
+    "provisioning": "wait until it shows a QR",
+    "starting": "wait until it shows a QR",
+    "connected": "it is already linked to a phone",
+    "disconnected": "wait until it reconnects or shows a QR",
+    "logged_out": "restart it to get a new QR",
+    "failed": "restart it to get a new QR",
+    "stopped": "restart it to get a new QR",
+}
 
 
 async def test_pairing_code_outside_the_qr_is_a_409_naming_the_status_and_what_to_do(start_service) -> None:
@@ -163,7 +185,9 @@ async def test_a_worker_refusal_is_a_409_and_a_worker_that_cannot_answer_a_503(s
     unreachable = await running.api.post(f"/api/sessions/{silent}/pairing-code", json={"phone": "+972 50-111-1111"})
     assert (unreachable.status_code, unreachable.json()["error"]) == (503, "WORKER_UNREACHABLE")
     conforms("POST", "/api/sessions/{id}/pairing-code", unreachable)
-    assert (await running.core.store.get(showing)).status == "qr_ready" and await running.core.store.history(silent) == []
+    assert (await running.core.store.get(showing)).status == "qr_ready" and await running.core.store.history(
+        silent
+    ) == []
 
 
 async def command_address(running: RunningService, session_id: str) -> str:

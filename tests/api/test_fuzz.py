@@ -31,12 +31,24 @@ def no_server_fault(ctx: CheckContext, response: schemathesis.Response, case: sc
     """A 5xx only for capacity: Redis is up, so not even ``REDIS_UNAVAILABLE``."""
     if response.status_code < 500:
         return
-    code = response.json().get("error") if response.headers.get("content-type", [""])[0].startswith("application/json") else None
+    code = (
+        response.json().get("error")
+        if response.headers.get("content-type", [""])[0].startswith("application/json")
+        else None
+    )
     if response.status_code != 503 or code not in CAPACITY:
-        raise AssertionError(f"{response.status_code} {code}: a server fault answering {case.method} {case.formatted_path}")
+        raise AssertionError(
+            f"{response.status_code} {code}: a server fault answering {case.method} {case.formatted_path}"
+        )
 
 
-CHECKS = [no_server_fault, status_code_conformance, response_schema_conformance, content_type_conformance, negative_data_rejection]
+CHECKS = [
+    no_server_fault,
+    status_code_conformance,
+    response_schema_conformance,
+    content_type_conformance,
+    negative_data_rejection,
+]
 
 
 async def seed(running: RunningService, sim_url: str) -> dict[str, list[str]]:
@@ -61,7 +73,13 @@ async def command_url(running: RunningService, session_id: str) -> str:
 def real_ids(path: str, ids: dict[str, list[str]]) -> list[str]:
     if "{id}" not in path:
         return []
-    return ids["messages" if path.startswith("/api/v1/messages") else "proxies" if path.startswith("/api/proxies") else "sessions"]
+    return ids[
+        "messages"
+        if path.startswith("/api/v1/messages")
+        else "proxies"
+        if path.startswith("/api/proxies")
+        else "sessions"
+    ]
 
 
 def modes(operation: schemathesis.APIOperation) -> list[schemathesis.GenerationMode]:
@@ -75,15 +93,24 @@ def fuzz(document: dict, base_url: str, ids: dict[str, list[str]]) -> list[str]:
     schema = schemathesis.openapi.from_dict(document)
     http = requests.Session()
     http.trust_env = False  # loopback only, whatever proxy the environment names
-    operations = sorted((result.ok() for result in schema.get_all_operations()), key=lambda op: (ORDER[op.method.upper()], op.label))
+    operations = sorted(
+        (result.ok() for result in schema.get_all_operations()), key=lambda op: (ORDER[op.method.upper()], op.label)
+    )
     failures = []
     for operation in operations:
         for mode in modes(operation):
-            strategy = st.one_of(operation.as_strategy(mode), *schema.get_strategies_from_examples(operation),
-                                 *(operation.as_strategy(mode, path_parameters={"id": i}) for i in real_ids(operation.path, ids)))
+            strategy = st.one_of(
+                operation.as_strategy(mode),
+                *schema.get_strategies_from_examples(operation),
+                *(operation.as_strategy(mode, path_parameters={"id": i}) for i in real_ids(operation.path, ids)),
+            )
             try:
-                run_examples(strategy, lambda case: case.call_and_validate(base_url=base_url, session=http,
-                                                                          headers={"X-API-Key": API_KEY}, checks=CHECKS))
+                run_examples(
+                    strategy,
+                    lambda case: case.call_and_validate(
+                        base_url=base_url, session=http, headers={"X-API-Key": API_KEY}, checks=CHECKS
+                    ),
+                )
             except (Exception, BaseExceptionGroup) as error:  # schemathesis' FailureGroup; every failure is reported
                 failures.append(f"{operation.label} [{mode.value}]: {error}")
     return failures
@@ -91,8 +118,14 @@ def fuzz(document: dict, base_url: str, ids: dict[str, list[str]]) -> list[str]:
 
 def run_examples(strategy: st.SearchStrategy, call: Callable[[schemathesis.Case], object]) -> None:
     @given(case=strategy)
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def examples(case: schemathesis.Case) -> None:
         call(case)
 
@@ -101,7 +134,8 @@ def run_examples(strategy: st.SearchStrategy, call: Callable[[schemathesis.Case]
 
 @pytest.mark.timeout(240)
 async def test_fuzzing_every_operation_finds_no_server_fault_and_nothing_undocumented(
-        start_service, sim, socks_proxy, caplog: pytest.LogCaptureFixture) -> None:
+    start_service, sim, socks_proxy, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     running: RunningService = await start_service(PROXY_URL_1=socks_proxy().url)
     ids = await seed(running, sim.url)

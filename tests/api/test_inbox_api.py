@@ -34,8 +34,12 @@ async def test_messages_newest_first_in_pages(running: RunningService) -> None:
     first = await running.api.get("/api/sessions/worker_1/messages", params={"limit": 2})
     conforms("GET", "/api/sessions/{id}/messages", first)
     assert [m["text"] for m in first.json()["messages"]] == [f"{HEBREW} 5", f"{HEBREW} 4"]
-    second = await running.api.get("/api/sessions/worker_1/messages", params={"limit": 2, "before": first.json()["next"]})
-    third = await running.api.get("/api/sessions/worker_1/messages", params={"limit": 2, "before": second.json()["next"]})
+    second = await running.api.get(
+        "/api/sessions/worker_1/messages", params={"limit": 2, "before": first.json()["next"]}
+    )
+    third = await running.api.get(
+        "/api/sessions/worker_1/messages", params={"limit": 2, "before": second.json()["next"]}
+    )
     assert [m["id"] for m in second.json()["messages"]] == [3, 2]
     assert [m["id"] for m in third.json()["messages"]] == [1] and third.json()["next"] is None
     conforms("GET", "/api/sessions/{id}/messages", third)
@@ -46,15 +50,28 @@ async def test_bound_and_duplicates(running: RunningService) -> None:
         await receive(running, n)
     await receive(running, 25, "again")  # the worker retried a webhook: same waId
     body = (await running.api.get("/api/sessions/worker_1/messages", params={"limit": 100})).json()
-    assert len(body["messages"]) == 20 and body["messages"][0]["text"] == "hello 25" and body["messages"][-1]["text"] == "hello 6"
+    assert (
+        len(body["messages"]) == 20
+        and body["messages"][0]["text"] == "hello 25"
+        and body["messages"][-1]["text"] == "hello 6"
+    )
 
 
 async def test_unknown_session_and_bad_queries(running: RunningService) -> None:
     missing = await running.api.get("/api/sessions/worker_99/messages")
     assert (missing.status_code, missing.json()["error"]) == (404, "SESSION_NOT_FOUND")
     conforms("GET", "/api/sessions/{id}/messages", missing)
-    for query in ("limit=0", "limit=abc", "limit=1001", "limit=-1", "before=0", "before=x", "limit=1&limit=2",
-                  "colour=red", "limit=%EF%BC%95"):
+    for query in (
+        "limit=0",
+        "limit=abc",
+        "limit=1001",
+        "limit=-1",
+        "before=0",
+        "before=x",
+        "limit=1&limit=2",
+        "colour=red",
+        "limit=%EF%BC%95",
+    ):
         bad = await running.api.get(f"/api/sessions/worker_1/messages?{query}")
         assert (bad.status_code, bad.json()["error"]) == (400, "INVALID_QUERY"), query
         conforms("GET", "/api/sessions/{id}/messages", bad)
@@ -134,14 +151,21 @@ async def test_incoming_message_from_a_real_sim_worker(receiver: EventReceiver, 
     assert (await scan(sim.url, ready["qr"], PHONE)).status_code == 200
     await wait_status(running.api, sid, "connected")
     async with httpx.AsyncClient(trust_env=False) as client:
-        sent = (await client.post(f"{sim.url}/sim/phones/{PHONE}/incoming", json={"from": SENDER, "text": HEBREW})).json()
+        sent = (
+            await client.post(f"{sim.url}/sim/phones/{PHONE}/incoming", json={"from": SENDER, "text": HEBREW})
+        ).json()
 
     async def listed() -> list:
         return (await running.api.get(f"/api/sessions/{sid}/messages")).json()["messages"]
 
     [message] = await eventually(listed)
     assert {k: message[k] for k in ("sessionId", "from", "chat", "text", "waId")} == {
-        "sessionId": sid, "from": SENDER, "chat": SENDER, "text": HEBREW, "waId": sent["waId"]}
+        "sessionId": sid,
+        "from": SENDER,
+        "chat": SENDER,
+        "text": HEBREW,
+        "waId": sent["waId"],
+    }
     await receiver.wait_for(1, "message")
     events = [(e["type"], e["data"].get("status")) for e in receiver.events()]
     assert events[-3:] == [("session.status", "qr_ready"), ("session.status", "connected"), ("message", None)]

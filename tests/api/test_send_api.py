@@ -58,10 +58,13 @@ async def test_bad_send_changes_nothing(running: RunningService, body: dict, sta
     assert await running.core.redis.keys("waorch:msg:*") == []
 
 
-@pytest.mark.parametrize(("raw", "code"), [
-    (b'{"to": "+972502345678", "message": "hi \\ud800", "sessionId": "worker_1"}', "INVALID_TEXT"),
-    (b'{"to": "+972502345678", "message": "hi", "sessionId": "worker_\\ud800"}', "INVALID_TEXT"),
-])
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b'{"to": "+972502345678", "message": "hi \\ud800", "sessionId": "worker_1"}', "INVALID_TEXT"),
+        (b'{"to": "+972502345678", "message": "hi", "sessionId": "worker_\\ud800"}', "INVALID_TEXT"),
+    ],
+)
 async def test_json_escapes_that_are_not_text_are_refused(running: RunningService, raw: bytes, code: str) -> None:
     response = await running.api.post("/api/v1/send", content=raw, headers={"content-type": "application/json"})
     assert (response.status_code, response.json()["error"]) == (400, code)
@@ -86,28 +89,40 @@ async def test_daily_limit_starts_again_at_local_midnight(start_service) -> None
 
 
 async def test_national_number_uses_default_region_and_message_is_readable(running: RunningService) -> None:
-    answer = await running.api.post("/api/v1/send", json={"to": "050-234-5678", "message": "שלום 👋", "sessionId": "worker_1"})
+    answer = await running.api.post(
+        "/api/v1/send", json={"to": "050-234-5678", "message": "שלום 👋", "sessionId": "worker_1"}
+    )
     assert answer.status_code == 202
     conforms("POST", "/api/v1/send", answer)
     message = await running.api.get(f"/api/v1/messages/{answer.json()['messageId']}")
     conforms("GET", "/api/v1/messages/{id}", message)
-    assert message.json()["to"] == "+972502345678" and message.json()["status"] == "queued" and message.json()["length"] == 6
+    assert (
+        message.json()["to"] == "+972502345678"
+        and message.json()["status"] == "queued"
+        and message.json()["length"] == 6
+    )
     missing = await running.api.get("/api/v1/messages/msg_nope")
     assert (missing.status_code, missing.json()["error"]) == (404, "MESSAGE_NOT_FOUND")
 
 
 async def test_unavailable_session(running: RunningService) -> None:
     await running.core.store.update("worker_2", status="logged_out")
-    answer = await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "x", "sessionId": "worker_2"})
+    answer = await running.api.post(
+        "/api/v1/send", json={"to": "+972502345678", "message": "x", "sessionId": "worker_2"}
+    )
     assert (answer.status_code, answer.json()["error"]) == (409, "SESSION_UNAVAILABLE")
 
 
 async def test_daily_limit_counts_queued_and_says_when_to_retry(running: RunningService) -> None:
     cold = DEFAULT_TIERS[0]
     for n in range(cold.daily_limit):
-        answer = await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": f"m{n}", "sessionId": "worker_1"})
+        answer = await running.api.post(
+            "/api/v1/send", json={"to": "+972502345678", "message": f"m{n}", "sessionId": "worker_1"}
+        )
         assert answer.status_code == 202
-    refused = await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "one more", "sessionId": "worker_1"})
+    refused = await running.api.post(
+        "/api/v1/send", json={"to": "+972502345678", "message": "one more", "sessionId": "worker_1"}
+    )
     assert (refused.status_code, refused.json()["error"]) == (429, "DAILY_LIMIT")
     conforms("POST", "/api/v1/send", refused)
     now = dt.datetime.now(running.settings.timezone)
@@ -117,8 +132,12 @@ async def test_daily_limit_counts_queued_and_says_when_to_retry(running: Running
 
 
 async def test_concurrent_sends_never_pass_the_daily_limit(running: RunningService) -> None:
-    answers = await asyncio.gather(*(running.api.post("/api/v1/send", json={"to": "+972502345678", "message": str(n), "sessionId": "worker_1"})
-                                     for n in range(40)))
+    answers = await asyncio.gather(
+        *(
+            running.api.post("/api/v1/send", json={"to": "+972502345678", "message": str(n), "sessionId": "worker_1"})
+            for n in range(40)
+        )
+    )
     assert sorted(a.status_code for a in answers) == [202] * 20 + [429] * 20
     assert len(await queued_ids(running)) == 20
 
@@ -133,23 +152,31 @@ async def test_distribution_without_capacity_is_503(running: RunningService) -> 
 async def test_idempotency(running: RunningService) -> None:
     body = {"to": "+972502345678", "message": "once", "sessionId": "worker_1"}
     first = await running.api.post("/api/v1/send", json=body, headers={"Idempotency-Key": "order-1"})
-    again = await running.api.post("/api/v1/send", json=dict(reversed(list(body.items()))), headers={"Idempotency-Key": "order-1"})
+    again = await running.api.post(
+        "/api/v1/send", json=dict(reversed(list(body.items()))), headers={"Idempotency-Key": "order-1"}
+    )
     assert first.status_code == again.status_code == 202 and first.json() == again.json()
     assert again.headers["Idempotent-Replayed"] == "true"
-    other = await running.api.post("/api/v1/send", json={**body, "message": "twice"}, headers={"Idempotency-Key": "order-1"})
+    other = await running.api.post(
+        "/api/v1/send", json={**body, "message": "twice"}, headers={"Idempotency-Key": "order-1"}
+    )
     assert (other.status_code, other.json()["error"]) == (422, "IDEMPOTENCY_MISMATCH")
     assert len(await queued_ids(running)) == 1
     # A failed request releases its key.
     bad = await running.api.post("/api/v1/send", json={**body, "to": "nope"}, headers={"Idempotency-Key": "order-2"})
     assert bad.status_code == 400
-    fixed = await running.api.post("/api/v1/send", json={**body, "to": "+972522222223"}, headers={"Idempotency-Key": "order-2"})
+    fixed = await running.api.post(
+        "/api/v1/send", json={**body, "to": "+972522222223"}, headers={"Idempotency-Key": "order-2"}
+    )
     assert fixed.status_code == 202
     assert 24 * 3600 <= await running.core.redis.ttl(keys.idempotency("order-1"))
 
 
 async def test_idempotency_in_progress_is_409(running: RunningService) -> None:
     body = {"to": "+972502345678", "message": "once", "sessionId": "worker_1"}
-    claimed = await running.core.idempotency.begin("slow", __import__("waorch.core.idempotency", fromlist=["fingerprint"]).fingerprint(body))
+    claimed = await running.core.idempotency.begin(
+        "slow", __import__("waorch.core.idempotency", fromlist=["fingerprint"]).fingerprint(body)
+    )
     assert claimed is None
     answer = await running.api.post("/api/v1/send", json=body, headers={"Idempotency-Key": "slow"})
     assert (answer.status_code, answer.json()["error"]) == (409, "IDEMPOTENCY_IN_PROGRESS")
@@ -157,13 +184,19 @@ async def test_idempotency_in_progress_is_409(running: RunningService) -> None:
 
 async def test_send_at_holds_message_in_outbox(running: RunningService) -> None:
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat()
-    answer = await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "later", "sessionId": "worker_1", "sendAt": later})
+    answer = await running.api.post(
+        "/api/v1/send", json={"to": "+972502345678", "message": "later", "sessionId": "worker_1", "sendAt": later}
+    )
     assert answer.status_code == 202 and answer.json()["status"] == "scheduled"
     message = (await running.api.get(f"/api/v1/messages/{answer.json()['messageId']}")).json()
-    assert message["status"] == "scheduled" and message["sendAt"] == pytest.approx(dt.datetime.fromisoformat(later).timestamp())
+    assert message["status"] == "scheduled" and message["sendAt"] == pytest.approx(
+        dt.datetime.fromisoformat(later).timestamp()
+    )
     assert await queued_ids(running) == [] and await running.core.redis.zcard("waorch:outbox") == 1
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5)).isoformat()
-    quick = await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "soon", "sessionId": "worker_1", "sendAt": soon})
+    quick = await running.api.post(
+        "/api/v1/send", json={"to": "+972502345678", "message": "soon", "sessionId": "worker_1", "sendAt": soon}
+    )
     for _ in range(50):
         if await queued_ids(running) == [quick.json()["messageId"]]:
             break
@@ -200,12 +233,21 @@ def broken(index: int, **changes: object) -> list[dict]:
 
 
 BAD_TIERS = [
-    {"tiers": []}, {"tiers": "cold"}, {},
-    {"tiers": broken(0, dailyLimit=-1)}, {"tiers": broken(1, perMinute=1.5)},
-    {"tiers": broken(2, delayMinMs=5000, delayMaxMs=4000)}, {"tiers": broken(0, hoursStart="25:00")},
-    {"tiers": broken(0, hoursEnd="9am")}, {"tiers": broken(1, minAgeDays=0)}, {"tiers": broken(0, minAgeDays=1)},
-    {"tiers": broken(2, minAgeDays=2)}, {"tiers": broken(1, name="cold")}, {"tiers": broken(0, colour="blue")},
-    {"tiers": broken(0, dailyLimit=True)}, {"tiers": broken(0, hoursStart="10:00", hoursEnd="10:00")},
+    {"tiers": []},
+    {"tiers": "cold"},
+    {},
+    {"tiers": broken(0, dailyLimit=-1)},
+    {"tiers": broken(1, perMinute=1.5)},
+    {"tiers": broken(2, delayMinMs=5000, delayMaxMs=4000)},
+    {"tiers": broken(0, hoursStart="25:00")},
+    {"tiers": broken(0, hoursEnd="9am")},
+    {"tiers": broken(1, minAgeDays=0)},
+    {"tiers": broken(0, minAgeDays=1)},
+    {"tiers": broken(2, minAgeDays=2)},
+    {"tiers": broken(1, name="cold")},
+    {"tiers": broken(0, colour="blue")},
+    {"tiers": broken(0, dailyLimit=True)},
+    {"tiers": broken(0, hoursStart="10:00", hoursEnd="10:00")},
 ]
 
 
@@ -228,12 +270,20 @@ async def test_tiers_saved_live_and_pinning(running: RunningService) -> None:
     conforms("PUT", "/api/trust-tiers", saved)
     assert (await running.api.get("/api/trust-tiers")).json()["tiers"] == rows
     for n in range(2):
-        assert (await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": str(n), "sessionId": "worker_1"})).status_code == 202
-    assert (await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "3", "sessionId": "worker_1"})).status_code == 429
+        assert (
+            await running.api.post(
+                "/api/v1/send", json={"to": "+972502345678", "message": str(n), "sessionId": "worker_1"}
+            )
+        ).status_code == 202
+    assert (
+        await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "3", "sessionId": "worker_1"})
+    ).status_code == 429
     pinned = await running.api.put("/api/sessions/worker_1/tier", json={"tier": "hot"})
     conforms("PUT", "/api/sessions/{id}/tier", pinned)
     assert (await running.api.get("/api/sessions/worker_1/queue")).json()["tier"]["name"] == "hot"
-    assert (await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "3", "sessionId": "worker_1"})).status_code == 202
+    assert (
+        await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "3", "sessionId": "worker_1"})
+    ).status_code == 202
     for body in ({"tier": "lukewarm"}, {"tier": 3}, {}, {"tier": "hot", "x": 1}):
         bad = await running.api.put("/api/sessions/worker_1/tier", json=body)
         assert (bad.status_code, bad.json()["error"]) == (400, "INVALID_TIERS")
@@ -243,9 +293,15 @@ async def test_tiers_saved_live_and_pinning(running: RunningService) -> None:
 
 
 async def test_deleting_a_session_fails_its_waiting_messages(running: RunningService) -> None:
-    queued = (await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "x", "sessionId": "worker_1"})).json()
+    queued = (
+        await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "x", "sessionId": "worker_1"})
+    ).json()
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)).isoformat()
-    scheduled = (await running.api.post("/api/v1/send", json={"to": "+972502345678", "message": "y", "sessionId": "worker_1", "sendAt": later})).json()
+    scheduled = (
+        await running.api.post(
+            "/api/v1/send", json={"to": "+972502345678", "message": "y", "sessionId": "worker_1", "sendAt": later}
+        )
+    ).json()
     assert (await running.api.delete("/api/sessions/worker_1")).status_code == 200
     first = (await running.api.get(f"/api/v1/messages/{queued['messageId']}")).json()
     assert (first["status"], first["error"]) == ("failed", "session deleted")

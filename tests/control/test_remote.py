@@ -72,12 +72,22 @@ async def test_wrong_key_and_unreachable_core_are_clear_errors(start_service) ->
         await gone.close()
 
 
-@pytest.mark.parametrize(("url", "safe"), [
-    ("http://127.0.0.1:3001", True), ("http://127.8.9.1:3001", True), ("http://[::1]:3001", True),
-    ("http://localhost:3001", True), ("https://core.example.org", True), ("http://0.0.0.0:3001", False),
-    ("http://10.0.0.5:3001", False), ("http://core.example.org:3001", False), ("http://[::ffff:10.0.0.5]:1", False),
-    ("ftp://127.0.0.1:21", False), ("http://[::1:3001", False),
-])
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("http://127.0.0.1:3001", True),
+        ("http://127.8.9.1:3001", True),
+        ("http://[::1]:3001", True),
+        ("http://localhost:3001", True),
+        ("https://core.example.org", True),
+        ("http://0.0.0.0:3001", False),
+        ("http://10.0.0.5:3001", False),
+        ("http://core.example.org:3001", False),
+        ("http://[::ffff:10.0.0.5]:1", False),
+        ("ftp://127.0.0.1:21", False),
+        ("http://[::1:3001", False),
+    ],
+)
 def test_a_key_travels_only_over_https_or_on_this_machine(url: str, safe: bool) -> None:
     assert may_carry_secrets(url) is safe
 
@@ -103,7 +113,12 @@ async def test_the_api_key_is_never_sent_to_an_address_off_this_machine(impostor
 def test_an_error_answered_by_the_api_is_raised_again_as_its_own_class(kind: type[WaorchError]) -> None:
     error = kind("what went wrong", session_id="worker_7")
     again = error_from(status_of(error), error_json(error))
-    assert (type(again), again.code, again.message, again.session_id) == (kind, kind.code, "what went wrong", "worker_7")
+    assert (type(again), again.code, again.message, again.session_id) == (
+        kind,
+        kind.code,
+        "what went wrong",
+        "worker_7",
+    )
 
 
 def test_a_code_of_no_class_of_ours_keeps_its_kind() -> None:

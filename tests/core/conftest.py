@@ -20,5 +20,7 @@ async def lease(redis: aioredis.Redis) -> CoreLease:
 @pytest.fixture
 async def sessions(redis: aioredis.Redis) -> list[str]:
     pool = ProxyPool(redis, SystemClock(), 4, 4, 60000, "test-proxy-id-key")
-    return [(await pool.provision({"status": "connected", "created": "0", "generation": "0"}, None, None))[0]
-            for _ in range(2)]
+    return [
+        (await pool.provision({"status": "connected", "created": "0", "generation": "0"}, None, None))[0]
+        for _ in range(2)
+    ]

@@ -34,10 +34,14 @@ async def _with_text(running: RunningService, session_id: str, text: str) -> lis
 
 async def test_a_proxy_error_logs_the_proxy_marked_bad_and_the_move(start_service, socks_proxy) -> None:
     first, second = socks_proxy(), socks_proxy()
-    running: RunningService = await start_service(PROXY_URL_1=first.url, PROXY_URL_2=second.url, MAX_SESSIONS_PER_PROXY="1")
+    running: RunningService = await start_service(
+        PROXY_URL_1=first.url, PROXY_URL_2=second.url, MAX_SESSIONS_PER_PROXY="1"
+    )
     sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
     ready = await wait_status(running.api, sid, "qr_ready")
-    on, other = (first, second) if f"127.0.0.1:{first.port}" in ready["proxy"] else (second, first)  # equal load: either
+    on, other = (
+        (first, second) if f"127.0.0.1:{first.port}" in ready["proxy"] else (second, first)
+    )  # equal load: either
     generation = (await running.core.store.get(sid)).generation
     await post_event(running, sid, "PROXY_ERROR", {"error": "connection refused"}, generation)
     logged = await entries(running, sid)
@@ -54,8 +58,12 @@ async def test_a_failed_message_and_a_failed_session_are_errors(start_service) -
     sent = await running.api.post("/api/v1/send", json={"sessionId": sid, "to": "+972502345678", "message": "hi"})
     assert sent.status_code == 202, sent.text
     message_id = sent.json()["messageId"]
-    await post_event(running, sid, "MESSAGE_FAILED", {"messageId": message_id, "permanent": True, "error": "not on WhatsApp"})
-    await post_event(running, sid, "MESSAGE_FAILED", {"messageId": message_id, "permanent": True, "error": "not on WhatsApp"})
+    await post_event(
+        running, sid, "MESSAGE_FAILED", {"messageId": message_id, "permanent": True, "error": "not on WhatsApp"}
+    )
+    await post_event(
+        running, sid, "MESSAGE_FAILED", {"messageId": message_id, "permanent": True, "error": "not on WhatsApp"}
+    )
     generation = (await running.core.store.get(sid)).generation
     await post_event(running, sid, "AUTH_FAILURE", {"reason": "banned", "detail": "account banned"}, generation)
     errors = [entry for entry in await entries(running, sid) if entry.level == "error"]

@@ -66,12 +66,14 @@ async def test_a_crash_looping_worker_is_parked_and_alerted_once(start_service, 
     assert restarts == ["sent"] + ["summarised"] * (CRASH_LIMIT - 1)
 
 
-async def test_an_alert_storm_is_one_or_two_messages_without_a_secret(start_service, socks_proxy, telegram,
-                                                                       caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_alert_storm_is_one_or_two_messages_without_a_secret(
+    start_service, socks_proxy, telegram, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     proxy = socks_proxy("alice-token", "s3cret-pass")
-    running: RunningService = await start_service(PROXY_URL_1=proxy.url, MAX_SESSIONS_PER_PROXY="10",
-                                                  WATCHDOG_INTERVAL_MS="600000", **telegram.settings())
+    running: RunningService = await start_service(
+        PROXY_URL_1=proxy.url, MAX_SESSIONS_PER_PROXY="10", WATCHDOG_INTERVAL_MS="600000", **telegram.settings()
+    )
     for _ in range(10):
         await running.core.pool.provision(STARTING, None, None)
     refused = f"SOCKS5 authentication refused for {proxy.url} (alice-token / s3cret-pass)"
@@ -86,8 +88,12 @@ async def test_an_alert_storm_is_one_or_two_messages_without_a_secret(start_serv
 
 
 async def test_a_429_is_honoured_no_call_before_retry_after(start_service, telegram) -> None:
-    too_many = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 2",
-                "parameters": {"retry_after": 2}}
+    too_many = {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 2",
+        "parameters": {"retry_after": 2},
+    }
     telegram.answers.append((429, too_many))
     running: RunningService = await start_service(**telegram.settings())
     await running.core.activity.backup_failed("no space left on device")
@@ -134,11 +140,14 @@ async def test_a_flapping_session_is_counted_not_repeated(redis: aioredis.Redis,
         await sending
     assert len(telegram.calls) <= 6
     assert [line for line in telegram.lines() if "more like this" not in line] == [
-        "⚠️ worker_1: disconnected: connection_lost", "✅ worker_1: connected"]
+        "⚠️ worker_1: disconnected: connection_lost",
+        "✅ worker_1: connected",
+    ]
 
 
-async def test_without_a_token_nothing_is_sent_and_that_is_said_once(start_service, telegram,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_without_a_token_nothing_is_sent_and_that_is_said_once(
+    start_service, telegram, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="waorch.telegram")
     running: RunningService = await start_service(TELEGRAM_API_URL=telegram.url)
     await running.core.activity.backup_failed("disk full")

@@ -29,8 +29,9 @@ async def test_concurrent_writes_share_round_trips_and_are_fsynced(redis: aiored
 
 async def test_a_command_that_cannot_be_sent_fails_only_its_caller(redis: aioredis.Redis, redis_kind: str) -> None:
     batcher = CommandBatcher(redis)
-    bad, good = await asyncio.gather(batcher.execute_durably("SET", "a", "\ud800"), batcher.execute_durably("SET", "b", "1"),
-                                     return_exceptions=True)
+    bad, good = await asyncio.gather(
+        batcher.execute_durably("SET", "a", "\ud800"), batcher.execute_durably("SET", "b", "1"), return_exceptions=True
+    )
     assert isinstance(bad, UnicodeEncodeError)
     assert good == ("OK", redis_kind == "valkey")
     assert await redis.get("b") == "1"

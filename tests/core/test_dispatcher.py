@@ -34,8 +34,15 @@ async def dispatcher(redis: aioredis.Redis, lease: CoreLease) -> AsyncIterator[D
     clock, workers = SystemClock(), WorkerClient("test-webhook-secret-0123456789")
     tiers = TierStore(redis)
     await tiers.replace([OPEN])
-    yield Dispatcher(SessionStore(redis, clock), MessageStore(redis, lease), tiers, workers, clock, ZoneInfo("UTC"),
-                     ActivityLog(redis, clock))
+    yield Dispatcher(
+        SessionStore(redis, clock),
+        MessageStore(redis, lease),
+        tiers,
+        workers,
+        clock,
+        ZoneInfo("UTC"),
+        ActivityLog(redis, clock),
+    )
     await workers.close()
 
 
@@ -45,8 +52,9 @@ async def queued(dispatcher: Dispatcher, session_id: str, to: str = TO) -> Messa
     return await dispatcher.messages.get(message.id)
 
 
-async def test_a_paused_or_unconnected_session_holds_its_head_until_that_changes(dispatcher: Dispatcher,
-                                                                               sessions: list[str]) -> None:
+async def test_a_paused_or_unconnected_session_holds_its_head_until_that_changes(
+    dispatcher: Dispatcher, sessions: list[str]
+) -> None:
     message = await queued(dispatcher, sessions[0])
     session = await dispatcher.sessions.get(sessions[0])
     hold = await dispatcher.timing.next_send(session, message)
@@ -59,8 +67,9 @@ async def test_a_paused_or_unconnected_session_holds_its_head_until_that_changes
     assert (hold.at, hold.reason, hold.text) == (math.inf, "not_connected", "the session is not connected (qr_ready)")
 
 
-async def test_of_a_ban_a_retry_and_the_reach_out_hold_the_one_that_ends_last_decides(dispatcher: Dispatcher,
-                                                                                  sessions: list[str]) -> None:
+async def test_of_a_ban_a_retry_and_the_reach_out_hold_the_one_that_ends_last_decides(
+    dispatcher: Dispatcher, sessions: list[str]
+) -> None:
     sid, now = sessions[0], time.time()
     message = await queued(dispatcher, sid)
     holds = {"banned": {"ban_until": now + 300}, "reach_out": {"restricted_until": now + 600}}
@@ -80,12 +89,17 @@ async def test_the_reach_out_hold_holds_only_new_contacts(dispatcher: Dispatcher
     await dispatcher.settle(sid, known.id, {"state": "sent", "waId": "W1"})
     await dispatcher.sessions.update(sid, restricted_until=time.time() + 600)
     session = await dispatcher.sessions.get(sid)
-    assert (await dispatcher.timing.next_send(session, await queued(dispatcher, sid))).reason == ""  # a contact: not held
-    assert (await dispatcher.timing.next_send(session, await queued(dispatcher, sid, "972524444444"))).reason == "reach_out"
+    assert (
+        await dispatcher.timing.next_send(session, await queued(dispatcher, sid))
+    ).reason == ""  # a contact: not held
+    assert (
+        await dispatcher.timing.next_send(session, await queued(dispatcher, sid, "972524444444"))
+    ).reason == "reach_out"
 
 
-async def test_a_send_not_made_is_tried_again_later_each_time_then_given_up(dispatcher: Dispatcher,
-                                                                          sessions: list[str]) -> None:
+async def test_a_send_not_made_is_tried_again_later_each_time_then_given_up(
+    dispatcher: Dispatcher, sessions: list[str]
+) -> None:
     sid = sessions[0]
     message = await queued(dispatcher, sid)
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -94,7 +108,9 @@ async def test_a_send_not_made_is_tried_again_later_each_time_then_given_up(disp
         await dispatcher.settle(sid, message.id, {"state": "not_sent", "error": "no route"})
         message = await dispatcher.messages.get(message.id)
         if attempt < MAX_ATTEMPTS:
-            assert message.status == "queued" and before + retry_delay(attempt) <= message.retry_at <= time.time() + retry_delay(attempt)
+            assert message.status == "queued" and before + retry_delay(
+                attempt
+            ) <= message.retry_at <= time.time() + retry_delay(attempt)
     assert (message.status, message.error) == ("dead", f"gave up after {MAX_ATTEMPTS} attempts: no route")
 
 
@@ -118,8 +134,12 @@ async def test_a_message_arriving_just_after_a_wake_is_sent_at_once(scaled) -> N
     for n in range(16):
         lifted = {"reason": "reachout_timelock", "detail": "test", "until": 0}  # a restriction already over
         assert (await post_event(running, sid, "SEND_RESTRICTED", lifted, generation)).status_code == 200
-        queued = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": f"m{n}", "sessionId": sid})).json()
-        await eventually(lambda m=queued["messageId"]: _is(status_of(running, m), "sent"), timeout=4)  # a lost wake waits 15 s
+        queued = (
+            await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": f"m{n}", "sessionId": sid})
+        ).json()
+        await eventually(
+            lambda m=queued["messageId"]: _is(status_of(running, m), "sent"), timeout=4
+        )  # a lost wake waits 15 s
 
 
 async def test_reach_out_timelock_holds_new_contacts_only_until_it_passes(start_service, sim_factory) -> None:
@@ -128,15 +148,25 @@ async def test_reach_out_timelock_holds_new_contacts_only_until_it_passes(start_
     running = await start_service(clock=clock, SIM_URL=sim.url, RESTRICT_NEW_CONTACTS_MS="120000")
     await running.api.put("/api/trust-tiers", json={"tiers": [FAST]})
     sid = await connected_session(running, sim.url)
-    known = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "hello", "sessionId": sid})).json()
+    known = (
+        await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "hello", "sessionId": sid})
+    ).json()
 
     await eventually(lambda: _is(status_of(running, known["messageId"]), "sent"), timeout=10)
     generation = (await running.core.store.get(sid)).generation
-    answer = await post_event(running, sid, "SEND_RESTRICTED", {"reason": "reachout_timelock", "detail": "463", "until": None}, generation)
+    answer = await post_event(
+        running, sid, "SEND_RESTRICTED", {"reason": "reachout_timelock", "detail": "463", "until": None}, generation
+    )
     assert answer.status_code == 200
-    again = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "known contact", "sessionId": sid})).json()
+    again = (
+        await running.api.post(
+            "/api/v1/send", json={"to": "+972522222222", "message": "known contact", "sessionId": sid}
+        )
+    ).json()
     await eventually(lambda: _is(status_of(running, again["messageId"]), "sent"), timeout=10)
-    new = (await running.api.post("/api/v1/send", json={"to": "+972524444444", "message": "new contact", "sessionId": sid})).json()
+    new = (
+        await running.api.post("/api/v1/send", json={"to": "+972524444444", "message": "new contact", "sessionId": sid})
+    ).json()
     await clock.sleep(60)  # half the hold
     assert await status_of(running, new["messageId"]) == "queued"
     queue = (await running.api.get(f"/api/sessions/{sid}/queue")).json()
@@ -152,11 +182,16 @@ async def test_a_waiting_queue_says_why_in_words(start_service, sim) -> None:
     later = {**FAST, "perMinute": 1, "hoursStart": f"{hour:02d}:00", "hoursEnd": f"{(hour + 1) % 24:02d}:00"}
     assert (await running.api.put("/api/trust-tiers", json={"tiers": [later]})).status_code == 200
     sid = await connected_session(running, sim.url)
-    first = (await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "one", "sessionId": sid})).json()
+    first = (
+        await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "one", "sessionId": sid})
+    ).json()
     queue = (await running.api.get(f"/api/sessions/{sid}/queue")).json()
     conforms("GET", "/api/sessions/{id}/queue", await running.api.get(f"/api/sessions/{sid}/queue"))
-    assert queue["waiting"] == {"reason": "hours", "text": f"outside active hours {hour:02d}:00-{(hour + 1) % 24:02d}:00 "
-                                f"(Asia/Jerusalem): opens {hour:02d}:00" + (" tomorrow" if hour < 2 else "")}
+    assert queue["waiting"] == {
+        "reason": "hours",
+        "text": f"outside active hours {hour:02d}:00-{(hour + 1) % 24:02d}:00 "
+        f"(Asia/Jerusalem): opens {hour:02d}:00" + (" tomorrow" if hour < 2 else ""),
+    }
     assert (await running.api.put("/api/trust-tiers", json={"tiers": [{**FAST, "perMinute": 1}]})).status_code == 200
     await eventually(lambda: _is(status_of(running, first["messageId"]), "sent"), timeout=10)
     await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "two", "sessionId": sid})

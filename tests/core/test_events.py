@@ -42,16 +42,27 @@ async def test_logged_out_deletes_auth_data(running: RunningService) -> None:
     auth = running.settings.sessions_dir / "worker_1"
     auth.mkdir(parents=True)
     (auth / "creds.json").write_text("{}")
-    await post_event(running, "worker_1", "DISCONNECTED", {"reason": "logged_out", "loggedOut": True, "detail": "removed on phone"})
+    await post_event(
+        running, "worker_1", "DISCONNECTED", {"reason": "logged_out", "loggedOut": True, "detail": "removed on phone"}
+    )
     current = await session(running)
     assert current.status == "logged_out" and "removed on phone" in current.reason and not auth.exists()
 
 
 async def test_temporary_ban_keeps_expiry(running: RunningService) -> None:
     until = time.time() + 3600
-    await post_event(running, "worker_1", "DISCONNECTED", {"reason": "temporary_ban", "loggedOut": False, "code": 101, "expiresAt": until})
+    await post_event(
+        running,
+        "worker_1",
+        "DISCONNECTED",
+        {"reason": "temporary_ban", "loggedOut": False, "code": 101, "expiresAt": until},
+    )
     current = await session(running)
-    assert current.status == "disconnected" and current.ban_until == pytest.approx(until) and "temporary_ban" in current.reason
+    assert (
+        current.status == "disconnected"
+        and current.ban_until == pytest.approx(until)
+        and "temporary_ban" in current.reason
+    )
 
 
 @pytest.mark.parametrize("reason", ["stream_replaced", "client_outdated"])
@@ -82,13 +93,25 @@ async def test_malformed_event_data_is_400_and_changes_nothing(running: RunningS
     assert (await session(running)).status == "stopped"
 
 
-@pytest.mark.parametrize("url", [
-    "http://10.1.2.3:8080", "http://0.0.0.0:{port}", "http://169.254.169.254:80", "http://core.example.org:80",
-    "https://127.0.0.1:{port}", "http://user:pw@127.0.0.1:{port}", "http://127.0.0.1:{port}/elsewhere",
-    "http://127.0.0.1", "http://[::1:{port}", 5555, "",
-])
-async def test_a_signed_ping_naming_an_address_off_this_machine_is_refused(running: RunningService, impostor: Impostor,
-                                                                          url: object) -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.1.2.3:8080",
+        "http://0.0.0.0:{port}",
+        "http://169.254.169.254:80",
+        "http://core.example.org:80",
+        "https://127.0.0.1:{port}",
+        "http://user:pw@127.0.0.1:{port}",
+        "http://127.0.0.1:{port}/elsewhere",
+        "http://127.0.0.1",
+        "http://[::1:{port}",
+        5555,
+        "",
+    ],
+)
+async def test_a_signed_ping_naming_an_address_off_this_machine_is_refused(
+    running: RunningService, impostor: Impostor, url: object
+) -> None:
     """Anyone holding a leaked worker key cannot point the core's commands (texts, recipients) elsewhere."""
     await post_event(running, "worker_1", "PING", ping("http://127.0.0.1:5555"))
     before = await session(running)
@@ -99,7 +122,9 @@ async def test_a_signed_ping_naming_an_address_off_this_machine_is_refused(runni
     assert (after.command_url, after.last_ping) == (before.command_url, before.last_ping)
     if isinstance(url, str) and "{port}" in url:  # (only these could reach anything, and only this machine)
         with pytest.raises(WorkerUnreachable):
-            await running.core.workers.command(Session("worker_1", command_url=shown), "send", to="972522222222", text="hi")
+            await running.core.workers.command(
+                Session("worker_1", command_url=shown), "send", to="972522222222", text="hi"
+            )
     assert impostor.received == []
 
 

@@ -15,10 +15,12 @@ from waorch.worker.connect_failures import KINDS
 
 @pytest.mark.timeout(60)
 async def test_a_dial_that_fails_after_the_proxy_says_why_and_when_the_worker_tries_again(
-        start_service, not_whatsapp: RelayingSocks) -> None:
+    start_service, not_whatsapp: RelayingSocks
+) -> None:
     # The watchdog's periodic pass is 10 minutes away: the restart must come from the disconnect itself.
-    running: RunningService = await start_service(WORKER_ENGINE="neonize", PROXY_URL_1=not_whatsapp.url(),
-                                                  WATCHDOG_INTERVAL_MS="600000")
+    running: RunningService = await start_service(
+        WORKER_ENGINE="neonize", PROXY_URL_1=not_whatsapp.url(), WATCHDOG_INTERVAL_MS="600000"
+    )
     sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
 
     async def backing_off() -> dict | None:
@@ -27,8 +29,9 @@ async def test_a_dial_that_fails_after_the_proxy_says_why_and_when_the_worker_tr
         return body if waiting else None
 
     body = await eventually(backing_off, timeout=40)
-    assert body["reason"] == ("tls: the secure connection to WhatsApp failed (TLS): "
-                              "tls: first record does not look like a TLS handshake")
+    assert body["reason"] == (
+        "tls: the secure connection to WhatsApp failed (TLS): tls: first record does not look like a TLS handshake"
+    )
     assert body["hint"] == KINDS["tls"].check
     assert 0 < body["nextStartAt"] - time.time() <= 60
     conforms("GET", "/api/sessions/{id}", (await running.api.get(f"/api/sessions/{sid}")))
@@ -43,8 +46,12 @@ async def test_a_long_worker_reason_keeps_its_end_and_a_connection_clears_the_hi
     await running.core.pool.provision({"status": "starting", "created": "0", "generation": "0"}, None, None)
     cause = "dial tcp: lookup web.whatsapp.com: no such host"
     detail = "WhatsApp's address could not be looked up (DNS): " + "wrapped: " * 60 + cause
-    await post_event(running, "worker_1", "DISCONNECTED", {"reason": "dns", "loggedOut": False, "detail": detail,
-                                                           "hint": KINDS["dns"].check})
+    await post_event(
+        running,
+        "worker_1",
+        "DISCONNECTED",
+        {"reason": "dns", "loggedOut": False, "detail": detail, "hint": KINDS["dns"].check},
+    )
     session = await running.core.store.get("worker_1")
     assert session.status == "disconnected" and session.reason.startswith("dns: WhatsApp's address")
     assert session.reason.endswith(cause) and " … " in session.reason and len(session.reason) <= 300
@@ -59,7 +66,9 @@ async def test_a_refusing_proxy_with_no_other_to_move_to_fails_the_session_sayin
     sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
     body = await wait_status(running.api, sid, "failed")
     endpoint = dead.removeprefix("socks5h://")
-    assert body["reason"].startswith(f"proxy {endpoint} failed (the proxy refused the connection: socks5h://{endpoint}: ")
+    assert body["reason"].startswith(
+        f"proxy {endpoint} failed (the proxy refused the connection: socks5h://{endpoint}: "
+    )
     assert body["reason"].endswith(" and every usable proxy already carries the maximum number of sessions")
     assert body["hint"] == KINDS["proxy_refused"].check
     [proxy] = (await running.api.get("/api/proxies")).json()["proxies"]

@@ -7,7 +7,9 @@ from support import RunningService, eventually, scan, wait_status
 
 async def test_killed_proxy_moves_session_to_another_proxy(start_service, sim, socks_proxy) -> None:
     first, second = socks_proxy(), socks_proxy(user="alice", password="s3cret")
-    running: RunningService = await start_service(PROXY_URL_1=first.url, PROXY_URL_2=second.url, MAX_SESSIONS_PER_PROXY="1")
+    running: RunningService = await start_service(
+        PROXY_URL_1=first.url, PROXY_URL_2=second.url, MAX_SESSIONS_PER_PROXY="1"
+    )
     sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
     ready = await wait_status(running.api, sid, "qr_ready")
     assert ready["proxy"] == first.url
@@ -19,7 +21,11 @@ async def test_killed_proxy_moves_session_to_another_proxy(start_service, sim, s
 
     async def moved() -> dict | None:
         body = (await running.api.get(f"/api/sessions/{sid}")).json()
-        return body if body["status"] == "connected" and body["proxy"] == "socks5h://***@" + second.url.split("@")[1] else None
+        return (
+            body
+            if body["status"] == "connected" and body["proxy"] == "socks5h://***@" + second.url.split("@")[1]
+            else None
+        )
 
     body = await eventually(moved, timeout=15)
     assert body["phone"] == "972501111111"

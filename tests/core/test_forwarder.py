@@ -39,7 +39,9 @@ async def start(redis: aioredis.Redis, receiver: EventReceiver) -> AsyncIterator
     tasks: list[asyncio.Task[None]] = []
 
     def run(policy: RetryPolicy = FAST, **options: float) -> Forwarder:
-        forwarder = Forwarder(Outbox(redis, SystemClock()), receiver.url, SECRET, policy, **{"timeout": 2.0, "poll": 0.02, **options})
+        forwarder = Forwarder(
+            Outbox(redis, SystemClock()), receiver.url, SECRET, policy, **{"timeout": 2.0, "poll": 0.02, **options}
+        )
         tasks.append(asyncio.ensure_future(forwarder.run_forever(stopping)))
         return forwarder
 
@@ -52,7 +54,9 @@ def message(n: int, text: str = "hi") -> dict:
     return {"from": "972502222222", "text": f"{text} {n}", "waId": f"WA{n}", "timestamp": 1700000000 + n}
 
 
-async def test_message_forwarded_signed(inbox: Inbox, receiver: EventReceiver, start: Start, redis: aioredis.Redis) -> None:
+async def test_message_forwarded_signed(
+    inbox: Inbox, receiver: EventReceiver, start: Start, redis: aioredis.Redis
+) -> None:
     start()
     stored = await inbox.add("worker_1", message(1, "שלום 🌍"))
     [event] = await receiver.wait_for(1)
@@ -66,7 +70,9 @@ async def _outbox_empty(redis: aioredis.Redis) -> bool:
     return not await redis.exists(forward_lane("worker_1"), forward_lane("worker_2"), FORWARD_DUE)
 
 
-async def test_receiver_down_then_up_gets_everything_in_order(inbox: Inbox, receiver: EventReceiver, start: Start) -> None:
+async def test_receiver_down_then_up_gets_everything_in_order(
+    inbox: Inbox, receiver: EventReceiver, start: Start
+) -> None:
     await receiver.stop()
     start(RetryPolicy(first_delay=0.05, max_delay=0.1, max_attempts=1000))
     for n in range(1, 6):
@@ -79,8 +85,9 @@ async def test_receiver_down_then_up_gets_everything_in_order(inbox: Inbox, rece
     assert all(r.verified(SECRET) for r in receiver.received) and len({e["id"] for e in events}) == 5
 
 
-async def test_always_failing_delivery_ends_in_the_failed_list(inbox: Inbox, receiver: EventReceiver, start: Start,
-                                                              redis: aioredis.Redis) -> None:
+async def test_always_failing_delivery_ends_in_the_failed_list(
+    inbox: Inbox, receiver: EventReceiver, start: Start, redis: aioredis.Redis
+) -> None:
     receiver.status = 503
     start()
     stored = await inbox.add("worker_1", message(1))
@@ -96,8 +103,9 @@ async def test_always_failing_delivery_ends_in_the_failed_list(inbox: Inbox, rec
     assert (await receiver.wait_for(4))[-1]["data"]["text"] == "hi 2"
 
 
-async def test_old_event_is_given_up_after_one_failure(inbox: Inbox, receiver: EventReceiver, start: Start,
-                                                       redis: aioredis.Redis) -> None:
+async def test_old_event_is_given_up_after_one_failure(
+    inbox: Inbox, receiver: EventReceiver, start: Start, redis: aioredis.Redis
+) -> None:
     receiver.status = 500
     start(RetryPolicy(first_delay=0.05, max_attempts=100, max_age=0.0))
     await inbox.add("worker_1", message(1))
@@ -105,8 +113,9 @@ async def test_old_event_is_given_up_after_one_failure(inbox: Inbox, receiver: E
     assert failed["attempts"] == 1 and len(receiver.received) == 1
 
 
-async def test_failing_session_does_not_hold_up_another(inbox: Inbox, receiver: EventReceiver, start: Start,
-                                                        redis: aioredis.Redis) -> None:
+async def test_failing_session_does_not_hold_up_another(
+    inbox: Inbox, receiver: EventReceiver, start: Start, redis: aioredis.Redis
+) -> None:
     receiver.failing = {"worker_1"}
     start(RetryPolicy(first_delay=5.0, max_attempts=10))
     await inbox.add("worker_1", message(1))
@@ -124,7 +133,9 @@ async def _equals(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
 
 
-async def test_timeout_counts_as_a_failed_attempt(inbox: Inbox, receiver: EventReceiver, start: Start, redis: aioredis.Redis) -> None:
+async def test_timeout_counts_as_a_failed_attempt(
+    inbox: Inbox, receiver: EventReceiver, start: Start, redis: aioredis.Redis
+) -> None:
     receiver.delay = 10.0
     start(RetryPolicy(first_delay=0.05, max_attempts=2), timeout=0.2)
     await inbox.add("worker_1", message(1))
@@ -132,8 +143,9 @@ async def test_timeout_counts_as_a_failed_attempt(inbox: Inbox, receiver: EventR
     assert failed["attempts"] == 2 and failed["error"].startswith("ReadTimeout")
 
 
-async def test_status_changes_forwarded_without_repeats(redis: aioredis.Redis, receiver: EventReceiver, start: Start,
-                                                        inbox: Inbox) -> None:
+async def test_status_changes_forwarded_without_repeats(
+    redis: aioredis.Redis, receiver: EventReceiver, start: Start, inbox: Inbox
+) -> None:
     store = SessionStore(redis, SystemClock())
     store.status_listeners.append(Outbox(redis, SystemClock()).status_changed)
     start()
@@ -146,16 +158,23 @@ async def test_status_changes_forwarded_without_repeats(redis: aioredis.Redis, r
     events = await receiver.wait_for(4)
     await asyncio.sleep(0.2)
     assert [(e["type"], e["data"].get("status")) for e in receiver.events()] == [
-        ("session.status", "qr_ready"), ("session.status", "connected"), ("message", None), ("session.status", "disconnected")]
+        ("session.status", "qr_ready"),
+        ("session.status", "connected"),
+        ("message", None),
+        ("session.status", "disconnected"),
+    ]
     assert events[0]["data"] == {"status": "qr_ready", "reason": None}
     assert events[3]["data"] == {"status": "disconnected", "reason": "temporary_ban: banned for 1 h"}
 
 
-async def test_stop_flag_ends_the_loop_and_keeps_what_was_in_flight(inbox: Inbox, receiver: EventReceiver,
-                                                                    redis: aioredis.Redis) -> None:
+async def test_stop_flag_ends_the_loop_and_keeps_what_was_in_flight(
+    inbox: Inbox, receiver: EventReceiver, redis: aioredis.Redis
+) -> None:
     receiver.delay = 10.0
     stopping = asyncio.Event()
-    task = asyncio.ensure_future(Forwarder(Outbox(redis, SystemClock()), receiver.url, SECRET, poll=0.02).run_forever(stopping))
+    task = asyncio.ensure_future(
+        Forwarder(Outbox(redis, SystemClock()), receiver.url, SECRET, poll=0.02).run_forever(stopping)
+    )
     await inbox.add("worker_1", message(1))
     await receiver.wait_for(1)
     stopping.set()

@@ -25,7 +25,13 @@ async def pool(redis: aioredis.Redis) -> ProxyPool:
 
 
 def incoming(n: int, text: str = "hello") -> dict:
-    return {"from": SENDER, "chat": SENDER, "text": f"{text} {n}", "waId": f"3EB0{n:018X}", "timestamp": 1700000000.5 + n}
+    return {
+        "from": SENDER,
+        "chat": SENDER,
+        "text": f"{text} {n}",
+        "waId": f"3EB0{n:018X}",
+        "timestamp": 1700000000.5 + n,
+    }
 
 
 async def test_message_kept_with_its_fields(redis: aioredis.Redis, pool: ProxyPool) -> None:
@@ -33,8 +39,17 @@ async def test_message_kept_with_its_fields(redis: aioredis.Redis, pool: ProxyPo
     text = "שלום עולם 👋🏽 — מה נשמע? 🇮🇱"
     stored = await inbox.add("worker_1", {"from": SENDER, "text": text, "waId": "3EB0AA", "timestamp": 1700000000.25})
     assert stored is not None
-    assert stored == {"id": 1, "sessionId": "worker_1", "from": SENDER, "chat": SENDER, "text": text, "truncated": False, "waId": "3EB0AA",
-                      "timestamp": 1700000000.25, "receivedAt": stored["receivedAt"]}
+    assert stored == {
+        "id": 1,
+        "sessionId": "worker_1",
+        "from": SENDER,
+        "chat": SENDER,
+        "text": text,
+        "truncated": False,
+        "waId": "3EB0AA",
+        "timestamp": 1700000000.25,
+        "receivedAt": stored["receivedAt"],
+    }
     assert await inbox.page("worker_1", 10) == [stored]
 
 
@@ -84,11 +99,18 @@ async def test_unknown_or_deleted_session_keeps_nothing(redis: aioredis.Redis, p
     assert await redis.keys("waorch:session:*") == ["waorch:session:counter"]
 
 
-@pytest.mark.parametrize("data", [
-    {}, {"from": SENDER, "text": "x"}, {"from": SENDER, "waId": "A"}, {"text": "x", "waId": "A"},
-    {"from": 5, "text": "x", "waId": "A"}, {"from": SENDER, "text": None, "waId": "A"},
-    {"from": SENDER, "text": "x", "waId": "A" * 129},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"from": SENDER, "text": "x"},
+        {"from": SENDER, "waId": "A"},
+        {"text": "x", "waId": "A"},
+        {"from": 5, "text": "x", "waId": "A"},
+        {"from": SENDER, "text": None, "waId": "A"},
+        {"from": SENDER, "text": "x", "waId": "A" * 129},
+    ],
+)
 async def test_malformed_message_is_refused(redis: aioredis.Redis, pool: ProxyPool, data: dict) -> None:
     with pytest.raises(BadRequest):
         await Inbox(redis, SystemClock(), 10).add("worker_1", data)
@@ -96,7 +118,9 @@ async def test_malformed_message_is_refused(redis: aioredis.Redis, pool: ProxyPo
 
 
 async def test_missing_chat_and_timestamp_get_defaults(redis: aioredis.Redis, pool: ProxyPool) -> None:
-    stored = await Inbox(redis, SystemClock(), 10).add("worker_1", {"from": SENDER, "text": "", "waId": "X1", "timestamp": True})
+    stored = await Inbox(redis, SystemClock(), 10).add(
+        "worker_1", {"from": SENDER, "text": "", "waId": "X1", "timestamp": True}
+    )
     assert stored is not None and stored["chat"] == SENDER and stored["timestamp"] == stored["receivedAt"]
 
 

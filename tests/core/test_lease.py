@@ -59,8 +59,9 @@ async def test_lease_expires_without_renewal_and_a_holder_steps_down_when_taken(
 
 
 async def test_lease_of_a_killed_process_is_taken_over_at_once(redis: Any, redis_server: Any) -> None:
-    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLD_AND_WAIT, redis_server.url,
-                                                  stdout=asyncio.subprocess.PIPE)
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLD_AND_WAIT, redis_server.url, stdout=asyncio.subprocess.PIPE
+    )
     try:
         assert (await holder.stdout.readline()).strip() == b"1"
         with pytest.raises(CoreActive):
@@ -71,8 +72,9 @@ async def test_lease_of_a_killed_process_is_taken_over_at_once(redis: Any, redis
     assert await CoreLease(redis, "http://127.0.0.1:1002").acquire() == 2  # its TTL is 10 min: no wait
 
 
-async def test_deposed_core_is_fenced_and_stops_starting_workers(make_settings: Callable[..., Settings],
-                                                                 sim: SimServer, redis: Any) -> None:
+async def test_deposed_core_is_fenced_and_stops_starting_workers(
+    make_settings: Callable[..., Settings], sim: SimServer, redis: Any
+) -> None:
     settings = make_settings(SIM_URL=sim.url)
     first, second = Core(settings, redis), Core(settings, redis)
     await first.start()
@@ -96,7 +98,9 @@ async def _has_worker(core: Core, session_id: str) -> bool:
     return bool((await core.store.get(session_id)).worker)
 
 
-async def test_deposed_core_cannot_start_a_send(make_settings: Callable[..., Settings], sim: SimServer, redis: Any) -> None:
+async def test_deposed_core_cannot_start_a_send(
+    make_settings: Callable[..., Settings], sim: SimServer, redis: Any
+) -> None:
     settings = make_settings(SIM_URL=sim.url)
     first, second = Core(settings, redis), Core(settings, redis)
     await first.start()

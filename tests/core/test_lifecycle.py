@@ -22,8 +22,9 @@ def workers_of(sessions_dir: Path) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["environ", "status"]):
         with contextlib.suppress(psutil.Error):
-            if (process.info["environ"] or {}).get("AUTH_DIR", "").startswith(str(sessions_dir)) \
-                    and process.info["status"] != psutil.STATUS_ZOMBIE:
+            if (process.info["environ"] or {}).get("AUTH_DIR", "").startswith(str(sessions_dir)) and process.info[
+                "status"
+            ] != psutil.STATUS_ZOMBIE:
                 found.append(process)
     return found
 

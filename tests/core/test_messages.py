@@ -22,7 +22,9 @@ DAY = "2026-01-01"
 
 
 async def accept(store: MessageStore, session_id: str, to: str = "972522222222", send_at: float = 0.0) -> str:
-    message = Message(new_message_id(), session_id, to, "hello", "", created=time.time(), send_at=send_at, count_day=DAY)
+    message = Message(
+        new_message_id(), session_id, to, "hello", "", created=time.time(), send_at=send_at, count_day=DAY
+    )
     await store.accept(message, DEFAULT_TIERS, time.time(), due=not send_at)
     return message.id
 
@@ -35,7 +37,8 @@ async def settle(store: MessageStore, session_id: str, outcome: MessageStatus, t
 
 
 async def test_a_finished_message_expires_and_a_waiting_or_sending_one_never_does(
-        redis: aioredis.Redis, lease: CoreLease, sessions: list[str]) -> None:
+    redis: aioredis.Redis, lease: CoreLease, sessions: list[str]
+) -> None:
     store = MessageStore(redis, lease, Retention(message_s=1))
     sid = sessions[0]
     finished = await settle(store, sid, MessageStatus.SENT)
@@ -55,7 +58,8 @@ async def test_a_finished_message_expires_and_a_waiting_or_sending_one_never_doe
 
 
 async def test_an_unknown_outcome_settled_later_keeps_its_retention(
-        redis: aioredis.Redis, lease: CoreLease, sessions: list[str]) -> None:
+    redis: aioredis.Redis, lease: CoreLease, sessions: list[str]
+) -> None:
     store = MessageStore(redis, lease, Retention(message_s=600))
     message_id = await settle(store, sessions[0], MessageStatus.UNKNOWN)
     await redis.persist(f"waorch:msg:{message_id}")
@@ -66,7 +70,8 @@ async def test_an_unknown_outcome_settled_later_keeps_its_retention(
 
 
 async def test_the_lists_of_dead_and_unknown_messages_keep_the_newest(
-        redis: aioredis.Redis, lease: CoreLease, sessions: list[str]) -> None:
+    redis: aioredis.Redis, lease: CoreLease, sessions: list[str]
+) -> None:
     store = MessageStore(redis, lease, Retention(list_limit=3))
     dead = [await settle(store, sessions[0], MessageStatus.DEAD) for _ in range(5)]
     unknown = [await settle(store, sessions[0], MessageStatus.UNKNOWN) for _ in range(4)]
@@ -75,7 +80,8 @@ async def test_the_lists_of_dead_and_unknown_messages_keep_the_newest(
 
 
 async def test_a_session_keeps_its_newest_contacts_and_a_last_sender_is_forgotten(
-        redis: aioredis.Redis, lease: CoreLease, sessions: list[str]) -> None:
+    redis: aioredis.Redis, lease: CoreLease, sessions: list[str]
+) -> None:
     store = MessageStore(redis, lease, Retention(contacts_per_session=2, contact_s=1))
     recipients = ["972521111111", "972522222222", "972523333333"]
     for to in recipients:
@@ -90,7 +96,8 @@ async def test_a_session_keeps_its_newest_contacts_and_a_last_sender_is_forgotte
 
 
 async def test_forgetting_a_session_removes_its_keys_and_fails_its_waiting_messages(
-        redis: aioredis.Redis, lease: CoreLease, sessions: list[str]) -> None:
+    redis: aioredis.Redis, lease: CoreLease, sessions: list[str]
+) -> None:
     store = MessageStore(redis, lease, Retention(message_s=600))
     gone, kept = sessions
     for sid in sessions:

@@ -11,11 +11,17 @@ WHATSAPP_HOSTS = {"web.whatsapp.com", "g.whatsapp.net", "w1.web.whatsapp.com", "
 
 
 @pytest.mark.timeout(90)
-async def test_refusing_proxy_fails_over_to_the_next_and_dials_by_name(start_service, recording_proxy: RecordingSocks) -> None:
+async def test_refusing_proxy_fails_over_to_the_next_and_dials_by_name(
+    start_service, recording_proxy: RecordingSocks
+) -> None:
     dead = f"socks5h://alice:first-secret@127.0.0.1:{free_port()}"
     running: RunningService = await start_service(
-        WORKER_ENGINE="neonize", PROXY_URL_1=dead, PROXY_URL_2=recording_proxy.url(auth="bob:second-secret"),
-        MAX_SESSIONS_PER_PROXY="1", PROXY_COOLDOWN_MS="600000")
+        WORKER_ENGINE="neonize",
+        PROXY_URL_1=dead,
+        PROXY_URL_2=recording_proxy.url(auth="bob:second-secret"),
+        MAX_SESSIONS_PER_PROXY="1",
+        PROXY_COOLDOWN_MS="600000",
+    )
     sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
     request = await recording_proxy.first_request(timeout=60)
     assert request.address_type == ATYP_DOMAIN and request.host in WHATSAPP_HOSTS and request.port == 443

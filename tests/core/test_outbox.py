@@ -19,7 +19,8 @@ def status_of(claim: Claim) -> str:
 
 
 async def test_a_status_change_is_queued_once_and_not_for_a_session_that_is_gone(
-        redis: aioredis.Redis, sessions: list[str]) -> None:
+    redis: aioredis.Redis, sessions: list[str]
+) -> None:
     outbox = Outbox(redis, SystemClock())
     sid = sessions[0]
     for status in ("qr_ready", "qr_ready", "connected", "connected"):  # a rotating QR repeats qr_ready
@@ -32,7 +33,8 @@ async def test_a_status_change_is_queued_once_and_not_for_a_session_that_is_gone
 
 
 async def test_a_claimed_lane_waits_out_its_lease_then_its_head_is_claimed_again(
-        redis: aioredis.Redis, sessions: list[str]) -> None:
+    redis: aioredis.Redis, sessions: list[str]
+) -> None:
     outbox = Outbox(redis, SystemClock())
     await outbox.status_changed(sessions[0], "connected", "")
     [claim] = await outbox.claim(10, lease=0.3)
@@ -46,7 +48,9 @@ async def test_a_claimed_lane_waits_out_its_lease_then_its_head_is_claimed_again
     assert again.delivery_id == claim.delivery_id  # the same event, under the same id
 
 
-async def test_a_delivered_head_is_dropped_and_the_next_is_due_at_once(redis: aioredis.Redis, sessions: list[str]) -> None:
+async def test_a_delivered_head_is_dropped_and_the_next_is_due_at_once(
+    redis: aioredis.Redis, sessions: list[str]
+) -> None:
     outbox = Outbox(redis, SystemClock())
     await outbox.status_changed(sessions[0], "qr_ready", "")
     await outbox.status_changed(sessions[0], "connected", "")
@@ -82,7 +86,9 @@ async def test_given_up_deliveries_keep_the_newest_up_to_the_limit(redis: aiored
         await outbox.give_up(Claim(claim.session_id, claim.body, attempts), f"HTTP 500 after {attempts + 1}")
     failed = await outbox.failed(10)
     assert [(row["delivery"]["data"]["status"], row["attempts"], row["error"]) for row in failed] == [
-        ("disconnected", 8, "HTTP 500 after 8"), ("connected", 5, "HTTP 500 after 5")]
+        ("disconnected", 8, "HTTP 500 after 8"),
+        ("connected", 5, "HTTP 500 after 5"),
+    ]
     assert await outbox.pending() == 0
 
 

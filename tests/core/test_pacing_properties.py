@@ -47,14 +47,18 @@ async def sim_log(sim_url: str) -> list[dict]:
         return (await client.get(f"{sim_url}/sim/phones/{PHONE}/messages")).json()
 
 
-def check_properties(entries: list[dict], accepted: list[str], scenario: dict, opens: datetime, closes: datetime) -> None:
+def check_properties(
+    entries: list[dict], accepted: list[str], scenario: dict, opens: datetime, closes: datetime
+) -> None:
     times = [entry["at"] for entry in entries]
     assert [e["messageId"] for e in entries] == accepted[: len(entries)], "FIFO per session"
     for at in times:
         assert opens.timestamp() <= at < closes.timestamp(), "inside active hours"
         assert sum(at <= other < at + 60 for other in times) <= scenario["per_minute"], "sliding per-minute cap"
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert all(gap >= scenario["delay_min"] / 1000 for gap in gaps), f"minimum delay {scenario['delay_min']} ms, gaps {gaps}"
+    assert all(gap >= scenario["delay_min"] / 1000 for gap in gaps), (
+        f"minimum delay {scenario['delay_min']} ms, gaps {gaps}"
+    )
     assert len(entries) <= scenario["daily"], "daily limit"
 
 
@@ -76,17 +80,28 @@ async def test_deliveries_respect_the_tier(rehearsal, scenario: dict) -> None:
     now = datetime.fromtimestamp(clock.now(), running.settings.timezone)
     opens = (now + timedelta(minutes=1 + scenario["opens_in_minutes"])).replace(second=0, microsecond=0)
     closes = opens + timedelta(minutes=scenario["window_minutes"])
-    tier = {"name": "t", "minAgeDays": 0, "dailyLimit": scenario["daily"], "perMinute": scenario["per_minute"],
-            "delayMinMs": scenario["delay_min"], "delayMaxMs": scenario["delay_max"],
-            "hoursStart": hhmm(opens), "hoursEnd": hhmm(closes)}
+    tier = {
+        "name": "t",
+        "minAgeDays": 0,
+        "dailyLimit": scenario["daily"],
+        "perMinute": scenario["per_minute"],
+        "delayMinMs": scenario["delay_min"],
+        "delayMaxMs": scenario["delay_max"],
+        "hoursStart": hhmm(opens),
+        "hoursEnd": hhmm(closes),
+    }
     assert (await running.api.put("/api/trust-tiers", json={"tiers": [tier]})).status_code == 200
-    await running.core.redis.delete(*[k for k in await running.core.redis.keys(f"waorch:count:{session}:*")] or ["none"])
+    await running.core.redis.delete(
+        *[k for k in await running.core.redis.keys(f"waorch:count:{session}:*")] or ["none"]
+    )
     accepted: list[str] = []
     start = clock.now()
     for offset, count in sorted(scenario["bursts"]):
         await clock.sleep(start + offset - clock.now())
         for _ in range(count):
-            answer = await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": f"m{len(accepted)}", "sessionId": session})
+            answer = await running.api.post(
+                "/api/v1/send", json={"to": "+972522222222", "message": f"m{len(accepted)}", "sessionId": session}
+            )
             if answer.status_code == 429:
                 continue
             assert answer.status_code == 202
@@ -101,7 +116,9 @@ async def test_deliveries_respect_the_tier(rehearsal, scenario: dict) -> None:
     # Leave nothing waiting for the next example.
     await running.core.set_paused(session, True)
     for message_id in await running.core.redis.lrange(f"waorch:queue:{session}", 0, -1):
-        await running.core.messages.finish(session, message_id, clock.now(), MessageStatus.FAILED, "x", error="test cleanup")
+        await running.core.messages.finish(
+            session, message_id, clock.now(), MessageStatus.FAILED, "x", error="test cleanup"
+        )
     await running.core.set_paused(session, False)
 
 
@@ -109,12 +126,26 @@ async def test_deliveries_respect_the_tier(rehearsal, scenario: dict) -> None:
 async def test_real_time_pacing(start_service, sim) -> None:
     """The slow one: real seconds, real minute window."""
     running = await start_service()
-    tier = {"name": "slow", "minAgeDays": 0, "dailyLimit": 10, "perMinute": 2, "delayMinMs": 1000,
-            "delayMaxMs": 1500, "hoursStart": "00:00", "hoursEnd": "24:00"}
+    tier = {
+        "name": "slow",
+        "minAgeDays": 0,
+        "dailyLimit": 10,
+        "perMinute": 2,
+        "delayMinMs": 1000,
+        "delayMaxMs": 1500,
+        "hoursStart": "00:00",
+        "hoursEnd": "24:00",
+    }
     assert (await running.api.put("/api/trust-tiers", json={"tiers": [tier]})).status_code == 200
     session = await connected_session(running, sim.url, PHONE)
-    ids = [(await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": f"r{n}", "sessionId": session})).json()["messageId"]
-           for n in range(3)]
+    ids = [
+        (
+            await running.api.post(
+                "/api/v1/send", json={"to": "+972522222222", "message": f"r{n}", "sessionId": session}
+            )
+        ).json()["messageId"]
+        for n in range(3)
+    ]
 
     async def three() -> list[dict] | None:
         entries = await sim_log(sim.url)

@@ -19,7 +19,9 @@ FIELDS = {"status": "provisioning", "created": "0", "generation": "0"}
 ID_KEY = "test-proxy-id-key"
 
 
-async def make_pool(redis: aioredis.Redis, names: str = "ABCD", max_per_proxy: int = 4, cooldown_ms: int = 60000) -> tuple[ProxyPool, dict[str, str]]:
+async def make_pool(
+    redis: aioredis.Redis, names: str = "ABCD", max_per_proxy: int = 4, cooldown_ms: int = 60000
+) -> tuple[ProxyPool, dict[str, str]]:
     pool = ProxyPool(redis, SystemClock(), max_per_proxy, 4, cooldown_ms, ID_KEY)
     ids = {}
     for offset, name in enumerate(names):
@@ -38,8 +40,15 @@ async def test_seed_sticky_diagram(redis: aioredis.Redis) -> None:
     pool, ids = await make_pool(redis)
     name_of = {pid: name for name, pid in ids.items()}
     # Phones 1 and 3 on A, 2 on B, 4-7 on C (full), as in the seed's diagram.
-    layout = {"972501111111": "A", "972502222222": "B", "972503333333": "A", "972504444444": "C",
-              "972505555555": "C", "972506666666": "C", "972507777777": "C"}
+    layout = {
+        "972501111111": "A",
+        "972502222222": "B",
+        "972503333333": "A",
+        "972504444444": "C",
+        "972505555555": "C",
+        "972506666666": "C",
+        "972507777777": "C",
+    }
     for phone, name in layout.items():
         sid, pid = await pool.provision(FIELDS, phone, ids[name])
         await pool.bind_phone(sid, phone)
@@ -64,7 +73,8 @@ async def test_new_phone_goes_to_least_loaded(redis: aioredis.Redis) -> None:
 async def test_fifty_concurrent_provisions_never_overfill(redis: aioredis.Redis) -> None:
     pool, _ = await make_pool(redis, "ABCDEFGHIJ", max_per_proxy=4)
     results = await asyncio.gather(
-        *(pool.provision(FIELDS, f"97250{n:07d}", None) for n in range(50)), return_exceptions=True)
+        *(pool.provision(FIELDS, f"97250{n:07d}", None) for n in range(50)), return_exceptions=True
+    )
     created = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, BaseException)]
     assert len(created) == 40 and all(isinstance(r, NoProxyCapacity) for r in refused)
@@ -199,10 +209,14 @@ async def test_a_proxy_added_under_its_new_id_while_the_core_started_is_merged(r
     assert (await SessionStore(redis, SystemClock()).get(sid)).proxy == new
 
 
-async def test_after_an_upgrade_the_api_shows_every_session_with_its_proxy(redis: aioredis.Redis, start_service) -> None:
+async def test_after_an_upgrade_the_api_shows_every_session_with_its_proxy(
+    redis: aioredis.Redis, start_service
+) -> None:
     url = "socks5h://acct:pw-1234@127.0.0.1:1"
     old = await older_versions_proxy(redis, url)
-    sid, _ = await ProxyPool(redis, SystemClock(), 4, 4, 60000, ID_KEY).provision({**FIELDS, "status": "stopped"}, None, old)
+    sid, _ = await ProxyPool(redis, SystemClock(), 4, 4, 60000, ID_KEY).provision(
+        {**FIELDS, "status": "stopped"}, None, old
+    )
     running = await start_service()
     [proxy] = (await running.api.get("/api/proxies")).json()["proxies"]
     assert proxy["id"] != old and proxy["sessions"] == [sid] and proxy["url"] == "socks5h://***@127.0.0.1:1"

@@ -12,7 +12,8 @@ from waorch.core.sessions import HISTORY_LENGTH, SessionStore, Status
 
 
 async def test_a_status_change_keeps_reason_and_hint_and_is_recorded_and_told(
-        redis: aioredis.Redis, sessions: list[str]) -> None:
+    redis: aioredis.Redis, sessions: list[str]
+) -> None:
     store, told = SessionStore(redis, SystemClock()), []
 
     async def listener(session_id: str, status: Status, reason: str) -> None:
@@ -23,12 +24,18 @@ async def test_a_status_change_keeps_reason_and_hint_and_is_recorded_and_told(
     assert await store.set_status(sid, Status.FAILED, "proxy refused", "check the proxy's password", restarts=3)
     session = await store.get(sid)
     assert (session.status, session.reason, session.hint, session.restarts) == (
-        "failed", "proxy refused", "check the proxy's password", 3)
+        "failed",
+        "proxy refused",
+        "check the proxy's password",
+        3,
+    )
     assert await store.set_status(sid, Status.CONNECTED)
     session = await store.get(sid)
     assert (session.status, session.reason, session.hint) == ("connected", "", "")  # a new status clears both
     assert [(entry["kind"], entry["status"], entry["reason"]) for entry in await store.history(sid)] == [
-        ("status", "connected", ""), ("status", "failed", "proxy refused")]  # newest first
+        ("status", "connected", ""),
+        ("status", "failed", "proxy refused"),
+    ]  # newest first
     assert told == [(sid, Status.FAILED, "proxy refused"), (sid, Status.CONNECTED, "")]
     assert (await store.count_by_status())["connected"] == 2
 
@@ -55,7 +62,8 @@ async def test_the_history_keeps_the_newest_entries(redis: aioredis.Redis, sessi
 
 
 async def test_a_dead_workers_address_is_forgotten_only_while_it_is_the_sessions(
-        redis: aioredis.Redis, sessions: list[str]) -> None:
+    redis: aioredis.Redis, sessions: list[str]
+) -> None:
     store = SessionStore(redis, SystemClock())
     sid = sessions[0]
     await store.update(sid, worker="101:aa", command_url="http://127.0.0.1:4001")

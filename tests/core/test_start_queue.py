@@ -19,7 +19,9 @@ Starts = list[tuple[str, float]]
 
 
 @pytest.fixture
-async def run_queue(redis: aioredis.Redis, lease: CoreLease) -> AsyncIterator[Callable[..., Awaitable[tuple[StartQueue, Starts]]]]:
+async def run_queue(
+    redis: aioredis.Redis, lease: CoreLease
+) -> AsyncIterator[Callable[..., Awaitable[tuple[StartQueue, Starts]]]]:
     """Factory: a start queue spaced ``interval_ms`` apart whose loop runs, recording each start and its
     time; a start of a session in ``failing`` raises."""
     stopping, tasks = asyncio.Event(), []
@@ -41,8 +43,9 @@ async def run_queue(redis: aioredis.Redis, lease: CoreLease) -> AsyncIterator[Ca
     await asyncio.gather(*tasks)
 
 
-async def test_a_session_waits_once_keeping_its_first_due_time_until_discarded(redis: aioredis.Redis,
-                                                                              lease: CoreLease) -> None:
+async def test_a_session_waits_once_keeping_its_first_due_time_until_discarded(
+    redis: aioredis.Redis, lease: CoreLease
+) -> None:
     queue = StartQueue(redis, SystemClock(), 0, lambda session_id: asyncio.sleep(0), lease)
     before = time.time()
     await queue.enqueue("worker_1", delay=30)

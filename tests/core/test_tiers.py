@@ -17,13 +17,22 @@ def table_with(**changes: object) -> list[Tier]:
     return [*DEFAULT_TIERS[:-1], replace(DEFAULT_TIERS[-1], **changes)]
 
 
-@pytest.mark.parametrize(("attribute", "field", "value"), [
-    ("min_age_days", "minAgeDays", math.nan), ("min_age_days", "minAgeDays", math.inf),
-    ("min_age_days", "minAgeDays", 10**400), ("min_age_days", "minAgeDays", 3651),
-    ("daily_limit", "dailyLimit", 10**30), ("daily_limit", "dailyLimit", 100_001), ("per_minute", "perMinute", 1001),
-    ("per_minute", "perMinute", -1), ("delay_min_ms", "delayMinMs", 86_400_001), ("delay_max_ms", "delayMaxMs", 86_400_001),
-    ("delay_max_ms", "delayMaxMs", 10**400),
-])
+@pytest.mark.parametrize(
+    ("attribute", "field", "value"),
+    [
+        ("min_age_days", "minAgeDays", math.nan),
+        ("min_age_days", "minAgeDays", math.inf),
+        ("min_age_days", "minAgeDays", 10**400),
+        ("min_age_days", "minAgeDays", 3651),
+        ("daily_limit", "dailyLimit", 10**30),
+        ("daily_limit", "dailyLimit", 100_001),
+        ("per_minute", "perMinute", 1001),
+        ("per_minute", "perMinute", -1),
+        ("delay_min_ms", "delayMinMs", 86_400_001),
+        ("delay_max_ms", "delayMaxMs", 86_400_001),
+        ("delay_max_ms", "delayMaxMs", 10**400),
+    ],
+)
 def test_a_number_out_of_its_range_is_refused_naming_the_field(attribute: str, field: str, value: object) -> None:
     with pytest.raises(InvalidTiers, match=f"tiers\\[2\\]: {field} must be from 0 to "):
         check_tiers(table_with(**{attribute: value}))
@@ -36,15 +45,33 @@ def test_hours_are_exactly_hh_mm_in_ascii_digits(hours: str) -> None:
 
 
 def test_the_largest_values_are_accepted() -> None:
-    tiers = check_tiers(table_with(min_age_days=3650, daily_limit=100_000, per_minute=1000, delay_min_ms=86_400_000,
-                                   delay_max_ms=86_400_000, hours_end="24:00"))
+    tiers = check_tiers(
+        table_with(
+            min_age_days=3650,
+            daily_limit=100_000,
+            per_minute=1000,
+            delay_min_ms=86_400_000,
+            delay_max_ms=86_400_000,
+            hours_end="24:00",
+        )
+    )
     assert tiers[-1].min_age_days == 3650.0 and tiers[-1].delay_max_ms == 86_400_000
 
 
-@pytest.mark.parametrize(("age_days", "pinned", "name"), [
-    (0, "", "cold"), (2.99, "", "cold"), (3, "", "warm"), (13.99, "", "warm"), (14, "", "hot"), (400, "", "hot"),
-    (400, "cold", "cold"), (0, "hot", "hot"), (5, "gone", "warm"),  # a pin of a tier no longer there: by age
-])
+@pytest.mark.parametrize(
+    ("age_days", "pinned", "name"),
+    [
+        (0, "", "cold"),
+        (2.99, "", "cold"),
+        (3, "", "warm"),
+        (13.99, "", "warm"),
+        (14, "", "hot"),
+        (400, "", "hot"),
+        (400, "cold", "cold"),
+        (0, "hot", "hot"),
+        (5, "gone", "warm"),  # a pin of a tier no longer there: by age
+    ],
+)
 def test_a_session_is_in_the_oldest_tier_its_age_reaches_unless_pinned(age_days: float, pinned: str, name: str) -> None:
     assert tier_for_age(DEFAULT_TIERS, age_days * DAY_S, pinned).name == name
 

@@ -40,6 +40,7 @@ async def test_on_a_fast_clock_a_pinging_worker_is_kept_and_a_silent_one_restart
     pid = int(worker.split(":")[0])
     os.kill(pid, signal.SIGSTOP)  # alive, but silent
     try:
+
         async def restart_recorded() -> list[dict]:
             return [entry for entry in await running.core.store.history(sid) if entry["kind"] == "restart"]
 
@@ -53,8 +54,17 @@ async def test_on_a_fast_clock_a_pinging_worker_is_kept_and_a_silent_one_restart
 async def test_a_crash_loop_keeps_the_last_failure_and_what_to_check(start_service) -> None:
     running: RunningService = await start_service(WATCHDOG_INTERVAL_MS="600000")
     await running.core.pool.provision({"status": "starting", "created": "0", "generation": "0"}, None, None)
-    await post_event(running, "worker_1", "DISCONNECTED", {"reason": "dns", "loggedOut": False, "hint": KINDS["dns"].check,
-                                                           "detail": "WhatsApp's address could not be looked up (DNS): x"})
+    await post_event(
+        running,
+        "worker_1",
+        "DISCONNECTED",
+        {
+            "reason": "dns",
+            "loggedOut": False,
+            "hint": KINDS["dns"].check,
+            "detail": "WhatsApp's address could not be looked up (DNS): x",
+        },
+    )
     for _ in range(CRASH_LIMIT + 1):
         await running.core.starts.discard("worker_1")
         await running.core.watchdog.restart(await running.core.store.get("worker_1"), "worker exited")

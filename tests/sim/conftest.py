@@ -19,7 +19,9 @@ class WsDevice:
     def __init__(self, http: aiohttp.ClientSession, url: str, keys: dict[str, str] | None = None) -> None:
         self.http = http
         self.url = url
-        self.keys = keys or {key: base64.b64encode(secrets.token_bytes(32)).decode() for key in ("noise", "identity", "adv")}
+        self.keys = keys or {
+            key: base64.b64encode(secrets.token_bytes(32)).decode() for key in ("noise", "identity", "adv")
+        }
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.token: str | None = None
 
@@ -96,7 +98,9 @@ def api(http: aiohttp.ClientSession, quick_sim: SimServer) -> Callable[..., Awai
 
 
 @pytest.fixture
-def paired(device: Callable[..., WsDevice], api: Callable[..., Awaitable[tuple[int, Any]]]) -> Callable[..., Awaitable[WsDevice]]:
+def paired(
+    device: Callable[..., WsDevice], api: Callable[..., Awaitable[tuple[int, Any]]]
+) -> Callable[..., Awaitable[WsDevice]]:
     """``await paired(phone)``: a connected device paired with ``phone`` (its token in ``.token``)."""
 
     async def make(phone: str = "972501111111") -> WsDevice:

@@ -32,14 +32,19 @@ async def test_send_is_acked_and_logged(paired: Paired, api: Api) -> None:
     status, log = await api("GET", f"/sim/phones/{PHONE}/messages")
     assert status == 200
     assert [(m["messageId"], m["from"], m["to"], m["text"]) for m in log] == [
-        ("msg-1", PHONE, OTHER, "hello"), ("msg-2", PHONE, OTHER, "again")]
+        ("msg-1", PHONE, OTHER, "hello"),
+        ("msg-2", PHONE, OTHER, "again"),
+    ]
     assert log[0]["waId"] == answer["waId"] and before <= log[0]["at"] <= log[1]["at"] <= time.time()
     assert await api("GET", f"/sim/phones/{OTHER}/messages") == (200, [])
 
 
 async def test_send_errors(paired: Paired, device: Devices, api: Api) -> None:
     item = await paired()
-    assert await api("POST", "/sim/unregistered", json={"phone": OTHER}) == (200, {"phone": OTHER, "unregistered": True})
+    assert await api("POST", "/sim/unregistered", json={"phone": OTHER}) == (
+        200,
+        {"phone": OTHER, "unregistered": True},
+    )
     answer = await item.request({"type": "send", "to": OTHER, "text": "hi", "messageId": "m"})
     assert (answer["type"], answer["code"], answer["permanent"]) == ("error", "NOT_ON_WHATSAPP", True)
     answer = await item.request({"type": "send", "to": "+1", "text": "hi"})
@@ -55,13 +60,20 @@ async def test_send_errors(paired: Paired, device: Devices, api: Api) -> None:
     assert await api("GET", f"/sim/phones/{PHONE}/messages") == (200, [])
 
 
-async def test_incoming_reaches_every_device_and_waits_for_offline_ones(paired: Paired, device: Devices, api: Api) -> None:
+async def test_incoming_reaches_every_device_and_waits_for_offline_ones(
+    paired: Paired, device: Devices, api: Api
+) -> None:
     first, second = await paired(), await paired()
     await second.close()
     status, body = await api("POST", f"/sim/phones/{PHONE}/incoming", json={"from": OTHER, "text": "hi there"})
     assert status == 200 and (body["delivered"], body["queued"]) == (1, 1)
     message = await first.expect("message")
-    assert (message["from"], message["chat"], message["text"], message["waId"]) == (OTHER, OTHER, "hi there", body["waId"])
+    assert (message["from"], message["chat"], message["text"], message["waId"]) == (
+        OTHER,
+        OTHER,
+        "hi there",
+        body["waId"],
+    )
     assert abs(message["timestamp"] - time.time()) < 2
     back = await device(keys=second.keys).connect(second.token)
     await back.expect("connected")
@@ -82,7 +94,10 @@ async def test_typing_presences_are_logged(paired: Paired, api: Api) -> None:
         await item.ws.send_json({"type": "presence", "to": OTHER, "state": state})
     assert (await item.request({"type": "presence", "to": OTHER, "state": "dancing"}))["code"] == "BAD_REQUEST"
     _, presences = await api("GET", f"/sim/phones/{PHONE}/presences")
-    assert [(p["from"], p["to"], p["state"]) for p in presences] == [(PHONE, OTHER, "composing"), (PHONE, OTHER, "paused")]
+    assert [(p["from"], p["to"], p["state"]) for p in presences] == [
+        (PHONE, OTHER, "composing"),
+        (PHONE, OTHER, "paused"),
+    ]
 
 
 async def test_disconnect_keeps_the_device_paired(paired: Paired, device: Devices, api: Api) -> None:
@@ -127,27 +142,36 @@ async def test_temporary_ban_refuses_connections_until_it_ends(paired: Paired, d
     await late.expect("connected")
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "code"), [
-    ("POST", f"/sim/phones/{PHONE}/incoming", {"from": OTHER, "text": "x"}, 404, "PHONE_UNKNOWN"),
-    ("POST", f"/sim/phones/{PHONE}/disconnect", None, 404, "PHONE_UNKNOWN"),
-    ("POST", f"/sim/phones/{PHONE}/logout", None, 404, "PHONE_UNKNOWN"),
-    ("POST", f"/sim/phones/{PHONE}/ban", {"seconds": 5}, 404, "PHONE_UNKNOWN"),
-    ("POST", "/sim/phones/12ab/logout", None, 400, "INVALID_PHONE"),
-    ("GET", "/sim/phones/+972/messages", None, 400, "INVALID_PHONE"),
-    ("POST", "/sim/unregistered", {"phone": "1"}, 400, "INVALID_PHONE"),
-    ("POST", "/sim/unregistered", {}, 400, "BAD_REQUEST"),
-    ("GET", "/sim/nowhere", None, 404, "NOT_FOUND"),
-    ("GET", "/sim/scan", None, 405, "METHOD_NOT_ALLOWED"),
-    ("GET", "/ws", None, 400, "BAD_REQUEST"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("POST", f"/sim/phones/{PHONE}/incoming", {"from": OTHER, "text": "x"}, 404, "PHONE_UNKNOWN"),
+        ("POST", f"/sim/phones/{PHONE}/disconnect", None, 404, "PHONE_UNKNOWN"),
+        ("POST", f"/sim/phones/{PHONE}/logout", None, 404, "PHONE_UNKNOWN"),
+        ("POST", f"/sim/phones/{PHONE}/ban", {"seconds": 5}, 404, "PHONE_UNKNOWN"),
+        ("POST", "/sim/phones/12ab/logout", None, 400, "INVALID_PHONE"),
+        ("GET", "/sim/phones/+972/messages", None, 400, "INVALID_PHONE"),
+        ("POST", "/sim/unregistered", {"phone": "1"}, 400, "INVALID_PHONE"),
+        ("POST", "/sim/unregistered", {}, 400, "BAD_REQUEST"),
+        ("GET", "/sim/nowhere", None, 404, "NOT_FOUND"),
+        ("GET", "/sim/scan", None, 405, "METHOD_NOT_ALLOWED"),
+        ("GET", "/ws", None, 400, "BAD_REQUEST"),
+    ],
+)
 async def test_control_api_refusals(api: Api, method: str, path: str, body: Any, status: int, code: str) -> None:
     answer = await api(method, path, json=body)
     assert (answer[0], answer[1]["error"]) == (status, code)
 
 
-@pytest.mark.parametrize("body", [
-    {"from": "1", "text": "x"}, {"from": OTHER}, {"from": OTHER, "text": "x" * 65537}, "garbage",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"from": "1", "text": "x"},
+        {"from": OTHER},
+        {"from": OTHER, "text": "x" * 65537},
+        "garbage",
+    ],
+)
 async def test_incoming_refuses_bad_bodies(paired: Paired, api: Api, body: Any) -> None:
     await paired()
     kwargs = {"data": body} if isinstance(body, str) else {"json": body}
@@ -155,8 +179,19 @@ async def test_incoming_refuses_bad_bodies(paired: Paired, api: Api, body: Any) 
     assert status == 400 and answer["error"] in ("BAD_REQUEST", "INVALID_PHONE")
 
 
-@pytest.mark.parametrize("body", [{}, {"seconds": 0}, {"seconds": -1}, {"seconds": True}, {"seconds": "5"},
-                                  {"seconds": 10**9}, {"seconds": 5, "code": "x"}, {"seconds": 5, "code": 1.5}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"seconds": 0},
+        {"seconds": -1},
+        {"seconds": True},
+        {"seconds": "5"},
+        {"seconds": 10**9},
+        {"seconds": 5, "code": "x"},
+        {"seconds": 5, "code": 1.5},
+    ],
+)
 async def test_ban_refuses_bad_bodies(paired: Paired, api: Api, body: Any) -> None:
     item = await paired()
     status, answer = await api("POST", f"/sim/phones/{PHONE}/ban", json=body)
@@ -175,8 +210,9 @@ def test_listens_on_loopback_only() -> None:
         SimServer(SimOptions(host="0.0.0.0"))
 
 
-async def test_serve_forever_prints_its_url_and_stops_on_sigterm(capsys: pytest.CaptureFixture[str],
-                                                                  http: aiohttp.ClientSession) -> None:
+async def test_serve_forever_prints_its_url_and_stops_on_sigterm(
+    capsys: pytest.CaptureFixture[str], http: aiohttp.ClientSession
+) -> None:
     task = asyncio.create_task(serve_forever(SimOptions()))
     for _ in range(100):
         await asyncio.sleep(0.02)

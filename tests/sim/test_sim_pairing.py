@@ -31,8 +31,16 @@ async def test_qr_payload_is_ref_and_the_clients_keys(device: Devices, api: Api)
     assert before + 5.0 <= qr["expiresAt"] <= time.time() + 5.0
     status, devices = await api("GET", "/sim/devices")
     assert status == 200
-    assert devices == [{"id": devices[0]["id"], "name": "test", "phone": None, "paired": False,
-                        "connected": False, "qr": item.payload(qr["ref"])}]
+    assert devices == [
+        {
+            "id": devices[0]["id"],
+            "name": "test",
+            "phone": None,
+            "paired": False,
+            "connected": False,
+            "qr": item.payload(qr["ref"]),
+        }
+    ]
 
 
 async def test_qr_rotates_then_the_phase_ends(sim_factory: Sims, device: Devices, http: aiohttp.ClientSession) -> None:
@@ -45,7 +53,9 @@ async def test_qr_rotates_then_the_phase_ends(sim_factory: Sims, device: Devices
     assert [code["ttl"] for code in codes] == [0.3, 0.2, 0.2]
     assert len({code["ref"] for code in codes}) == 3
     assert await item.receive() is None
-    async with http.post(sim.url + "/sim/scan", json={"qr": item.payload(codes[-1]["ref"]), "phone": PHONE}) as response:
+    async with http.post(
+        sim.url + "/sim/scan", json={"qr": item.payload(codes[-1]["ref"]), "phone": PHONE}
+    ) as response:
         assert (response.status, (await response.json())["error"]) == (410, "QR_EXPIRED")
     async with http.get(sim.url + "/sim/devices") as response:
         assert await response.json() == []
@@ -60,8 +70,9 @@ async def test_scan_pairs_and_connects(device: Devices, api: Api) -> None:
     assert paired["phone"] == PHONE and len(paired["token"]) >= 32 and paired["deviceId"] == body["deviceId"]
     assert (await item.expect("connected"))["phone"] == PHONE
     _, devices = await api("GET", "/sim/devices")
-    assert devices == [{"id": body["deviceId"], "name": "test", "phone": PHONE, "paired": True,
-                        "connected": True, "qr": None}]
+    assert devices == [
+        {"id": body["deviceId"], "name": "test", "phone": PHONE, "paired": True, "connected": True, "qr": None}
+    ]
     assert paired["token"] not in str(devices)
 
 
@@ -74,18 +85,21 @@ async def test_rotated_ref_is_expired(sim_factory: Sims, device: Devices, http: 
         assert (await response.json())["error"] == "QR_EXPIRED"
 
 
-@pytest.mark.parametrize(("body", "status", "code"), [
-    ("not json", 400, "BAD_REQUEST"),
-    ([1, 2], 400, "BAD_REQUEST"),
-    ({"phone": PHONE}, 400, "BAD_REQUEST"),
-    ({"qr": "x,y,z,w"}, 400, "BAD_REQUEST"),
-    ({"qr": "x,y,z,w", "phone": 972501111111}, 400, "BAD_REQUEST"),
-    ({"qr": "x,y,z,w", "phone": "050-111-1111"}, 400, "INVALID_PHONE"),  # national: the simulator has no region
-    ({"qr": "x,y,z,w", "phone": "123456"}, 400, "INVALID_PHONE"),
-    ({"qr": "x,y,z,w", "phone": "1234567890123456"}, 400, "INVALID_PHONE"),
-    ({"qr": "just-a-ref", "phone": PHONE}, 400, "QR_INVALID"),
-    ({"qr": "2@nosuchref,a,b,c", "phone": PHONE}, 404, "QR_UNKNOWN"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("not json", 400, "BAD_REQUEST"),
+        ([1, 2], 400, "BAD_REQUEST"),
+        ({"phone": PHONE}, 400, "BAD_REQUEST"),
+        ({"qr": "x,y,z,w"}, 400, "BAD_REQUEST"),
+        ({"qr": "x,y,z,w", "phone": 972501111111}, 400, "BAD_REQUEST"),
+        ({"qr": "x,y,z,w", "phone": "050-111-1111"}, 400, "INVALID_PHONE"),  # national: the simulator has no region
+        ({"qr": "x,y,z,w", "phone": "123456"}, 400, "INVALID_PHONE"),
+        ({"qr": "x,y,z,w", "phone": "1234567890123456"}, 400, "INVALID_PHONE"),
+        ({"qr": "just-a-ref", "phone": PHONE}, 400, "QR_INVALID"),
+        ({"qr": "2@nosuchref,a,b,c", "phone": PHONE}, 404, "QR_UNKNOWN"),
+    ],
+)
 async def test_scan_refuses_bad_input(api: Api, body: Any, status: int, code: str) -> None:
     kwargs = {"data": body} if isinstance(body, str) else {"json": body}
     answer = await api("POST", "/sim/scan", **kwargs)
@@ -99,8 +113,7 @@ async def test_scan_with_other_keys_is_refused(device: Devices, api: Api) -> Non
     assert (status, body["error"]) == (400, "QR_MISMATCH")
 
 
-async def test_fifth_companion_device_is_refused(paired: Paired,
-                                                 device: Devices, api: Api) -> None:
+async def test_fifth_companion_device_is_refused(paired: Paired, device: Devices, api: Api) -> None:
     for _ in range(4):
         await paired(PHONE)
     item = await device().connect()
@@ -123,8 +136,7 @@ async def test_unknown_token_is_logged_out(device: Devices) -> None:
     assert await item.receive() is None
 
 
-async def test_second_connection_replaces_the_first(paired: Paired,
-                                                    device: Devices) -> None:
+async def test_second_connection_replaces_the_first(paired: Paired, device: Devices) -> None:
     first = await paired()
     second = await device(keys=first.keys).connect(first.token)
     await second.expect("connected")
@@ -143,7 +155,9 @@ async def test_pairing_code_links_the_device(device: Devices, api: Api) -> None:
     await item.expect("qr")
     answer = await item.request({"type": "pair_phone", "phone": PHONE})
     assert answer["type"] == "pair_code" and re.fullmatch(r"[1-9A-Z]{4}-[1-9A-Z]{4}", answer["code"])
-    assert (await api("POST", "/sim/link-code", json={"phone": OTHER, "code": answer["code"]}))[1]["error"] == "CODE_UNKNOWN"
+    assert (await api("POST", "/sim/link-code", json={"phone": OTHER, "code": answer["code"]}))[1][
+        "error"
+    ] == "CODE_UNKNOWN"
     assert (await api("POST", "/sim/link-code", json={"phone": PHONE, "code": "AAAA-AAAA"}))[0] == 404
     status, body = await api("POST", "/sim/link-code", json={"phone": PHONE, "code": answer["code"].lower()})
     assert status == 200 and body["phone"] == PHONE
@@ -165,7 +179,8 @@ async def test_pairing_code_errors(device: Devices, api: Api) -> None:
 
 
 async def test_paired_devices_survive_a_restart_with_a_state_file(
-        tmp_path: Path, sim_factory: Sims, device: Devices, http: aiohttp.ClientSession) -> None:
+    tmp_path: Path, sim_factory: Sims, device: Devices, http: aiohttp.ClientSession
+) -> None:
     state = tmp_path / "sim-state.json"
     sim = await sim_factory(state_path=state)
     item = await device(sim.url).connect()

@@ -53,8 +53,9 @@ async def socks() -> AsyncIterator[Callable[..., Awaitable[SocksServer]]]:
         await server.close()
 
 
-async def ask_through(proxy: SocksServer, port: int, line: bytes, host: str = "127.0.0.1", *, auth: str | None = None,
-                      rdns: bool = True) -> bytes:
+async def ask_through(
+    proxy: SocksServer, port: int, line: bytes, host: str = "127.0.0.1", *, auth: str | None = None, rdns: bool = True
+) -> bytes:
     """Connect to ``host:port`` through the proxy with python-socks (``rdns``: the proxy resolves), send a line."""
     sock = await Proxy.from_url(proxy.url("socks5", auth), rdns=rdns).connect(host, port, timeout=5)
     reader, writer = await asyncio.open_connection(sock=sock)

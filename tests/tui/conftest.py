@@ -23,8 +23,9 @@ def control_room(make_settings: Callable[..., Settings], sim: SimServer, redis: 
     (``toasts``: notices drawn on the screen, as in a terminal, not only kept)."""
 
     @contextlib.asynccontextmanager
-    async def run(*, readonly: bool = False, size: tuple[int, int] = SIZE, toasts: bool = False,
-                  **overrides: str) -> AsyncIterator[Pilot[Any]]:
+    async def run(
+        *, readonly: bool = False, size: tuple[int, int] = SIZE, toasts: bool = False, **overrides: str
+    ) -> AsyncIterator[Pilot[Any]]:
         app = ControlRoom(make_settings(**{"SIM_URL": sim.url, **overrides}), readonly=readonly, stop_workers=True)
         async with app.run_test(size=size, notifications=toasts) as pilot:
             await until(pilot, lambda: app.reader is not None)

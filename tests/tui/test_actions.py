@@ -100,7 +100,9 @@ async def test_readonly_refuses_every_action_with_a_notice(control_room) -> None
         await pilot.pause(0.3)
         assert sum("Read-only mode" in text for text in notices(app)) == 5
         assert not (await app.reader.store.get(session_id)).paused
-        assert not any(entry.get("reason") == "restart requested" for entry in await app.reader.store.history(session_id))
+        assert not any(
+            entry.get("reason") == "restart requested" for entry in await app.reader.store.history(session_id)
+        )
         assert "read-only" in app.screen.sub_title
 
 

@@ -22,8 +22,9 @@ from waorch.tui.app import ControlRoom
 from waorch.tui.modals import Confirm
 
 
-async def test_second_room_attaches_controls_and_takes_over(make_settings: Callable[..., Settings],
-                                                            sim: SimServer) -> None:
+async def test_second_room_attaches_controls_and_takes_over(
+    make_settings: Callable[..., Settings], sim: SimServer
+) -> None:
     async with running_service(make_settings(SIM_URL=sim.url), stop_workers=True) as service:
         store = service.core.store
         app = ControlRoom(make_settings(SIM_URL=sim.url))
@@ -48,7 +49,9 @@ async def test_second_room_attaches_controls_and_takes_over(make_settings: Calla
     # the service stopped and released the lease: the room takes over (checked in the next test too)
 
 
-async def test_room_takes_over_when_the_active_core_stops(make_settings: Callable[..., Settings], sim: SimServer) -> None:
+async def test_room_takes_over_when_the_active_core_stops(
+    make_settings: Callable[..., Settings], sim: SimServer
+) -> None:
     app = ControlRoom(make_settings(SIM_URL=sim.url), stop_workers=True)
     async with app.run_test(size=SIZE) as pilot:
         async with running_service(make_settings(SIM_URL=sim.url)) as service:
@@ -59,11 +62,19 @@ async def test_room_takes_over_when_the_active_core_stops(make_settings: Callabl
         assert await app.reader.store.ids() == [session.id]
 
 
-async def test_waorch_in_a_terminal_and_a_second_room_on_its_embedded_redis(terminal: Terminal, tmp_path: Any,
-                                                                           sim: SimServer) -> None:
+async def test_waorch_in_a_terminal_and_a_second_room_on_its_embedded_redis(
+    terminal: Terminal, tmp_path: Any, sim: SimServer
+) -> None:
     await terminal.wait_for("0 sessions")
-    env = {"DATA_DIR": str(terminal.data_dir), "API_KEY": API_KEY, "WEBHOOK_SECRET": "tui-test-secret-0123456789",
-           "WORKER_ENGINE": "sim", "SIM_URL": sim.url, "ORCH_PORT": str(terminal.port), "PROVISIONING_INTERVAL_MS": "0"}
+    env = {
+        "DATA_DIR": str(terminal.data_dir),
+        "API_KEY": API_KEY,
+        "WEBHOOK_SECRET": "tui-test-secret-0123456789",
+        "WORKER_ENGINE": "sim",
+        "SIM_URL": sim.url,
+        "ORCH_PORT": str(terminal.port),
+        "PROVISIONING_INTERVAL_MS": "0",
+    }
     app = ControlRoom(load_settings(env), stop_workers=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.control, RemoteControl), timeout=20)
@@ -78,11 +89,21 @@ async def test_waorch_in_a_terminal_and_a_second_room_on_its_embedded_redis(term
 
 
 async def test_a_lease_naming_an_address_off_this_machine_gets_no_api_key(
-        make_settings: Callable[..., Settings], redis: aioredis.Redis, impostor: Impostor) -> None:
+    make_settings: Callable[..., Settings], redis: aioredis.Redis, impostor: Impostor
+) -> None:
     """Whoever can write the lease in Redis names where the room sends its API_KEY: not in clear text
     off this machine (0.0.0.0 is no loopback address, yet reaches the impostor here)."""
-    await redis.hset(keys.CORE_LEASE, mapping={"owner": "impostor", "epoch": 1, "url": f"http://0.0.0.0:{impostor.port}",
-                                               "host": socket.gethostname(), "pid": os.getpid(), "since": time.time()})
+    await redis.hset(
+        keys.CORE_LEASE,
+        mapping={
+            "owner": "impostor",
+            "epoch": 1,
+            "url": f"http://0.0.0.0:{impostor.port}",
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": time.time(),
+        },
+    )
     await redis.pexpire(keys.CORE_LEASE, 60_000)
     app = ControlRoom(make_settings())
     async with app.run_test(size=SIZE) as pilot:
@@ -107,7 +128,9 @@ async def _gone(store: Any, session_id: str) -> bool:
     return session_id not in await store.ids()
 
 
-async def test_attaching_with_another_api_key_says_so_at_once(make_settings: Callable[..., Settings], sim: SimServer) -> None:
+async def test_attaching_with_another_api_key_says_so_at_once(
+    make_settings: Callable[..., Settings], sim: SimServer
+) -> None:
     async with running_service(make_settings(SIM_URL=sim.url)):
         app = ControlRoom(make_settings(SIM_URL=sim.url, API_KEY="not-the-active-cores-key"))
         async with app.run_test(size=SIZE) as pilot:

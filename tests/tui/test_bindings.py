@@ -83,8 +83,9 @@ async def test_q_quits_at_once_when_reading_only(control_room) -> None:
         assert pilot.app.return_code == 0
 
 
-async def test_q_quits_an_attached_room_at_once_and_the_core_goes_on(make_settings: Callable[..., Settings],
-                                                                    sim: SimServer) -> None:
+async def test_q_quits_an_attached_room_at_once_and_the_core_goes_on(
+    make_settings: Callable[..., Settings], sim: SimServer
+) -> None:
     async with running_service(make_settings(SIM_URL=sim.url), stop_workers=True) as service:
         app = ControlRoom(make_settings(SIM_URL=sim.url))
         async with app.run_test(size=SIZE) as pilot:

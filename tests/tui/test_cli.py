@@ -15,8 +15,9 @@ from waorch.logs import log_to_file
 
 
 @pytest.mark.parametrize(("argv", "readonly"), [([], False), (["tui"], False), (["tui", "--readonly"], True)])
-def test_bare_waorch_and_tui_open_the_control_room(argv: list[str], readonly: bool, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bare_waorch_and_tui_open_the_control_room(
+    argv: list[str], readonly: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     opened: list[tuple[Settings, bool]] = []
     monkeypatch.setattr("waorch.tui.app.run", lambda settings, *, readonly: opened.append((settings, readonly)))
     monkeypatch.chdir(tmp_path)

@@ -23,7 +23,12 @@ async def test_rows_carry_queue_depth_counters_and_tier(start_service, sim, sock
     rows = {row.id: row for row in await collect(running.core)}
 
     busy = rows[sid]
-    assert (busy.phone, busy.status, busy.tier, busy.proxy) == ("972501111111", "connected", "cold", f"127.0.0.1:{proxy.port}")
+    assert (busy.phone, busy.status, busy.tier, busy.proxy) == (
+        "972501111111",
+        "connected",
+        "cold",
+        f"127.0.0.1:{proxy.port}",
+    )
     assert (busy.queue, busy.sent, busy.daily_limit, busy.failed) == (3, 0, 20, 0)
     assert busy.last_ping > 0
     assert (rows[idle].queue, rows[idle].sent, rows[idle].daily_limit) == (0, 0, 20)

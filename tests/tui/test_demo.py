@@ -24,7 +24,11 @@ def notices(app: ControlRoom) -> list[str]:
 
 def qr_shown(app: ControlRoom) -> bool:
     """Whether the detail screen draws a QR code."""
-    return isinstance(app.screen, DetailScreen) and app.screen.query_one(QRView).display and bool(app.screen.query_one(QRView).payload)
+    return (
+        isinstance(app.screen, DetailScreen)
+        and app.screen.query_one(QRView).display
+        and bool(app.screen.query_one(QRView).payload)
+    )
 
 
 async def test_the_demo_fleet_connects_when_x_scans_its_qr_and_says_it_is_simulated(tmp_path: Path) -> None:
@@ -46,7 +50,9 @@ async def test_the_demo_fleet_connects_when_x_scans_its_qr_and_says_it_is_simula
             await until(pilot, lambda: text_of(app, "#qr-notice") == "Status: connected", timeout=30)
             assert not app.screen.query_one(QRView).display
             await pilot.press("x")  # nothing left to scan: a notice, no change
-            await until(pilot, lambda: any("shows no QR code to scan (status connected)" in text for text in notices(app)))
+            await until(
+                pilot, lambda: any("shows no QR code to scan (status connected)" in text for text in notices(app))
+            )
             assert {(t.hours_start, t.hours_end) for t in await app.reader.tiers.all()} == {("00:00", "24:00")}
             queued = await control.send(first, "+972522222222", "hello from the demo")  # goes out at any hour
             for _ in range(300):
@@ -56,4 +62,3 @@ async def test_the_demo_fleet_connects_when_x_scans_its_qr_and_says_it_is_simula
             assert (await app.reader.messages.get(queued.message_id)).status == "sent"
             await pilot.press("question_mark")
             await until(pilot, lambda: "simulated phone scans" in screen_text(app))
-

@@ -61,15 +61,20 @@ async def test_delete_from_the_session_screen_goes_back_to_the_table(control_roo
 
 @pytest.mark.timeout(90)
 async def test_a_failed_login_says_what_failed_what_to_check_where_the_log_is_and_when_it_tries_again(
-        control_room, not_whatsapp: RelayingSocks) -> None:
-    async with control_room(WORKER_ENGINE="neonize", PROXY_URL_1=not_whatsapp.url(), WATCHDOG_INTERVAL_MS="600000") as pilot:
+    control_room, not_whatsapp: RelayingSocks
+) -> None:
+    async with control_room(
+        WORKER_ENGINE="neonize", PROXY_URL_1=not_whatsapp.url(), WATCHDOG_INTERVAL_MS="600000"
+    ) as pilot:
         app: ControlRoom = pilot.app
         session = await new_session(app)
         app.open_detail(session.id)
         await until(pilot, lambda: NEXT_ATTEMPT.search(text_of(app, "#summary")), timeout=60)
         summary = text_of(app, "#summary")
         assert "status   disconnected" in summary
-        assert "reason   tls: the secure connection to WhatsApp failed (TLS): tls: first record does not look" in summary
+        assert (
+            "reason   tls: the secure connection to WhatsApp failed (TLS): tls: first record does not look" in summary
+        )
         notice = text_of(app, "#qr-notice")
         assert f"Hint: {KINDS['tls'].check}" in notice
         assert f"The worker's log: {app.reader.log_path(session.id)}" in notice

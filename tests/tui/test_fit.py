@@ -80,7 +80,9 @@ async def assert_labels_whole(pilot: Pilot[Any], form: Form[Any, Any], width: in
         label.scroll_visible(animate=False, immediate=True)
         await pilot.pause()
         text = str(label.render())
-        assert any(text in line for line in screen_text(pilot.app).splitlines()), f"{form.title_text!r} at {width}: {text!r} is cut"
+        assert any(text in line for line in screen_text(pilot.app).splitlines()), (
+            f"{form.title_text!r} at {width}: {text!r} is cut"
+        )
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -12,7 +12,11 @@ from waorch.tui.log_screen import FollowingLog, LogScreen
 
 def log_lines(app: ControlRoom) -> list[str]:
     """The lines the log shows."""
-    return [strip.text.rstrip() for strip in app.screen.query_one(FollowingLog).lines] if isinstance(app.screen, LogScreen) else []
+    return (
+        [strip.text.rstrip() for strip in app.screen.query_one(FollowingLog).lines]
+        if isinstance(app.screen, LogScreen)
+        else []
+    )
 
 
 async def test_events_appear_as_they_happen_with_time_level_and_session(control_room) -> None:
@@ -21,7 +25,9 @@ async def test_events_appear_as_they_happen_with_time_level_and_session(control_
         await pilot.press("4")
         await until(pilot, lambda: isinstance(app.screen, LogScreen))
         session = await new_session(app)
-        await until(pilot, lambda: any(f"info    {session.id}" in line and "qr_ready" in line for line in log_lines(app)))
+        await until(
+            pilot, lambda: any(f"info    {session.id}" in line and "qr_ready" in line for line in log_lines(app))
+        )
         await app.reader.activity.add("error", "proxy", "proxy 127.0.0.1:9 marked BAD (refused)", session.id)
         [line] = await until(pilot, lambda: [line for line in log_lines(app) if "marked BAD" in line])
         assert line[2] == line[5] == ":" and line[9:14] == "error"
@@ -80,8 +86,9 @@ async def test_the_session_screen_lists_its_last_events(control_room) -> None:
         await app.reader.activity.add("error", "message", "something about the other session", other.id)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DetailScreen))
-        lines = await until(pilot, lambda: "failed: not on WhatsApp" in text_of(app, "#events")
-                            and text_of(app, "#events").splitlines())
+        lines = await until(
+            pilot, lambda: "failed: not on WhatsApp" in text_of(app, "#events") and text_of(app, "#events").splitlines()
+        )
         assert "failed: not on WhatsApp" in lines[0] and any("qr_ready" in line for line in lines[1:])  # newest first
         assert "other session" not in text_of(app, "#events")
 

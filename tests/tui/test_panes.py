@@ -16,8 +16,12 @@ from waorch.tui.sessions_screen import SessionsScreen
 from waorch.tui.tiers_screen import TiersScreen
 
 # What each pane must show at 80×24 (its key, its screen, text on it).
-PANES = (("2", ProxiesScreen, "cool-down"), ("3", TiersScreen, "per day"), ("4", LogScreen, "qr_ready"),
-         ("1", SessionsScreen, "worker_1"))
+PANES = (
+    ("2", ProxiesScreen, "cool-down"),
+    ("3", TiersScreen, "per day"),
+    ("4", LogScreen, "qr_ready"),
+    ("1", SessionsScreen, "worker_1"),
+)
 
 
 async def test_every_pane_fits_80x24_and_survives_resizes(control_room, socks_proxy) -> None:

@@ -25,7 +25,7 @@ def shown_payload(app: ControlRoom) -> str:
 def qr_on_screen(app: ControlRoom) -> list[str]:
     """The QR widget's region of the screen."""
     region = app.screen.query_one(QRView).content_region
-    return [line[region.x:region.right] for line in screen_lines(app)[region.y:region.bottom]]
+    return [line[region.x : region.right] for line in screen_lines(app)[region.y : region.bottom]]
 
 
 async def test_the_qr_on_screen_is_the_workers_payload_and_follows_its_rotation(control_room, sim_factory) -> None:

@@ -39,13 +39,20 @@ async def test_m_queues_a_test_message_and_u_shows_the_queue_live(control_room) 
         [row] = await until(pilot, lambda: rows_of(queue.query_one(LiveTable)))
         assert message_id in row and "+972502345678" in row and "queued" in row and row.endswith("…")
         summary = text_of(app, "#queue-summary")
-        assert "queued       1" in summary and "waiting: the session is not connected (qr_ready)" in summary and "queued 1 / 20" in summary
+        assert (
+            "queued       1" in summary
+            and "waiting: the session is not connected (qr_ready)" in summary
+            and "queued 1 / 20" in summary
+        )
         assert "this minute  0 / 5" in summary and "tier         cold" in summary
         await send_by_form(pilot, "+972522222222", "second")
         await until(pilot, lambda: len(rows_of(queue.query_one(LiveTable))) == 2)
         await pilot.press("p")
         await until(pilot, lambda: "PAUSED" in text_of(app, "#queue-summary"))
-        assert "waiting: sending is paused" in text_of(app, "#queue-summary") and (await app.reader.store.get(session_id)).paused
+        assert (
+            "waiting: sending is paused" in text_of(app, "#queue-summary")
+            and (await app.reader.store.get(session_id)).paused
+        )
         await pilot.press("escape")
         assert isinstance(app.screen, SessionsScreen)
 

@@ -25,7 +25,8 @@ PASSWORD = "room-redis-pass-7Hq2LmZx"
 
 
 async def test_the_room_says_redis_is_unavailable_and_its_core_carries_on(
-        control_room: Callable[..., Any], own_redis: Callable[..., RedisServer]) -> None:
+    control_room: Callable[..., Any], own_redis: Callable[..., RedisServer]
+) -> None:
     server = own_redis("--requirepass", PASSWORD)
     async with control_room(REDIS_URL=f"unix://:{PASSWORD}@{server.socket_path}", CORE_LEASE_MS="1500") as pilot:
         app: ControlRoom = pilot.app
@@ -43,14 +44,22 @@ async def test_the_room_says_redis_is_unavailable_and_its_core_carries_on(
 
 
 async def test_an_attached_room_leaves_the_lease_to_its_core_after_an_outage(
-        tmp_path: Path, sim: SimServer, socks_proxy: Any, own_redis: Callable[..., RedisServer]) -> None:
+    tmp_path: Path, sim: SimServer, socks_proxy: Any, own_redis: Callable[..., RedisServer]
+) -> None:
     server = own_redis()
     (tmp_path / "data").mkdir()
     serve = Serve(tmp_path / "data", sim.url, socks_proxy().url, server)
     serve.env["CORE_LEASE_MS"] = "1500"
     serve.start("--stop-workers")
-    env = {"DATA_DIR": str(tmp_path / "room"), "REDIS_URL": server.url, "API_KEY": API_KEY, "WORKER_ENGINE": "sim",
-           "WEBHOOK_SECRET": "serve-test-secret-0123456789", "SIM_URL": sim.url, "CORE_LEASE_MS": "1500"}
+    env = {
+        "DATA_DIR": str(tmp_path / "room"),
+        "REDIS_URL": server.url,
+        "API_KEY": API_KEY,
+        "WORKER_ENGINE": "sim",
+        "WEBHOOK_SECRET": "serve-test-secret-0123456789",
+        "SIM_URL": sim.url,
+        "CORE_LEASE_MS": "1500",
+    }
     app = ControlRoom(load_settings(env), stop_workers=True)
     try:
         async with app.run_test(size=SIZE) as pilot:

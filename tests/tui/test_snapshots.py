@@ -50,20 +50,41 @@ def fixed_text(name: str, size: int) -> str:
 
 
 # Shaped like WhatsApp's: ref, noise key, identity key, adv secret.
-PAYLOAD = ",".join(("2@" + fixed_text("ref", 66), fixed_text("noise", 32), fixed_text("identity", 32), fixed_text("adv", 32)))
-WAITING_SESSION = Session("worker_3", status="qr_ready", proxy="px_0123456789", created=NOW - 30, qr=PAYLOAD,
-                          qr_expires=NOW + 42, last_ping=NOW - 2)
-HISTORY = [{"at": NOW - 3, "kind": "status", "status": "qr_ready", "reason": ""},
-           {"at": NOW - 5, "kind": "status", "status": "starting", "reason": ""},
-           {"at": NOW - 6, "kind": "status", "status": "provisioning", "reason": ""}]
+PAYLOAD = ",".join(
+    ("2@" + fixed_text("ref", 66), fixed_text("noise", 32), fixed_text("identity", 32), fixed_text("adv", 32))
+)
+WAITING_SESSION = Session(
+    "worker_3",
+    status="qr_ready",
+    proxy="px_0123456789",
+    created=NOW - 30,
+    qr=PAYLOAD,
+    qr_expires=NOW + 42,
+    last_ping=NOW - 2,
+)
+HISTORY = [
+    {"at": NOW - 3, "kind": "status", "status": "qr_ready", "reason": ""},
+    {"at": NOW - 5, "kind": "status", "status": "starting", "reason": ""},
+    {"at": NOW - 6, "kind": "status", "status": "provisioning", "reason": ""},
+]
 
 
-FAILED_LOGIN = Session("worker_4", status="disconnected", created=NOW - 300, restarts=3, last_ping=NOW - 5,
-                       reason="dns: WhatsApp's address could not be looked up (DNS): dial tcp: lookup "
-                              "web.whatsapp.com: no such host", hint=KINDS["dns"].check)
-FAILED_HISTORY = [{"at": NOW - 2, "kind": "restart", "problem": "worker exited", "delay": 4.0},
-                  {"at": NOW - 3, "kind": "status", "status": "disconnected", "reason": FAILED_LOGIN.reason},
-                  {"at": NOW - 4, "kind": "status", "status": "starting", "reason": ""}]
+FAILED_LOGIN = Session(
+    "worker_4",
+    status="disconnected",
+    created=NOW - 300,
+    restarts=3,
+    last_ping=NOW - 5,
+    reason="dns: WhatsApp's address could not be looked up (DNS): dial tcp: lookup web.whatsapp.com: no such host",
+    hint=KINDS["dns"].check,
+)
+FAILED_HISTORY = [
+    {"at": NOW - 2, "kind": "restart", "problem": "worker exited", "delay": 4.0},
+    {"at": NOW - 3, "kind": "status", "status": "disconnected", "reason": FAILED_LOGIN.reason},
+    {"at": NOW - 4, "kind": "status", "status": "starting", "reason": ""},
+]
+
+
 class FixedClock:
     """A clock that always says ``NOW`` (the room renders every age and countdown from it)."""
 
@@ -142,10 +163,30 @@ def test_session_screen_of_a_login_that_cannot_reach_whatsapp(snap_compare, room
 
 
 PROXIES = [
-    ProxyInfo("px_1", "socks5h://127.0.0.1:1080", "127.0.0.1:1080", "ok", 0, "", "env", ("worker_1", "worker_2"),
-              ("972501111111", "972502222222"), 4),
-    ProxyInfo("px_2", "socks5h://127.0.0.1:1081", "127.0.0.1:1081", "bad", int((NOW + 95) * 1000),
-              "SOCKS5 connect refused", "api", ("worker_3",), (), 4),
+    ProxyInfo(
+        "px_1",
+        "socks5h://127.0.0.1:1080",
+        "127.0.0.1:1080",
+        "ok",
+        0,
+        "",
+        "env",
+        ("worker_1", "worker_2"),
+        ("972501111111", "972502222222"),
+        4,
+    ),
+    ProxyInfo(
+        "px_2",
+        "socks5h://127.0.0.1:1081",
+        "127.0.0.1:1081",
+        "bad",
+        int((NOW + 95) * 1000),
+        "SOCKS5 connect refused",
+        "api",
+        ("worker_3",),
+        (),
+        4,
+    ),
 ]
 ACTIVITY = [
     Activity("1-0", NOW - 30, "info", "worker_1", "status", "connected"),

@@ -53,8 +53,12 @@ async def test_an_invalid_tier_is_explained_in_the_form_and_nothing_is_saved(con
         form = await open_form(pilot, "e")
         form.query_one("#delayMinMs", Input).value = "9000"
         await pilot.click("#ok")
-        await until(pilot, lambda: text_of(app, "#problem") == ("Shortest gap between messages must be ≤ "
-                                                                 "Longest gap between messages"))
+        await until(
+            pilot,
+            lambda: (
+                text_of(app, "#problem") == ("Shortest gap between messages must be ≤ Longest gap between messages")
+            ),
+        )
         form.query_one("#delayMinMs", Input).value = "5000"
         hours_end = form.query_one("#hoursEnd", Input)
         hours_end.value = "25:00"
@@ -85,7 +89,11 @@ async def test_add_a_tier_then_remove_one_the_first_cannot_go(control_room) -> N
         assert "vip" in confirm.question
         await pilot.click("#ok")
         await until(pilot, lambda: len(tier_rows(app)) == 3)
-        assert [tier["name"] for tier in json.loads(await app.reader.redis.get("waorch:tiers"))] == ["cold", "warm", "hot"]
+        assert [tier["name"] for tier in json.loads(await app.reader.redis.get("waorch:tiers"))] == [
+            "cold",
+            "warm",
+            "hot",
+        ]
 
 
 async def test_readonly_refuses_every_tier_change(control_room) -> None:

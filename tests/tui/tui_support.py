@@ -111,9 +111,18 @@ class Terminal:
         self.name = "control-room"
         self.port = free_port()
         self.data_dir = data_dir
-        env = {"DATA_DIR": str(data_dir), "ORCH_PORT": str(self.port), "API_KEY": API_KEY,
-               "WEBHOOK_SECRET": "tui-test-secret-0123456789", "WORKER_ENGINE": "sim", "SIM_URL": sim_url,
-               "PROVISIONING_INTERVAL_MS": "0", "LANG": "C.UTF-8", "TERM": "xterm-256color", **extra_env}
+        env = {
+            "DATA_DIR": str(data_dir),
+            "ORCH_PORT": str(self.port),
+            "API_KEY": API_KEY,
+            "WEBHOOK_SECRET": "tui-test-secret-0123456789",
+            "WORKER_ENGINE": "sim",
+            "SIM_URL": sim_url,
+            "PROVISIONING_INTERVAL_MS": "0",
+            "LANG": "C.UTF-8",
+            "TERM": "xterm-256color",
+            **extra_env,
+        }
         exports = " ".join(f"{name}={value}" for name, value in env.items())
         waorch = " ".join([sys.executable, "-m", "waorch", *args])
         command = f"cd {data_dir.parent} && env -u COLUMNS -u LINES {exports} {waorch}; echo exited $?; sleep 30"
@@ -122,8 +131,9 @@ class Terminal:
 
     def tmux(self, *args: str) -> str:
         """Run a tmux command on our server; its output."""
-        return subprocess.run(["tmux", "-L", self.server, "-f", "/dev/null", *args], check=True, capture_output=True,
-                              text=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.server, "-f", "/dev/null", *args], check=True, capture_output=True, text=True
+        ).stdout
 
     def waorch_process(self) -> psutil.Process:
         """The ``waorch`` process running in the pane."""

@@ -14,9 +14,15 @@ SECRET = "test-webhook-secret-0123456789"
 
 
 def qr_event(session_id: str, qr: str = "ref,noise,identity,adv") -> bytes:
-    return json.dumps({"sessionId": session_id, "type": "QR_CODE", "generation": 0,
-                       "timestamp": int(time.time() * 1000),
-                       "data": {"qr": qr, "expiresAt": time.time() + 60, "ttl": 60}}).encode()
+    return json.dumps(
+        {
+            "sessionId": session_id,
+            "type": "QR_CODE",
+            "generation": 0,
+            "timestamp": int(time.time() * 1000),
+            "data": {"qr": qr, "expiresAt": time.time() + 60, "ttl": 60},
+        }
+    ).encode()
 
 
 async def post(running: RunningService, session_id: str, body: bytes, headers: dict[str, str]) -> int:
@@ -87,6 +93,10 @@ async def test_missing_headers_and_bad_json(running: RunningService) -> None:
     garbage = b"{not json"
     assert await post(running, "worker_1", garbage, sign(webhook_key(SECRET, "worker_1"), garbage)) == 400
     unknown = json.dumps({"sessionId": "worker_1", "type": "NOPE", "data": {}}).encode()
-    response = await running.api.post("/webhook", content=unknown, headers={SESSION_HEADER: "worker_1", **sign(webhook_key(SECRET, "worker_1"), unknown)})
+    response = await running.api.post(
+        "/webhook",
+        content=unknown,
+        headers={SESSION_HEADER: "worker_1", **sign(webhook_key(SECRET, "worker_1"), unknown)},
+    )
     assert response.status_code == 400 and response.json()["error"] == "UNKNOWN_EVENT"
     assert await status_of(running, "worker_1") == "stopped"

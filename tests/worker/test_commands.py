@@ -18,6 +18,7 @@ SECRET = "test-webhook-secret-0123456789"
 
 async def reachable(running: RunningService, session_id: str, generation: int = 1) -> Session:
     """The session once its worker of ``generation`` has reported where it takes commands."""
+
     async def check() -> Session | None:
         session = await running.core.store.get(session_id)
         return session if session.command_url and session.generation == generation else None
@@ -36,11 +37,14 @@ async def test_only_correctly_signed_commands_are_accepted(start_service) -> Non
     key = command_key(SECRET, sids[0], session.generation)
     body = json.dumps({"command": "ping"}).encode()
     async with httpx.AsyncClient(trust_env=False) as client:
+
         async def send(headers: dict[str, str], content: bytes = body) -> int:
             return (await client.post(url, content=content, headers=headers)).status_code
 
         assert await send(sign(command_key(SECRET, sids[1], session.generation), body)) == 401  # another worker's key
-        assert await send(sign(command_key(SECRET, sids[0], session.generation + 1), body)) == 401  # another generation's
+        assert (
+            await send(sign(command_key(SECRET, sids[0], session.generation + 1), body)) == 401
+        )  # another generation's
         assert await send(sign(webhook_key(SECRET, sids[0]), body)) == 401  # the worker's own event key
         assert await send(sign("guess", body)) == 401
         assert await send({}) == 401

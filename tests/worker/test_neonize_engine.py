@@ -96,16 +96,30 @@ def engine_for(auth_dir: Path, proxy_url: str | None, **options: Any) -> Neonize
 
 
 def worker_env(tmp_path: Path, webhook: Webhook, proxy_url: str) -> dict[str, str]:
-    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SESSION_ID": "worker_1", "WEBHOOK_URL": webhook.url,
-            "WEBHOOK_KEY": "k", "COMMAND_KEY": "c", "AUTH_DIR": str(tmp_path / "auth"), "WORKER_ENGINE": "neonize",
-            "PROXY_URL": proxy_url, "PING_INTERVAL_MS": "60000"}
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "SESSION_ID": "worker_1",
+        "WEBHOOK_URL": webhook.url,
+        "WEBHOOK_KEY": "k",
+        "COMMAND_KEY": "c",
+        "AUTH_DIR": str(tmp_path / "auth"),
+        "WORKER_ENGINE": "neonize",
+        "PROXY_URL": proxy_url,
+        "PING_INTERVAL_MS": "60000",
+    }
 
 
 async def run_process(args: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, float]:
     """Run a worker process to its end: exit code, everything it printed, seconds it lived."""
     started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(*args, env=env, stdin=asyncio.subprocess.DEVNULL,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     try:
         output, _ = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
@@ -116,7 +130,9 @@ async def run_process(args: list[str], env: dict[str, str], timeout: float) -> t
     return process.returncode, output.decode(errors="replace"), time.monotonic() - started
 
 
-async def test_connects_through_its_proxy_asking_it_for_whatsapps_host_name(tmp_path: Path, recording_proxy: RecordingSocks) -> None:
+async def test_connects_through_its_proxy_asking_it_for_whatsapps_host_name(
+    tmp_path: Path, recording_proxy: RecordingSocks
+) -> None:
     sink = RecordingSink()
     engine = engine_for(tmp_path / "auth", recording_proxy.url(auth=f"{USER}:{SECRET}"))
     assert await asyncio.wait_for(engine.run(sink), 10) == "proxy_error"
@@ -134,8 +150,13 @@ async def test_a_refusing_proxy_is_a_proxy_error_within_seconds(tmp_path: Path) 
     started = time.monotonic()
     assert await asyncio.wait_for(engine.run(sink), 10) == "proxy_error"
     assert time.monotonic() - started < 3
-    (kind, data), = sink.events
-    assert kind == "PROXY_ERROR" and "connection refused" in data["error"] and SECRET not in data["error"] and USER not in data["error"]
+    ((kind, data),) = sink.events
+    assert (
+        kind == "PROXY_ERROR"
+        and "connection refused" in data["error"]
+        and SECRET not in data["error"]
+        and USER not in data["error"]
+    )
 
 
 async def test_auth_dir_and_database_are_private(tmp_path: Path) -> None:
@@ -171,7 +192,8 @@ async def test_stop_before_run_and_bad_options(tmp_path: Path) -> None:
 
 
 async def test_worker_process_asks_the_proxy_for_whatsapp_and_reports_its_refusal(
-        tmp_path: Path, webhook: Webhook, recording_proxy: RecordingSocks) -> None:
+    tmp_path: Path, webhook: Webhook, recording_proxy: RecordingSocks
+) -> None:
     env = worker_env(tmp_path, webhook, recording_proxy.url(auth=f"{USER}:{SECRET}"))
     started = time.monotonic()
     code, output, _ = await run_process([sys.executable, "-m", "waorch", "worker"], env, timeout=15)
@@ -186,9 +208,12 @@ async def test_worker_process_asks_the_proxy_for_whatsapp_and_reports_its_refusa
 
 @pytest.mark.timeout(30)
 async def test_worker_process_behind_a_silent_proxy_exits_within_the_bound(
-        tmp_path: Path, webhook: Webhook, silent_proxy: SilentSocks) -> None:
+    tmp_path: Path, webhook: Webhook, silent_proxy: SilentSocks
+) -> None:
     env = worker_env(tmp_path, webhook, silent_proxy.url(auth=f"{USER}:{SECRET}"))
-    code, output, lived = await run_process([sys.executable, "-m", "waorch", "worker"], {**env, "CONNECT_TIMEOUT_MS": "3000"}, timeout=20)
+    code, output, lived = await run_process(
+        [sys.executable, "-m", "waorch", "worker"], {**env, "CONNECT_TIMEOUT_MS": "3000"}, timeout=20
+    )
     assert silent_proxy.accepted >= 1
     assert code == EXIT_HUNG, output
     assert 3 <= lived < 3 + 5 + 4, f"lived {lived:.1f} s"  # bound, then at most the 5 s grace for last events

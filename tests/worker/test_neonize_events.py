@@ -26,8 +26,15 @@ def user(number: str, server: str = events.USER_SERVER) -> pb.JID:
     return pb.JID(User=number, Server=server)
 
 
-def incoming(text: str = "hello", *, chat: pb.JID | None = None, sender: pb.JID | None = None,
-             sender_alt: pb.JID | None = None, from_me: bool = False, group: bool = False) -> pb.Message:
+def incoming(
+    text: str = "hello",
+    *,
+    chat: pb.JID | None = None,
+    sender: pb.JID | None = None,
+    sender_alt: pb.JID | None = None,
+    from_me: bool = False,
+    group: bool = False,
+) -> pb.Message:
     sender = sender or user(PHONE)
     source = pb.MessageSource(Chat=chat or sender, Sender=sender, IsFromMe=from_me, IsGroup=group)
     if sender_alt is not None:
@@ -48,7 +55,9 @@ def test_the_qr_phase_ending_unscanned_is_an_auth_failure() -> None:
 
 
 def test_successful_pairing_tells_the_phone_number() -> None:
-    event = arrived(pb.PairStatus(ID=pb.JID(User=PHONE, Device=12, Server=events.USER_SERVER), Status=pb.PairStatus.SUCCESS))
+    event = arrived(
+        pb.PairStatus(ID=pb.JID(User=PHONE, Device=12, Server=events.USER_SERVER), Status=pb.PairStatus.SUCCESS)
+    )
     assert events.pair_status(event) == Outcome(phone=PHONE)
 
 
@@ -56,7 +65,9 @@ def test_failed_pairing_ends_the_login_attempt() -> None:
     event = arrived(pb.PairStatus(Status=pb.PairStatus.ERROR, Error="pair-device-sign mismatch"))
     outcome = events.pair_status(event)
     assert outcome.final == "auth_failure"
-    assert outcome.emit == (("AUTH_FAILURE", {"reason": "auth_failure", "detail": "pairing failed: pair-device-sign mismatch"}),)
+    assert outcome.emit == (
+        ("AUTH_FAILURE", {"reason": "auth_failure", "detail": "pairing failed: pair-device-sign mismatch"}),
+    )
 
 
 def test_connected_reports_the_phone_number_digits() -> None:
@@ -71,7 +82,7 @@ def test_connected_reports_the_phone_number_digits() -> None:
 def test_logged_out_forgets_the_login(reason: int) -> None:
     outcome = events.logged_out(arrived(pb.LoggedOut(OnConnect=True, Reason=reason)))
     assert outcome.final == "logged_out" and outcome.forget_login and outcome.online is False
-    (kind, data), = outcome.emit
+    ((kind, data),) = outcome.emit
     assert kind == "DISCONNECTED" and data["reason"] == "logged_out" and data["loggedOut"] is True
     assert pb.ConnectFailureReason.Name(reason).lower() in data["detail"] and "while connecting" in data["detail"]
 
@@ -86,8 +97,14 @@ def test_a_lost_connection_is_reported_once_and_not_final() -> None:
     assert isinstance(arrived(pb.Disconnected(status=True)), pb.Disconnected)
     outcome = events.disconnected(online=True)
     assert outcome.final is None and outcome.online is False
-    assert outcome.emit[0] == ("DISCONNECTED", {"reason": "connection_lost", "loggedOut": False,
-                                                "detail": "the connection to WhatsApp was lost; reconnecting"})
+    assert outcome.emit[0] == (
+        "DISCONNECTED",
+        {
+            "reason": "connection_lost",
+            "loggedOut": False,
+            "detail": "the connection to WhatsApp was lost; reconnecting",
+        },
+    )
     assert events.disconnected(online=False) == Outcome()
 
 
@@ -102,17 +119,22 @@ def test_a_temporary_ban_tells_its_code_and_end() -> None:
     event = arrived(pb.TemporaryBan(Code=pb.TemporaryBan.SEND_TO_TOO_MANY_PEOPLE, Expire=3600))
     outcome = events.temporary_ban(event, NOW)
     assert outcome.final == "temporary_ban" and outcome.resume_at == NOW + 3600 and not outcome.forget_login
-    (kind, data), = outcome.emit
+    ((kind, data),) = outcome.emit
     assert kind == "DISCONNECTED"
-    assert data == {"reason": "temporary_ban", "loggedOut": False, "code": 1, "expiresAt": NOW + 3600,
-                    "detail": "temporary ban (send_to_too_many_people) for 3600 s"}
+    assert data == {
+        "reason": "temporary_ban",
+        "loggedOut": False,
+        "code": 1,
+        "expiresAt": NOW + 3600,
+        "detail": "temporary ban (send_to_too_many_people) for 3600 s",
+    }
 
 
 def test_a_connect_failure_ends_the_session() -> None:
     event = arrived(pb.ConnectFailure(Reason=pb.BAD_USER_AGENT, Message="bad user agent"))
     outcome = events.connect_failure(event)
     assert outcome.final == "connect_failure"
-    (kind, data), = outcome.emit
+    ((kind, data),) = outcome.emit
     assert kind == "DISCONNECTED" and data["reason"] == "whatsapp_refused" and data["hint"]
     assert data["detail"] == "WhatsApp refused the connection: bad_user_agent (bad user agent)"
 
@@ -135,8 +157,12 @@ def test_an_outdated_client_ends_the_session() -> None:
 
 def test_an_incoming_text_is_received() -> None:
     outcome = events.message_received(incoming("hello there"))
-    assert outcome.emit == (("MESSAGE_RECEIVED", {"from": PHONE, "chat": PHONE, "text": "hello there",
-                                                  "waId": "3EB0ABCDEF", "timestamp": NOW + 0.5}),)
+    assert outcome.emit == (
+        (
+            "MESSAGE_RECEIVED",
+            {"from": PHONE, "chat": PHONE, "text": "hello there", "waId": "3EB0ABCDEF", "timestamp": NOW + 0.5},
+        ),
+    )
 
 
 def test_a_sender_known_by_lid_is_reported_by_phone_number() -> None:
@@ -152,34 +178,47 @@ def test_a_group_text_names_the_group() -> None:
     assert data["from"] == PHONE and data["chat"] == "120363000000000000@g.us"
 
 
-@pytest.mark.parametrize("message", [
-    incoming(from_me=True), incoming(""), incoming(chat=user("status", "broadcast")),
-], ids=["own", "not text", "status"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        incoming(from_me=True),
+        incoming(""),
+        incoming(chat=user("status", "broadcast")),
+    ],
+    ids=["own", "not text", "status"],
+)
 def test_other_messages_are_skipped(message: pb.Message) -> None:
     assert events.message_received(message) == Outcome()
 
 
 def test_a_failed_dial_through_the_proxy_is_a_proxy_error_that_says_what_failed() -> None:
-    message = ('failed to dial whatsapp web websocket: failed to WebSocket dial: failed to send handshake request: '
-               'Get "https://web.whatsapp.com/ws/chat": socks connect tcp 127.0.0.1:9->web.whatsapp.com:443: '
-               'dial tcp 127.0.0.1:9: connect: connection refused')
+    message = (
+        "failed to dial whatsapp web websocket: failed to WebSocket dial: failed to send handshake request: "
+        'Get "https://web.whatsapp.com/ws/chat": socks connect tcp 127.0.0.1:9->web.whatsapp.com:443: '
+        "dial tcp 127.0.0.1:9: connect: connection refused"
+    )
     outcome = events.connect_error(message)
     assert outcome.final == "proxy_error"
-    (kind, data), = outcome.emit
+    ((kind, data),) = outcome.emit
     assert kind == "PROXY_ERROR" and data["reason"] == "proxy_refused"
-    assert data["error"] == ("the proxy refused the connection: socks connect tcp 127.0.0.1:9->web.whatsapp.com:443: "
-                             "dial tcp 127.0.0.1:9: connect: connection refused")
+    assert data["error"] == (
+        "the proxy refused the connection: socks connect tcp 127.0.0.1:9->web.whatsapp.com:443: "
+        "dial tcp 127.0.0.1:9: connect: connection refused"
+    )
 
 
 def test_a_failed_lookup_says_dns_and_keeps_the_cause() -> None:
-    message = ('failed to dial whatsapp web websocket: failed to WebSocket dial: failed to send handshake request: '
-               'Get "https://web.whatsapp.com/ws/chat": dial tcp: lookup web.whatsapp.com: no such host')
+    message = (
+        "failed to dial whatsapp web websocket: failed to WebSocket dial: failed to send handshake request: "
+        'Get "https://web.whatsapp.com/ws/chat": dial tcp: lookup web.whatsapp.com: no such host'
+    )
     outcome = events.connect_error(message)
     assert outcome.final == "connect_failure"
-    (kind, data), = outcome.emit
+    ((kind, data),) = outcome.emit
     assert kind == "DISCONNECTED" and data["reason"] == "dns" and data["loggedOut"] is False
-    assert data["detail"] == ("WhatsApp's address could not be looked up (DNS): "
-                              "dial tcp: lookup web.whatsapp.com: no such host")
+    assert data["detail"] == (
+        "WhatsApp's address could not be looked up (DNS): dial tcp: lookup web.whatsapp.com: no such host"
+    )
     assert "DNS" in data["hint"]
 
 
@@ -187,13 +226,19 @@ def test_a_failure_that_is_not_the_proxys_is_no_proxy_error() -> None:
     outcome = events.connect_error("unable to open database file: permission denied")
     assert outcome.final == "connect_failure" and outcome.emit[0][0] == "DISCONNECTED"
     assert outcome.emit[0][1]["reason"] == "connect_failed"
-    assert outcome.emit[0][1]["detail"] == "could not connect to WhatsApp: unable to open database file: permission denied"
+    assert (
+        outcome.emit[0][1]["detail"] == "could not connect to WhatsApp: unable to open database file: permission denied"
+    )
 
 
 def test_a_hanging_connect_blames_the_proxy_it_went_through() -> None:
-    (kind, data), = events.hung(3.0, proxied=True).emit
+    ((kind, data),) = events.hung(3.0, proxied=True).emit
     assert events.hung(3.0, proxied=True).final == "hung"
-    assert (kind, data["reason"], data["error"]) == ("PROXY_ERROR", "proxy_silent", "the proxy did not answer: no answer within 3 s")
+    assert (kind, data["reason"], data["error"]) == (
+        "PROXY_ERROR",
+        "proxy_silent",
+        "the proxy did not answer: no answer within 3 s",
+    )
     direct = events.hung(30.0, proxied=False)
     assert direct.final == "hung"
     assert direct.emit[0][0] == "DISCONNECTED" and direct.emit[0][1]["reason"] == "network"
@@ -216,9 +261,12 @@ def test_error_463_is_the_reachout_timelock() -> None:
     assert "463" in restricted[1]["detail"]
 
 
-@pytest.mark.parametrize(("message", "error"), [
-    ("server returned error 479", "SERVER_ERROR_479"),
-    ("websocket not connected", "SEND_FAILED"),
-])
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ("server returned error 479", "SERVER_ERROR_479"),
+        ("websocket not connected", "SEND_FAILED"),
+    ],
+)
 def test_other_send_errors_are_transient(message: str, error: str) -> None:
     assert events.send_failure(message) == (SendResult(ok=False, error=error, permanent=False), None)

@@ -98,8 +98,9 @@ async def connect(sim: SimServer, running: Running, phone: str = PHONE) -> None:
     assert await running.sink.next("CONNECTED") == {"phoneNumber": phone}
 
 
-async def test_qr_codes_rotate_and_auth_data_is_private(sim_factory: Sims, start: Start,
-                                                        socks_proxy: Callable[..., Any]) -> None:
+async def test_qr_codes_rotate_and_auth_data_is_private(
+    sim_factory: Sims, start: Start, socks_proxy: Callable[..., Any]
+) -> None:
     sim = await sim_factory(qr_first_ttl=0.3, qr_ttl=0.3)
     running = start(sim.url, socks_proxy().url)
     first = await running.sink.next("QR_CODE")
@@ -112,7 +113,9 @@ async def test_qr_codes_rotate_and_auth_data_is_private(sim_factory: Sims, start
     assert stat.S_IMODE((running.auth_dir / AUTH_FILE).stat().st_mode) == 0o600
 
 
-async def test_scan_connects_and_the_login_is_kept(sim: SimServer, start: Start, socks_proxy: Callable[..., Any]) -> None:
+async def test_scan_connects_and_the_login_is_kept(
+    sim: SimServer, start: Start, socks_proxy: Callable[..., Any]
+) -> None:
     proxy = socks_proxy()
     first = start(sim.url, proxy.url)
     await connect(sim, first)
@@ -130,7 +133,9 @@ async def test_proxy_with_password(sim: SimServer, start: Start, socks_proxy: Ca
     await connect(sim, running)
 
 
-async def test_send_text_typing_and_not_on_whatsapp(sim: SimServer, start: Start, socks_proxy: Callable[..., Any]) -> None:
+async def test_send_text_typing_and_not_on_whatsapp(
+    sim: SimServer, start: Start, socks_proxy: Callable[..., Any]
+) -> None:
     running = start(sim.url, socks_proxy().url)
     await connect(sim, running)
     result = await running.engine.send_text(OTHER, "hello", "msg-1")
@@ -163,7 +168,11 @@ async def test_incoming_message(sim: SimServer, start: Start) -> None:
     sent = await call(sim, "POST", f"/sim/phones/{PHONE}/incoming", {"from": OTHER, "text": "hi"})
     event = await running.sink.next("MESSAGE_RECEIVED")
     assert {key: event[key] for key in ("from", "chat", "text", "waId")} == {
-        "from": OTHER, "chat": OTHER, "text": "hi", "waId": sent["waId"]}
+        "from": OTHER,
+        "chat": OTHER,
+        "text": "hi",
+        "waId": sent["waId"],
+    }
     assert abs(event["timestamp"] - time.time()) < 2
 
 
@@ -207,8 +216,9 @@ async def test_lost_connection_reconnects(sim: SimServer, start: Start, socks_pr
     assert await running.sink.next("CONNECTED") == {"phoneNumber": PHONE}
 
 
-async def test_simulator_restart_behind_a_working_proxy(tmp_path: Path, sim_factory: Sims, start: Start,
-                                                        socks_proxy: Callable[..., Any]) -> None:
+async def test_simulator_restart_behind_a_working_proxy(
+    tmp_path: Path, sim_factory: Sims, start: Start, socks_proxy: Callable[..., Any]
+) -> None:
     sim = await sim_factory(state_path=tmp_path / "sim.json")
     running = start(sim.url, socks_proxy().url)
     await connect(sim, running)
@@ -244,7 +254,8 @@ async def test_refusing_proxy_at_start(sim: SimServer, start: Start) -> None:
 
 
 async def test_wrong_proxy_password_is_a_proxy_error_without_the_password(
-        sim: SimServer, start: Start, socks_proxy: Callable[..., Any]) -> None:
+    sim: SimServer, start: Start, socks_proxy: Callable[..., Any]
+) -> None:
     proxy = socks_proxy("acct-7f3k9q", "right-pass")
     running = start(sim.url, f"socks5h://acct-7f3k9q:wrong-pass@127.0.0.1:{proxy.port}")
     event = await running.sink.next("PROXY_ERROR", timeout=1.0)
@@ -291,7 +302,9 @@ async def test_a_simulator_that_is_down_is_said_once_and_stop_still_works(start:
     url = f"http://127.0.0.1:{free_port()}"
     running = start(url)
     down = await running.sink.next("DISCONNECTED")
-    assert down["reason"] == "simulator_down" and down["detail"].startswith(f"the simulator does not answer: {url}/ws: ")
+    assert down["reason"] == "simulator_down" and down["detail"].startswith(
+        f"the simulator does not answer: {url}/ws: "
+    )
     assert "waorch sim" in down["hint"]
     await asyncio.sleep(0.5)  # several more attempts
     await running.engine.stop()
@@ -300,7 +313,8 @@ async def test_a_simulator_that_is_down_is_said_once_and_stop_still_works(start:
 
 
 async def test_a_proxy_that_needs_a_login_given_none_is_a_proxy_auth_error(
-        sim: SimServer, start: Start, socks_proxy: Callable[..., Any]) -> None:
+    sim: SimServer, start: Start, socks_proxy: Callable[..., Any]
+) -> None:
     proxy = socks_proxy("user", "right-pass")
     running = start(sim.url, f"socks5h://127.0.0.1:{proxy.port}")
     event = await running.sink.next("PROXY_ERROR", timeout=1.0)

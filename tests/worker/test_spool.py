@@ -51,11 +51,13 @@ def test_a_line_torn_by_a_crash_costs_nothing_after_it(tmp_path: Path) -> None:
 def test_a_long_backlog_is_compacted_and_keeps_its_order(tmp_path: Path) -> None:
     spool = EventSpool(tmp_path)
     seqs = [spool.add(event(n)) for n in range(COMPACT_AFTER + 300)]
-    for seq in seqs[:COMPACT_AFTER + 100]:
+    for seq in seqs[: COMPACT_AFTER + 100]:
         spool.delivered(seq)
     lines = (tmp_path / SPOOL_FILE).read_bytes().splitlines()
     assert len(lines) < COMPACT_AFTER  # not 1,300 events and 1,100 delivery marks
-    assert [body for _, body in EventSpool(tmp_path).pending()] == [event(n) for n in range(COMPACT_AFTER + 100, COMPACT_AFTER + 300)]
+    assert [body for _, body in EventSpool(tmp_path).pending()] == [
+        event(n) for n in range(COMPACT_AFTER + 100, COMPACT_AFTER + 300)
+    ]
 
 
 class Webhook:
@@ -99,7 +101,8 @@ async def webhook() -> AsyncIterator[Webhook]:
 
 
 async def test_a_backlog_beyond_the_old_queue_limit_survives_the_worker_and_is_signed_when_posted(
-        tmp_path: Path, webhook: Webhook) -> None:
+    tmp_path: Path, webhook: Webhook
+) -> None:
     url = f"http://127.0.0.1:{webhook.port}/webhook"
     first = Emitter(url, KEY, "worker_1", 0, EventSpool(tmp_path))
     await first.start()  # the orchestrator is down: nothing answers
@@ -135,7 +138,8 @@ async def _received(webhook: Webhook, count: int) -> bool:
 
 @pytest.mark.timeout(120)
 async def test_messages_received_while_the_orchestrator_is_down_arrive_once_after_the_worker_is_killed(
-        serve: Serve, sim) -> None:
+    serve: Serve, sim
+) -> None:
     serve.start()
     async with serve.api() as api:
         sid = await provision_connected(api, sim.url, "972501111111")
@@ -144,13 +148,16 @@ async def test_messages_received_while_the_orchestrator_is_down_arrive_once_afte
     texts = [f"while down {n} ✓" for n in range(5)]
     async with httpx.AsyncClient(trust_env=False) as client:
         for text in texts:
-            answer = await client.post(f"{sim.url}/sim/phones/972501111111/incoming", json={"from": "972509999999", "text": text})
+            answer = await client.post(
+                f"{sim.url}/sim/phones/972501111111/incoming", json={"from": "972509999999", "text": text}
+            )
             assert answer.status_code == 200
     worker_log = serve.data_dir / "logs" / f"{sid}.log"
     await eventually(lambda: _logged(worker_log, len(texts)), timeout=20)  # the worker has them
     os.kill(worker_pid, signal.SIGKILL)
     serve.start()  # its watchdog starts the session's worker again; that worker delivers the spool
     async with serve.api() as api:
+
         async def inbox() -> list[dict] | None:
             messages = (await api.get(f"/api/sessions/{sid}/messages")).json()["messages"]
             return messages if len(messages) >= len(texts) else None

@@ -27,8 +27,8 @@ ALERT: dict[str, Any] = {
         "delivery": {
             "enum": list(DELIVERIES),
             "description": "queued: waiting to be sent; sent; failed: Telegram refused it (error says why); "
-                           "summarised: not sent on its own but counted in a line of a later message (a repeat "
-                           "within the cool-down, or dropped from a full queue); off: Telegram is not configured",
+            "summarised: not sent on its own but counted in a line of a later message (a repeat "
+            "within the cool-down, or dropped from a full queue); off: Telegram is not configured",
         },
         "sentAt": {**NULLABLE_NUMBER, "description": "delivered, unix seconds"},
         "error": NULLABLE_STRING,
@@ -38,9 +38,18 @@ ALERT: dict[str, Any] = {
 
 def alert_json(alert: Alert) -> dict[str, Any]:
     """An alert as the API shows it."""
-    return {"id": alert.id, "at": alert.at, "kind": alert.kind, "level": alert.level, "sessionId": alert.session or None,
-            "phone": alert.phone or None, "text": alert.text, "delivery": alert.delivery,
-            "sentAt": alert.sent_at or None, "error": alert.error or None}
+    return {
+        "id": alert.id,
+        "at": alert.at,
+        "kind": alert.kind,
+        "level": alert.level,
+        "sessionId": alert.session or None,
+        "phone": alert.phone or None,
+        "text": alert.text,
+        "delivery": alert.delivery,
+        "sentAt": alert.sent_at or None,
+        "error": alert.error or None,
+    }
 
 
 async def list_alerts(request: web.Request) -> web.Response:
@@ -49,8 +58,13 @@ async def list_alerts(request: web.Request) -> web.Response:
     only_queries(request, LIMIT)
     limit = LIMIT.read(request) or DEFAULT_PAGE
     alerts = await core.alerts.recent(limit)
-    return web.json_response({"telegram": core.telegram is not None, "pending": await core.alerts.pending(),
-                              "alerts": [alert_json(alert) for alert in alerts]})
+    return web.json_response(
+        {
+            "telegram": core.telegram is not None,
+            "pending": await core.alerts.pending(),
+            "alerts": [alert_json(alert) for alert in alerts],
+        }
+    )
 
 
 ROUTES = (

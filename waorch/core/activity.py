@@ -34,11 +34,17 @@ log = logging.getLogger("waorch.activity")
 MAX_ENTRIES = 5000  # kept approximately (XADD MAXLEN ~)
 INFO, WARNING, ERROR = "info", "warning", "error"
 STATUS_LEVELS = {Status.FAILED: ERROR, Status.LOGGED_OUT: ERROR, Status.DISCONNECTED: WARNING}
-STATUS_ALERTS = {Status.CONNECTED: AlertKind.CONNECTED, Status.DISCONNECTED: AlertKind.DISCONNECTED,
-                 Status.LOGGED_OUT: AlertKind.LOGGED_OUT, Status.FAILED: AlertKind.PARKED}
+STATUS_ALERTS = {
+    Status.CONNECTED: AlertKind.CONNECTED,
+    Status.DISCONNECTED: AlertKind.DISCONNECTED,
+    Status.LOGGED_OUT: AlertKind.LOGGED_OUT,
+    Status.FAILED: AlertKind.PARKED,
+}
 BAN = "temporary_ban"  # how a disconnect for a temporary ban begins its reason (core/events.py)
-FULL = ("Redis is full (maxmemory reached): it refuses writes; sends and worker events answer 503 REDIS_FULL "
-        "and nothing new is stored until memory is freed or maxmemory (REDIS_MAXMEMORY_MB) is raised")
+FULL = (
+    "Redis is full (maxmemory reached): it refuses writes; sends and worker events answer 503 REDIS_FULL "
+    "and nothing new is stored until memory is freed or maxmemory (REDIS_MAXMEMORY_MB) is raised"
+)
 # ARGV: max entries, then field/value pairs. Allowed past maxmemory: it reports that Redis is full.
 _ADD_WHEN_FULL = """#!lua flags=allow-oom
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
@@ -66,8 +72,9 @@ def _entry(entry_id: bytes | str | None, fields: Mapping[bytes | str, bytes | st
 class ActivityLog:
     """Writes and reads the activity stream (writing never fails the change it reports)."""
 
-    def __init__(self, redis: aioredis.Redis, clock: Clock, max_entries: int = MAX_ENTRIES,
-                 alerts: AlertStore | None = None) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, clock: Clock, max_entries: int = MAX_ENTRIES, alerts: AlertStore | None = None
+    ) -> None:
         self.redis = redis
         self.clock = clock
         self.alerts = alerts
@@ -124,8 +131,20 @@ class ActivityLog:
         if self.full_since is None:
             self.full_since = self.clock.now()
             log.error("%s", FULL)
-            fields: list[EncodableT] = ["ts", self.full_since, "level", ERROR, "session", "", "kind", "redis",
-                                        "text", FULL, "alert", AlertKind.REDIS_FULL.value]
+            fields: list[EncodableT] = [
+                "ts",
+                self.full_since,
+                "level",
+                ERROR,
+                "session",
+                "",
+                "kind",
+                "redis",
+                "text",
+                FULL,
+                "alert",
+                AlertKind.REDIS_FULL.value,
+            ]
             try:
                 await self._add_when_full(keys=[keys.ACTIVITY], args=[self.max_entries, *fields])
             except (aioredis.RedisError, OSError) as problem:
@@ -155,5 +174,7 @@ class ActivityLog:
         """Session status listener: one entry per change, errors for failed and logged-out; connected,
         disconnected (a temporary ban), logged out and failed (parked) are alerts."""
         text = f"{status.value}: {reason}" if reason else status.value
-        alert = AlertKind.BANNED if status == Status.DISCONNECTED and reason.startswith(BAN) else STATUS_ALERTS.get(status)
+        alert = (
+            AlertKind.BANNED if status == Status.DISCONNECTED and reason.startswith(BAN) else STATUS_ALERTS.get(status)
+        )
         await self.add(STATUS_LEVELS.get(status, INFO), "status", text, session_id, alert)

@@ -54,10 +54,20 @@ class AlertKind(StrEnum):
 
 
 EMOJI: dict[str, str] = {
-    AlertKind.CONNECTED: "✅", AlertKind.DISCONNECTED: "⚠️", AlertKind.PROXY_FAILED: "🔄", AlertKind.RESTARTED: "🔁",
-    AlertKind.LOGGED_OUT: "🔑", AlertKind.BANNED: "⛔", AlertKind.TIME_LOCK: "⏳", AlertKind.PARKED: "❌",
-    AlertKind.MESSAGE_UNKNOWN: "❓", AlertKind.MESSAGE_DEAD: "💀", AlertKind.POOL_NEARLY_FULL: "📦",
-    AlertKind.POOL_EMPTY: "🚫", AlertKind.REDIS_FULL: "🧱", AlertKind.BACKUP_FAILED: "💾",
+    AlertKind.CONNECTED: "✅",
+    AlertKind.DISCONNECTED: "⚠️",
+    AlertKind.PROXY_FAILED: "🔄",
+    AlertKind.RESTARTED: "🔁",
+    AlertKind.LOGGED_OUT: "🔑",
+    AlertKind.BANNED: "⛔",
+    AlertKind.TIME_LOCK: "⏳",
+    AlertKind.PARKED: "❌",
+    AlertKind.MESSAGE_UNKNOWN: "❓",
+    AlertKind.MESSAGE_DEAD: "💀",
+    AlertKind.POOL_NEARLY_FULL: "📦",
+    AlertKind.POOL_EMPTY: "🚫",
+    AlertKind.REDIS_FULL: "🧱",
+    AlertKind.BACKUP_FAILED: "💾",
 }
 QUEUED, SENT, FAILED, SUMMARISED, OFF = "queued", "sent", "failed", "summarised", "off"
 DELIVERIES = (QUEUED, SENT, FAILED, SUMMARISED, OFF)
@@ -83,7 +93,10 @@ end
 ALLOW_OOM = "#!lua flags=allow-oom\n"
 # KEYS: counter, alerts, pending, subjects, dropped, the session's hash (the counter when none).
 # ARGV: now, kind, level, session, subject, text, cool-down s, keep, cap, '1' if sent to Telegram.
-_RAISE = ALLOW_OOM + _MARK + """
+_RAISE = (
+    ALLOW_OOM
+    + _MARK
+    + """
 local now, cooldown, keep, cap = tonumber(ARGV[1]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local id = redis.call('INCR', KEYS[1])
 local phone = ''
@@ -113,9 +126,12 @@ if over > 0 then
 end
 return id
 """
+)
 # Subjects whose cool-down ended: one line for the alerts they held, queued (and a new cool-down), or forgotten.
 # KEYS: counter, alerts, pending, subjects. ARGV: now, cool-down s, keep.
-_RELEASE = ALLOW_OOM + """
+_RELEASE = (
+    ALLOW_OOM
+    + """
 local now, cooldown, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local flat, queued = redis.call('HGETALL', KEYS[4]), 0
 for i = 1, #flat, 2 do
@@ -140,8 +156,12 @@ for i = 1, #flat, 2 do
 end
 return queued
 """
+)
 # KEYS: counter, alerts, pending, dropped. ARGV: delivery, now, error, dropped alerts now reported, ids...
-_SETTLE = ALLOW_OOM + _MARK + """
+_SETTLE = (
+    ALLOW_OOM
+    + _MARK
+    + """
 for i = 5, #ARGV do
   mark(ARGV[i], ARGV[1], ARGV[2], ARGV[3])
   redis.call('ZREM', KEYS[3], ARGV[i])
@@ -149,6 +169,7 @@ end
 if tonumber(ARGV[4]) > 0 then redis.call('DECRBY', KEYS[4], ARGV[4]) end
 return 1
 """
+)
 
 
 @dataclass(frozen=True)
@@ -189,8 +210,11 @@ class Batch:
         """The message: a line about dropped alerts first, then one line per alert."""
         lines = [alert.line for alert in self.alerts]
         if self.dropped:
-            lines.insert(0, f"⚠️ {self.dropped} older alert(s) not sent: too many waited while Telegram was "
-                            "unreachable (GET /api/alerts lists them)")
+            lines.insert(
+                0,
+                f"⚠️ {self.dropped} older alert(s) not sent: too many waited while Telegram was "
+                "unreachable (GET /api/alerts lists them)",
+            )
         return "\n".join(lines)
 
     @property
@@ -230,8 +254,17 @@ def telegram_configured(settings: Settings) -> bool:
 class AlertStore:
     """Raises alerts, hands the sender its batches, settles them, lists them (in the clock's time)."""
 
-    def __init__(self, redis: aioredis.Redis, clock: Clock, *, telegram: bool, scrub: Callable[[str], str] = str,
-                 cooldown: float = COOLDOWN_S, keep: int = KEEP, cap: int = QUEUE_CAP) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        clock: Clock,
+        *,
+        telegram: bool,
+        scrub: Callable[[str], str] = str,
+        cooldown: float = COOLDOWN_S,
+        keep: int = KEEP,
+        cap: int = QUEUE_CAP,
+    ) -> None:
         self.redis = redis
         self.clock = clock
         self.telegram = telegram
@@ -239,16 +272,34 @@ class AlertStore:
         self.cooldown = cooldown
         self.keep = keep
         self.cap = cap
-        self._scripts = {name: redis.register_script(source)
-                         for name, source in (("raise", _RAISE), ("release", _RELEASE), ("settle", _SETTLE))}
+        self._scripts = {
+            name: redis.register_script(source)
+            for name, source in (("raise", _RAISE), ("release", _RELEASE), ("settle", _SETTLE))
+        }
 
     async def raise_alert(self, kind: AlertKind, level: str, text: str, session_id: str = "", subject: str = "") -> int:
         """Store an alert (``text`` already scrubbed); its subject (deduplication) is its kind and
         ``subject``, else its session. Returns its id."""
-        script_keys = [keys.ALERT_COUNTER, keys.ALERTS, keys.ALERTS_PENDING, keys.ALERT_SUBJECTS, keys.ALERTS_DROPPED,
-                       keys.session(session_id) if session_id else keys.ALERT_COUNTER]
-        args = [self.clock.now(), kind.value, level, session_id, f"{kind.value}:{subject or session_id}", text,
-                self.cooldown, self.keep, self.cap, int(self.telegram)]
+        script_keys = [
+            keys.ALERT_COUNTER,
+            keys.ALERTS,
+            keys.ALERTS_PENDING,
+            keys.ALERT_SUBJECTS,
+            keys.ALERTS_DROPPED,
+            keys.session(session_id) if session_id else keys.ALERT_COUNTER,
+        ]
+        args = [
+            self.clock.now(),
+            kind.value,
+            level,
+            session_id,
+            f"{kind.value}:{subject or session_id}",
+            text,
+            self.cooldown,
+            self.keep,
+            self.cap,
+            int(self.telegram),
+        ]
         return int(await self._scripts["raise"](keys=script_keys, args=args))
 
     async def release_cooled(self) -> int:
@@ -273,7 +324,9 @@ class AlertStore:
     async def settle(self, batch: Batch, delivery: str, error: str = "") -> None:
         """The batch was sent (or refused for good: ``FAILED`` with why): it leaves the queue."""
         script_keys = [keys.ALERT_COUNTER, keys.ALERTS, keys.ALERTS_PENDING, keys.ALERTS_DROPPED]
-        await self._scripts["settle"](keys=script_keys, args=[delivery, self.clock.now(), error, batch.dropped, *batch.ids])
+        await self._scripts["settle"](
+            keys=script_keys, args=[delivery, self.clock.now(), error, batch.dropped, *batch.ids]
+        )
 
     async def recent(self, limit: int) -> list[Alert]:
         """The newest ``limit`` alerts, newest first."""

@@ -64,14 +64,20 @@ RUNNERS: dict[str, Callable[[Settings], Runner]] = {"process": lambda settings: 
 class Core:
     """One active orchestrator: owns the start queue, the watchdog and the event handling."""
 
-    def __init__(self, settings: Settings, redis: aioredis.Redis, runner: Runner | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, redis: aioredis.Redis, runner: Runner | None = None, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.clock = clock or SystemClock()
         self.lease = CoreLease(redis, settings.base_url, settings.core_lease_ms)
         self.reader = reader = CoreReader(settings, redis, self.clock, self.lease)  # the stores, and views of them
-        self.store, self.pool, self.activity, self.messages = reader.store, reader.pool, reader.activity, reader.messages
+        self.store, self.pool, self.activity, self.messages = (
+            reader.store,
+            reader.pool,
+            reader.activity,
+            reader.messages,
+        )
         self.fleet, self.tiers = reader.fleet, reader.tiers
         self.runner = runner or RUNNERS[settings.runner](settings)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
@@ -82,17 +88,26 @@ class Core:
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
         self.workers = WorkerClient(settings.webhook_secret)
-        self.dispatcher = Dispatcher(self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone,
-                                     self.activity)
+        self.dispatcher = Dispatcher(
+            self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone, self.activity
+        )
         self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock)
         self.idempotency = IdempotencyStore(redis)
         self.store.status_listeners.append(self._status_changed)
         self.outbox = Outbox(redis, self.clock)  # incoming messages, forwarded to EVENTS_WEBHOOK_URL if set
         self.forwarder = Forwarder.configured(settings, self.outbox, self.store)
         self.inbox = Inbox(redis, self.clock, settings.inbox_limit, self.outbox if self.forwarder else None)
-        self.events = EventHandler(self.store, self.pool, self.lifecycle, self.failover, self._logout_in_background,
-                                   self.dispatcher, settings.restrict_new_contacts_ms / 1000, self.inbox,
-                                   self.watchdog.restart)
+        self.events = EventHandler(
+            self.store,
+            self.pool,
+            self.lifecycle,
+            self.failover,
+            self._logout_in_background,
+            self.dispatcher,
+            settings.restrict_new_contacts_ms / 1000,
+            self.inbox,
+            self.watchdog.restart,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()  # the lease holder and background actions
         self._acting: set[asyncio.Task[Any]] = set()  # the loops of the active core (stopped during an outage)
         self._halt = asyncio.Event()  # set while the loops must stop (outage, step-down, stop)
@@ -133,7 +148,9 @@ class Core:
         """Read what a 202 guarantees on this server; say it when it is new (first start, or another server)."""
         durability = await probe_durability(self.redis)
         if durability != self.durability:
-            log.log(logging.INFO if durability.power_cut_safe else logging.WARNING, "durability: %s", durability.describe())
+            log.log(
+                logging.INFO if durability.power_cut_safe else logging.WARNING, "durability: %s", durability.describe()
+            )
         self.durability = self.intake.durability = durability
 
     async def _halt_acting(self) -> None:
@@ -226,8 +243,12 @@ class Core:
         proxy_id = None
         if proxy:
             proxy_id = (await self.pool.add(parse_proxy_url(proxy), "api", exist_ok=True)).id
-        fields = {"status": Status.PROVISIONING.value, "created": str(self.clock.now()), "generation": "0",
-                  "engine": self.settings.worker_engine}  # it keeps it: a real account never moves to the simulator
+        fields = {
+            "status": Status.PROVISIONING.value,
+            "created": str(self.clock.now()),
+            "generation": "0",
+            "engine": self.settings.worker_engine,
+        }  # it keeps it: a real account never moves to the simulator
         session_id, _ = await self.pool.provision(fields, digits, proxy_id)
         await self.store.record(session_id, "status", {"status": "provisioning", "reason": ""})
         await self.starts.enqueue(session_id)
@@ -258,11 +279,15 @@ class Core:
         """Settle a session's queued and in-flight messages as failed (they can no longer be sent)."""
         now = self.clock.now()
         day = local_day(now, self.settings.timezone)
-        waiting = await self.messages.inflight(session_id) + [m.id for m in await self.messages.peek(session_id, 100_000)]
+        waiting = await self.messages.inflight(session_id) + [
+            m.id for m in await self.messages.peek(session_id, 100_000)
+        ]
         for message_id in waiting:
             await self.messages.finish(session_id, message_id, now, MessageStatus.FAILED, day, error=reason)
         if waiting:
-            await self.activity.add(WARNING, "message", f"{len(waiting)} waiting message(s) failed: {reason}", session_id)
+            await self.activity.add(
+                WARNING, "message", f"{len(waiting)} waiting message(s) failed: {reason}", session_id
+            )
 
     async def restart(self, session_id: str) -> Session:
         """Queue a restart of the session's worker (spaced like every start)."""
@@ -280,7 +305,9 @@ class Core:
             async with self.lifecycle.locks.hold(session_id):
                 await self.lifecycle.stop(session_id)
                 self.lifecycle.delete_auth(session_id)
-                await self.store.set_status(session_id, Status.LOGGED_OUT, "logged out while the worker was unreachable")
+                await self.store.set_status(
+                    session_id, Status.LOGGED_OUT, "logged out while the worker was unreachable"
+                )
 
     async def pairing_code(self, session_id: str, phone: str) -> str:
         """An 8-character code to link ``phone`` without scanning (only while the session shows a QR:

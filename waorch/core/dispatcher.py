@@ -48,8 +48,16 @@ def retry_delay(attempt: int) -> float:
 class Dispatcher:
     """Owns the per-session loops and the outbox of scheduled messages."""
 
-    def __init__(self, sessions: SessionStore, messages: MessageStore, tiers: TierStore, workers: WorkerClient,
-                 clock: Clock, zone: ZoneInfo, activity: ActivityLog) -> None:
+    def __init__(
+        self,
+        sessions: SessionStore,
+        messages: MessageStore,
+        tiers: TierStore,
+        workers: WorkerClient,
+        clock: Clock,
+        zone: ZoneInfo,
+        activity: ActivityLog,
+    ) -> None:
         self.sessions = sessions
         self.activity = activity
         self.messages = messages
@@ -75,8 +83,13 @@ class Dispatcher:
         """A reach-out time-lock: the session's loop looks again (new contacts wait until ``until``); alerted."""
         self.wake(session_id)
         when = clock_time(until, self.zone, self.clock.now())
-        await self.activity.add(WARNING, "restricted", f"reach-out time-lock: no sends to new contacts until {when}",
-                                session_id, AlertKind.TIME_LOCK)
+        await self.activity.add(
+            WARNING,
+            "restricted",
+            f"reach-out time-lock: no sends to new contacts until {when}",
+            session_id,
+            AlertKind.TIME_LOCK,
+        )
 
     def message_arrived(self, session_id: str) -> None:
         """A message joined the tail of a queue: only a loop idle on an empty queue needs to look."""
@@ -118,27 +131,60 @@ class Dispatcher:
         if state == "sent":
             session = await self.sessions.find(session_id)
             gap = draw_gap(await self.timing.tier_of(session)) if session else 0.0
-            if await self.messages.finish(session_id, message_id, now, MessageStatus.SENT, today,
-                                          wa_id=str(answer.get("waId") or ""), next_gap=gap):
+            if await self.messages.finish(
+                session_id,
+                message_id,
+                now,
+                MessageStatus.SENT,
+                today,
+                wa_id=str(answer.get("waId") or ""),
+                next_gap=gap,
+            ):
                 await self.activity.add(INFO, "message", f"{message_id} to +{message.to} sent", session_id)
         elif state == "failed":
-            if await self.messages.finish(session_id, message_id, now, MessageStatus.FAILED, today, error=str(answer.get("error"))):
-                await self.activity.add(ERROR, "message", f"{message_id} to +{message.to} failed: {answer.get('error')}", session_id)
+            if await self.messages.finish(
+                session_id, message_id, now, MessageStatus.FAILED, today, error=str(answer.get("error"))
+            ):
+                await self.activity.add(
+                    ERROR, "message", f"{message_id} to +{message.to} failed: {answer.get('error')}", session_id
+                )
         elif state in ("not_sent", "none"):
             await self._retry_or_bury(message, str(answer.get("error") or "not sent"), now, today)
         else:
-            await self.messages.finish(session_id, message_id, now, MessageStatus.UNKNOWN, today,
-                                       error=f"outcome unknown ({answer.get('error') or 'worker lost the send'})")
+            await self.messages.finish(
+                session_id,
+                message_id,
+                now,
+                MessageStatus.UNKNOWN,
+                today,
+                error=f"outcome unknown ({answer.get('error') or 'worker lost the send'})",
+            )
             log.warning("[%s] %s: send outcome unknown; not sent again", session_id, message_id)
-            await self.activity.add(WARNING, "message", f"{message_id} to +{message.to}: outcome unknown; not sent again",
-                                    session_id, AlertKind.MESSAGE_UNKNOWN)
+            await self.activity.add(
+                WARNING,
+                "message",
+                f"{message_id} to +{message.to}: outcome unknown; not sent again",
+                session_id,
+                AlertKind.MESSAGE_UNKNOWN,
+            )
 
     async def _retry_or_bury(self, message: Message, error: str, now: float, today: str) -> None:
         if message.attempts >= MAX_ATTEMPTS:
-            await self.messages.finish(message.session, message.id, now, MessageStatus.DEAD, today,
-                                       error=f"gave up after {message.attempts} attempts: {error}")
-            await self.activity.add(ERROR, "message", f"{message.id} to +{message.to} dead after {message.attempts} "
-                                    f"attempts: {error}", message.session, AlertKind.MESSAGE_DEAD)
+            await self.messages.finish(
+                message.session,
+                message.id,
+                now,
+                MessageStatus.DEAD,
+                today,
+                error=f"gave up after {message.attempts} attempts: {error}",
+            )
+            await self.activity.add(
+                ERROR,
+                "message",
+                f"{message.id} to +{message.to} dead after {message.attempts} attempts: {error}",
+                message.session,
+                AlertKind.MESSAGE_DEAD,
+            )
         else:
             await self.messages.retry(message.session, message.id, error, now + retry_delay(message.attempts))
 
@@ -226,10 +272,21 @@ class SessionLoop:
         typing = self.d.clock.real_seconds(typing_seconds(message.text))
         try:
             answer = await self.d.workers.command(
-                session, "send", timeout=typing + 30.0,
-                messageId=message.id, to=message.to, text=message.text, typingSeconds=typing)
+                session,
+                "send",
+                timeout=typing + 30.0,
+                messageId=message.id,
+                to=message.to,
+                text=message.text,
+                typingSeconds=typing,
+            )
         except WorkerUnreachable as error:
-            log.warning("[%s] %s: send not confirmed (%s); asking the worker's journal", self.session_id, message.id, error.message)
+            log.warning(
+                "[%s] %s: send not confirmed (%s); asking the worker's journal",
+                self.session_id,
+                message.id,
+                error.message,
+            )
             return
         await self.d.settle(self.session_id, message.id, answer)
 
@@ -242,4 +299,3 @@ class SessionLoop:
                 await self._wait(math.inf)
                 return
             await self.d.settle(self.session_id, message_id, answer)
-

@@ -58,18 +58,30 @@ class EmbeddedRedis:
         """Command line of the server (unix socket only, append-only file, memory limit, no eviction)."""
         return [
             server_binary(),
-            "--port", "0",
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.directory),
-            "--pidfile", str(self.pid_path),
-            "--appendonly", "yes",
-            "--appendfsync", "always",
-            "--maxmemory", self.maxmemory,
-            "--maxmemory-policy", "noeviction",
-            "--save", "",
-            "--logfile", str(self.directory / "redis.log"),
-            "--daemonize", "no",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.directory),
+            "--pidfile",
+            str(self.pid_path),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--maxmemory",
+            self.maxmemory,
+            "--maxmemory-policy",
+            "noeviction",
+            "--save",
+            "",
+            "--logfile",
+            str(self.directory / "redis.log"),
+            "--daemonize",
+            "no",
         ]
 
     def _running_pid(self) -> int | None:
@@ -83,17 +95,22 @@ class EmbeddedRedis:
     async def start(self, timeout: float = 10.0) -> None:
         """Start (or adopt) the server and wait until it answers (an adopted one takes our ``maxmemory``)."""
         if len(os.fsencode(self.socket_path)) > MAX_SOCKET_PATH:
-            raise WaorchError(f"the embedded Redis socket {self.socket_path} is longer than {MAX_SOCKET_PATH} bytes "
-                              "(the limit of a unix socket path): use a shorter DATA_DIR")
+            raise WaorchError(
+                f"the embedded Redis socket {self.socket_path} is longer than {MAX_SOCKET_PATH} bytes "
+                "(the limit of a unix socket path): use a shorter DATA_DIR"
+            )
         private_dir(self.directory)
         self._pid = self._running_pid()
         if self._pid is None:
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()
             self._process = await asyncio.create_subprocess_exec(
-                *self.arguments(), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                start_new_session=True, umask=UMASK,  # its append-only files, log and socket: private
+                *self.arguments(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+                umask=UMASK,  # its append-only files, log and socket: private
             )
             self._pid = self._process.pid
         await self._wait_ready(timeout)

@@ -20,8 +20,18 @@ from waorch.signing import CHANNEL_VERSION
 
 log = logging.getLogger("waorch.events")
 
-EVENT_TYPES = ("QR_CODE", "CONNECTED", "DISCONNECTED", "MESSAGE_SENT", "MESSAGE_FAILED",
-               "MESSAGE_RECEIVED", "PING", "PROXY_ERROR", "AUTH_FAILURE", "SEND_RESTRICTED")
+EVENT_TYPES = (
+    "QR_CODE",
+    "CONNECTED",
+    "DISCONNECTED",
+    "MESSAGE_SENT",
+    "MESSAGE_FAILED",
+    "MESSAGE_RECEIVED",
+    "PING",
+    "PROXY_ERROR",
+    "AUTH_FAILURE",
+    "SEND_RESTRICTED",
+)
 # Facts that stay true whichever worker generation reported them.
 GENERATION_FREE = frozenset({"MESSAGE_SENT", "MESSAGE_FAILED", "MESSAGE_RECEIVED"})
 REASON_LIMIT = 300  # characters of a worker's reason (and hint) kept: the start and the end, where the cause is
@@ -71,9 +81,18 @@ Restart = Callable[[Session, str], Awaitable[None]]
 class EventHandler:
     """Applies events to session state, stickiness and the proxy pool."""
 
-    def __init__(self, store: SessionStore, pool: ProxyPool, lifecycle: Lifecycle, failover: Failover,
-                 logout: Callable[[str], Awaitable[None]], dispatcher: Dispatcher, restrict_s: float, inbox: Inbox,
-                 restart: Restart) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        pool: ProxyPool,
+        lifecycle: Lifecycle,
+        failover: Failover,
+        logout: Callable[[str], Awaitable[None]],
+        dispatcher: Dispatcher,
+        restrict_s: float,
+        inbox: Inbox,
+        restart: Restart,
+    ) -> None:
         self.inbox = inbox
         self.restart = restart
         self.dispatcher = dispatcher
@@ -84,9 +103,15 @@ class EventHandler:
         self.failover = failover
         self.logout = logout
         self._handlers: dict[str, Handler] = {
-            "QR_CODE": self._qr, "CONNECTED": self._connected, "DISCONNECTED": self._disconnected,
-            "PING": self._ping, "PROXY_ERROR": self._proxy_error, "AUTH_FAILURE": self._auth_failure,
-            "MESSAGE_SENT": self._send_outcome, "MESSAGE_FAILED": self._send_outcome, "MESSAGE_RECEIVED": self._received,
+            "QR_CODE": self._qr,
+            "CONNECTED": self._connected,
+            "DISCONNECTED": self._disconnected,
+            "PING": self._ping,
+            "PROXY_ERROR": self._proxy_error,
+            "AUTH_FAILURE": self._auth_failure,
+            "MESSAGE_SENT": self._send_outcome,
+            "MESSAGE_FAILED": self._send_outcome,
+            "MESSAGE_RECEIVED": self._received,
             "SEND_RESTRICTED": self._restricted,
         }
 
@@ -118,8 +143,9 @@ class EventHandler:
             return
         now = self.store.clock.now()
         first: _FirstConnected = {} if session.first_connected else {"first_connected": now}
-        await self.store.set_status(session.id, Status.CONNECTED, qr="", qr_expires=0,
-                                    connected_since=now, ban_until=0, **first)
+        await self.store.set_status(
+            session.id, Status.CONNECTED, qr="", qr_expires=0, connected_since=now, ban_until=0, **first
+        )
 
     async def _disconnected(self, session: Session, event: Event) -> None:
         reason = str(event.data.get("reason", "connection_lost"))
@@ -132,21 +158,31 @@ class EventHandler:
             await self.store.set_status(session.id, Status.FAILED, f"{reason}: {FINAL_DISCONNECTS[reason]}", qr="")
             return
         ban_until = event.data.get("expiresAt", 0) if reason == "temporary_ban" else 0
-        await self.store.set_status(session.id, Status.DISCONNECTED, detail, _hint(event),
-                                    ban_until=ban_until if isinstance(ban_until, (int, float)) else 0)
+        await self.store.set_status(
+            session.id,
+            Status.DISCONNECTED,
+            detail,
+            _hint(event),
+            ban_until=ban_until if isinstance(ban_until, (int, float)) else 0,
+        )
 
     async def _ping(self, session: Session, event: Event) -> None:
         """The worker is alive, and where it takes commands: only an address commands may go to
         (a signed PING naming another one changes nothing)."""
-        if event.data.get("channel") != CHANNEL_VERSION:  # started by an older waorch: restarted with its generation's key
+        if (
+            event.data.get("channel") != CHANNEL_VERSION
+        ):  # started by an older waorch: restarted with its generation's key
             await self.restart(session, "the worker speaks an older command channel (it was started before an upgrade)")
             return
         url = event.data.get("commandUrl", "")
         address = command_address(url)
         if address is None:
             log.warning("[%s] PING refused: commandUrl %.100r is not an address commands may go to", session.id, url)
-            raise BadRequest(f"commandUrl must be http://<loopback address>:<port>, got {str(url)[:100]!r}",
-                             session_id=session.id, code="COMMAND_URL_REFUSED")
+            raise BadRequest(
+                f"commandUrl must be http://<loopback address>:<port>, got {str(url)[:100]!r}",
+                session_id=session.id,
+                code="COMMAND_URL_REFUSED",
+            )
         await self.store.update(session.id, last_ping=self.store.clock.now(), command_url=address)
 
     async def _proxy_error(self, session: Session, event: Event) -> None:

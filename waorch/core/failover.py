@@ -52,15 +52,18 @@ def pool_pressure(proxies: list[ProxyInfo]) -> tuple[AlertKind, str] | None:
     one) of the usable proxies' session slots free. A fleet without proxies has nothing wrong."""
     usable = [info for info in proxies if info.status == "ok"]
     if proxies and not usable:
-        return AlertKind.POOL_EMPTY, (f"no usable proxy: all {len(proxies)} are BAD; sessions cannot be "
-                                      "provisioned or moved off a failing proxy")
+        return AlertKind.POOL_EMPTY, (
+            f"no usable proxy: all {len(proxies)} are BAD; sessions cannot be provisioned or moved off a failing proxy"
+        )
     capacity = sum(info.max_sessions for info in usable)
     used = sum(min(len(info.sessions), info.max_sessions) for info in usable)
     if not usable or capacity - used > max(1, capacity // 10):
         return None
-    return AlertKind.POOL_NEARLY_FULL, (f"proxy pool {'full' if used == capacity else 'nearly full'}: {used} of "
-                                        f"{capacity} session slots used on {len(usable)} usable proxies "
-                                        f"({len(proxies) - len(usable)} BAD); add proxies")
+    return AlertKind.POOL_NEARLY_FULL, (
+        f"proxy pool {'full' if used == capacity else 'nearly full'}: {used} of "
+        f"{capacity} session slots used on {len(usable)} usable proxies "
+        f"({len(proxies) - len(usable)} BAD); add proxies"
+    )
 
 
 class Failover:
@@ -85,8 +88,14 @@ class Failover:
         await self.pool.mark_bad(session.proxy, error)
         info = await self.pool.get(session.proxy)
         log.warning("proxy %s marked BAD (%s); moving %d session(s)", info.endpoint, error, len(info.sessions))
-        await self.activity.add(WARNING, "proxy", f"proxy {info.endpoint} marked BAD ({error}); "
-                                f"moving {len(info.sessions)} session(s)", session.id, AlertKind.PROXY_FAILED, info.id)
+        await self.activity.add(
+            WARNING,
+            "proxy",
+            f"proxy {info.endpoint} marked BAD ({error}); moving {len(info.sessions)} session(s)",
+            session.id,
+            AlertKind.PROXY_FAILED,
+            info.id,
+        )
         for session_id in info.sessions:
             await self.move(session_id, f"proxy {info.endpoint} failed ({error})", hint)
         await self.check_capacity()
@@ -114,7 +123,9 @@ class Failover:
                 await self.activity.add(INFO, "proxy", f"proxy {info.endpoint} answers again: OK")
             else:
                 await self.pool.mark_bad(info.id, "still failing after cool-down")
-                await self.activity.add(WARNING, "proxy", f"proxy {info.endpoint} still failing after its cool-down: BAD")
+                await self.activity.add(
+                    WARNING, "proxy", f"proxy {info.endpoint} still failing after its cool-down: BAD"
+                )
         await self.check_capacity()
 
     async def check_capacity(self) -> None:

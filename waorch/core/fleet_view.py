@@ -19,7 +19,9 @@ from waorch.core.redis_hashes import from_redis_hash
 FIELDS = ("phone", "status", "proxy", "first_connected", "tier_pin", "last_ping")
 # KEYS[1]: the sessions index. ARGV: the key templates of a session, of its queue and of its counts of
 # the local day. Per session: id, FIELDS, depth, sent, failed.
-_ROWS = LUA_KEY + """
+_ROWS = (
+    LUA_KEY
+    + """
 local out = {}
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local f = redis.call('HMGET', key(ARGV[1], sid), 'phone', 'status', 'proxy', 'first_connected', 'tier_pin',
@@ -35,6 +37,7 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return out
 """
+)
 NAMES = ("id", *FIELDS, "depth", "sent", "failed")  # one row of the script's answer
 WIDTH = len(NAMES)
 
@@ -65,5 +68,5 @@ class FleetView:
         """Every session with its queue depth and the counters of local ``day``."""
         templates = [keys.session(SLOT), keys.queue(SLOT), keys.counts(SLOT, day)]
         flat = await self._rows(keys=[keys.SESSIONS], args=templates)
-        rows = (dict(zip(NAMES, flat[at:at + WIDTH], strict=True)) for at in range(0, len(flat), WIDTH))
+        rows = (dict(zip(NAMES, flat[at : at + WIDTH], strict=True)) for at in range(0, len(flat), WIDTH))
         return [from_redis_hash(FleetRow, row) for row in rows]

@@ -50,8 +50,17 @@ class RetryPolicy:
 class Forwarder:
     """Delivers outbox lanes to one URL; ``run_forever`` is the background loop."""
 
-    def __init__(self, outbox: Outbox, url: str, secret: str, policy: RetryPolicy = RetryPolicy(), *,
-                 timeout: float = 10.0, concurrency: int = 8, poll: float = 0.1) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        url: str,
+        secret: str,
+        policy: RetryPolicy = RetryPolicy(),
+        *,
+        timeout: float = 10.0,
+        concurrency: int = 8,
+        poll: float = 0.1,
+    ) -> None:
         self.outbox = outbox
         self.url = url
         self.secret = secret
@@ -104,19 +113,29 @@ class Forwarder:
             if error is None:
                 await self.outbox.delivered(claim)
             elif self.policy.exhausted(claim.attempts + 1, claim.age(self.outbox.clock.now())):
-                log.warning("[%s] gave up forwarding %s after %d attempts: %s",
-                            claim.session_id, claim.delivery_id, claim.attempts + 1, error)
+                log.warning(
+                    "[%s] gave up forwarding %s after %d attempts: %s",
+                    claim.session_id,
+                    claim.delivery_id,
+                    claim.attempts + 1,
+                    error,
+                )
                 await self.outbox.give_up(claim, error)
             else:
                 await self.outbox.retry_later(claim, self.policy.delay(claim.attempts + 1))
         except (aioredis.RedisError, OSError) as problem:
-            log.warning("[%s] outcome of %s not stored (tried again later): %s", claim.session_id, claim.delivery_id, problem)
+            log.warning(
+                "[%s] outcome of %s not stored (tried again later): %s", claim.session_id, claim.delivery_id, problem
+            )
 
     async def _post(self, http: httpx.AsyncClient, claim: Claim) -> str | None:
         """One attempt: ``None`` on a 2xx answer, else what went wrong."""
         body = claim.body.encode()
-        headers = {"content-type": "application/json", "user-agent": "waorch",
-                   **sign(self.secret, body, msg_id=claim.delivery_id)}
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "waorch",
+            **sign(self.secret, body, msg_id=claim.delivery_id),
+        }
         try:
             response = await http.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as error:

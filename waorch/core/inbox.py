@@ -52,11 +52,21 @@ def parse_message(session_id: str, data: dict[str, Any], received_at: float) -> 
     """The stored fields of a ``MESSAGE_RECEIVED`` event's data (``BAD_REQUEST`` if malformed)."""
     sender, wa_id, text = _text(data, "from"), _text(data, "waId"), data.get("text")
     if sender is None or wa_id is None or len(wa_id) > MAX_WA_ID or not isinstance(text, str):
-        raise BadRequest("MESSAGE_RECEIVED needs from, waId (up to 128 characters) and text, as strings", session_id=session_id)
+        raise BadRequest(
+            "MESSAGE_RECEIVED needs from, waId (up to 128 characters) and text, as strings", session_id=session_id
+        )
     sent = data.get("timestamp")
     timestamp = sent if isinstance(sent, (int, float)) and not isinstance(sent, bool) else received_at
-    return {"sessionId": session_id, "from": sender, "chat": _text(data, "chat") or sender, "text": text[:TEXT_LIMIT],
-            "truncated": len(text) > TEXT_LIMIT, "waId": wa_id, "timestamp": timestamp, "receivedAt": received_at}
+    return {
+        "sessionId": session_id,
+        "from": sender,
+        "chat": _text(data, "chat") or sender,
+        "text": text[:TEXT_LIMIT],
+        "truncated": len(text) > TEXT_LIMIT,
+        "waId": wa_id,
+        "timestamp": timestamp,
+        "receivedAt": received_at,
+    }
 
 
 class Inbox:

@@ -63,20 +63,24 @@ def parse_send_at(raw: object, now: float) -> float | None:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise BadRequest("sendAt must be ISO 8601 with an offset, like 2026-11-25T09:30:00+02:00", code="INVALID_SEND_AT")
+        raise BadRequest(
+            "sendAt must be ISO 8601 with an offset, like 2026-11-25T09:30:00+02:00", code="INVALID_SEND_AT"
+        )
     if moment.timestamp() > now + MAX_SCHEDULE_DAYS * 86400:
         raise BadRequest(f"sendAt must be at most {MAX_SCHEDULE_DAYS} days ahead", code="INVALID_SEND_AT")
     return moment.timestamp() if moment.timestamp() > now else None
 
 
-def parse_send(to: object, text: object, session_id: object = None, send_at: object = None, *,
-               region: str | None, now: float) -> SendRequest:
+def parse_send(
+    to: object, text: object, session_id: object = None, send_at: object = None, *, region: str | None, now: float
+) -> SendRequest:
     """A send as given (by the API, the control room): the recipient as written (``DEFAULT_REGION``:
     ``region``), the text, the session (``None``: distributed), an ISO 8601 time to send at."""
     if session_id is not None and not (isinstance(session_id, str) and session_id.isprintable()):
         raise BadRequest("sessionId must be a string of printable characters")
-    return SendRequest(parse_phone(to, region, field="to"), parse_text(text), session_id or None,
-                       parse_send_at(send_at, now))
+    return SendRequest(
+        parse_phone(to, region, field="to"), parse_text(text), session_id or None, parse_send_at(send_at, now)
+    )
 
 
 class Intake:
@@ -108,12 +112,25 @@ class Intake:
 
     async def _accept_on(self, session_id: str, request: SendRequest, now: float, when: float) -> Message:
         zone = self.dispatcher.zone
-        message = Message(new_message_id(), session_id, request.to, request.text, "", created=now,
-                          send_at=request.send_at or 0.0, count_day=self._local_day(when))
+        message = Message(
+            new_message_id(),
+            session_id,
+            request.to,
+            request.text,
+            "",
+            created=now,
+            send_at=request.send_at or 0.0,
+            count_day=self._local_day(when),
+        )
         tiers = await self.dispatcher.tiers.all()
         try:
-            durable = await self.messages.accept(message, tiers, self.clock.now(), due=request.send_at is None,
-                                                 fsync=bool(self.durability and self.durability.waitaof))
+            durable = await self.messages.accept(
+                message,
+                tiers,
+                self.clock.now(),
+                due=request.send_at is None,
+                fsync=bool(self.durability and self.durability.waitaof),
+            )
         except DailyLimit as error:
             error.retry_after = max(1, math.ceil(next_midnight(when, zone) - now))
             raise

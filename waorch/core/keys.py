@@ -68,8 +68,14 @@ def session_forwarded(session_id: str) -> str:
 
 def session_keys(session_id: str) -> list[str]:
     """Every key named after the session itself (deleted with it)."""
-    return [session(session_id), session_history(session_id), session_restarts(session_id), session_inbox(session_id),
-            session_inbox_ids(session_id), session_forwarded(session_id)]
+    return [
+        session(session_id),
+        session_history(session_id),
+        session_restarts(session_id),
+        session_inbox(session_id),
+        session_inbox_ids(session_id),
+        session_forwarded(session_id),
+    ]
 
 
 def proxy(proxy_id: str) -> str:

@@ -115,14 +115,23 @@ class CoreLease:
         if holder and stale and stale != self.owner:
             log.warning("taking over the lease of a core that is gone (%s)", holder.describe())
         # ``since`` is the OS's time, not the core's clock: it is compared with the process's start time
-        args: list[EncodableT] = [self.owner, self.ttl_ms, self.url, socket.gethostname(), os.getpid(), time.time(),
-                                  stale]
+        args: list[EncodableT] = [
+            self.owner,
+            self.ttl_ms,
+            self.url,
+            socket.gethostname(),
+            os.getpid(),
+            time.time(),
+            stale,
+        ]
         epoch = await self._acquire(keys=[keys.CORE_LEASE, keys.CORE_EPOCH], args=args)
         if not epoch:
             holder = await current_holder(self.redis)
             where = holder.describe() if holder else "it just started"
-            raise CoreActive(f"another core is already active on this Redis ({where}); stop it first, "
-                             "or run `waorch` to attach a control room to it")
+            raise CoreActive(
+                f"another core is already active on this Redis ({where}); stop it first, "
+                "or run `waorch` to attach a control room to it"
+            )
         self.epoch = int(epoch)
         self.lost.clear()
         return self.epoch

@@ -85,8 +85,11 @@ class Lifecycle:
         configured one, which is then recorded). A session created on the simulator needs SIM_URL."""
         engine = session.engine or self.settings.worker_engine
         if engine == "sim" and not self.settings.sim_url:
-            raise WaorchError(f"{session.id} was created on the simulator (WORKER_ENGINE=sim) and SIM_URL is not set; "
-                              "set SIM_URL to run it there, or delete it", session_id=session.id)
+            raise WaorchError(
+                f"{session.id} was created on the simulator (WORKER_ENGINE=sim) and SIM_URL is not set; "
+                "set SIM_URL to run it there, or delete it",
+                session_id=session.id,
+            )
         return engine
 
     async def environment(self, session: Session, generation: int) -> dict[str, str]:
@@ -94,14 +97,19 @@ class Lifecycle:
         s, session_id = self.settings, session.id
         proxy = await self.pool.url_of(session.proxy)
         env = {
-            "SESSION_ID": session_id, "WEBHOOK_URL": s.worker_webhook_url,
+            "SESSION_ID": session_id,
+            "WEBHOOK_URL": s.worker_webhook_url,
             "WEBHOOK_KEY": webhook_key(s.webhook_secret, session_id),
             "COMMAND_KEY": command_key(s.webhook_secret, session_id, generation),
-            "AUTH_DIR": str(self.auth_dir(session_id)), "WORKER_ENGINE": self.engine_of(session),
-            "WORKER_GENERATION": str(generation), "PING_INTERVAL_MS": str(s.ping_interval_ms),
+            "AUTH_DIR": str(self.auth_dir(session_id)),
+            "WORKER_ENGINE": self.engine_of(session),
+            "WORKER_GENERATION": str(generation),
+            "PING_INTERVAL_MS": str(s.ping_interval_ms),
             "CONNECT_TIMEOUT_MS": str(s.worker_connect_timeout_ms),
-            "DEVICE_NAME": s.device_name, "PROXY_URL": proxy.url if proxy else "",
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1",
+            "DEVICE_NAME": s.device_name,
+            "PROXY_URL": proxy.url if proxy else "",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONUNBUFFERED": "1",
         }
         if s.sim_url:
             env["SIM_URL"] = s.sim_url
@@ -116,8 +124,12 @@ class Lifecycle:
             await self.stop(session_id)
             generation = session.generation + 1
             try:
-                spec = WorkerSpec(session_id, await self.environment(session, generation),
-                                  self.auth_dir(session_id), self.log_path(session_id))
+                spec = WorkerSpec(
+                    session_id,
+                    await self.environment(session, generation),
+                    self.auth_dir(session_id),
+                    self.log_path(session_id),
+                )
                 ref = await self.runner.start(spec)
             except WaorchError as error:
                 await self.store.set_status(session_id, Status.FAILED, f"worker did not start: {error.message}")
@@ -129,9 +141,16 @@ class Lifecycle:
         away) the worker must not run: nobody would know of it."""
         reason = session.reason if session.status == Status.STARTING else ""
         try:
-            recorded = await self.store.set_status(session.id, Status.STARTING, reason, worker=ref, generation=generation,
-                                                   command_url="", last_ping=self.store.clock.now(),
-                                                   engine=self.engine_of(session))
+            recorded = await self.store.set_status(
+                session.id,
+                Status.STARTING,
+                reason,
+                worker=ref,
+                generation=generation,
+                command_url="",
+                last_ping=self.store.clock.now(),
+                engine=self.engine_of(session),
+            )
         except Exception:
             await self.runner.stop(ref, 5.0)
             raise

@@ -100,7 +100,9 @@ return redis.call('HINCRBY', message, 'attempts', 1)
 # ARGV: session, id, now, outcome (sent|failed|dead|unknown), error, wa id, next gap, then the
 # retention: message ttl s, dead/unknown list limit, contacts per session, contact ttl s; then the
 # templates of the session's counts of a day and of a recipient's last sender.
-_FINISH = LUA_KEY + """
+_FINISH = (
+    LUA_KEY
+    + """
 local sid, id, now, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ttl, list_limit, contacts_limit = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local counts_of, contact = ARGV[12], ARGV[13]
@@ -145,6 +147,7 @@ end
 redis.call('EXPIRE', bucket, COUNT_TTL)
 return 1
 """.replace("COUNT_TTL", str(COUNT_TTL_S))
+)
 
 # KEYS: in flight, queue, message. ARGV: id, error, retry at.
 _RETRY = """
@@ -156,7 +159,9 @@ return 1
 
 # KEYS: scheduled, sessions with work. ARGV: now, message ttl s, templates of a message, a session
 # and a queue.
-_PROMOTE = LUA_KEY + """
+_PROMOTE = (
+    LUA_KEY
+    + """
 local message_of, session_of, queue_of = ARGV[3], ARGV[4], ARGV[5]
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
 local woken = {}
@@ -176,12 +181,15 @@ for _, id in ipairs(due) do
 end
 return woken
 """
+)
 
 # A deleted session's keys (its session hash is already gone). Messages still waiting (an accept
 # that raced the delete) fail; the recipients whose last sender it was forget it.
 # KEYS: queue, in flight, contacted, contacts (uncapped, older versions), done, pace, sessions with
 # work. ARGV: session, now, message ttl s, templates of a message and of a recipient's last sender.
-_FORGET = LUA_KEY + """
+_FORGET = (
+    LUA_KEY
+    + """
 local sid, message_of, contact = ARGV[1], ARGV[4], ARGV[5]
 for _, list in ipairs({KEYS[1], KEYS[2]}) do
   for _, id in ipairs(redis.call('LRANGE', list, 0, -1)) do
@@ -195,6 +203,7 @@ end
 redis.call('SREM', KEYS[7], sid)
 return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 """
+)
 
 # Scheduled messages of a deleted session fail now rather than when due.
 # KEYS: scheduled, then the messages. ARGV: now, message ttl s, then their ids.
@@ -244,9 +253,11 @@ class Message:
     error: str = ""
 
 
-
 def _limits(tiers: tuple[Tier, ...]) -> str:
-    spec = {"pins": {t.name: t.daily_limit for t in tiers}, "ages": [[t.min_age_days * DAY_S, t.daily_limit] for t in tiers]}
+    spec = {
+        "pins": {t.name: t.daily_limit for t in tiers},
+        "ages": [[t.min_age_days * DAY_S, t.daily_limit] for t in tiers],
+    }
     return json.dumps(spec)
 
 
@@ -265,8 +276,17 @@ def _accept_error(error: aioredis.ResponseError, session_id: str) -> Exception:
 
 def _finish_keys(session_id: str, message_id: str, today: str) -> list[str]:
     """The keys of the finishing script, in its order."""
-    return [keys.message(message_id), keys.counts(session_id, today), keys.inflight(session_id), keys.queue(session_id),
-            keys.done(session_id), keys.pace(session_id), keys.contacted(session_id), keys.UNKNOWN, keys.DEAD]
+    return [
+        keys.message(message_id),
+        keys.counts(session_id, today),
+        keys.inflight(session_id),
+        keys.queue(session_id),
+        keys.done(session_id),
+        keys.pace(session_id),
+        keys.contacted(session_id),
+        keys.UNKNOWN,
+        keys.DEAD,
+    ]
 
 
 def new_message_id() -> str:
@@ -292,7 +312,9 @@ class MessageStore:
         self._tiers: tuple[Tier, ...] = ()
         self._limits = _limits(())
 
-    async def accept(self, message: Message, tiers: tuple[Tier, ...], now: float, due: bool, *, fsync: bool = False) -> bool:
+    async def accept(
+        self, message: Message, tiers: tuple[Tier, ...], now: float, due: bool, *, fsync: bool = False
+    ) -> bool:
         """Store and enqueue (or schedule) ``message`` if its session can send and the day's count
         stays under the daily limit of the session's tier (``SESSION_NOT_FOUND``, ``SESSION_UNAVAILABLE``,
         ``DAILY_LIMIT`` otherwise).
@@ -301,13 +323,29 @@ class MessageStore:
         write is confirmed on disk (True without it: the server's own policy applies).
         """
         sid = message.session
-        script_keys = (keys.counts(sid, message.count_day), keys.session(sid), keys.message(message.id),
-                       keys.queue(sid), keys.QUEUES, keys.SCHEDULED)
+        script_keys = (
+            keys.counts(sid, message.count_day),
+            keys.session(sid),
+            keys.message(message.id),
+            keys.queue(sid),
+            keys.QUEUES,
+            keys.SCHEDULED,
+        )
         if tiers is not self._tiers:  # the tier store hands out the same tuple while it is current
             self._tiers, self._limits = tiers, _limits(tiers)
         # all strings: hiredis packs a float argument at twice the cost (repr is what it sends)
-        args = (message.id, message.session, self._limits, "1" if due else "0", repr(message.send_at), repr(now),
-                message.to, message.text, repr(message.created), message.count_day)
+        args = (
+            message.id,
+            message.session,
+            self._limits,
+            "1" if due else "0",
+            repr(message.send_at),
+            repr(now),
+            message.to,
+            message.text,
+            repr(message.created),
+            message.count_day,
+        )
         result, durable = await self._accept_batched(script_keys, args, fsync)
         if isinstance(result, NoScriptError):
             await self.redis.script_load(_ACCEPT)
@@ -316,8 +354,9 @@ class MessageStore:
             raise _accept_error(result, message.session)
         return durable
 
-    async def _accept_batched(self, script_keys: tuple[str, ...], args: tuple[object, ...],
-                              fsync: bool) -> tuple[Any, bool]:
+    async def _accept_batched(
+        self, script_keys: tuple[str, ...], args: tuple[object, ...], fsync: bool
+    ) -> tuple[Any, bool]:
         command = ("EVALSHA", self._accept.sha, ACCEPT_KEY_COUNT, *script_keys, *args)
         if not fsync:
             return await self.batcher.execute(*command), True
@@ -346,11 +385,31 @@ class MessageStore:
         script_keys = [keys.queue(session_id), keys.inflight(session_id), keys.message(message_id)]
         return as_int(await self._lease.fenced(self._start, script_keys, [message_id, now]))
 
-    async def finish(self, session_id: str, message_id: str, now: float, outcome: MessageStatus, today: str,
-                     *, error: str = "", wa_id: str = "", next_gap: float = 0.0) -> bool:
+    async def finish(
+        self,
+        session_id: str,
+        message_id: str,
+        now: float,
+        outcome: MessageStatus,
+        today: str,
+        *,
+        error: str = "",
+        wa_id: str = "",
+        next_gap: float = 0.0,
+    ) -> bool:
         """Settle a message as sent / failed / dead / unknown (False if it was already settled)."""
-        args = [session_id, message_id, now, outcome.value, shorten(error, 300), wa_id, next_gap, *self.retention.finish_args(),
-                keys.counts(session_id, SLOT), keys.contact(SLOT)]
+        args = [
+            session_id,
+            message_id,
+            now,
+            outcome.value,
+            shorten(error, 300),
+            wa_id,
+            next_gap,
+            *self.retention.finish_args(),
+            keys.counts(session_id, SLOT),
+            keys.contact(SLOT),
+        ]
         return bool(await self._finish(keys=_finish_keys(session_id, message_id, today), args=args))
 
     async def retry(self, session_id: str, message_id: str, error: str, retry_at: float) -> bool:
@@ -420,14 +479,21 @@ class MessageStore:
     async def forget_session(self, session_id: str, now: float) -> None:
         """Remove every key a deleted session's sends left behind; its waiting and scheduled messages
         fail (``session deleted``) and expire like every finished message."""
-        script_keys = [keys.queue(session_id), keys.inflight(session_id), keys.contacted(session_id),
-                       keys.contacts_uncapped(session_id), keys.done(session_id), keys.pace(session_id), keys.QUEUES]
-        args: list[EncodableT] = [session_id, now, self.retention.message_s, keys.message(SLOT),
-                                  keys.contact(SLOT)]
+        script_keys = [
+            keys.queue(session_id),
+            keys.inflight(session_id),
+            keys.contacted(session_id),
+            keys.contacts_uncapped(session_id),
+            keys.done(session_id),
+            keys.pace(session_id),
+            keys.QUEUES,
+        ]
+        args: list[EncodableT] = [session_id, now, self.retention.message_s, keys.message(SLOT), keys.contact(SLOT)]
         await self._forget(keys=script_keys, args=args)
         if scheduled := await self._scheduled_on(session_id):
-            await self._fail_scheduled(keys=[keys.SCHEDULED, *map(keys.message, scheduled)],
-                                       args=[now, self.retention.message_s, *scheduled])
+            await self._fail_scheduled(
+                keys=[keys.SCHEDULED, *map(keys.message, scheduled)], args=[now, self.retention.message_s, *scheduled]
+            )
         counts = [key async for key in self.redis.scan_iter(match=keys.counts(session_id, "*"), count=SCAN_BATCH)]
         if counts:
             await self.redis.delete(*counts)
@@ -440,4 +506,3 @@ class MessageStore:
                 pipe.hget(keys.message(message_id), "session")
             owners = await pipe.execute()
         return [message_id for message_id, owner in zip(ids, owners, strict=True) if owner == session_id]
-

@@ -37,7 +37,9 @@ return 1
 """
 
 # KEYS: due lanes, attempts. ARGV: now ms, lease end ms, how many, the key template of a lane.
-_CLAIM = LUA_KEY + """
+_CLAIM = (
+    LUA_KEY
+    + """
 local claimed = {}
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
   local head = redis.call('LINDEX', key(ARGV[4], sid), 0)
@@ -50,6 +52,7 @@ for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMI
 end
 return claimed
 """
+)
 
 # KEYS: lane, due lanes, attempts, failed. ARGV: session id, finished body, now ms, failed entry or '', failed limit.
 _FINISH = """
@@ -124,8 +127,12 @@ class Outbox:
         now = self.now_ms()
         data = dumps({"status": str(status), "reason": reason or None})
         body = envelope_head("session.status", session_id, now) + data + "}"
-        script_keys = [keys.session(session_id), keys.session_forwarded(session_id), keys.forward_lane(session_id),
-                       keys.FORWARD_DUE]
+        script_keys = [
+            keys.session(session_id),
+            keys.session_forwarded(session_id),
+            keys.forward_lane(session_id),
+            keys.FORWARD_DUE,
+        ]
         await self._push_status(keys=script_keys, args=[f"{status}|{reason}", body, now, session_id])
 
     async def claim(self, count: int, lease: float) -> list[Claim]:
@@ -133,8 +140,9 @@ class Outbox:
         are to be delivered."""
         now = self.now_ms()
         until = now + int(self.clock.clock_seconds(lease) * 1000)
-        rows = await self._claim(keys=[keys.FORWARD_DUE, keys.FORWARD_ATTEMPTS],
-                                 args=[now, until, count, keys.forward_lane(SLOT)])
+        rows = await self._claim(
+            keys=[keys.FORWARD_DUE, keys.FORWARD_ATTEMPTS], args=[now, until, count, keys.forward_lane(SLOT)]
+        )
         return [Claim(sid, body, int(attempts)) for sid, body, attempts in rows]
 
     async def delivered(self, claim: Claim) -> None:
@@ -143,8 +151,14 @@ class Outbox:
 
     async def give_up(self, claim: Claim, error: str) -> None:
         """Move the head to the failed deliveries (after ``claim.attempts + 1`` attempts)."""
-        entry = dumps({"delivery": json.loads(claim.body), "attempts": claim.attempts + 1, "error": error,
-                       "failedAt": self.clock.now()})
+        entry = dumps(
+            {
+                "delivery": json.loads(claim.body),
+                "attempts": claim.attempts + 1,
+                "error": error,
+                "failedAt": self.clock.now(),
+            }
+        )
         await self._finish(keys=self._finish_keys(claim), args=self._finish_args(claim, entry))
 
     @staticmethod

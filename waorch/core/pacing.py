@@ -105,7 +105,11 @@ def clock_time(ts: float, zone: ZoneInfo, now: float) -> str:
     moment, today = datetime.fromtimestamp(ts, zone), datetime.fromtimestamp(now, zone).date()
     if moment.date() == today:
         return moment.strftime("%H:%M")
-    return moment.strftime("%H:%M") + " tomorrow" if moment.date() == today + timedelta(days=1) else moment.strftime("%Y-%m-%d %H:%M")
+    return (
+        moment.strftime("%H:%M") + " tomorrow"
+        if moment.date() == today + timedelta(days=1)
+        else moment.strftime("%Y-%m-%d %H:%M")
+    )
 
 
 def earliest_send(now: float, tier: Tier, zone: ZoneInfo, recent: Recent, room: float = 0.0) -> Hold:
@@ -115,17 +119,31 @@ def earliest_send(now: float, tier: Tier, zone: ZoneInfo, recent: Recent, room: 
         return Hold(math.inf, "tier_closed", f"tier {tier.name} allows no sends (its daily or per-minute limit is 0)")
     hold = Hold(now)
     if recent.last_done:
-        hold = hold.or_later(Hold(recent.last_done + recent.gap, "gap", f"pacing gap of {recent.gap:.1f} s after the last send"))
+        hold = hold.or_later(
+            Hold(recent.last_done + recent.gap, "gap", f"pacing gap of {recent.gap:.1f} s after the last send")
+        )
     if len(recent.done_times) >= tier.per_minute:
-        hold = hold.or_later(Hold(recent.done_times[-tier.per_minute] + WINDOW_S, "per_minute",
-                                  f"per-minute cap: {tier.per_minute} sent in the last minute"))
+        hold = hold.or_later(
+            Hold(
+                recent.done_times[-tier.per_minute] + WINDOW_S,
+                "per_minute",
+                f"per-minute cap: {tier.per_minute} sent in the last minute",
+            )
+        )
     if recent.sent_today >= tier.daily_limit and local_day(hold.at, zone) == local_day(now, zone):
-        hold = Hold(next_midnight(now, zone), "daily_limit",
-                    f"daily limit reached: {recent.sent_today} of {tier.daily_limit} sent today; sends again after midnight")
+        hold = Hold(
+            next_midnight(now, zone),
+            "daily_limit",
+            f"daily limit reached: {recent.sent_today} of {tier.daily_limit} sent today; sends again after midnight",
+        )
     opens = hours_open_at(hold.at, tier, zone, room)
     if opens > hold.at:
-        return Hold(opens, "hours", f"outside active hours {tier.hours_start}-{tier.hours_end} ({zone.key}): "
-                                    f"opens {clock_time(opens, zone, now)}")
+        return Hold(
+            opens,
+            "hours",
+            f"outside active hours {tier.hours_start}-{tier.hours_end} ({zone.key}): "
+            f"opens {clock_time(opens, zone, now)}",
+        )
     return hold
 
 

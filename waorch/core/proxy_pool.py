@@ -31,7 +31,9 @@ log = logging.getLogger("waorch.proxy_pool")
 # the script's own keys; ARGV: now (ms), max sessions per proxy, the key templates of a proxy, of
 # its sessions, of a phone's sticky proxy, of a phone's sessions and of a session (``TEMPLATES``),
 # then the script's own arguments from ARGV[A + 1] on.
-_LIB = LUA_KEY + """
+_LIB = (
+    LUA_KEY
+    + """
 local now, max = tonumber(ARGV[1]), tonumber(ARGV[2])
 local PROXY, PROXY_SESSIONS, PHONE_PROXY, PHONE_SESSIONS, SESSION = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local A = 7
@@ -71,9 +73,12 @@ local function choose(phone, explicit)
   return best
 end
 """
+)
 
 # ARGV from A + 1: phone, explicit proxy id, max per phone, then field/value pairs
-_PROVISION = _LIB + """
+_PROVISION = (
+    _LIB
+    + """
 local phone, explicit, max_phone = ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
 if phone ~= '' and redis.call('SCARD', key(PHONE_SESSIONS, phone)) >= max_phone then
   return {err = 'PHONE_LIMIT'}
@@ -93,9 +98,12 @@ if phone ~= '' then
 end
 return {sid, pid}
 """
+)
 
 # KEYS[4]: the session. ARGV from A + 1: session id
-_MOVE = _LIB + """
+_MOVE = (
+    _LIB
+    + """
 local sid, session = ARGV[A + 1], KEYS[4]
 local old = redis.call('HGET', session, 'proxy')
 if not old then return {err = 'SESSION_NOT_FOUND'} end
@@ -109,10 +117,13 @@ local phone = redis.call('HGET', session, 'phone')
 if phone and phone ~= '' then redis.call('SET', key(PHONE_PROXY, phone), new) end
 return new
 """
+)
 
 # KEYS[4]: the session, KEYS[5]: the phone's sessions, KEYS[6]: the phone's sticky proxy.
 # ARGV from A + 1: session id, phone, max per phone
-_BIND_PHONE = _LIB + """
+_BIND_PHONE = (
+    _LIB
+    + """
 local sid, phone, max_phone = ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
 local session, phone_sessions = KEYS[4], KEYS[5]
 local old = redis.call('HGET', session, 'phone')
@@ -126,10 +137,13 @@ local pid = redis.call('HGET', session, 'proxy')
 if pid and pid ~= '' then redis.call('SET', KEYS[6], pid) end
 return 1
 """
+)
 
 # KEYS from 4: every key named after the session, its hash first (``keys.session_keys``).
 # ARGV from A + 1: session id
-_RELEASE = _LIB + """
+_RELEASE = (
+    _LIB
+    + """
 local sid = ARGV[A + 1]
 local h = redis.call('HMGET', KEYS[4], 'proxy', 'phone')
 if h[1] and h[1] ~= '' then redis.call('SREM', key(PROXY_SESSIONS, h[1]), sid) end
@@ -137,9 +151,12 @@ if h[2] and h[2] ~= '' then redis.call('SREM', key(PHONE_SESSIONS, h[2]), sid) e
 redis.call('ZREM', SESSIONS, sid)
 return redis.call('DEL', unpack(KEYS, 4))
 """
+)
 
 # KEYS[4]: the proxy, KEYS[5]: its sessions. ARGV from A + 1: proxy id
-_REMOVE = _LIB + """
+_REMOVE = (
+    _LIB
+    + """
 local pid = ARGV[A + 1]
 if redis.call('EXISTS', KEYS[4]) == 0 then return {err = 'PROXY_NOT_FOUND'} end
 if load(pid) > 0 then return {err = 'PROXY_IN_USE'} end
@@ -147,6 +164,7 @@ redis.call('DEL', KEYS[4], KEYS[5])
 redis.call('ZREM', POOL, pid)
 return 1
 """
+)
 
 # KEYS: the pool. ARGV: proxy id, now (ms). The pool keeps proxies in the order they were added
 # (the first of equally loaded ones is chosen), also several added in one millisecond.
@@ -161,7 +179,9 @@ return redis.call('ZADD', KEYS[1], 'NX', score, ARGV[1])
 # started) keeps its own hash and gets the old one's sessions.
 # KEYS: the pool, the sessions index. ARGV: the key templates of a proxy, of its sessions and of a
 # session, the pattern of phones' sticky proxies, then old id, new id, ...
-_REKEY = LUA_KEY + """
+_REKEY = (
+    LUA_KEY
+    + """
 local POOL, PROXY, PROXY_SESSIONS, SESSION = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local renamed = {}
 for i = 5, #ARGV, 2 do
@@ -194,9 +214,15 @@ repeat
 until cursor == '0'
 return (#ARGV - 4) / 2
 """
+)
 # The key templates every pool script takes after now and max (see ``_LIB``).
-TEMPLATES = (keys.proxy(SLOT), keys.proxy_sessions(SLOT), keys.phone_proxy(SLOT), keys.phone_sessions(SLOT),
-             keys.session(SLOT))
+TEMPLATES = (
+    keys.proxy(SLOT),
+    keys.proxy_sessions(SLOT),
+    keys.phone_proxy(SLOT),
+    keys.phone_sessions(SLOT),
+    keys.session(SLOT),
+)
 
 _ERRORS: dict[str, type[WaorchError]] = {
     "NO_PROXY_CAPACITY": NoProxyCapacity,
@@ -239,7 +265,6 @@ class ProxyInfo:
     recheck_due: bool = False
 
 
-
 @dataclass(frozen=True)
 class StoredProxy:
     """A proxy's hash as stored (times in unix milliseconds: cool-downs are absolute times)."""
@@ -255,8 +280,9 @@ class StoredProxy:
 class ProxyPool:
     """Proxies in Redis with their load, health and sticky phones."""
 
-    def __init__(self, redis: aioredis.Redis, clock: Clock, max_per_proxy: int, max_per_phone: int, cooldown_ms: int,
-                 id_key: str) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, clock: Clock, max_per_proxy: int, max_per_phone: int, cooldown_ms: int, id_key: str
+    ) -> None:
         self.redis = redis
         self.clock = clock
         self._id_key = id_key.encode()
@@ -265,8 +291,15 @@ class ProxyPool:
         self.cooldown_ms = cooldown_ms
         self._scripts = {
             name: redis.register_script(source)
-            for name, source in (("provision", _PROVISION), ("move", _MOVE), ("bind", _BIND_PHONE),
-                                 ("release", _RELEASE), ("remove", _REMOVE), ("rekey", _REKEY), ("append", _APPEND))
+            for name, source in (
+                ("provision", _PROVISION),
+                ("move", _MOVE),
+                ("bind", _BIND_PHONE),
+                ("release", _RELEASE),
+                ("remove", _REMOVE),
+                ("rekey", _REKEY),
+                ("append", _APPEND),
+            )
         }
 
     def id_of(self, proxy: ProxyURL) -> str:
@@ -282,8 +315,9 @@ class ProxyPool:
         """Run a pool script (``_LIB``) with the keys and arguments every one of them takes first."""
         every = [keys.PROXIES, keys.SESSIONS, keys.SESSION_COUNTER]
         try:
-            return await self._scripts[name](keys=every + script_keys,
-                                             args=[self.now_ms(), self.max_per_proxy, *TEMPLATES, *args])
+            return await self._scripts[name](
+                keys=every + script_keys, args=[self.now_ms(), self.max_per_proxy, *TEMPLATES, *args]
+            )
         except aioredis.ResponseError as error:
             raise _translate(error, session_id) from None
 
@@ -352,16 +386,24 @@ class ProxyPool:
             phones = await pipe.execute()
         return tuple(sorted({p for p in phones if p}))
 
-    def _info(self, proxy_id: str, stored: StoredProxy, sessions: tuple[str, ...],
-              phones: tuple[str, ...]) -> ProxyInfo:
+    def _info(
+        self, proxy_id: str, stored: StoredProxy, sessions: tuple[str, ...], phones: tuple[str, ...]
+    ) -> ProxyInfo:
         marked = stored.status == "bad"
         bad = marked and stored.bad_until > self.now_ms()
         proxy = parse_proxy_url(stored.url)
         return ProxyInfo(
-            id=proxy_id, url=proxy.redacted, endpoint=proxy.endpoint, status="bad" if bad else "ok",
-            bad_until_ms=stored.bad_until if bad else 0, reason=stored.reason if bad else "",
-            source=stored.source, sessions=sessions, phones=phones,
-            max_sessions=self.max_per_proxy, recheck_due=marked and not bad,
+            id=proxy_id,
+            url=proxy.redacted,
+            endpoint=proxy.endpoint,
+            status="bad" if bad else "ok",
+            bad_until_ms=stored.bad_until if bad else 0,
+            reason=stored.reason if bad else "",
+            source=stored.source,
+            sessions=sessions,
+            phones=phones,
+            max_sessions=self.max_per_proxy,
+            recheck_due=marked and not bad,
         )
 
     async def list(self) -> list[ProxyInfo]:
@@ -392,9 +434,14 @@ class ProxyPool:
 
     async def mark_bad(self, proxy_id: str, reason: str) -> None:
         """Mark a proxy BAD for the cool-down (it becomes usable again afterwards)."""
-        await self.redis.hset(keys.proxy(proxy_id), mapping={
-            "status": "bad", "bad_until": self.now_ms() + self.cooldown_ms, "reason": shorten(reason, 200),
-        })
+        await self.redis.hset(
+            keys.proxy(proxy_id),
+            mapping={
+                "status": "bad",
+                "bad_until": self.now_ms() + self.cooldown_ms,
+                "reason": shorten(reason, 200),
+            },
+        )
 
     async def mark_ok(self, proxy_id: str) -> None:
         """Clear a proxy's BAD mark (after a successful re-check)."""

@@ -45,9 +45,17 @@ class CoreReader:
         self.redis = redis
         self.clock = clock
         self.store = SessionStore(redis, clock)
-        self.pool = ProxyPool(redis, clock, settings.max_sessions_per_proxy, settings.max_sessions_per_phone,
-                              settings.proxy_cooldown_ms, proxy_id_key(settings.webhook_secret))
-        self.alerts = AlertStore(redis, clock, telegram=telegram_configured(settings), scrub=settings_scrubber(settings))
+        self.pool = ProxyPool(
+            redis,
+            clock,
+            settings.max_sessions_per_proxy,
+            settings.max_sessions_per_phone,
+            settings.proxy_cooldown_ms,
+            proxy_id_key(settings.webhook_secret),
+        )
+        self.alerts = AlertStore(
+            redis, clock, telegram=telegram_configured(settings), scrub=settings_scrubber(settings)
+        )
         self.activity = ActivityLog(redis, clock, alerts=self.alerts)  # what happened (the log pane); alerts raised
         lease = lease or CoreLease(redis, settings.base_url, settings.core_lease_ms)
         self.messages = MessageStore(redis, lease, Retention(message_s=settings.message_retention_s))
@@ -78,7 +86,14 @@ class CoreReader:
         head = await self.messages.peek(session_id)
         hold = await self.timing.next_send(session, head[0]) if head else Hold(math.inf, "empty", "the queue is empty")
         return QueueView(
-            session_id, bool(session.paused), await self.messages.depth(session_id),
-            await self.messages.inflight(session_id), head, None if math.isinf(hold.at) else hold.at,
-            hold if hold.reason and hold.at > now else None, tier,
-            len(await self.messages.done_since(session_id, now - 60)), DayUse(day, **counts, limit=tier.daily_limit))
+            session_id,
+            bool(session.paused),
+            await self.messages.depth(session_id),
+            await self.messages.inflight(session_id),
+            head,
+            None if math.isinf(hold.at) else hold.at,
+            hold if hold.reason and hold.at > now else None,
+            tier,
+            len(await self.messages.done_since(session_id, now - 60)),
+            DayUse(day, **counts, limit=tier.daily_limit),
+        )

@@ -32,8 +32,9 @@ OUTAGE_ERRORS = (exceptions.ConnectionError, exceptions.TimeoutError, OSError)
 def redis_client(url: str, max_connections: int = 64) -> aioredis.Redis:
     """The core's Redis client: a bounded pool that waits for a free connection when all are busy
     (hundreds of session loops share it; the default pool fails at once instead)."""
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30,
-                                                    decode_responses=True, client_name=CLIENT_NAME)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=30, decode_responses=True, client_name=CLIENT_NAME
+    )
     return aioredis.Redis(connection_pool=pool)
 
 
@@ -63,7 +64,9 @@ async def over_maxmemory(redis: aioredis.Redis) -> bool:
 def problem_of(error: BaseException) -> str:
     """A short readable cause (``Connection refused``), without the library's noise."""
     text = str(error) or type(error).__name__
-    if match := re.match(r"Error (\d+) connecting to ", text):  # "Error 111 connecting to host:port. Connect call failed..."
+    if match := re.match(
+        r"Error (\d+) connecting to ", text
+    ):  # "Error 111 connecting to host:port. Connect call failed..."
         return os.strerror(int(match.group(1)))
     return text.strip().rstrip(".")
 
@@ -89,12 +92,16 @@ class Durability:
         if self.appendonly == "yes" and self.appendfsync == "always":
             return f"{self.server}: append-only file fsynced on every write (appendfsync always)"
         if self.appendonly == "yes":
-            return (f"{self.server}: append-only file fsynced {self.appendfsync or 'on the server’s schedule'}, "
-                    "no WAITAOF: a power cut can lose the last ~2 s of accepted messages "
-                    "(set appendfsync always, or use Redis 7.2+ / Valkey)")
+            return (
+                f"{self.server}: append-only file fsynced {self.appendfsync or 'on the server’s schedule'}, "
+                "no WAITAOF: a power cut can lose the last ~2 s of accepted messages "
+                "(set appendfsync always, or use Redis 7.2+ / Valkey)"
+            )
         if self.appendonly == "no":
-            return (f"{self.server}: append-only persistence is off: a Redis restart or a power cut can lose "
-                    "accepted messages (set appendonly yes and appendfsync always)")
+            return (
+                f"{self.server}: append-only persistence is off: a Redis restart or a power cut can lose "
+                "accepted messages (set appendonly yes and appendfsync always)"
+            )
         return f"{self.server}: its persistence settings cannot be read (CONFIG is not allowed): durability unknown"
 
 
@@ -127,8 +134,9 @@ async def _has_waitaof(redis: aioredis.Redis) -> bool:
     return True
 
 
-async def reach(url: str, *, retry: bool = False, say: Callable[[str], None] | None = None,
-                max_delay: float = 30.0) -> None:
+async def reach(
+    url: str, *, retry: bool = False, say: Callable[[str], None] | None = None, max_delay: float = 30.0
+) -> None:
     """Check that the Redis at ``url`` answers and accepts our credentials.
 
     ``RedisRefused`` at once for credentials or a database it refuses; ``RedisUnavailable`` if it

@@ -8,7 +8,17 @@ from zoneinfo import ZoneInfo
 
 from waorch.clock import Clock
 from waorch.core.messages import Message, MessageStore
-from waorch.core.pacing import WINDOW_S, Hold, Recent, clock_time, draw_gap, earliest_send, gap_fits, local_day, typing_seconds
+from waorch.core.pacing import (
+    WINDOW_S,
+    Hold,
+    Recent,
+    clock_time,
+    draw_gap,
+    earliest_send,
+    gap_fits,
+    local_day,
+    typing_seconds,
+)
 from waorch.core.sessions import Session, Status
 from waorch.core.tiers import Tier, TierStore, tier_for_age
 
@@ -31,7 +41,9 @@ class SendTiming:
 
     async def recent(self, session_id: str, tier: Tier, now: float) -> Recent:
         """The pacing facts of a session at ``now``."""
-        last_done, gap, done, sent = await self.messages.pacing_facts(session_id, now - WINDOW_S, local_day(now, self.zone))
+        last_done, gap, done, sent = await self.messages.pacing_facts(
+            session_id, now - WINDOW_S, local_day(now, self.zone)
+        )
         if last_done and not gap_fits(tier, gap):
             gap = draw_gap(tier)
             await self.messages.set_gap(session_id, gap)
@@ -45,10 +57,13 @@ class SendTiming:
             return Hold(math.inf, "not_connected", f"the session is not connected ({session.status})")
         now = self.clock.now()
         tier = await self.tier_of(session)
-        hold = earliest_send(now, tier, self.zone, await self.recent(session.id, tier, now),
-                             typing_seconds(message.text) + FINISH_ROOM_S)
-        holds = [(session.ban_until, "banned", "temporarily banned by WhatsApp until {}"),
-                 (message.retry_at, "retry", "tried again at {} after a failure")]
+        hold = earliest_send(
+            now, tier, self.zone, await self.recent(session.id, tier, now), typing_seconds(message.text) + FINISH_ROOM_S
+        )
+        holds = [
+            (session.ban_until, "banned", "temporarily banned by WhatsApp until {}"),
+            (message.retry_at, "retry", "tried again at {} after a failure"),
+        ]
         if session.restricted_until > now and not await self.messages.is_contact(session.id, message.to):
             holds.append((session.restricted_until, "reach_out", "reach-out hold: new contacts wait until {}"))
         for at, reason, says in holds:

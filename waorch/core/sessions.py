@@ -81,7 +81,6 @@ class Session:
     engine: str = ""  # the worker engine it was created with ("": before engines were recorded)
 
 
-
 class SessionStore:
     """Reads and writes session hashes; every change is published for live views.
 
@@ -126,7 +125,15 @@ class SessionStore:
             flat += [name, str(value)]
         updated = bool(await self._update(keys=[keys.session(session_id)], args=flat))
         if updated:
-            await self.redis.publish(keys.EVENTS_CHANNEL, json.dumps({"sessionId": session_id, **{k: str(v) for k, v in values.items() if k not in ("qr", "command_url", "worker")}}))
+            await self.redis.publish(
+                keys.EVENTS_CHANNEL,
+                json.dumps(
+                    {
+                        "sessionId": session_id,
+                        **{k: str(v) for k, v in values.items() if k not in ("qr", "command_url", "worker")},
+                    }
+                ),
+            )
         return updated
 
     async def forget_command_address(self, session_id: str, worker: str) -> bool:
@@ -134,7 +141,9 @@ class SessionStore:
         False if the session has another worker by now."""
         return bool(await self._forget_address(keys=[keys.session(session_id)], args=[worker]))
 
-    async def set_status(self, session_id: str, status: Status, reason: str = "", hint: str = "", **values: object) -> bool:
+    async def set_status(
+        self, session_id: str, status: Status, reason: str = "", hint: str = "", **values: object
+    ) -> bool:
         """Change the status (with a reason, and what to check about it) and record it in the history."""
         updated = await self.update(session_id, status=status.value, reason=reason, hint=hint, **values)
         if updated:

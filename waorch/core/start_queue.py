@@ -40,8 +40,14 @@ async def start_due_at(redis: aioredis.Redis, session_id: str) -> float | None:
 class StartQueue:
     """Enqueue session starts; a loop starts them one at a time, spaced."""
 
-    def __init__(self, redis: aioredis.Redis, clock: Clock, interval_ms: int, start: Callable[[str], Awaitable[None]],
-                 lease: CoreLease) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        clock: Clock,
+        interval_ms: int,
+        start: Callable[[str], Awaitable[None]],
+        lease: CoreLease,
+    ) -> None:
         self.redis = redis
         self.clock = clock
         self.interval = interval_ms / 1000

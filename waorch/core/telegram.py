@@ -72,9 +72,19 @@ class Answer:
 class TelegramSender:
     """Sends the alert queue to one chat; ``run_forever`` is the background loop."""
 
-    def __init__(self, store: AlertStore, api_url: str, token: str, chat_id: str,
-                 policy: RetryPolicy = BACKOFF, *, timeout: float = 10.0, window: float = 2.0,
-                 interval: float = 1.0, poll: float = 0.25) -> None:
+    def __init__(
+        self,
+        store: AlertStore,
+        api_url: str,
+        token: str,
+        chat_id: str,
+        policy: RetryPolicy = BACKOFF,
+        *,
+        timeout: float = 10.0,
+        window: float = 2.0,
+        interval: float = 1.0,
+        poll: float = 0.25,
+    ) -> None:
         self.store = store
         self.url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
         self.token = token
@@ -92,8 +102,10 @@ class TelegramSender:
         """The sender ``settings`` ask for, or ``None`` (said once, in the log) without a token and a chat."""
         token, chat_id = settings.telegram_bot_token, settings.telegram_chat_id
         if not token or not chat_id:
-            log.info("alerts are off: TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are not both set "
-                     "(alerts still show in the log pane and GET /api/alerts)")
+            log.info(
+                "alerts are off: TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are not both set "
+                "(alerts still show in the log pane and GET /api/alerts)"
+            )
             return None
         log.info("alerts go to Telegram chat %s", chat_id)
         return cls(store, settings.telegram_api_url, token, chat_id)

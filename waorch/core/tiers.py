@@ -72,10 +72,14 @@ class TierField:
 
 # Upper bounds: ten years of age, far more than WhatsApp tolerates, a day between sends.
 FIELDS = (
-    TierField("name", "name"), TierField("min_age_days", "minAgeDays", 3650),
-    TierField("daily_limit", "dailyLimit", 100_000), TierField("per_minute", "perMinute", 1000),
-    TierField("delay_min_ms", "delayMinMs", DAY_S * 1000), TierField("delay_max_ms", "delayMaxMs", DAY_S * 1000),
-    TierField("hours_start", "hoursStart"), TierField("hours_end", "hoursEnd"),
+    TierField("name", "name"),
+    TierField("min_age_days", "minAgeDays", 3650),
+    TierField("daily_limit", "dailyLimit", 100_000),
+    TierField("per_minute", "perMinute", 1000),
+    TierField("delay_min_ms", "delayMinMs", DAY_S * 1000),
+    TierField("delay_max_ms", "delayMaxMs", DAY_S * 1000),
+    TierField("hours_start", "hoursStart"),
+    TierField("hours_end", "hoursEnd"),
 )
 
 

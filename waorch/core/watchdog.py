@@ -21,8 +21,9 @@ MAX_BACKOFF_S = 60.0
 class Watchdog:
     """Checks every session that should have a running worker."""
 
-    def __init__(self, store: SessionStore, lifecycle: Lifecycle, starts: StartQueue, ping_timeout_ms: int,
-                 activity: ActivityLog) -> None:
+    def __init__(
+        self, store: SessionStore, lifecycle: Lifecycle, starts: StartQueue, ping_timeout_ms: int, activity: ActivityLog
+    ) -> None:
         self.store = store
         self.activity = activity
         self.lifecycle = lifecycle
@@ -83,14 +84,19 @@ class Watchdog:
         if recent > CRASH_LIMIT:
             await self.lifecycle.stop(session.id)
             last = f"; last: {session.reason}" if session.reason else ""
-            await self.store.set_status(session.id, Status.FAILED, f"crash loop: {recent} restarts in "
-                                        f"{CRASH_WINDOW_S // 60} min ({problem}){last}", session.hint)
+            await self.store.set_status(
+                session.id,
+                Status.FAILED,
+                f"crash loop: {recent} restarts in {CRASH_WINDOW_S // 60} min ({problem}){last}",
+                session.hint,
+            )
             log.error("[%s] crash loop; parked as failed", session.id)
             return
         delay = min(2.0 ** (recent - 1), MAX_BACKOFF_S)
         log.warning("[%s] %s; restarting in %.0f s", session.id, problem, delay)
         await self.store.update(session.id, restarts=session.restarts + 1)
         await self.store.record(session.id, "restart", {"problem": problem, "delay": delay})
-        await self.activity.add(WARNING, "restart", f"{problem}; worker restarts in {delay:.0f} s", session.id,
-                                AlertKind.RESTARTED)
+        await self.activity.add(
+            WARNING, "restart", f"{problem}; worker restarts in {delay:.0f} s", session.id, AlertKind.RESTARTED
+        )
         await self.starts.enqueue(session.id, delay)

@@ -34,8 +34,13 @@ def command_address(url: object) -> str | None:
 
 def _bare_http(parts: SplitResult) -> bool:
     """``http://host:port`` and nothing else (no credentials, path, query or fragment)."""
-    return (parts.scheme == "http" and "@" not in parts.netloc and parts.path in ("", "/")
-            and not parts.query and not parts.fragment)
+    return (
+        parts.scheme == "http"
+        and "@" not in parts.netloc
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    )
 
 
 class WorkerClient:
@@ -45,8 +50,9 @@ class WorkerClient:
         self._secret = webhook_secret
         self._http = httpx.AsyncClient(timeout=timeout, trust_env=False)
 
-    async def command(self, session: Session, name: str, *, timeout: float | None = None,
-                      **arguments: Any) -> dict[str, Any]:
+    async def command(
+        self, session: Session, name: str, *, timeout: float | None = None, **arguments: Any
+    ) -> dict[str, Any]:
         """Deliver one command to the session's worker and return its answer (``WORKER_UNREACHABLE``
         if it cannot be delivered or the answer is not that worker's own for this command)."""
         url = command_address(session.command_url)
@@ -56,9 +62,12 @@ class WorkerClient:
         body = json.dumps({"command": name, **arguments}).encode()
         signed = sign(key, body)
         try:
-            response = await self._http.post(f"{url}/command", content=body,
-                                             headers={"content-type": "application/json", **signed},
-                                             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
+            response = await self._http.post(
+                f"{url}/command",
+                content=body,
+                headers={"content-type": "application/json", **signed},
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
         except httpx.HTTPError as error:
             raise WorkerUnreachable(f"worker did not answer: {type(error).__name__}", session_id=session.id) from None
         return _outcome(session.id, response, _verified(session.id, key, signed[ID_HEADER], response))
@@ -76,8 +85,9 @@ def _verified(session_id: str, key: str, request_id: str, response: httpx.Respon
         answer = json.loads(response.content)
     except (SignatureError, ValueError) as error:
         problem = error.message if isinstance(error, SignatureError) else "not JSON"
-        raise WorkerUnreachable(f"the answer (HTTP {response.status_code}) is not the worker's: {problem}",
-                                session_id=session_id) from None
+        raise WorkerUnreachable(
+            f"the answer (HTTP {response.status_code}) is not the worker's: {problem}", session_id=session_id
+        ) from None
     if not isinstance(answer, dict):
         raise WorkerUnreachable("the worker's answer is not a JSON object", session_id=session_id)
     return answer
@@ -85,8 +95,11 @@ def _verified(session_id: str, key: str, request_id: str, response: httpx.Respon
 
 def _outcome(session_id: str, response: httpx.Response, answer: dict[str, Any]) -> dict[str, Any]:
     if response.status_code == 409:
-        raise WorkerRefused(answer.get("message", "the worker refused"), session_id=session_id,
-                            code=answer.get("error", "WORKER_REFUSED"))
+        raise WorkerRefused(
+            answer.get("message", "the worker refused"),
+            session_id=session_id,
+            code=answer.get("error", "WORKER_REFUSED"),
+        )
     if response.status_code >= 400:
         message = answer.get("message", f"worker answered HTTP {response.status_code}")
         raise WorkerUnreachable(message, session_id=session_id, code=answer.get("error", "WORKER_ERROR"))

@@ -47,8 +47,14 @@ class SimNetwork:
 
     async def deliver(self, to: str, sender: str, text: str, wa_id: str) -> tuple[int, int]:
         """Hand a message to every device of ``to``: (delivered now, queued for offline devices)."""
-        message = {"type": "message", "from": sender, "chat": sender, "text": text, "waId": wa_id,
-                   "timestamp": time.time()}
+        message = {
+            "type": "message",
+            "from": sender,
+            "chat": sender,
+            "text": text,
+            "waId": wa_id,
+            "timestamp": time.time(),
+        }
         delivered = queued = 0
         for device in self.state.phone_devices(to):
             if device.link is not None:

@@ -66,7 +66,10 @@ class Connection:
         self._qr_task: asyncio.Task[None] | None = None
         self._qr_closing = False
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Reply]]] = {
-            "send": self._send, "presence": self._presence, "pair_phone": self._pair_phone, "logout": self._logout,
+            "send": self._send,
+            "presence": self._presence,
+            "pair_phone": self._pair_phone,
+            "logout": self._logout,
         }
 
     async def serve(self, ws: web.WebSocketResponse) -> None:
@@ -158,7 +161,9 @@ class Connection:
         to, state = check_phone(request.get("to"), "to"), request.get("state")
         if state not in PRESENCE_STATES:
             raise SimError("BAD_REQUEST", f"state must be one of {PRESENCE_STATES}")
-        self.net.state.record(self.net.state.presences, str(device.phone), {"from": device.phone, "to": to, "state": state})
+        self.net.state.record(
+            self.net.state.presences, str(device.phone), {"from": device.phone, "to": to, "state": state}
+        )
         return None
 
     async def _pair_phone(self, request: dict[str, Any]) -> Reply:

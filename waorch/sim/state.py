@@ -90,8 +90,14 @@ class Device:
 
     def summary(self) -> dict[str, Any]:
         """What ``GET /sim/devices`` shows (never the token)."""
-        return {"id": self.id, "name": self.name, "phone": self.phone, "paired": self.phone is not None,
-                "connected": self.connected, "qr": self.qr_payload}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "phone": self.phone,
+            "paired": self.phone is not None,
+            "connected": self.connected,
+            "qr": self.qr_payload,
+        }
 
 
 @dataclass(frozen=True)

@@ -39,5 +39,10 @@ def _device(item: dict[str, Any]) -> Device:
 
 
 def _entry(device: Device) -> dict[str, Any]:
-    return {"id": device.id, "keys": list(device.keys), "name": device.name, "phone": device.phone,
-            "tokenHash": device.token_hash}
+    return {
+        "id": device.id,
+        "keys": list(device.keys),
+        "name": device.name,
+        "phone": device.phone,
+        "tokenHash": device.token_hash,
+    }

@@ -81,9 +81,17 @@ class ControlRoom(App[None]):
     MODES = {"sessions": SessionsScreen, "proxies": ProxiesScreen, "tiers": TiersScreen, "log": LogScreen}
     DEFAULT_MODE = "sessions"
 
-    def __init__(self, settings: Settings, *, readonly: bool = False, stop_workers: bool = False,
-                 clock: Clock | None = None, title_suffix: str = "", scanner: Scanner | None = None,
-                 quit_note: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        readonly: bool = False,
+        stop_workers: bool = False,
+        clock: Clock | None = None,
+        title_suffix: str = "",
+        scanner: Scanner | None = None,
+        quit_note: str | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.clock = clock or SystemClock()  # the core's, and the time of every age and countdown shown
@@ -144,16 +152,26 @@ class ControlRoom(App[None]):
             case ModeChanged(mode):
                 self.title = f"{self.TITLE} · {mode.describe()}"
             case RedisLost():
-                self.notify("Redis is unavailable; the fleet shown is from before. Everything resumes when it is back.",
-                            title="Redis unavailable", severity="error", timeout=10)
+                self.notify(
+                    "Redis is unavailable; the fleet shown is from before. Everything resumes when it is back.",
+                    title="Redis unavailable",
+                    severity="error",
+                    timeout=10,
+                )
             case CoreHosted(api_url, durability_warning):
                 self._announce(api_url, durability_warning)
             case CoreSteppedDown():
-                self.notify("This room's core stepped down (its lease was taken over or could not be renewed).",
-                            severity="warning", timeout=15)
+                self.notify(
+                    "This room's core stepped down (its lease was taken over or could not be renewed).",
+                    severity="warning",
+                    timeout=15,
+                )
             case CoreDown(problem, again=True):
-                self.notify(f"The core stopped ({problem}); starting it again. Details in waorch.log.",
-                            severity="error", timeout=30)
+                self.notify(
+                    f"The core stopped ({problem}); starting it again. Details in waorch.log.",
+                    severity="error",
+                    timeout=30,
+                )
             case CoreDown(problem):
                 self.notify(problem, title="The core could not start", severity="error", timeout=30)
             case Attached(holder):
@@ -165,21 +183,29 @@ class ControlRoom(App[None]):
 
     def _refused(self, error: WaorchError) -> None:
         hint = " Use the API_KEY of the active core." if error.code == "UNAUTHORIZED" else ""
-        title = ("This control room keeps its API_KEY" if error.code == InsecureCoreUrl.code
-                 else "The active core refuses this control room")
-        self.notify(f"{error.message}.{hint} Its fleet is shown; actions will fail.",
-                    title=title, severity="error", timeout=30)
+        title = (
+            "This control room keeps its API_KEY"
+            if error.code == InsecureCoreUrl.code
+            else "The active core refuses this control room"
+        )
+        self.notify(
+            f"{error.message}.{hint} Its fleet is shown; actions will fail.", title=title, severity="error", timeout=30
+        )
 
     def _announce(self, api_url: str, durability_warning: str | None) -> None:
         for name in self.settings.generated_secrets:
             path = self.settings.data_dir / "secrets" / name.lower()
             self.notify(f"Generated {name}; stored in {path} (mode 600).", timeout=15)
         if not self.settings.proxies:
-            self.notify("No PROXY_URL_<n> configured: sessions without a proxy connect directly.",
-                        severity="warning", timeout=15)
+            self.notify(
+                "No PROXY_URL_<n> configured: sessions without a proxy connect directly.",
+                severity="warning",
+                timeout=15,
+            )
         if durability_warning is not None:
-            self.notify(durability_warning, title="Accepted messages are not power-cut safe", severity="warning",
-                        timeout=30)
+            self.notify(
+                durability_warning, title="Accepted messages are not power-cut safe", severity="warning", timeout=30
+            )
         self.notify(f"API on {api_url}", timeout=5)
 
     # ---- actions -----------------------------------------------------------------------------
@@ -220,9 +246,15 @@ class ControlRoom(App[None]):
         control = self._allowed("provisioning")
         if control is None:
             return
-        fields = [Field("phone", "Phone (optional, international format)", placeholder="+972501234567"),
-                  Field("proxy", "Proxy (optional; empty: one from the pool)", placeholder="socks5h://user:pass@host:port",
-                        password=True)]
+        fields = [
+            Field("phone", "Phone (optional, international format)", placeholder="+972501234567"),
+            Field(
+                "proxy",
+                "Proxy (optional; empty: one from the pool)",
+                placeholder="socks5h://user:pass@host:port",
+                password=True,
+            ),
+        ]
         form = Form("Provision a session", fields, "Provision", partial(self._provision, control))
         self.push_screen(form, done_with(self.open_detail))
 
@@ -246,8 +278,10 @@ class ControlRoom(App[None]):
         if chosen := self._selected("delete"):
             control, session_id = chosen
             question = f"Delete session {session_id}? Its worker stops and its login data is deleted."
-            self.push_screen(Confirm(question, "Delete"), partial(self._confirmed, f"Delete of {session_id}",
-                                                                  partial(self._delete, control, session_id)))
+            self.push_screen(
+                Confirm(question, "Delete"),
+                partial(self._confirmed, f"Delete of {session_id}", partial(self._delete, control, session_id)),
+            )
 
     async def _delete(self, control: Control, session_id: str) -> None:
         await control.delete(session_id)
@@ -260,8 +294,10 @@ class ControlRoom(App[None]):
         if chosen := self._selected("log out"):
             control, session_id = chosen
             question = f"Log session {session_id} out of WhatsApp? It will need a new QR scan."
-            self.push_screen(Confirm(question, "Log out"), partial(self._confirmed, f"Logout of {session_id}",
-                                                                   partial(self._logout, control, session_id)))
+            self.push_screen(
+                Confirm(question, "Log out"),
+                partial(self._confirmed, f"Logout of {session_id}", partial(self._logout, control, session_id)),
+            )
 
     async def _logout(self, control: Control, session_id: str) -> None:
         await control.logout(session_id)
@@ -291,8 +327,12 @@ class ControlRoom(App[None]):
 
     async def _ask_pairing_phone(self, control: Control, session_id: str) -> None:
         session = await self._reader().store.get(session_id)
-        field = Field("phone", "Phone to link (international format; the code is typed on it)", session.phone,
-                      placeholder="+972501234567")
+        field = Field(
+            "phone",
+            "Phone to link (international format; the code is typed on it)",
+            session.phone,
+            placeholder="+972501234567",
+        )
         form = Form(f"Pairing code for {session_id}", [field], "Get code", partial(self._pair, control, session_id))
         self.push_screen(form, done_with(partial(self._show_code, session_id)))
 
@@ -316,10 +356,18 @@ class ControlRoom(App[None]):
         """Ask for a number and a text, and queue that message on the selected session."""
         if chosen := self._selected("send a test message"):
             control, session_id = chosen
-            fields = [Field("to", "To (international format)", placeholder="+972501234567"),
-                      Field("message", "Message", "Test message from waorch")]
-            self.push_screen(Form(f"Send a test message from {session_id}", fields, "Send",
-                                  partial(self._send_test, control, session_id)))
+            fields = [
+                Field("to", "To (international format)", placeholder="+972501234567"),
+                Field("message", "Message", "Test message from waorch"),
+            ]
+            self.push_screen(
+                Form(
+                    f"Send a test message from {session_id}",
+                    fields,
+                    "Send",
+                    partial(self._send_test, control, session_id),
+                )
+            )
 
     async def _send_test(self, control: Control, session_id: str, values: Values) -> None:
         queued = await control.send(session_id, values["to"], values["message"])
@@ -335,11 +383,15 @@ class ControlRoom(App[None]):
         session = await self._reader().store.get(session_id)
         names = ", ".join(tier.name for tier in await self._reader().tiers.all())
         field = Field("tier", f"Tier ({names}); empty: the tier its age reaches", session.tier_pin)
-        self.push_screen(Form(f"Pin {session_id} to a trust tier", [field], "Pin", partial(self._pin, control, session_id)))
+        self.push_screen(
+            Form(f"Pin {session_id} to a trust tier", [field], "Pin", partial(self._pin, control, session_id))
+        )
 
     async def _pin(self, control: Control, session_id: str, values: Values) -> None:
         await control.pin_tier(session_id, values["tier"] or None)
-        self.notify(f"{session_id}: " + (f"pinned to tier {values['tier']}." if values["tier"] else "tier by age again."))
+        self.notify(
+            f"{session_id}: " + (f"pinned to tier {values['tier']}." if values["tier"] else "tier by age again.")
+        )
 
     def _reader(self) -> CoreReader:
         """The fleet as stored (``WaorchError`` while there is no core to read)."""
@@ -398,9 +450,15 @@ class ControlRoom(App[None]):
         if session_id:
             yield SystemCommand(f"Restart {session_id}", "Restart this session's worker", self.action_restart)
             yield SystemCommand(f"Delete {session_id}", "Delete this session (asks first)", self.action_delete)
-            yield SystemCommand(f"Log out {session_id}", "Log this session out of WhatsApp (asks first)", self.action_logout)
-            yield SystemCommand(f"Pause/resume {session_id}", "Pause or resume this session's sending", self.action_pause)
-            yield SystemCommand(f"Pairing code for {session_id}", "Link a phone without scanning", self.action_pairing_code)
+            yield SystemCommand(
+                f"Log out {session_id}", "Log this session out of WhatsApp (asks first)", self.action_logout
+            )
+            yield SystemCommand(
+                f"Pause/resume {session_id}", "Pause or resume this session's sending", self.action_pause
+            )
+            yield SystemCommand(
+                f"Pairing code for {session_id}", "Link a phone without scanning", self.action_pairing_code
+            )
             yield SystemCommand(f"Queue of {session_id}", "Head messages, next send, usage", self.action_queue)
             yield SystemCommand(f"Test message from {session_id}", "Queue a message to a number", self.action_send_test)
             yield SystemCommand(f"Pin {session_id} to a tier", "Or back to its age's tier", self.action_pin_tier)
@@ -409,7 +467,9 @@ class ControlRoom(App[None]):
         if isinstance(screen, ProxiesScreen | TiersScreen):
             yield from screen.commands()
         for key, mode, label in PANES:
-            yield SystemCommand(f"{label} pane", f"Switch to the {label.lower()} pane (key {key})", partial(self.action_pane, mode))
+            yield SystemCommand(
+                f"{label} pane", f"Switch to the {label.lower()} pane (key {key})", partial(self.action_pane, mode)
+            )
         yield SystemCommand("Keys", "Every key and what it does", self.action_help)
 
 

@@ -14,9 +14,15 @@ QUIT = Binding("q", "app.request_quit", "Quit")  # the panes: quit (asks first w
 BACK = Binding("escape,q", "app.pop_screen", "Back")  # a session's screens: back to where they were opened
 
 # Session actions (implemented by the app), on the sessions table, the session and its queue.
-SESSION_ACTIONS = (("r", "app.restart", "Restart"), ("ctrl+d", "app.delete", "Delete"), ("l", "app.logout", "Logout"),
-                   ("p", "app.pause", "Pause/resume"), ("u", "app.queue", "Queue"), ("m", "app.send_test", "Message"),
-                   ("t", "app.pin_tier", "Pin tier"))
+SESSION_ACTIONS = (
+    ("r", "app.restart", "Restart"),
+    ("ctrl+d", "app.delete", "Delete"),
+    ("l", "app.logout", "Logout"),
+    ("p", "app.pause", "Pause/resume"),
+    ("u", "app.queue", "Queue"),
+    ("m", "app.send_test", "Message"),
+    ("t", "app.pin_tier", "Pin tier"),
+)
 
 
 def session_bindings(*shown: str) -> list[Binding]:
@@ -27,8 +33,9 @@ def session_bindings(*shown: str) -> list[Binding]:
 # The panes, on every full screen: a pane's key goes to it as it was left (each pane keeps its own
 # stack: 1 goes back to the session last open); pressed in that pane, to its first screen.
 PANES = (("1", "sessions", "Sessions"), ("2", "proxies", "Proxies"), ("3", "tiers", "Tiers"), ("4", "log", "Log"))
-PANE_BINDINGS = [Binding(key, f"app.pane('{mode}')", label, group=Binding.Group("Panes", compact=True))
-                 for key, mode, label in PANES]
+PANE_BINDINGS = [
+    Binding(key, f"app.pane('{mode}')", label, group=Binding.Group("Panes", compact=True)) for key, mode, label in PANES
+]
 
 # Keys whose action is the screen's own, and what they mean wherever they are.
 CONTEXTUAL = {

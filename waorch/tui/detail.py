@@ -56,15 +56,23 @@ class WorkerFacts:
 def describe(entry: dict[str, Any]) -> str:
     """One history entry as a line: time, kind, then its fields."""
     at = datetime.fromtimestamp(float(entry.get("at", 0))).strftime("%H:%M:%S")
-    details = " ".join(f"{key}={value}" for key, value in entry.items() if key not in ("at", "kind") and value not in (None, ""))
+    details = " ".join(
+        f"{key}={value}" for key, value in entry.items() if key not in ("at", "kind") and value not in (None, "")
+    )
     return f"{at} {entry.get('kind', '?')} {details}".rstrip()
 
 
 class DetailScreen(Screen[None]):
     """Live view of one session; the session actions apply to it."""
 
-    BINDINGS = [BACK, Binding("c", "app.pairing_code", "Pairing code"), Binding("x", "app.scan", "Scan"),
-                *session_bindings("r"), HELP, *PANE_BINDINGS]
+    BINDINGS = [
+        BACK,
+        Binding("c", "app.pairing_code", "Pairing code"),
+        Binding("x", "app.scan", "Scan"),
+        *session_bindings("r"),
+        HELP,
+        *PANE_BINDINGS,
+    ]
 
     app: ControlRoom
 
@@ -101,7 +109,9 @@ class DetailScreen(Screen[None]):
         """The session the actions apply to."""
         return self.session_id
 
-    async def _read(self, reader: CoreReader) -> tuple[Session | None, list[dict[str, Any]], WorkerFacts, list[Activity]]:
+    async def _read(
+        self, reader: CoreReader
+    ) -> tuple[Session | None, list[dict[str, Any]], WorkerFacts, list[Activity]]:
         """One pass over the core (a single call: the core cannot change halfway through it)."""
         session, history, facts = await read(reader, self.session_id)
         return session, history, facts, await self.feed.poll(reader.activity)
@@ -114,7 +124,9 @@ class DetailScreen(Screen[None]):
             if reader is not None:
                 try:
                     session, history, facts, entries = await self.app.call(self._read(reader))
-                    self.events.extend(activity_line(entry, False) for entry in entries if entry.session == self.session_id)
+                    self.events.extend(
+                        activity_line(entry, False) for entry in entries if entry.session == self.session_id
+                    )
                     self.app.show_redis(True)
                     self.show(session, history, facts)
                 except (aioredis.RedisError, OSError) as error:
@@ -142,10 +154,15 @@ class DetailScreen(Screen[None]):
             room = Size(max(0, self.size.width - SIDE_WIDTH), max(0, self.size.height - CHROME_LINES))
             shown = qr.show(session.qr, room)
             expires = countdown(session.qr_expires, self.app.clock.now())
-            notice.update(f"Scan with WhatsApp → Linked devices. {expires}{self._scan_hint()}"
-                          if shown else too_small(self.size, smallest_size(session.qr)))
+            notice.update(
+                f"Scan with WhatsApp → Linked devices. {expires}{self._scan_hint()}"
+                if shown
+                else too_small(self.size, smallest_size(session.qr))
+            )
         elif session.status in WAITING:
-            notice.update(f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…" + trouble(session, facts))
+            notice.update(
+                f"{session.status.replace('_', ' ')}: waiting for the worker's QR code…" + trouble(session, facts)
+            )
         else:
             notice.update(f"Status: {session.status}" + trouble(session, facts))
         qr.display = shown
@@ -164,8 +181,9 @@ class DetailScreen(Screen[None]):
 async def read(reader: CoreReader, session_id: str) -> tuple[Session | None, list[dict[str, Any]], WorkerFacts]:
     """The session (``None`` once deleted), its history (newest first) and its worker's facts."""
     session = await reader.store.find(session_id)
-    facts = WorkerFacts(await reader.start_due_at(session_id), await reader.recent_restarts(session_id),
-                        reader.log_path(session_id))
+    facts = WorkerFacts(
+        await reader.start_due_at(session_id), await reader.recent_restarts(session_id), reader.log_path(session_id)
+    )
     return session, await reader.store.history(session_id) if session else [], facts
 
 
@@ -183,17 +201,22 @@ def next_attempt(facts: WorkerFacts, now: float) -> str:
         return ""
     left = int(facts.next_start - now + 0.999)
     when = f"in {left} s" if left > 0 else "now (its turn in the start queue)"
-    restarts = (f" (restart {facts.recent_restarts}; more than {CRASH_LIMIT} in {CRASH_WINDOW_S // 60} min: failed)"
-                if facts.recent_restarts else "")
+    restarts = (
+        f" (restart {facts.recent_restarts}; more than {CRASH_LIMIT} in {CRASH_WINDOW_S // 60} min: failed)"
+        if facts.recent_restarts
+        else ""
+    )
     return f"\nnext attempt {when}{restarts}"
 
 
 def too_small(screen: Size, code: Size) -> str:
     """Why the QR code is not drawn, and what to do instead."""
     needed = Size(code.width + SIDE_WIDTH, code.height + CHROME_LINES)
-    return (f"The terminal ({screen.width}×{screen.height}) is too small for the QR code (it needs at least "
-            f"{needed.width}×{needed.height}). Enlarge the window, or pair with a pairing code instead: press c "
-            "(WhatsApp → Linked devices → Link with phone number).")
+    return (
+        f"The terminal ({screen.width}×{screen.height}) is too small for the QR code (it needs at least "
+        f"{needed.width}×{needed.height}). Enlarge the window, or pair with a pairing code instead: press c "
+        "(WhatsApp → Linked devices → Link with phone number)."
+    )
 
 
 def countdown(expires: float, now: float) -> str:
@@ -204,8 +227,13 @@ def countdown(expires: float, now: float) -> str:
 
 def summary(session: Session) -> str:
     """The session's facts, one per line."""
-    lines = [f"id       {session.id}", f"status   {session.status}", f"phone    {session.phone or '-'}",
-             f"restarts {session.restarts}", f"paused   {'yes' if session.paused else 'no'}"]
+    lines = [
+        f"id       {session.id}",
+        f"status   {session.status}",
+        f"phone    {session.phone or '-'}",
+        f"restarts {session.restarts}",
+        f"paused   {'yes' if session.paused else 'no'}",
+    ]
     if session.reason:
         lines.append(f"reason   {session.reason}")
     return "\n".join(lines)

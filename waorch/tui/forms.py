@@ -82,10 +82,17 @@ class Form(ModalScreen[R | None], Generic[T, R]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     app: ControlRoom
 
-    def __init__(self, title: str, fields: list[Field], submit: str, act: Callable[[T], Awaitable[R]], *,
-                 # without ``check``, T is Values (``as_is``): a default cannot say so to mypy
-                 check: Callable[[Values], T] = as_is,  # type: ignore[assignment]
-                 subject: str = "") -> None:
+    def __init__(
+        self,
+        title: str,
+        fields: list[Field],
+        submit: str,
+        act: Callable[[T], Awaitable[R]],
+        *,
+        # without ``check``, T is Values (``as_is``): a default cannot say so to mypy
+        check: Callable[[Values], T] = as_is,  # type: ignore[assignment]
+        subject: str = "",
+    ) -> None:
         super().__init__(classes="form")
         self.title_text = title
         self.fields = fields
@@ -101,8 +108,13 @@ class Form(ModalScreen[R | None], Generic[T, R]):
             with VerticalScroll(classes="fields", can_focus=False):
                 for field in self.fields:
                     yield Label(field.label)
-                    yield Input(field.value, placeholder=field.placeholder, id=field.name, password=field.password,
-                                type=field.kind)
+                    yield Input(
+                        field.value,
+                        placeholder=field.placeholder,
+                        id=field.name,
+                        password=field.password,
+                        type=field.kind,
+                    )
             yield Static("", id="problem", classes="problem")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")

@@ -20,8 +20,15 @@ from waorch.tui.live_table import Cell, LiveTable
 from waorch.tui.modals import Confirm
 from waorch.tui.title_bar import TitleBar
 
-COLUMNS = (("endpoint", "proxy", 21), ("status", "status", 6), ("cooldown", "cool-down", 10), ("load", "load", 5),
-           ("source", "from", 4), ("phones", "phones stuck to it", 54), ("reason", "why BAD", 30))
+COLUMNS = (
+    ("endpoint", "proxy", 21),
+    ("status", "status", 6),
+    ("cooldown", "cool-down", 10),
+    ("load", "load", 5),
+    ("source", "from", 4),
+    ("phones", "phones stuck to it", 54),
+    ("reason", "why BAD", 30),
+)
 
 
 def proxy_cells(info: ProxyInfo, now_ms: float) -> tuple[Cell, ...]:
@@ -29,8 +36,15 @@ def proxy_cells(info: ProxyInfo, now_ms: float) -> tuple[Cell, ...]:
     bad = info.status == "bad"
     left = f"{max(0, int((info.bad_until_ms - now_ms) / 1000))} s" if bad else "-"
     status = Text("BAD", style="bold red") if bad else Text("ok", style="green")
-    return (info.endpoint, status, left, f"{len(info.sessions)}/{info.max_sessions}", info.source,
-            ", ".join(info.phones) or "-", info.reason or "-")
+    return (
+        info.endpoint,
+        status,
+        left,
+        f"{len(info.sessions)}/{info.max_sessions}",
+        info.source,
+        ", ".join(info.phones) or "-",
+        info.reason or "-",
+    )
 
 
 class ProxiesScreen(LivePane[list[ProxyInfo]]):
@@ -76,7 +90,9 @@ class ProxiesScreen(LivePane[list[ProxyInfo]]):
         """Ask for a proxy URL and add it to the pool."""
         control = self.app._allowed("adding a proxy")
         if control is not None:
-            field = Field("url", "Proxy URL (socks5h://user:pass@host:port)", placeholder="socks5h://host:port", password=True)
+            field = Field(
+                "url", "Proxy URL (socks5h://user:pass@host:port)", placeholder="socks5h://host:port", password=True
+            )
             self.app.push_screen(Form("Add a proxy", [field], "Add", partial(self._add, control)))
 
     async def _add(self, control: Control, values: Values) -> None:
@@ -93,8 +109,10 @@ class ProxiesScreen(LivePane[list[ProxyInfo]]):
             self.notify("No proxy selected to remove.", severity="warning")
             return
         question = f"Remove proxy {info.endpoint} from the pool? Sessions on it must be moved or deleted first."
-        self.app.push_screen(Confirm(question, "Remove"), partial(self.app._confirmed, f"Removing proxy {info.endpoint}",
-                                                                 partial(self._remove, control, info)))
+        self.app.push_screen(
+            Confirm(question, "Remove"),
+            partial(self.app._confirmed, f"Removing proxy {info.endpoint}", partial(self._remove, control, info)),
+        )
 
     async def _remove(self, control: Control, info: ProxyInfo) -> None:
         await control.remove_proxy(info.id)
@@ -104,4 +122,6 @@ class ProxiesScreen(LivePane[list[ProxyInfo]]):
         """This pane's actions, for the command palette."""
         yield SystemCommand("Add a proxy", "Add a SOCKS5 proxy to the pool", self.action_add)
         if info := self.selected:
-            yield SystemCommand(f"Remove proxy {info.endpoint}", "Remove it from the pool (asks first)", self.action_remove)
+            yield SystemCommand(
+                f"Remove proxy {info.endpoint}", "Remove it from the pool (asks first)", self.action_remove
+            )

@@ -19,8 +19,13 @@ from waorch.tui.title_bar import TitleBar
 
 HEAD_SHOWN = 10
 TEXT_SHOWN = 60
-COLUMNS = (("id", "message", 16), ("to", "to", 15), ("status", "status", 8), ("tries", "tries", 5),
-           ("text", "text", 60))
+COLUMNS = (
+    ("id", "message", 16),
+    ("to", "to", 15),
+    ("status", "status", 8),
+    ("tries", "tries", 5),
+    ("text", "text", 60),
+)
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,13 @@ class QueueState:
 def message_cells(message: Message) -> tuple[Cell, ...]:
     """A waiting message as a row (its text on one line, trimmed)."""
     text = " ".join(message.text.split())
-    return (message.id, "+" + message.to, message.status, str(message.attempts),
-            text if len(text) <= TEXT_SHOWN else text[:TEXT_SHOWN - 1] + "…")
+    return (
+        message.id,
+        "+" + message.to,
+        message.status,
+        str(message.attempts),
+        text if len(text) <= TEXT_SHOWN else text[: TEXT_SHOWN - 1] + "…",
+    )
 
 
 def next_send(view: QueueView, now: float) -> str:
@@ -53,16 +63,18 @@ def next_send(view: QueueView, now: float) -> str:
 def summary(view: QueueView, now: float) -> str:
     """The queue's facts, one per line."""
     tier, today = view.tier, view.today
-    return "\n".join([
-        f"sending      {'PAUSED (p resumes)' if view.paused else 'on (p pauses)'}",
-        f"tier         {tier.name}   gap {tier.delay_min_ms}-{tier.delay_max_ms} ms, "
-        f"hours {tier.hours_start}-{tier.hours_end}",
-        f"queued       {view.depth}   in flight {len(view.inflight)}",
-        f"next send    {next_send(view, now)}",
-        f"this minute  {view.sent_last_minute} / {tier.per_minute}",
-        f"today        sent {today.sent} + queued {today.queued} / {today.limit}   "
-        f"failed {today.failed}   unknown {today.unknown}",
-    ])
+    return "\n".join(
+        [
+            f"sending      {'PAUSED (p resumes)' if view.paused else 'on (p pauses)'}",
+            f"tier         {tier.name}   gap {tier.delay_min_ms}-{tier.delay_max_ms} ms, "
+            f"hours {tier.hours_start}-{tier.hours_end}",
+            f"queued       {view.depth}   in flight {len(view.inflight)}",
+            f"next send    {next_send(view, now)}",
+            f"this minute  {view.sent_last_minute} / {tier.per_minute}",
+            f"today        sent {today.sent} + queued {today.queued} / {today.limit}   "
+            f"failed {today.failed}   unknown {today.unknown}",
+        ]
+    )
 
 
 class QueueScreen(LivePane[QueueState | None]):

@@ -7,8 +7,14 @@ from collections.abc import Iterable
 from waorch.tui.snapshot import COLUMNS, SessionRow, natural_key
 from waorch.tui.virtual_table import VirtualTable
 
-STATUS_STYLES = {"connected": "green", "qr_ready": "yellow", "disconnected": "dark_orange",
-                 "failed": "bold red", "logged_out": "red", "stopped": "dim"}
+STATUS_STYLES = {
+    "connected": "green",
+    "qr_ready": "yellow",
+    "disconnected": "dark_orange",
+    "failed": "bold red",
+    "logged_out": "red",
+    "stopped": "dim",
+}
 
 
 def status_style(column: str, text: str) -> str | None:

@@ -10,8 +10,14 @@ from waorch.core.reader import CoreReader
 from waorch.core.tiers import tier_for_age
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("id", "id", 12), ("phone", "phone", 15), ("status", "status", 12), ("tier", "tier", 6),
-    ("proxy", "proxy", 22), ("queue", "queue", 6), ("today", "sent/limit", 10), ("failed", "failed", 6),
+    ("id", "id", 12),
+    ("phone", "phone", 15),
+    ("status", "status", 12),
+    ("tier", "tier", 6),
+    ("proxy", "proxy", 22),
+    ("queue", "queue", 6),
+    ("today", "sent/limit", 10),
+    ("failed", "failed", 6),
     ("ping", "last ping", 9),
 )
 
@@ -33,8 +39,17 @@ class SessionRow:
 
     def cells(self, now: float) -> tuple[str, ...]:
         """Cell texts in ``COLUMNS`` order; the ping age is relative to ``now``."""
-        return (self.id, self.phone or "-", self.status, self.tier, self.proxy or "direct", str(self.queue),
-                f"{self.sent}/{self.daily_limit}", str(self.failed), ping_age(self.last_ping, now))
+        return (
+            self.id,
+            self.phone or "-",
+            self.status,
+            self.tier,
+            self.proxy or "direct",
+            str(self.queue),
+            f"{self.sent}/{self.daily_limit}",
+            str(self.failed),
+            ping_age(self.last_ping, now),
+        )
 
 
 PING_AGE_STEP_S = 5  # ages under two minutes move in 5 s steps: a fleet's rows do not all change every second
@@ -66,6 +81,18 @@ async def collect(reader: CoreReader) -> list[SessionRow]:
     rows = []
     for row in fleet:
         tier = tier_for_age(tiers, now - row.first_connected if row.first_connected else 0.0, row.tier_pin)
-        rows.append(SessionRow(row.id, row.phone, row.status, tier.name, endpoints.get(row.proxy, ""), row.depth,
-                               row.sent, tier.daily_limit, row.failed, row.last_ping))
+        rows.append(
+            SessionRow(
+                row.id,
+                row.phone,
+                row.status,
+                tier.name,
+                endpoints.get(row.proxy, ""),
+                row.depth,
+                row.sent,
+                tier.daily_limit,
+                row.failed,
+                row.last_ping,
+            )
+        )
     return rows

@@ -24,24 +24,38 @@ from waorch.tui.modals import Confirm
 from waorch.tui.title_bar import TitleBar
 
 TierRow = dict[str, Any]  # a tier in its API shape (camelCase)
-COLUMNS = (("name", "tier", 10), ("age", "from day", 8), ("daily", "per day", 7), ("minute", "per min", 7),
-           ("gap", "gap (ms)", 11), ("hours", "active hours", 12))
+COLUMNS = (
+    ("name", "tier", 10),
+    ("age", "from day", 8),
+    ("daily", "per day", 7),
+    ("minute", "per min", 7),
+    ("gap", "gap (ms)", 11),
+    ("hours", "active hours", 12),
+)
 # name, label, input kind
 FIELDS: tuple[tuple[str, str, FieldKind], ...] = (
     ("name", "Name (lowercase letters, digits, - or _)", "text"),
     ("minAgeDays", "From age (days since first connected; the first tier: 0)", "number"),
-    ("dailyLimit", "Messages a day", "integer"), ("perMinute", "Messages a minute", "integer"),
+    ("dailyLimit", "Messages a day", "integer"),
+    ("perMinute", "Messages a minute", "integer"),
     ("delayMinMs", "Shortest gap between messages (ms)", "integer"),
     ("delayMaxMs", "Longest gap between messages (ms)", "integer"),
-    ("hoursStart", "Active from (HH:MM, local)", "text"), ("hoursEnd", "Active until (HH:MM, local)", "text"),
+    ("hoursStart", "Active from (HH:MM, local)", "text"),
+    ("hoursEnd", "Active until (HH:MM, local)", "text"),
 )
 
 
 def tier_cells(tier: TierRow) -> tuple[Cell, ...]:
     """A tier as a row."""
     age = tier["minAgeDays"]
-    return (tier["name"], f"{age:g}", str(tier["dailyLimit"]), str(tier["perMinute"]),
-            f"{tier['delayMinMs']}-{tier['delayMaxMs']}", f"{tier['hoursStart']}-{tier['hoursEnd']}")
+    return (
+        tier["name"],
+        f"{age:g}",
+        str(tier["dailyLimit"]),
+        str(tier["perMinute"]),
+        f"{tier['delayMinMs']}-{tier['delayMaxMs']}",
+        f"{tier['hoursStart']}-{tier['hoursEnd']}",
+    )
 
 
 def tier_from(values: Values) -> TierRow:
@@ -65,7 +79,7 @@ def _number(text: str) -> int | float:
 
 def edited(tiers: list[TierRow], index: int, values: Values) -> list[TierRow]:
     """The whole table with tier ``index`` replaced (or added at the end), checked as the API checks it."""
-    table = [*tiers[:index], tier_from(values), *tiers[index + 1:]]
+    table = [*tiers[:index], tier_from(values), *tiers[index + 1 :]]
     return checked(table)
 
 
@@ -135,8 +149,14 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
         if control is None:
             return
         fields = [Field(name, label, str(start.get(name, "")), kind=kind) for name, label, kind in FIELDS]
-        form = Form(title, fields, "Save", partial(self._save, control), check=partial(edited, list(self.tiers), index),
-                    subject=f"tiers[{index}]: ")
+        form = Form(
+            title,
+            fields,
+            "Save",
+            partial(self._save, control),
+            check=partial(edited, list(self.tiers), index),
+            subject=f"tiers[{index}]: ",
+        )
         self.app.push_screen(form)
 
     def action_remove(self) -> None:
@@ -151,8 +171,10 @@ class TiersScreen(LivePane[tuple[Tier, ...]]):
             self.notify(error.message, title=f"Tier {self.tiers[index]['name']} cannot be removed", severity="error")
             return
         question = f"Remove trust tier {self.tiers[index]['name']}? Its sessions move to the tier their age reaches."
-        self.app.push_screen(Confirm(question, "Remove"), partial(self.app._confirmed, "Saving the trust tiers",
-                                                                 partial(self._save, control, table)))
+        self.app.push_screen(
+            Confirm(question, "Remove"),
+            partial(self.app._confirmed, "Saving the trust tiers", partial(self._save, control, table)),
+        )
 
     async def _save(self, control: Control, table: list[TierRow]) -> None:
         saved = await control.replace_tiers(tiers_from_json(table))

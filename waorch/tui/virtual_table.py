@@ -70,8 +70,9 @@ class VirtualTable(ScrollView, can_focus=True):
             """The table the row belongs to (for ``@on`` selectors)."""
             return self.table
 
-    def __init__(self, columns: Sequence[Column], cell_style: CellStyle | None = None, *,
-                 id: str | None = None) -> None:
+    def __init__(
+        self, columns: Sequence[Column], cell_style: CellStyle | None = None, *, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.columns = tuple(columns)
         self._cell_style = cell_style
@@ -187,8 +188,9 @@ class VirtualTable(ScrollView, can_focus=True):
                 return Strip.blank(self.size.width, self.rich_style)
             role = "virtual-table--cursor" if row == self.cursor_row else ("virtual-table--even-row" if row % 2 else "")
             strip = self._strip(self._rows[row][1], role)
-        return strip.crop(int(scroll_x), int(scroll_x) + self.size.width).extend_cell_length(self.size.width,
-                                                                                                self.rich_style)
+        return strip.crop(int(scroll_x), int(scroll_x) + self.size.width).extend_cell_length(
+            self.size.width, self.rich_style
+        )
 
     def _strip(self, cells: tuple[str, ...], role: str, header: bool = False) -> Strip:
         base = self.rich_style + (self.get_component_rich_style(role) if role else Style())

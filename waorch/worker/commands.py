@@ -28,8 +28,9 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 class CommandServer:
     """Serves signed commands for one worker's engine."""
 
-    def __init__(self, engine: Engine, sink: EventSink, key: str, on_stop: Callable[[], object],
-                 journal: SendJournal) -> None:
+    def __init__(
+        self, engine: Engine, sink: EventSink, key: str, on_stop: Callable[[], object], journal: SendJournal
+    ) -> None:
         self.engine = engine
         self.journal = journal
         self.sink = sink
@@ -39,8 +40,12 @@ class CommandServer:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._handlers: dict[str, Handler] = {
-            "ping": self._ping, "stop": self._stop, "logout": self._logout,
-            "typing": self._typing, "send": self._send, "status": self._status,
+            "ping": self._ping,
+            "stop": self._stop,
+            "logout": self._logout,
+            "typing": self._typing,
+            "send": self._send,
+            "status": self._status,
             "pairing_code": self._pairing_code,
         }
 
@@ -67,8 +72,12 @@ class CommandServer:
             return web.json_response({"error": error.code, "message": error.message}, status=401)
         status, answer = await self._answer(body)
         signed = json.dumps(answer).encode()
-        return web.Response(body=signed, status=status, content_type="application/json",
-                            headers=sign_reply(self.key, request_id, signed))
+        return web.Response(
+            body=signed,
+            status=status,
+            content_type="application/json",
+            headers=sign_reply(self.key, request_id, signed),
+        )
 
     async def _answer(self, body: bytes) -> tuple[int, dict[str, Any]]:
         """The HTTP status and JSON answer to one verified command."""
@@ -134,12 +143,18 @@ class CommandServer:
         else:
             state = "failed" if result.permanent else "not_sent"
             self.journal.record(message_id, state, error=result.error, permanent=result.permanent)
-            await self.sink.emit("MESSAGE_FAILED", {"messageId": message_id, "to": to, "error": result.error,
-                                                    "permanent": result.permanent})
+            await self.sink.emit(
+                "MESSAGE_FAILED",
+                {"messageId": message_id, "to": to, "error": result.error, "permanent": result.permanent},
+            )
         return {"ok": True, **_answer(self.journal.lookup(message_id) or {})}
 
 
 def _answer(entry: dict[str, Any]) -> dict[str, Any]:
     """A journal entry as the orchestrator reads it."""
-    return {"state": entry.get("state", "none"), "waId": entry.get("waId"), "error": entry.get("error"),
-            "permanent": bool(entry.get("permanent"))}
+    return {
+        "state": entry.get("state", "none"),
+        "waId": entry.get("waId"),
+        "error": entry.get("error"),
+        "permanent": bool(entry.get("permanent")),
+    }

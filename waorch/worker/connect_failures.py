@@ -29,31 +29,61 @@ class Kind:
 
 # The proxy's failures (the codes starting with proxy_) move its sessions to another proxy.
 KINDS = {
-    "dns": Kind("WhatsApp's address could not be looked up (DNS)", "Check this machine's DNS and internet access "
-                "(getent hosts web.whatsapp.com must print an address), or give the session a SOCKS5 proxy: the "
-                "proxy looks the name up itself."),
-    "network": Kind("WhatsApp could not be reached (network)", "Check this machine's internet access: a firewall, "
-                    "a route, or outgoing port 443 blocked. Or give the session a SOCKS5 proxy."),
-    "tls": Kind("the secure connection to WhatsApp failed (TLS)", "Something on the way intercepts or breaks TLS (a "
-                "filtering firewall or proxy), or this machine's clock is wrong."),
-    "whatsapp_refused": Kind("WhatsApp refused the connection", "WhatsApp (or a filter posing as it) turned the "
-                             "connection down; if it persists, check for a network filter or update waorch."),
-    "proxy_refused": Kind("the proxy refused the connection", "Nothing accepts connections at the proxy's host and "
-                          "port: check that the proxy runs there and that the port in its URL is right."),
-    "proxy_unreachable": Kind("the proxy could not be reached",
-                              "Check the proxy's host name (it must resolve on this machine) and the route to it."),
-    "proxy_auth": Kind("the proxy refused the user name or password",
-                       "Check the user name and password in the proxy URL (socks5h://user:pass@host:port)."),
-    "proxy_silent": Kind("the proxy did not answer", "Something accepts connections at the proxy's address but never "
-                         "answers: check that it is a SOCKS5 proxy and that it is not overloaded."),
-    "proxy_closed": Kind("the proxy closed the connection", "The proxy hung up during the SOCKS5 handshake: check "
-                         "that it is a SOCKS5 proxy and that it lets this machine in."),
-    "proxy_protocol": Kind("the proxy does not speak SOCKS5", "The address answers, but not as a SOCKS5 proxy (an "
-                           "HTTP proxy?): use a SOCKS5 proxy's address."),
-    "proxy_upstream": Kind("the proxy could not reach WhatsApp", "The proxy works but cannot connect onwards: check "
-                           "the proxy's own internet access, DNS and rules."),
-    "simulator_down": Kind("the simulator does not answer",
-                           "Start it (waorch sim --port 4000) and check SIM_URL; the worker keeps trying."),
+    "dns": Kind(
+        "WhatsApp's address could not be looked up (DNS)",
+        "Check this machine's DNS and internet access "
+        "(getent hosts web.whatsapp.com must print an address), or give the session a SOCKS5 proxy: the "
+        "proxy looks the name up itself.",
+    ),
+    "network": Kind(
+        "WhatsApp could not be reached (network)",
+        "Check this machine's internet access: a firewall, "
+        "a route, or outgoing port 443 blocked. Or give the session a SOCKS5 proxy.",
+    ),
+    "tls": Kind(
+        "the secure connection to WhatsApp failed (TLS)",
+        "Something on the way intercepts or breaks TLS (a "
+        "filtering firewall or proxy), or this machine's clock is wrong.",
+    ),
+    "whatsapp_refused": Kind(
+        "WhatsApp refused the connection",
+        "WhatsApp (or a filter posing as it) turned the "
+        "connection down; if it persists, check for a network filter or update waorch.",
+    ),
+    "proxy_refused": Kind(
+        "the proxy refused the connection",
+        "Nothing accepts connections at the proxy's host and "
+        "port: check that the proxy runs there and that the port in its URL is right.",
+    ),
+    "proxy_unreachable": Kind(
+        "the proxy could not be reached",
+        "Check the proxy's host name (it must resolve on this machine) and the route to it.",
+    ),
+    "proxy_auth": Kind(
+        "the proxy refused the user name or password",
+        "Check the user name and password in the proxy URL (socks5h://user:pass@host:port).",
+    ),
+    "proxy_silent": Kind(
+        "the proxy did not answer",
+        "Something accepts connections at the proxy's address but never "
+        "answers: check that it is a SOCKS5 proxy and that it is not overloaded.",
+    ),
+    "proxy_closed": Kind(
+        "the proxy closed the connection",
+        "The proxy hung up during the SOCKS5 handshake: check "
+        "that it is a SOCKS5 proxy and that it lets this machine in.",
+    ),
+    "proxy_protocol": Kind(
+        "the proxy does not speak SOCKS5",
+        "The address answers, but not as a SOCKS5 proxy (an HTTP proxy?): use a SOCKS5 proxy's address.",
+    ),
+    "proxy_upstream": Kind(
+        "the proxy could not reach WhatsApp",
+        "The proxy works but cannot connect onwards: check the proxy's own internet access, DNS and rules.",
+    ),
+    "simulator_down": Kind(
+        "the simulator does not answer", "Start it (waorch sim --port 4000) and check SIM_URL; the worker keeps trying."
+    ),
     "connect_failed": Kind("could not connect to WhatsApp", "The worker's log has the whole error."),
 }
 
@@ -66,21 +96,65 @@ PROXY_RULES = (
     ("proxy_auth", ("authentication fail", "no acceptable authentication")),
     ("proxy_protocol", ("unexpected protocol version", "unexpected socks version", "malformed", "invalid reply")),
     # SOCKS5 replies: the proxy answered, and could not connect onwards (Go says "unknown error <reply>").
-    ("proxy_upstream", ("unknown error", "socks server failure", "not allowed by ruleset", "network unreachable",
-                        "host unreachable", "refused by destination", "ttl expired", "not supported")),
+    (
+        "proxy_upstream",
+        (
+            "unknown error",
+            "socks server failure",
+            "not allowed by ruleset",
+            "network unreachable",
+            "host unreachable",
+            "refused by destination",
+            "ttl expired",
+            "not supported",
+        ),
+    ),
     ("proxy_silent", ("proxy connection timed out", "i/o timeout", "timed out")),
-    ("proxy_unreachable", ("lookup ", "name or service not known", "name resolution", "resolve address",
-                           "network is unreachable", "no route to host", "errno 101", "errno 113")),
+    (
+        "proxy_unreachable",
+        (
+            "lookup ",
+            "name or service not known",
+            "name resolution",
+            "resolve address",
+            "network is unreachable",
+            "no route to host",
+            "errno 101",
+            "errno 113",
+        ),
+    ),
     ("proxy_refused", ("connection refused", "errno 111")),
     ("proxy_closed", ("eof", "connection reset", "closed unexpectedly", "broken pipe")),
 )
 DIRECT_RULES = (
-    ("dns", ("lookup ", "no such host", "name or service not known", "name resolution", "server misbehaving",
-             "no address associated", "resolve address")),
+    (
+        "dns",
+        (
+            "lookup ",
+            "no such host",
+            "name or service not known",
+            "name resolution",
+            "server misbehaving",
+            "no address associated",
+            "resolve address",
+        ),
+    ),
     ("tls", ("tls:", "x509", "certificate", "[ssl", "response to https client")),
     ("whatsapp_refused", ("handshake response status", "noise handshake", "invalid response status", "bad handshake")),
-    ("network", ("network is unreachable", "no route to host", "connection refused", "i/o timeout", "timed out",
-                 "connection reset", "eof", "cannot connect to host", "connect call failed")),
+    (
+        "network",
+        (
+            "network is unreachable",
+            "no route to host",
+            "connection refused",
+            "i/o timeout",
+            "timed out",
+            "connection reset",
+            "eof",
+            "cannot connect to host",
+            "connect call failed",
+        ),
+    ),
 )
 
 
@@ -110,8 +184,12 @@ class ConnectFailure:
         """``PROXY_ERROR`` when the proxy is at fault (it drives failover), else ``DISCONNECTED``."""
         if self.proxy_fault:
             return "PROXY_ERROR", {"reason": self.reason, "error": self.detail, "hint": self.kind.check}
-        return "DISCONNECTED", {"reason": self.reason, "loggedOut": False, "detail": self.detail,
-                                "hint": self.kind.check}
+        return "DISCONNECTED", {
+            "reason": self.reason,
+            "loggedOut": False,
+            "detail": self.detail,
+            "hint": self.kind.check,
+        }
 
 
 def _first(rules: tuple[tuple[str, tuple[str, ...]], ...], text: str, otherwise: str) -> str:

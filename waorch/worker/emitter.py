@@ -54,8 +54,13 @@ class Emitter:
 
     async def emit(self, type: str, data: dict[str, Any]) -> None:
         """Queue one event (spooled to disk first if it is a fact the orchestrator must not miss)."""
-        event = {"sessionId": self.session_id, "type": type, "data": data,
-                 "timestamp": int(time.time() * 1000), "generation": self.generation}
+        event = {
+            "sessionId": self.session_id,
+            "type": type,
+            "data": data,
+            "timestamp": int(time.time() * 1000),
+            "generation": self.generation,
+        }
         body = json.dumps(event).encode()
         outgoing = (self._spool.add(body) if type in SPOOLED else 0, body)
         if type == "PING":

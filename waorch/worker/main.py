@@ -25,20 +25,34 @@ ENGINES = {
     "neonize": "waorch.worker.neonize.engine:NeonizeEngine",
 }
 # How a worker's end reads to its runner (EXIT_HUNG = 5 is the neonize hang watchdog's hard exit).
-EXIT_CODES = {"stopped": 0, "logged_out": 0, "temporary_ban": 0, "proxy_error": 3, "qr_timeout": 4, "hung": 5,
-              "stream_replaced": 6, "client_outdated": 7, "auth_failure": 8, "connect_failure": 9}
+EXIT_CODES = {
+    "stopped": 0,
+    "logged_out": 0,
+    "temporary_ban": 0,
+    "proxy_error": 3,
+    "qr_timeout": 4,
+    "hung": 5,
+    "stream_replaced": 6,
+    "client_outdated": 7,
+    "auth_failure": 8,
+    "connect_failure": 9,
+}
 
 
 def create_engine(settings: WorkerSettings) -> Engine:
     """Build the configured engine (imported lazily: neonize is heavy)."""
     module_name, _, class_name = ENGINES[settings.engine].partition(":")
     engine_class: Callable[[EngineConfig], Engine] = getattr(importlib.import_module(module_name), class_name)
-    return engine_class(EngineConfig(
-        session_id=settings.session_id, auth_dir=settings.auth_dir,
-        proxy_url=settings.proxy_url.url if settings.proxy_url else None,
-        sim_url=settings.sim_url, device_name=settings.device_name,
-        options={"connect_timeout": settings.connect_timeout_ms / 1000},
-    ))
+    return engine_class(
+        EngineConfig(
+            session_id=settings.session_id,
+            auth_dir=settings.auth_dir,
+            proxy_url=settings.proxy_url.url if settings.proxy_url else None,
+            sim_url=settings.sim_url,
+            device_name=settings.device_name,
+            options={"connect_timeout": settings.connect_timeout_ms / 1000},
+        )
+    )
 
 
 def prepare_auth_dir(settings: WorkerSettings) -> None:
@@ -57,8 +71,13 @@ async def run_worker(settings: WorkerSettings) -> int:
     """Run until the engine ends (stop, logout, proxy error, QR timeout); return the exit code."""
     prepare_auth_dir(settings)
     engine = create_engine(settings)
-    emitter = Emitter(settings.webhook_url, settings.webhook_key, settings.session_id, settings.generation,
-                      EventSpool(settings.auth_dir))
+    emitter = Emitter(
+        settings.webhook_url,
+        settings.webhook_key,
+        settings.session_id,
+        settings.generation,
+        EventSpool(settings.auth_dir),
+    )
     loop = asyncio.get_running_loop()
     stop = lambda: loop.create_task(engine.stop())  # noqa: E731
     for sig in (signal.SIGTERM, signal.SIGINT):

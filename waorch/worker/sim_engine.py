@@ -169,7 +169,9 @@ class SimEngine:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, connect=CONNECT_TIMEOUT + 1)
         async with aiohttp.ClientSession(connector=proxy_connector(self._config.proxy_url), timeout=timeout) as http:
             try:
-                ws = await http.ws_connect(self._ws_url, heartbeat=HEARTBEAT, timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+                ws = await http.ws_connect(
+                    self._ws_url, heartbeat=HEARTBEAT, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)
+                )
             except (ProxyConnectionError, ProxyTimeoutError, ProxyError, asyncio.IncompleteReadError) as exc:
                 return await self._unreachable(exc)  # python_socks lets the proxy's hanging up mid-handshake through
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -211,8 +213,14 @@ class SimEngine:
 
     def _hello(self) -> dict[str, Any]:
         keys = self._keys
-        return {"type": "hello", "noise": keys["noise"], "identity": keys["identity"], "adv": keys["adv"],
-                "name": self._config.device_name, "token": keys.get("token")}
+        return {
+            "type": "hello",
+            "noise": keys["noise"],
+            "identity": keys["identity"],
+            "adv": keys["adv"],
+            "name": self._config.device_name,
+            "token": keys.get("token"),
+        }
 
     async def _lost(self) -> Outcome:
         """The connection closed without a reason: stopped, or lost (reconnect)."""
@@ -238,7 +246,9 @@ class SimEngine:
             self._phone = message["phone"]
             await self._emit("CONNECTED", {"phoneNumber": self._phone})
         elif kind == "message":
-            await self._emit("MESSAGE_RECEIVED", {key: message.get(key) for key in ("from", "chat", "text", "waId", "timestamp")})
+            await self._emit(
+                "MESSAGE_RECEIVED", {key: message.get(key) for key in ("from", "chat", "text", "waId", "timestamp")}
+            )
         elif kind == "error":
             log.warning("session %s: simulator error %s", self._config.session_id, message.get("code"))
         else:

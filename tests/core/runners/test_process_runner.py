@@ -50,7 +50,9 @@ async def test_start_stop_and_adopt(tmp_path: Path) -> None:
 
 
 async def test_stop_escalates_to_kill(tmp_path: Path) -> None:
-    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    )
     runner = ProcessRunner((sys.executable, "-c", stubborn))
     ref = await runner.start(spec(tmp_path))
     await wait_for_log(tmp_path, "up")

@@ -220,8 +220,12 @@ class NeonizeEngine:
         try:
             await asyncio.wait_for(self._started.wait(), seconds)
         except TimeoutError:
-            log.error("session %s: no answer within %g s through %s; the worker process exits",
-                      self._config.session_id, seconds, self._route.redacted)
+            log.error(
+                "session %s: no answer within %g s through %s; the worker process exits",
+                self._config.session_id,
+                seconds,
+                self._route.redacted,
+            )
             await self._apply(events.hung(seconds, self._route.proxied))
 
     async def _close(self, client: NewAClient, task: asyncio.Task[None]) -> str:
@@ -249,8 +253,12 @@ class NeonizeEngine:
             if not task.cancelled():
                 task.exception()  # retrieved: what it means is known already
             return
-        log.error("session %s: neonize did not stop within %g s; the process exits in %g s",
-                  self._config.session_id, self._options.stop_timeout, self._options.hang_exit_grace)
+        log.error(
+            "session %s: neonize did not stop within %g s; the process exits in %g s",
+            self._config.session_id,
+            self._options.stop_timeout,
+            self._options.hang_exit_grace,
+        )
         exit_hard_later(self._options.hang_exit_grace, _exit_code(reason))
 
     async def _pause_until(self, when: float) -> bool:
@@ -395,7 +403,9 @@ class NeonizeEngine:
     async def _chat_presence(self, jid: pb.JID, state: ChatPresence) -> None:
         async with self._calling() as client:
             try:
-                await _bounded(client.send_chat_presence(jid, state, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT), "typing")
+                await _bounded(
+                    client.send_chat_presence(jid, state, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT), "typing"
+                )
             except SendPresenceError as error:
                 raise EngineError("PRESENCE_FAILED", str(error)) from error
 

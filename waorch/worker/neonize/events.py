@@ -101,8 +101,12 @@ def logged_out(event: pb.LoggedOut) -> Outcome:
     reason = _enum_name(pb.ConnectFailureReason, event.Reason)
     when = " while connecting" if event.OnConnect else ""
     detail = f"logged out by WhatsApp ({reason}){when}"
-    return Outcome(emit=(_disconnected("logged_out", detail, logged_out=True),), final="logged_out",
-                   online=False, forget_login=True)
+    return Outcome(
+        emit=(_disconnected("logged_out", detail, logged_out=True),),
+        final="logged_out",
+        online=False,
+        forget_login=True,
+    )
 
 
 def logged_out_here() -> Outcome:
@@ -174,8 +178,7 @@ def message_received(event: pb.Message) -> Outcome:
         return Outcome()
     sender = _address(source.Sender, source.SenderAlt)
     chat = _address(source.Chat) if source.IsGroup else sender
-    data = {"from": sender, "chat": chat, "text": text, "waId": event.Info.ID,
-            "timestamp": event.Info.Timestamp / 1000}
+    data = {"from": sender, "chat": chat, "text": text, "waId": event.Info.ID, "timestamp": event.Info.Timestamp / 1000}
     return Outcome(emit=(("MESSAGE_RECEIVED", data),))
 
 
