@@ -1,4 +1,5 @@
-"""Where waorch's words go: the log format, the control room's log file, the command line's stream and one-line notes."""
+"""Where waorch's words go: the log format, the control room's log file, the command line's stream and
+one-line notes."""
 
 from __future__ import annotations
 

@@ -89,7 +89,8 @@ def modes(operation: schemathesis.APIOperation) -> list[schemathesis.GenerationM
 
 
 def fuzz(document: dict, base_url: str, ids: dict[str, list[str]]) -> list[str]:
-    """Run every operation in both generation modes; the failures found, one line each (first per operation and mode)."""
+    """Run every operation in both generation modes; the failures found, one line each (the first per operation
+    and mode)."""
     schema = schemathesis.openapi.from_dict(document)
     http = requests.Session()
     http.trust_env = False  # loopback only, whatever proxy the environment names

@@ -1,4 +1,5 @@
-"""Incoming messages through the service: the inbox API, forwarding to a real receiver, a slow receiver, a real sim worker."""
+"""Incoming messages through the service: the inbox API, forwarding to a real receiver, a slow receiver, a real
+sim worker."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """``waorch.core`` is the bottom layer: loading it loads neither textual nor the layers that use it (the REST API,
-the worker webhook receiver, the control room, the control seam, the host); the host loads no UI. What its source names: tests/test_layers.py."""
+the worker webhook receiver, the control room, the control seam, the host); the host loads no UI. What its
+source names: tests/test_layers.py."""
 
 from __future__ import annotations
 

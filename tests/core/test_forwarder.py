@@ -1,4 +1,5 @@
-"""Forwarding to a real local receiver: signed, in order per session, retried with backoff, given up into the failed list."""
+"""Forwarding to a real local receiver: signed, in order per session, retried with backoff, given up into the
+failed list."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What the sessions table is fed: every session's status, tier, proxy, queue depth and day counters, from a real core."""
+"""What the sessions table is fed: every session's status, tier, proxy, queue depth and day counters, from a
+real core."""
 
 from __future__ import annotations
 

@@ -62,7 +62,11 @@ if ARGV[4] ~= '' then
   redis.call('LPUSH', KEYS[4], ARGV[4])
   redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[5]) - 1)
 end
-if redis.call('LLEN', KEYS[1]) > 0 then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[2], ARGV[1]) end
+if redis.call('LLEN', KEYS[1]) > 0 then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
 return 1
 """
 

@@ -2,8 +2,9 @@
 
 A small aiohttp server (loopback for processes; the container's address for containers) that
 accepts ``POST /command`` signed with the worker's command key (Standard Webhooks headers, replay
-guarded) and signs each answer with its reply key, bound to the command's id. Commands: ``ping``, ``stop``, ``logout``, ``typing``, ``send``, ``status``,
-``pairing_code``. Sends go through the worker's journal, so a message id is never sent twice.
+guarded) and signs each answer with its reply key, bound to the command's id. Commands: ``ping``,
+``stop``, ``logout``, ``typing``, ``send``, ``status``, ``pairing_code``. Sends go through the worker's
+journal, so a message id is never sent twice.
 """
 
 from __future__ import annotations

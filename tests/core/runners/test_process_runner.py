@@ -12,7 +12,10 @@ import psutil
 from waorch.core.runners.base import WorkerSpec
 from waorch.core.runners.process import ProcessRunner
 
-SCRIPT = "import os, sys, time; print('hello from', os.getpid(), flush=True); print(sys.stdin.read() == '', flush=True); time.sleep(60)"
+SCRIPT = (
+    "import os, sys, time; print('hello from', os.getpid(), flush=True); "
+    "print(sys.stdin.read() == '', flush=True); time.sleep(60)"
+)
 
 
 def spec(tmp_path: Path) -> WorkerSpec:
