@@ -210,10 +210,12 @@ def main(seconds: float, concurrency: int, rounds: int, recipient_count: int) ->
     errors = sum(run["errors"] for run in bare_runs + waorch_runs)
     print(f"bare aiohttp handler:  {bare_rps:8.0f} requests/s (median of {rounds}: {listing(bare_runs)})")
     print(
-        f"waorch /api/v1/send:   {waorch_rps:8.0f} requests/s (median of {rounds}: {listing(waorch_runs)}; durable before each 202)"
+        f"waorch /api/v1/send:   {waorch_rps:8.0f} requests/s (median of {rounds}: {listing(waorch_runs)}; "
+        "durable before each 202)"
     )
     print(
-        f"ratio: {waorch_rps / bare_rps:.2f} (target >= 0.5); {concurrency} concurrent clients, {seconds:.0f} s per run, "
+        f"ratio: {waorch_rps / bare_rps:.2f} (target >= 0.5); {concurrency} concurrent clients, "
+        f"{seconds:.0f} s per run, "
         f"{recipient_count} recipients, {errors} errors"
     )
 

@@ -310,7 +310,8 @@ def report(
     idle: float,
 ) -> None:
     print(
-        f"{count} sessions, {per_tick} changed twice a second, {SIZE[0]}x{SIZE[1]} headless (bytes encoded, not written)"
+        f"{count} sessions, {per_tick} changed twice a second, {SIZE[0]}x{SIZE[1]} headless "
+        "(bytes encoded, not written)"
     )
     print(describe("frame time", frames))
     print(describe("sessions refresh: collect", collects))

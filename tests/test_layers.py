@@ -34,8 +34,8 @@ TUI_MAY_NAME = {
     "waorch.core.proxy_pool",
     "waorch.core.pacing",
     "waorch.core.watchdog",
-    "waorch.core.alerts",
-}  # watchdog: its crash window; alerts: their signs
+    "waorch.core.alerts",  # the signs alerts are shown with
+}  # watchdog: its crash window, said on the session screen
 TUI_MAY_NOT_NAME = ("waorch.service", "waorch.core_thread", "waorch.serve", "waorch.demo", "waorch.sim")
 
 

@@ -32,7 +32,8 @@ NEONIZE = [
     ("dial tcp: lookup web.whatsapp.com on 127.0.0.1:53: server misbehaving", "dns"),
     ("dial tcp: lookup web.whatsapp.com on 127.0.0.1:53: read udp 127.0.0.1:38487->127.0.0.1:53: i/o timeout", "dns"),
     (
-        "dial tcp: lookup web.whatsapp.com on 10.255.255.53:53: dial udp 10.255.255.53:53: connect: network is unreachable",
+        "dial tcp: lookup web.whatsapp.com on 10.255.255.53:53: dial udp 10.255.255.53:53: "
+        "connect: network is unreachable",
         "dns",
     ),
     ("dial tcp 127.0.0.1:443: connect: connection refused", "network"),
@@ -42,8 +43,8 @@ NEONIZE = [
     ("http: server gave HTTP response to HTTPS client", "tls"),
     (SOCKS + "dial tcp 127.0.0.1:37973: connect: connection refused", "proxy_refused"),
     (
-        "socks connect tcp proxy.invalid:1080->web.whatsapp.com:443: dial tcp: lookup proxy.invalid on 10.255.255.53:53: "
-        "dial udp 10.255.255.53:53: connect: network is unreachable",
+        "socks connect tcp proxy.invalid:1080->web.whatsapp.com:443: dial tcp: "
+        "lookup proxy.invalid on 10.255.255.53:53: dial udp 10.255.255.53:53: connect: network is unreachable",
         "proxy_unreachable",
     ),
     (SOCKS + "username/password authentication failed", "proxy_auth"),
@@ -70,12 +71,13 @@ def test_a_failed_neonize_dial_is_classified_and_keeps_its_cause(cause: str, rea
     ("error", "reason"),
     [
         (
-            "failed to dial whatsapp web websocket: failed to WebSocket dial: expected handshake response status code 101 "
-            "but got 403",
+            "failed to dial whatsapp web websocket: failed to WebSocket dial: "
+            "expected handshake response status code 101 but got 403",
             "whatsapp_refused",
         ),
         (
-            "noise handshake failed: failed to send handshake message: failed to write msg: use of closed network connection",
+            "noise handshake failed: failed to send handshake message: failed to write msg: "
+            "use of closed network connection",
             "whatsapp_refused",
         ),
         ("unable to open database file: permission denied", "connect_failed"),

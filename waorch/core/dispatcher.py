@@ -21,7 +21,7 @@ from waorch.clock import Clock
 from waorch.core.activity import ERROR, INFO, WARNING, ActivityLog
 from waorch.core.alerts import AlertKind
 from waorch.core.messages import Message, MessageStatus, MessageStore
-from waorch.core.pacing import draw_gap, local_day, typing_seconds
+from waorch.core.pacing import clock_time, draw_gap, local_day, typing_seconds
 from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_server import is_outage
 from waorch.core.send_timing import SendTiming

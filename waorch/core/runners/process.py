@@ -69,9 +69,9 @@ class ProcessRunner:
             (os.POSIX_SPAWN_DUP2, 1, 2),
         ]
         try:
-            pid = os.posix_spawn(
+            pid = os.posix_spawn(  # noqa: ASYNC221 (spawn returns at once)
                 self.command[0], list(self.command), spec.environment, file_actions=actions, setsid=True
-            )  # noqa: ASYNC221 (spawn returns at once)
+            )
             return f"{pid}:{psutil.Process(pid).create_time()}"
         except (OSError, psutil.Error) as error:
             raise RunnerError(f"cannot start worker: {error}", session_id=spec.session_id) from None
