@@ -18,6 +18,7 @@ from impostor import Impostor
 from redis_servers import KINDS, RedisServer, missing
 from socks_recorder import RecordingSocks, RelayingSocks
 from support import API_KEY, RunningService, Serve, SocksProxy, free_port
+from telegram_standin import TelegramStandIn
 
 from waorch.clock import Clock, ScaledClock
 from waorch.config import Settings, load_settings
@@ -253,3 +254,10 @@ async def impostor() -> AsyncIterator[Impostor]:
     server = await Impostor().start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[TelegramStandIn]:
+    """A local Telegram Bot API stand-in that records the alert messages sent to it."""
+    async with TelegramStandIn() as server:
+        yield server

@@ -80,6 +80,11 @@ def test_bad_value_names_the_variable(tmp_path: Path, name: str, value: str) -> 
     assert str(raised.value).startswith(f"{name}: ")
 
 
+def test_a_telegram_token_needs_its_chat(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="TELEGRAM_CHAT_ID: is required with TELEGRAM_BOT_TOKEN"):
+        load_settings({**BASE, "DATA_DIR": str(tmp_path), "TELEGRAM_BOT_TOKEN": "123:abc"})
+
+
 def test_sim_engine_needs_sim_url(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SIM_URL: is required"):
         load_settings({**BASE, "DATA_DIR": str(tmp_path), "WORKER_ENGINE": "sim"})

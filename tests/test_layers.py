@@ -34,6 +34,7 @@ TUI_MAY_NAME = {
     "waorch.core.proxy_pool",
     "waorch.core.pacing",
     "waorch.core.watchdog",
+    "waorch.core.alerts",  # the signs alerts are shown with
 }  # watchdog: its crash window, said on the session screen
 TUI_MAY_NOT_NAME = ("waorch.service", "waorch.core_thread", "waorch.serve", "waorch.demo", "waorch.sim")
 

@@ -15,7 +15,7 @@ from waorch.core import keys
 from waorch.sim.server import SimServer
 
 SENDER = "972509999999"
-HISTORY = {keys.ACTIVITY}  # what happened, kept as history (capped)
+HISTORY = {keys.ACTIVITY, keys.ALERTS}  # what happened, kept as history (capped)
 
 
 async def values_of(redis: aioredis.Redis, key: str) -> list[str]:

@@ -22,6 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis_servers import RedisServer
 from support import API_KEY, conforms, eventually, free_port
+from telegram_standin import TelegramStandIn
 from test_sending import FAST, connected_session, delivered
 
 from waorch.core.redis_server import probe_durability
@@ -181,10 +182,10 @@ def _health(port: int) -> dict:
 
 
 async def test_a_full_redis_is_a_503_said_once_and_sending_resumes_when_it_has_room(
-    start_service, own_redis: Callable[..., RedisServer], sim, caplog: pytest.LogCaptureFixture
+    start_service, own_redis: Callable[..., RedisServer], sim, telegram, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = own_redis()
-    running = await start_service(REDIS_URL=server.url)
+    running = await start_service(REDIS_URL=server.url, **telegram.settings())
     api = running.api
     await api.put("/api/trust-tiers", json={"tiers": [FAST]})
     sid = await connected_session(running, sim.url)
@@ -200,6 +201,7 @@ async def test_a_full_redis_is_a_503_said_once_and_sending_resumes_when_it_has_r
         conforms("POST", "/api/v1/send", refused[0])
         await eventually(lambda: _message_is(api, scheduled, "queued"), timeout=10)
         assert (await api.get(f"/api/v1/messages/{scheduled}")).json()["status"] == "queued"  # not sent while full
+        await eventually(lambda: _alerted(telegram, "🧱 Redis is full"), timeout=10)  # alerted while full
     finally:
         await admin.config_set("maxmemory", 0)
     await eventually(lambda: _message_is(api, scheduled, "sent"), timeout=20)
@@ -211,6 +213,11 @@ async def test_a_full_redis_is_a_503_said_once_and_sending_resumes_when_it_has_r
     problems = [r for r in caplog.records if r.levelno >= logging.WARNING and "Redis is full" in r.getMessage()]
     assert [(r.name, r.levelname) for r in problems] == [("waorch.activity", "ERROR")], "said once, not per refusal"
     assert not [r for r in caplog.records if r.exc_info], "no loop logged a traceback"
+    assert len([line for line in telegram.lines() if "Redis is full" in line]) == 1
+
+
+async def _alerted(telegram: TelegramStandIn, text: str) -> bool:
+    return any(text in line for line in telegram.lines())
 
 
 async def test_serve_waits_for_a_redis_that_is_down_and_starts_when_it_answers(

@@ -82,6 +82,8 @@ class Settings:
         _long_enough("WEBHOOK_SECRET", self.webhook_secret)
         if self.events_webhook_url or self.events_webhook_secret:
             _long_enough("EVENTS_WEBHOOK_SECRET", self.events_webhook_secret)
+        if self.telegram_bot_token and not self.telegram_chat_id:
+            raise ConfigError("TELEGRAM_CHAT_ID", "is required with TELEGRAM_BOT_TOKEN (the chat alerts go to)")
 
     @property
     def base_url(self) -> str:

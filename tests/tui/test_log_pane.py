@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tui_support import new_session, notices, provisioned, text_of, until
 
+from waorch.core.sessions import Status
 from waorch.tui.app import ControlRoom
 from waorch.tui.detail import DetailScreen
 from waorch.tui.log_screen import FollowingLog, LogScreen
@@ -90,3 +91,15 @@ async def test_the_session_screen_lists_its_last_events(control_room) -> None:
         )
         assert "failed: not on WhatsApp" in lines[0] and any("qr_ready" in line for line in lines[1:])  # newest first
         assert "other session" not in text_of(app, "#events")
+
+
+async def test_an_alert_shows_with_its_sign_and_without_a_secret(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        session = await app.core.provision()
+        reason = "proxy socks5h://bob:hunter2-secret@127.0.0.1:9 failed"
+        await app.core.store.set_status(session.id, Status.FAILED, reason)
+        await pilot.press("4")
+        [line] = await until(pilot, lambda: [line for line in log_lines(app) if "❌" in line])
+        assert f"{session.id}" in line and "❌ failed: proxy socks5h://***@127.0.0.1:9 failed" in line
+        assert "hunter2" not in line and "bob" not in line

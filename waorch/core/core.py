@@ -35,6 +35,7 @@ from waorch.core.runners.base import Runner
 from waorch.core.runners.process import ProcessRunner
 from waorch.core.sessions import Session, Status
 from waorch.core.start_queue import StartQueue
+from waorch.core.telegram import TelegramSender
 from waorch.core.tiers import Tier
 from waorch.core.views import Health
 from waorch.core.watchdog import Watchdog
@@ -81,6 +82,8 @@ class Core:
         self.runner = runner or RUNNERS[settings.runner](settings)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
         self.starts = StartQueue(redis, self.clock, settings.provisioning_interval_ms, self.lifecycle.start, self.lease)
+        self.alerts = reader.alerts
+        self.telegram = TelegramSender.configured(settings, self.alerts)  # None (said once): alerts are off
         self.store.status_listeners.append(self.activity.status_changed)
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
@@ -134,6 +137,8 @@ class Core:
         self._run_loop(self.dispatcher.run())
         if self.forwarder:
             self._run_loop(self.forwarder.run_forever(self._halt))
+        if self.telegram:
+            self._run_loop(self.telegram.run_forever(self._halt))
         self._run_loop(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
         self._run_loop(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
         self._run_loop(self._every(FULL_CHECK_MS, self.activity.check_full))

@@ -19,8 +19,9 @@ import redis.asyncio as aioredis
 from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock
 from waorch.core.activity import ERROR, INFO, WARNING, ActivityLog
+from waorch.core.alerts import AlertKind
 from waorch.core.messages import Message, MessageStatus, MessageStore
-from waorch.core.pacing import draw_gap, local_day, typing_seconds
+from waorch.core.pacing import clock_time, draw_gap, local_day, typing_seconds
 from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_server import is_outage
 from waorch.core.send_timing import SendTiming
@@ -77,6 +78,18 @@ class Dispatcher:
         if loop is None or loop.task.done():
             self._loops[session_id] = loop = SessionLoop(self, session_id)
         loop.wake()
+
+    async def hold_new_contacts(self, session_id: str, until: float) -> None:
+        """A reach-out time-lock: the session's loop looks again (new contacts wait until ``until``); alerted."""
+        self.wake(session_id)
+        when = clock_time(until, self.zone, self.clock.now())
+        await self.activity.add(
+            WARNING,
+            "restricted",
+            f"reach-out time-lock: no sends to new contacts until {when}",
+            session_id,
+            AlertKind.TIME_LOCK,
+        )
 
     def message_arrived(self, session_id: str) -> None:
         """A message joined the tail of a queue: only a loop idle on an empty queue needs to look."""
@@ -148,7 +161,11 @@ class Dispatcher:
             )
             log.warning("[%s] %s: send outcome unknown; not sent again", session_id, message_id)
             await self.activity.add(
-                WARNING, "message", f"{message_id} to +{message.to}: outcome unknown; not sent again", session_id
+                WARNING,
+                "message",
+                f"{message_id} to +{message.to}: outcome unknown; not sent again",
+                session_id,
+                AlertKind.MESSAGE_UNKNOWN,
             )
 
     async def _retry_or_bury(self, message: Message, error: str, now: float, today: str) -> None:
@@ -166,6 +183,7 @@ class Dispatcher:
                 "message",
                 f"{message.id} to +{message.to} dead after {message.attempts} attempts: {error}",
                 message.session,
+                AlertKind.MESSAGE_DEAD,
             )
         else:
             await self.messages.retry(message.session, message.id, error, now + retry_delay(message.attempts))

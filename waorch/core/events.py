@@ -209,7 +209,7 @@ class EventHandler:
         until = until if isinstance(until, (int, float)) else self.store.clock.now() + self.restrict_s
         await self.store.update(session.id, restricted_until=until)
         await self.store.record(session.id, "send_restricted", {"reason": event.data.get("reason"), "until": until})
-        self.dispatcher.wake(session.id)
+        await self.dispatcher.hold_new_contacts(session.id, until)
 
     async def _received(self, session: Session, event: Event) -> None:
         await self.inbox.add(session.id, event.data)  # kept, and queued for EVENTS_WEBHOOK_URL (core/inbox.py)

@@ -1,12 +1,14 @@
-"""Proxy failover: a failing proxy is marked BAD, its sessions move, and it is re-checked later."""
+"""Proxy failover: a failing proxy is marked BAD, its sessions move, and it is re-checked later; a
+pool running out of usable slots is alerted."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from waorch.core.activity import INFO, WARNING, ActivityLog
-from waorch.core.proxy_pool import ProxyPool
+from waorch.core.activity import ERROR, INFO, WARNING, ActivityLog
+from waorch.core.alerts import AlertKind
+from waorch.core.proxy_pool import ProxyInfo, ProxyPool
 from waorch.core.sessions import Session, SessionStore, Status
 from waorch.core.start_queue import StartQueue
 from waorch.errors import WaorchError
@@ -45,6 +47,25 @@ async def _greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pro
     return (await reader.readexactly(2))[1] == 0
 
 
+def pool_pressure(proxies: list[ProxyInfo]) -> tuple[AlertKind, str] | None:
+    """What is wrong with the pool, if anything: no usable proxy, or no more than a tenth (at least
+    one) of the usable proxies' session slots free. A fleet without proxies has nothing wrong."""
+    usable = [info for info in proxies if info.status == "ok"]
+    if proxies and not usable:
+        return AlertKind.POOL_EMPTY, (
+            f"no usable proxy: all {len(proxies)} are BAD; sessions cannot be provisioned or moved off a failing proxy"
+        )
+    capacity = sum(info.max_sessions for info in usable)
+    used = sum(min(len(info.sessions), info.max_sessions) for info in usable)
+    if not usable or capacity - used > max(1, capacity // 10):
+        return None
+    return AlertKind.POOL_NEARLY_FULL, (
+        f"proxy pool {'full' if used == capacity else 'nearly full'}: {used} of "
+        f"{capacity} session slots used on {len(usable)} usable proxies "
+        f"({len(proxies) - len(usable)} BAD); add proxies"
+    )
+
+
 class Failover:
     """Moves sessions off failing proxies and brings proxies back after their cool-down."""
 
@@ -53,6 +74,7 @@ class Failover:
         self.pool = pool
         self.starts = starts
         self.activity = activity
+        self.pressure: AlertKind | None = None  # the pool's trouble last alerted (again only once it changes)
 
     async def proxy_failed(self, session: Session, error: str, hint: str = "") -> None:
         """``PROXY_ERROR`` from ``session`` (``error``: what failed; ``hint``: what to check): mark its
@@ -71,9 +93,12 @@ class Failover:
             "proxy",
             f"proxy {info.endpoint} marked BAD ({error}); moving {len(info.sessions)} session(s)",
             session.id,
+            AlertKind.PROXY_FAILED,
+            info.id,
         )
         for session_id in info.sessions:
             await self.move(session_id, f"proxy {info.endpoint} failed ({error})", hint)
+        await self.check_capacity()
 
     async def move(self, session_id: str, failure: str, hint: str = "") -> None:
         """Move one session off a failed proxy (``failure`` says which and why) and queue its worker's
@@ -101,3 +126,13 @@ class Failover:
                 await self.activity.add(
                     WARNING, "proxy", f"proxy {info.endpoint} still failing after its cool-down: BAD"
                 )
+        await self.check_capacity()
+
+    async def check_capacity(self) -> None:
+        """Alert when the pool runs out of usable slots (once, until that changes)."""
+        pressure = pool_pressure(await self.pool.list())
+        kind = pressure[0] if pressure else None
+        if pressure and kind != self.pressure:
+            level = ERROR if kind == AlertKind.POOL_EMPTY else WARNING
+            await self.activity.add(level, "proxy", pressure[1], alert=pressure[0], subject="pool")
+        self.pressure = kind

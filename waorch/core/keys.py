@@ -169,3 +169,11 @@ FORWARD_FAILED = PREFIX + "outbox:failed"  # list: deliveries given up (JSON), n
 def forward_lane(session_id: str) -> str:
     """List: a session's events waiting to be forwarded, oldest first."""
     return f"{PREFIX}outbox:lane:{session_id}"
+
+
+# ---- alerts sent to Telegram (core/alerts.py) -------------------------------------------------
+ALERT_COUNTER = PREFIX + "alerts:counter"  # counter: the id of the newest alert
+ALERTS = PREFIX + "alerts"  # hash: alert id → the alert (JSON) with its delivery state; the newest kept
+ALERTS_PENDING = PREFIX + "alerts:pending"  # sorted set: ids of alerts waiting to be sent, scored by id
+ALERT_SUBJECTS = PREFIX + "alerts:subjects"  # hash: subject → its cool-down (JSON: due, held, last)
+ALERTS_DROPPED = PREFIX + "alerts:dropped"  # counter: alerts dropped from a full queue, not yet reported

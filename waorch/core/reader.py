@@ -17,6 +17,7 @@ from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.core import keys
 from waorch.core.activity import ActivityLog
+from waorch.core.alerts import AlertStore, settings_scrubber, telegram_configured
 from waorch.core.fleet_view import FleetView
 from waorch.core.lease import CoreLease
 from waorch.core.lifecycle import worker_log_path
@@ -52,7 +53,10 @@ class CoreReader:
             settings.proxy_cooldown_ms,
             proxy_id_key(settings.webhook_secret),
         )
-        self.activity = ActivityLog(redis, clock)  # what happened, for the control room's log pane
+        self.alerts = AlertStore(
+            redis, clock, telegram=telegram_configured(settings), scrub=settings_scrubber(settings)
+        )
+        self.activity = ActivityLog(redis, clock, alerts=self.alerts)  # what happened (the log pane); alerts raised
         lease = lease or CoreLease(redis, settings.base_url, settings.core_lease_ms)
         self.messages = MessageStore(redis, lease, Retention(message_s=settings.message_retention_s))
         self.fleet = FleetView(redis)  # every session's row at once, for views of the whole fleet

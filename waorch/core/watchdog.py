@@ -6,6 +6,7 @@ import logging
 
 from waorch.core import keys
 from waorch.core.activity import WARNING, ActivityLog
+from waorch.core.alerts import AlertKind
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.sessions import RUNNING, Session, SessionStore, Status
 from waorch.core.start_queue import StartQueue
@@ -95,5 +96,7 @@ class Watchdog:
         log.warning("[%s] %s; restarting in %.0f s", session.id, problem, delay)
         await self.store.update(session.id, restarts=session.restarts + 1)
         await self.store.record(session.id, "restart", {"problem": problem, "delay": delay})
-        await self.activity.add(WARNING, "restart", f"{problem}; worker restarts in {delay:.0f} s", session.id)
+        await self.activity.add(
+            WARNING, "restart", f"{problem}; worker restarts in {delay:.0f} s", session.id, AlertKind.RESTARTED
+        )
         await self.starts.enqueue(session.id, delay)

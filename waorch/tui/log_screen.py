@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Input, RichLog
 
 from waorch.core.activity import Activity, ActivityLog
+from waorch.core.alerts import EMOJI
 from waorch.core.reader import CoreReader
 from waorch.tui.bindings import HELP, PANE_BINDINGS, QUIT
 from waorch.tui.live_pane import LivePane
@@ -23,10 +24,11 @@ LEVEL_STYLES = {"warning": "yellow", "error": "bold red"}
 
 
 def activity_line(entry: Activity, with_session: bool = True) -> Text:
-    """``14:03:21 error   worker_3     failed: banned`` (levels in colour)."""
+    """``14:03:21 error   worker_3     ❌ failed: banned`` (levels in colour; an alert with its sign)."""
     at = datetime.fromtimestamp(entry.ts).strftime("%H:%M:%S")
     who = f"{entry.session or '-':<12} " if with_session else ""
-    return Text(f"{at} {entry.level:<7} {who}{entry.text}", style=LEVEL_STYLES.get(entry.level, ""))
+    sign = f"{EMOJI.get(entry.alert, '•')} " if entry.alert else ""
+    return Text(f"{at} {entry.level:<7} {who}{sign}{entry.text}", style=LEVEL_STYLES.get(entry.level, ""))
 
 
 class ActivityFeed:
