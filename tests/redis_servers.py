@@ -9,6 +9,7 @@ loopback too where a test asks for one), and can be killed and started again on 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 import subprocess
 import time
@@ -21,6 +22,7 @@ from waorch.core.embedded_redis import EmbeddedRedis
 
 KINDS = ("valkey", "redis7")
 REDIS7 = "redis-server"
+REDIS7_OPTIONS = {"port": "0", "unixsocketperm": "700", "appendonly": "yes", "save": "", "daemonize": "no"}
 
 
 def missing(kind: str) -> str | None:
@@ -57,26 +59,14 @@ class RedisServer:
     def arguments(self) -> list[str]:
         """The command line (the embedded one for Valkey)."""
         base = EmbeddedRedis(self.directory).arguments()
-        if self.kind == "redis7":
-            base = [
-                REDIS7,
-                "--port",
-                "0",
-                "--unixsocket",
-                str(self.socket_path),
-                "--unixsocketperm",
-                "700",
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--logfile",
-                str(self.directory / "redis.log"),
-                "--daemonize",
-                "no",
-            ]
+        if self.kind == "redis7":  # a stock server: its own defaults (fsync every second…) but where it listens
+            options = {
+                **REDIS7_OPTIONS,
+                "unixsocket": str(self.socket_path),
+                "dir": str(self.directory),
+                "logfile": str(self.directory / "redis.log"),
+            }
+            base = [REDIS7, *itertools.chain.from_iterable((f"--{name}", value) for name, value in options.items())]
         if self.port:
             base[base.index("--port") + 1] = str(self.port)
             base += ["--bind", "127.0.0.1"]
