@@ -96,9 +96,9 @@ async def test_the_session_screen_lists_its_last_events(control_room) -> None:
 async def test_an_alert_shows_with_its_sign_and_without_a_secret(control_room) -> None:
     async with control_room() as pilot:
         app: ControlRoom = pilot.app
-        session = await app.core.provision()
+        session = await new_session(app)
         reason = "proxy socks5h://bob:hunter2-secret@127.0.0.1:9 failed"
-        await app.core.store.set_status(session.id, Status.FAILED, reason)
+        await app.reader.activity.status_changed(session.id, Status.FAILED, reason)  # the core's status listener
         await pilot.press("4")
         [line] = await until(pilot, lambda: [line for line in log_lines(app) if "❌" in line])
         assert f"{session.id}" in line and "❌ failed: proxy socks5h://***@127.0.0.1:9 failed" in line
