@@ -51,8 +51,8 @@ async def test_what_a_202_guarantees_is_read_from_the_server(
 
 
 async def test_a_redis_restart_under_a_running_core_loses_nothing_and_everything_resumes(
-    start_service, own_redis: Callable[..., RedisServer], sim, receiver
-) -> None:
+    own_redis: Callable[..., RedisServer], start_service, sim, receiver
+) -> None:  # own_redis first: set up first, stopped last, so the service can still stop its workers
     server = own_redis()
     running = await start_service(
         REDIS_URL=server.url, CORE_LEASE_MS="1500", EVENTS_WEBHOOK_URL=receiver.url, PROVISIONING_INTERVAL_MS="0"
@@ -182,8 +182,8 @@ def _health(port: int) -> dict:
 
 
 async def test_a_full_redis_is_a_503_said_once_and_sending_resumes_when_it_has_room(
-    start_service, own_redis: Callable[..., RedisServer], sim, telegram, caplog: pytest.LogCaptureFixture
-) -> None:
+    own_redis: Callable[..., RedisServer], start_service, sim, telegram, caplog: pytest.LogCaptureFixture
+) -> None:  # own_redis first (see above)
     server = own_redis()
     running = await start_service(REDIS_URL=server.url, **telegram.settings())
     api = running.api
