@@ -35,7 +35,9 @@ JOB: dict[str, Any] = {
 
 def result_json(result: JobResult | None) -> dict[str, Any] | None:
     """A job's last result as the API shows it."""
-    return result and {"slot": result.slot, "at": result.at, "ok": result.ok, "did": result.did}
+    if result is None:
+        return None
+    return {"slot": result.slot, "at": result.at, "ok": result.ok, "did": result.did}
 
 
 def job_json(job: JobView) -> dict[str, Any]:

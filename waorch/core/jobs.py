@@ -32,7 +32,6 @@ from waorch.core import keys
 from waorch.core.activity import ERROR, INFO, ActivityLog
 from waorch.core.alerts import AlertKind
 from waorch.core.pacing import at_minute
-from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_server import is_outage
 
 log = logging.getLogger("waorch.jobs")
@@ -106,7 +105,10 @@ class JobBook:
     async def last(self, name: str) -> JobResult | None:
         """A job's last result (``None`` before its first run)."""
         raw = await self.redis.hget(keys.JOBS, name)
-        return from_redis_hash(JobResult, json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return JobResult(float(data["slot"]), float(data["at"]), bool(data["ok"]), str(data["did"]))
 
     async def record(self, name: str, result: JobResult) -> None:
         """Keep a job's result."""
@@ -168,8 +170,8 @@ class DailyJobs:
         try:
             did, ok = await job.run(slot), True
         except Exception as error:
-            if is_outage(error):
-                raise  # nothing recorded: it runs again once Redis answers
+            if isinstance(error, aioredis.RedisError) and is_outage(error):
+                raise  # nothing recorded: it runs again once Redis answers (a job's own OSError is a failure)
             log.exception("daily job %s failed", job.name)
             did, ok = f"{type(error).__name__}: {error}", False
         await self.book.record(job.name, JobResult(slot, self.clock.now(), ok, did))
