@@ -155,6 +155,7 @@ class Core:
             self._run_loop(self.forwarder.run_forever(self._halt))
         if self.telegram:
             self._run_loop(self.telegram.run_forever(self._halt))
+        await self.daily.plan()
         self._run_loop(self.daily.run_forever())
         self._run_loop(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
         self._run_loop(self._every(self.settings.monitor_interval_ms, self.failover.recheck))

@@ -141,9 +141,12 @@ class DailyJobs:
         self.activity = activity
         self.clock = book.clock
 
+    async def plan(self) -> float:
+        """Record the jobs (views list them from now on); returns their first start."""
+        return await self.book.plan([job.name for job in self.jobs])
+
     async def run_forever(self) -> None:
         """Run the due jobs, then nap until the next slot (cancelled when the core stops acting)."""
-        await self.book.plan([job.name for job in self.jobs])
         while True:
             try:
                 await self.run_due()
@@ -156,7 +159,7 @@ class DailyJobs:
 
     async def run_due(self) -> int:
         """Run each job that is due, in order; how many ran."""
-        since = await self.book.plan([job.name for job in self.jobs])
+        since = await self.plan()
         ran = 0
         for job in self.jobs:
             slot = self.book.due(await self.book.last(job.name), since, self.clock.now())
