@@ -73,6 +73,9 @@ class Settings:
     # What Redis keeps: finished messages expire; the embedded server refuses writes past its memory limit.
     message_retention_s: int = 7 * 86400
     redis_maxmemory_mb: int = field(default_factory=lambda: default_maxmemory_mb())
+    jobs_at_minute: int = 3 * 60 + 30  # the daily jobs' local time (JOBS_AT, HH:MM in TIMEZONE), minutes
+    metrics_host: str = "127.0.0.1"  # with METRICS_PORT: /metrics alone, without the API key, on its own address
+    metrics_port: int = 0  # 0: /metrics only on the API's port, behind X-API-Key
     generated_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -273,6 +276,15 @@ def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def _time_of_day(env: Mapping[str, str], name: str, default: str) -> int:
+    """``HH:MM`` (00:00 to 23:59) as minutes after midnight."""
+    raw = env.get(name, "").strip() or default
+    match = re.fullmatch(r"([01][0-9]|2[0-3]):([0-5][0-9])", raw)
+    if not match:
+        raise ConfigError(name, f"must be a time of day HH:MM (00:00 to 23:59), got {raw!r}")
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
 def _optional(env: Mapping[str, str], name: str, check: Callable[[str], bool], problem: str) -> str | None:
     value = env.get(name, "").strip()
     if value and not check(value):
@@ -329,6 +341,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         events_webhook_max_attempts=_integer(env, "EVENTS_WEBHOOK_MAX_ATTEMPTS", 300, 1, 100_000),
         message_retention_s=_days_in_seconds(env, "MESSAGE_RETENTION_DAYS", 7, 3650),
         redis_maxmemory_mb=_integer(env, "REDIS_MAXMEMORY_MB", default_maxmemory_mb(), 16, 2**20),
+        jobs_at_minute=_time_of_day(env, "JOBS_AT", "03:30"),
+        metrics_host=env.get("METRICS_HOST", "").strip() or "127.0.0.1",
+        metrics_port=_integer(env, "METRICS_PORT", 0, 0, 65535),
         api_key=_secret(env, "API_KEY", data_dir, generated),
         webhook_secret=_secret(env, "WEBHOOK_SECRET", data_dir, generated),
         events_webhook_secret=(

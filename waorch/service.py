@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from waorch.api.app import create_app
+from waorch.api.app import create_app, create_metrics_app
 from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock
 from waorch.config import Settings
@@ -89,12 +89,17 @@ async def active_core(
         await redis.aclose(close_connection_pool=True)
         raise
     runner = web.AppRunner(create_app(core, receiver.ROUTES), access_log=None, handle_signals=False)
+    scraper = web.AppRunner(create_metrics_app(core), access_log=None, handle_signals=False)
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.orch_host, settings.orch_port).start()
+        if settings.metrics_port:
+            await scraper.setup()
+            await web.TCPSite(scraper, settings.metrics_host, settings.metrics_port).start()
         await core.start()
         yield Service(core, url, settings.base_url)
     finally:
+        await scraper.cleanup()
         await runner.cleanup()
         await core.stop(stop_workers=stop_workers)
         await redis.aclose(close_connection_pool=True)

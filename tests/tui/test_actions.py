@@ -141,3 +141,13 @@ async def test_a_core_that_cannot_start_is_a_notice_and_actions_wait_for_it(make
             await pilot.press("n")
             assert not isinstance(app.screen, Form)
             assert any("not running" in text for text in notices(app))
+
+
+async def test_the_command_palette_says_when_the_daily_jobs_run(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Scheduled jobs")
+        await pilot.press("enter")
+        notice = await until(pilot, lambda: [text for text in notices(app) if text.startswith("summary:")])
+        assert "summary: next " in notice[0] and "never run" in notice[0] and "prune: next " in notice[0]

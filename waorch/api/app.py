@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from waorch.api import alerts, health, inbox, messages, proxies, queues, sessions, tiers
+from waorch.api import alerts, health, inbox, jobs, messages, metrics, proxies, queues, sessions, tiers
 from waorch.api.document import openapi_document
 from waorch.api.routing import CORE, Handler, Route, add_routes
 from waorch.api.statuses import ERROR, error_response, status_of
@@ -28,6 +28,8 @@ ROUTES: tuple[Route, ...] = (
     *tiers.ROUTES,
     *inbox.ROUTES,
     *alerts.ROUTES,
+    *jobs.ROUTES,
+    *metrics.ROUTES,
 )
 SCHEMAS = {"Error": ERROR, "Session": sessions.SESSION, "Proxy": proxies.PROXY, "Health": health.HEALTH}
 DOCUMENT = openapi_document(ROUTES, SCHEMAS)
@@ -97,7 +99,16 @@ def guard(api_key: str, public_paths: frozenset[str]) -> Callable[..., Awaitable
 
 def create_app(core: Core, others: tuple[Route, ...] = ()) -> web.Application:
     """The application for one core: the REST API, its document, and ``others`` (e.g. the worker webhook)."""
-    routes = (*ROUTES, DOCUMENT_ROUTE, *others)
+    return application(core, (*ROUTES, DOCUMENT_ROUTE, *others))
+
+
+def create_metrics_app(core: Core) -> web.Application:
+    """The application on ``METRICS_HOST:METRICS_PORT``: ``GET /metrics`` alone, without the key."""
+    return application(core, metrics.PUBLIC_ROUTES)
+
+
+def application(core: Core, routes: tuple[Route, ...]) -> web.Application:
+    """An application of ``routes`` on one core (the key required but on public routes; errors as codes)."""
     public = frozenset(route.path for route in routes if route.public)
     app = web.Application(middlewares=[guard(core.settings.api_key, public)], client_max_size=MAX_BODY)
     app[CORE] = core

@@ -132,7 +132,9 @@ async def _accept(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
         region=core.settings.default_region,
         now=core.clock.now(),
     )
-    return accepted_json(await core.intake.accept(sending))
+    accepted = await core.intake.accept(sending)
+    core.metrics.events.accepted.inc()
+    return accepted_json(accepted)
 
 
 async def get_message(request: web.Request) -> web.Response:

@@ -51,6 +51,8 @@ class AlertKind(StrEnum):
     POOL_EMPTY = "pool_empty"
     REDIS_FULL = "redis_full"
     BACKUP_FAILED = "backup_failed"
+    SUMMARY = "summary"  # the daily summary (core/summary.py)
+    JOB_FAILED = "job_failed"  # a daily job failed (core/jobs.py)
 
 
 EMOJI: dict[str, str] = {
@@ -68,6 +70,8 @@ EMOJI: dict[str, str] = {
     AlertKind.POOL_EMPTY: "🚫",
     AlertKind.REDIS_FULL: "🧱",
     AlertKind.BACKUP_FAILED: "💾",
+    AlertKind.SUMMARY: "📊",
+    AlertKind.JOB_FAILED: "🕒",
 }
 QUEUED, SENT, FAILED, SUMMARISED, OFF = "queued", "sent", "failed", "summarised", "off"
 DELIVERIES = (QUEUED, SENT, FAILED, SUMMARISED, OFF)

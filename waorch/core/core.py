@@ -23,18 +23,22 @@ from waorch.core.forwarder import Forwarder
 from waorch.core.idempotency import IdempotencyStore
 from waorch.core.inbox import Inbox
 from waorch.core.intake import Intake
+from waorch.core.jobs import DailyJobs, Job
 from waorch.core.lease import CoreLease
 from waorch.core.lifecycle import Lifecycle
 from waorch.core.messages import MessageStatus
+from waorch.core.metrics import LatenessLog, Metrics
 from waorch.core.outbox import Outbox
 from waorch.core.pacing import local_day
 from waorch.core.proxy_pool import ProxyInfo
+from waorch.core.pruning import Pruner
 from waorch.core.reader import CoreReader
 from waorch.core.redis_server import Durability, is_outage, probe_durability, problem_of
 from waorch.core.runners.base import Runner
 from waorch.core.runners.process import ProcessRunner
 from waorch.core.sessions import Session, Status
 from waorch.core.start_queue import StartQueue
+from waorch.core.summary import DailySummary
 from waorch.core.telegram import TelegramSender
 from waorch.core.tiers import Tier
 from waorch.core.views import Health
@@ -88,8 +92,16 @@ class Core:
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
         self.workers = WorkerClient(settings.webhook_secret)
+        self.metrics = Metrics(reader)  # GET /metrics: read from Redis at each scrape, and this core's events
         self.dispatcher = Dispatcher(
-            self.store, self.messages, self.tiers, self.workers, self.clock, settings.timezone, self.activity
+            self.store,
+            self.messages,
+            self.tiers,
+            self.workers,
+            self.clock,
+            settings.timezone,
+            self.activity,
+            LatenessLog(self.metrics.events.lateness),
         )
         self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock)
         self.idempotency = IdempotencyStore(redis)
@@ -108,6 +120,10 @@ class Core:
             self.inbox,
             self.watchdog.restart,
         )
+        self.summary = DailySummary(self.clock, settings.timezone, self.store, self.messages, self.activity)
+        self.pruner = Pruner(redis)
+        daily = [Job("summary", self.summary.run), Job("prune", self.pruner.run)]
+        self.daily = DailyJobs(reader.jobs, daily, self.activity, backup=None)  # backup: its action, once they exist
         self._tasks: set[asyncio.Task[Any]] = set()  # the lease holder and background actions
         self._acting: set[asyncio.Task[Any]] = set()  # the loops of the active core (stopped during an outage)
         self._halt = asyncio.Event()  # set while the loops must stop (outage, step-down, stop)
@@ -139,6 +155,8 @@ class Core:
             self._run_loop(self.forwarder.run_forever(self._halt))
         if self.telegram:
             self._run_loop(self.telegram.run_forever(self._halt))
+        await self.daily.plan()
+        self._run_loop(self.daily.run_forever())
         self._run_loop(self._every(self.settings.watchdog_interval_ms, self.watchdog.check_once))
         self._run_loop(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
         self._run_loop(self._every(FULL_CHECK_MS, self.activity.check_full))
@@ -333,6 +351,7 @@ class Core:
 
     async def handle_event(self, event: Event) -> None:
         """Apply a verified worker event."""
+        self.metrics.events.webhook_events.labels(event.type).inc()
         await self.events.handle(event)
 
     async def _status_changed(self, session_id: str, status: Status, reason: str) -> None:

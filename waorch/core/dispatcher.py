@@ -57,6 +57,7 @@ class Dispatcher:
         clock: Clock,
         zone: ZoneInfo,
         activity: ActivityLog,
+        lateness: deque[float] | None = None,
     ) -> None:
         self.sessions = sessions
         self.activity = activity
@@ -66,7 +67,7 @@ class Dispatcher:
         self.clock = clock
         self.zone = zone
         self.timing = SendTiming(messages, tiers, clock, zone)
-        self.lateness: deque[float] = deque(maxlen=100_000)
+        self.lateness = deque(maxlen=100_000) if lateness is None else lateness  # how late each send started
         self._loops: dict[str, SessionLoop] = {}
         self._stopping = asyncio.Event()
 

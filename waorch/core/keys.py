@@ -177,3 +177,13 @@ ALERTS = PREFIX + "alerts"  # hash: alert id → the alert (JSON) with its deliv
 ALERTS_PENDING = PREFIX + "alerts:pending"  # sorted set: ids of alerts waiting to be sent, scored by id
 ALERT_SUBJECTS = PREFIX + "alerts:subjects"  # hash: subject → its cool-down (JSON: due, held, last)
 ALERTS_DROPPED = PREFIX + "alerts:dropped"  # counter: alerts dropped from a full queue, not yet reported
+
+
+# ---- the daily jobs (core/jobs.py) ------------------------------------------------------------
+JOBS = PREFIX + "jobs"  # hash: job name → its last result (JSON: slot, at, ok, did)
+JOBS_PLAN = PREFIX + "jobs:plan"  # hash: names (JSON list of the jobs in order), since (first start, unix s)
+
+
+def summary_sent(day: str) -> str:
+    """String: the daily summary of local ``day`` was raised (expires after a week)."""
+    return f"{PREFIX}jobs:summary:{day}"

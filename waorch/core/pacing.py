@@ -57,7 +57,8 @@ def next_midnight(ts: float, zone: ZoneInfo) -> float:
     return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
 
 
-def _at_minute(day_start: datetime, minute: int, zone: ZoneInfo) -> float:
+def at_minute(day_start: datetime, minute: int, zone: ZoneInfo) -> float:
+    """The time ``minute`` minutes after the local midnight that begins ``day_start``'s day."""
     naive = datetime(day_start.year, day_start.month, day_start.day) + timedelta(minutes=minute)
     return naive.replace(tzinfo=zone).timestamp()
 
@@ -69,7 +70,7 @@ def _windows(ts: float, tier: Tier, zone: ZoneInfo) -> list[tuple[float, float]]
     for offset in (-1, 0, 1, 2):
         day = today + timedelta(days=offset)
         end_offset = 0 if tier.end_minute > tier.start_minute else 1440
-        windows.append((_at_minute(day, tier.start_minute, zone), _at_minute(day, tier.end_minute + end_offset, zone)))
+        windows.append((at_minute(day, tier.start_minute, zone), at_minute(day, tier.end_minute + end_offset, zone)))
     return windows
 
 

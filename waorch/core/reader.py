@@ -19,6 +19,7 @@ from waorch.core import keys
 from waorch.core.activity import ActivityLog
 from waorch.core.alerts import AlertStore, settings_scrubber, telegram_configured
 from waorch.core.fleet_view import FleetView
+from waorch.core.jobs import JobBook
 from waorch.core.lease import CoreLease
 from waorch.core.lifecycle import worker_log_path
 from waorch.core.messages import MessageStore, Retention
@@ -62,6 +63,7 @@ class CoreReader:
         self.fleet = FleetView(redis)  # every session's row at once, for views of the whole fleet
         self.tiers = TierStore(redis)
         self.timing = SendTiming(self.messages, self.tiers, clock, settings.timezone)
+        self.jobs = JobBook(redis, clock, settings.timezone, settings.jobs_at_minute)  # the daily jobs' results
 
     async def start_due_at(self, session_id: str) -> float | None:
         """When the session's worker start is due (unix seconds), or ``None`` if none is queued."""

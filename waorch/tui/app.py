@@ -37,6 +37,7 @@ from waorch.logs import log_to_file
 from waorch.tui.bindings import KEYS, PANES
 from waorch.tui.detail import DetailScreen
 from waorch.tui.forms import Field, Form, Values, done_with, failure_text
+from waorch.tui.jobs_text import jobs_text
 from waorch.tui.log_screen import LogScreen
 from waorch.tui.modals import Confirm, ConfirmQuit, Help
 from waorch.tui.proxies_screen import ProxiesScreen
@@ -393,6 +394,15 @@ class ControlRoom(App[None]):
             f"{session_id}: " + (f"pinned to tier {values['tier']}." if values["tier"] else "tier by age again.")
         )
 
+    def action_jobs(self) -> None:
+        """Say when each daily job runs next and how its last run went."""
+        self._run("Scheduled jobs", self._show_jobs)
+
+    async def _show_jobs(self) -> None:
+        reader = self._reader()
+        text = jobs_text(await reader.jobs.views(), self.settings.timezone, reader.clock.now())
+        self.notify(text, title="Scheduled jobs", timeout=20)
+
     def _reader(self) -> CoreReader:
         """The fleet as stored (``WaorchError`` while there is no core to read)."""
         if self.reader is None:
@@ -470,6 +480,7 @@ class ControlRoom(App[None]):
             yield SystemCommand(
                 f"{label} pane", f"Switch to the {label.lower()} pane (key {key})", partial(self.action_pane, mode)
             )
+        yield SystemCommand("Scheduled jobs", "The daily jobs: next run and last result", self.action_jobs)
         yield SystemCommand("Keys", "Every key and what it does", self.action_help)
 
 
