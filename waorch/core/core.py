@@ -16,6 +16,7 @@ from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
 from waorch.core.activity import WARNING
+from waorch.core.backups import Backups, FleetParts
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
@@ -83,6 +84,9 @@ class Core:
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
         self.starts = StartQueue(redis, self.clock, settings.provisioning_interval_ms, self.lifecycle.start, self.lease)
         self.alerts = reader.alerts
+        self.backups = Backups(
+            settings, redis, self.clock, self.activity, FleetParts(self.store, self.pool, self.starts, self.lifecycle)
+        )
         self.telegram = TelegramSender.configured(settings, self.alerts)  # None (said once): alerts are off
         self.store.status_listeners.append(self.activity.status_changed)
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
