@@ -47,6 +47,23 @@ def backup_json(info: BackupInfo) -> dict[str, Any]:
     }
 
 
+def backup_from_json(body: dict[str, Any]) -> BackupInfo:
+    """A backup as the API answered it (for a client of the API)."""
+    sessions, messages = body["sessions"], body["messages"]
+    return BackupInfo(
+        str(body["name"]),
+        float(body["createdAt"]),
+        int(body["size"]),
+        None if sessions is None else int(sessions),
+        None if messages is None else int(messages),
+    )
+
+
+def restore_from_json(body: dict[str, Any]) -> RestoreResult:
+    """A restore's result as the API answered it."""
+    return RestoreResult(str(body["name"]), int(body["sessions"]), int(body["keys"]), tuple(map(str, body["held"])))
+
+
 def restore_json(result: RestoreResult) -> dict[str, Any]:
     """What a restore brought back."""
     return {"name": result.name, "sessions": result.sessions, "keys": result.keys, "held": list(result.held)}

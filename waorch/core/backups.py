@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.core import keys
-from waorch.core.activity import ActivityLog
+from waorch.core.activity import INFO, ActivityLog
 from waorch.core.backup_archive import MANIFEST, REDIS, Archive, manifest_of, read_archive, write_archive
 from waorch.core.backup_files import place_session_files, read_session_files
 from waorch.core.backup_redis import StoredKey, fleet_keys, parse_keys, snapshot, write_keys
@@ -120,7 +120,8 @@ class Backups:
         path = await asyncio.to_thread(self._new_path, now)
         size = await asyncio.to_thread(write_archive, path, manifest, members, now)
         await asyncio.to_thread(self._rotate)
-        log.info("backup %s: %d session(s), %d message(s), %d bytes", path.name, len(sessions), messages, size)
+        text = f"backup {path.name} written: {len(sessions)} session(s), {messages} message(s), {size} bytes"
+        await self.activity.add(INFO, "backup", text)
         return BackupInfo(path.name, now, size, len(sessions), messages)
 
     def _new_path(self, now: float) -> Path:
@@ -184,7 +185,8 @@ class Backups:
         current = await self.fleet.store.ids()
         if current and not replace:
             raise FleetNotEmpty(
-                f"the fleet has {len(current)} session(s): a restore replaces them all; ask for it with replace"
+                f"the fleet has {len(current)} session(s): a restore replaces them all; ask for that with --replace "
+                '(API: {"replace": true})'
             )
         for session_id in current:
             await self.fleet.starts.discard(session_id)
