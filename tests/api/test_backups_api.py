@@ -60,3 +60,13 @@ async def test_bad_requests_are_4xx_as_documented(start_service) -> None:
     assert sorted(p.name for p in backups.iterdir()) == ["broken.tar.gz"], "nothing was written"
     unauthorised = await api.post("/api/backups", headers={"X-API-Key": "wrong-key-0123456789"})
     assert unauthorised.status_code == 401
+
+
+async def test_a_backup_that_cannot_be_written_is_a_503_and_an_alert(start_service, tmp_path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    running: RunningService = await start_service(BACKUPS_DIR=str(tmp_path / "a-file" / "backups"))
+    answer = await running.api.post("/api/backups")
+    conforms("POST", "/api/backups", answer)
+    assert (answer.status_code, answer.json()["error"]) == (503, "BACKUP_FAILED")
+    [alert] = (await running.api.get("/api/alerts")).json()["alerts"]
+    assert alert["kind"] == "backup_failed" and "NotADirectoryError" in alert["text"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from waorch.errors import BackupCorrupt, BackupForeign, BackupTooNew, BackupUnsafe
-from waorch.private_files import FILE_MODE
+from waorch.private_files import FILE_MODE, fsync_dir
 
 FORMAT = "waorch-backup"
 FORMAT_VERSION = 1
@@ -74,7 +74,7 @@ def write_archive(path: Path, manifest: dict[str, Any], members: dict[str, bytes
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-    _fsync_directory(path.parent)
+    fsync_dir(path.parent)
     return path.stat().st_size
 
 
@@ -82,14 +82,6 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = len(data), FILE_MODE, int(mtime)
     tar.addfile(info, io.BytesIO(data))
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_archive(path: Path) -> Archive:
