@@ -197,17 +197,22 @@ class Backups:
             await self.redis.delete(*doomed[start : start + 500])
 
     async def _bring_back(self, name: str, stored: list[StoredKey], sessions: list[str]) -> tuple[str, ...]:
-        """Start the restored sessions that ran (their old workers are not ours); hold queues with work."""
+        """Start the restored sessions that ran (their old workers are not ours); hold queues with work.
+        The starts are queued once every session is ready, so the restore does not wait behind them."""
         waiting = _sessions_with_work(stored)
-        for session_id in sessions:
-            session = await self.fleet.store.get(session_id)
-            await self.fleet.store.update(session_id, worker="", command_url="")
-            if session_id in waiting:
-                await self.fleet.store.update(session_id, paused=1)
-            if session.status in RUNNING or session.status == Status.PROVISIONING:
-                await self.fleet.store.set_status(session_id, Status.STARTING, f"restored from backup {name}")
-                await self.fleet.starts.enqueue(session_id)
+        starting = [session_id for session_id in sessions if await self._ready(name, session_id, session_id in waiting)]
+        for session_id in starting:
+            await self.fleet.starts.enqueue(session_id)
         return tuple(session_id for session_id in sessions if session_id in waiting)
+
+    async def _ready(self, name: str, session_id: str, hold: bool) -> bool:
+        """Forget the old machine's worker, pause a queue with work; True if the session is to start."""
+        session = await self.fleet.store.get(session_id)
+        await self.fleet.store.update(session_id, worker="", command_url="", **({"paused": 1} if hold else {}))
+        if session.status not in RUNNING and session.status != Status.PROVISIONING:
+            return False
+        await self.fleet.store.set_status(session_id, Status.STARTING, f"restored from backup {name}")
+        return True
 
 
 def _own_name(at_ms: int) -> str:
