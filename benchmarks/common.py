@@ -30,14 +30,27 @@ def percentile(values: list[float], p: float) -> float:
 
 
 @contextlib.asynccontextmanager
-async def sim_fleet(clock: Clock | None = None, **env: str) -> AsyncIterator[tuple[Core, str]]:
-    """``waorch sim`` in its own process and the core with its HTTP server on a private embedded
-    Redis in a temporary data dir (sim engine, no start spacing; ``env`` adds settings); yields
-    ``(core, simulator URL)``; workers are stopped afterwards."""
+async def simulator() -> AsyncIterator[str]:
+    """``waorch sim`` in its own process; yields its URL."""
     sim_port = free_port()
     sim = subprocess.Popen([sys.executable, "-m", "waorch", "sim", "--port", str(sim_port)], stdout=subprocess.DEVNULL)  # noqa: ASYNC220
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    with tempfile.TemporaryDirectory() as data:
+    try:
+        yield f"http://127.0.0.1:{sim_port}"
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+@contextlib.asynccontextmanager
+async def sim_fleet(
+    clock: Clock | None = None, sim_url: str | None = None, **env: str
+) -> AsyncIterator[tuple[Core, str]]:
+    """``waorch sim`` in its own process (unless ``sim_url`` names one running) and the core with its HTTP
+    server on a private embedded Redis in a temporary data dir (sim engine, no start spacing; ``env`` adds
+    settings); yields ``(core, simulator URL)``; workers are stopped afterwards."""
+    async with contextlib.AsyncExitStack() as stack:
+        url = sim_url or await stack.enter_async_context(simulator())
+        data = stack.enter_context(tempfile.TemporaryDirectory())
         settings = load_settings(
             {
                 "DATA_DIR": data,
@@ -45,15 +58,11 @@ async def sim_fleet(clock: Clock | None = None, **env: str) -> AsyncIterator[tup
                 "WEBHOOK_SECRET": "benchmark-secret-0123456789",
                 "ORCH_PORT": str(free_port()),
                 "WORKER_ENGINE": "sim",
-                "SIM_URL": sim_url,
+                "SIM_URL": url,
                 "PROVISIONING_INTERVAL_MS": "0",
                 "PATH": os.environ["PATH"],
                 **env,
             }
         )
-        try:
-            async with running_service(settings, stop_workers=True, clock=clock) as service:
-                yield service.core, sim_url
-        finally:
-            sim.terminate()
-            sim.wait(10)
+        async with running_service(settings, stop_workers=True, clock=clock) as service:
+            yield service.core, url

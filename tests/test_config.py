@@ -32,6 +32,7 @@ BAD_VALUES = [
     ("PING_INTERVAL_MS", "1"),
     ("PROXY_COOLDOWN_MS", "-1"),
     ("MAX_BACKUPS", "-1"),
+    ("MAX_BACKUPS", "0"),  # it would delete the backup just taken
     ("WORKER_CONNECT_TIMEOUT_MS", "5"),
     ("PROXY_URL_1", "http://1.2.3.4:80"),
     ("PROXY_URL_2", "socks5h://nohost"),

@@ -35,6 +35,7 @@ TUI_MAY_NAME = {
     "waorch.core.pacing",
     "waorch.core.watchdog",
     "waorch.core.alerts",  # the signs alerts are shown with
+    "waorch.core.jobs",  # JobView: the daily jobs' next run and last result
 }  # watchdog: its crash window, said on the session screen
 TUI_MAY_NOT_NAME = ("waorch.service", "waorch.core_thread", "waorch.serve", "waorch.demo", "waorch.sim")
 

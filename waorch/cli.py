@@ -1,4 +1,5 @@
-"""The ``waorch`` command: ``tui`` (the default), ``serve``, ``sim``, ``worker``.
+"""The ``waorch`` command: ``tui`` (the default), ``serve``, ``sim``, ``worker``, ``demo``, and the backups
+(``backup``, ``backups``, ``restore``).
 
 This is the edge: the only place that reads the process environment and ``.env``.
 """
@@ -47,7 +48,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--sessions", type=int, default=4, choices=range(0, 10), metavar="0-9", help="sessions to start with"
     )
+    _backup_commands(commands)
     return parser
+
+
+def _backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    commands.add_parser("backup", help="take a backup now (through the active core, or as one if none runs)")
+    commands.add_parser("backups", help="list the backups in BACKUPS_DIR, newest first")
+    restore = commands.add_parser("restore", help="restore a backup of BACKUPS_DIR (onto a fleet with no sessions)")
+    restore.add_argument("name", help="the backup's file name (see `waorch backups`)")
+    restore.add_argument("--replace", action="store_true", help="replace the sessions there are (stopped, deleted)")
+
+
+def _run_backups(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    log_to_stream(sys.stderr, logging.WARNING)
+    from waorch import backup_command
+
+    if args.command == "backup":
+        return asyncio.run(backup_command.take(settings))
+    if args.command == "backups":
+        return asyncio.run(backup_command.listing(settings))
+    return asyncio.run(backup_command.restore(settings, args.name, args.replace))
 
 
 def _load(args: argparse.Namespace) -> Settings:
@@ -123,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_worker()
         if args.command == "demo":
             return _run_demo(args)
+        if args.command in ("backup", "backups", "restore"):
+            return _run_backups(args)
         if args.command in ("tui", None):  # bare `waorch` opens the control room
             return _run_tui(args)
         return _run_serve(args)

@@ -328,7 +328,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             "must be a chat id or @channel",
         ),
         telegram_api_url=_http_url(env, "TELEGRAM_API_URL") or "https://api.telegram.org",
-        max_backups=_integer(env, "MAX_BACKUPS", 7, 0, 1000),
+        max_backups=_integer(env, "MAX_BACKUPS", 7, 1, 1000),
         worker_engine=engine,
         sim_url=sim_url,
         runner=_choice(env, "RUNNER", "process", RUNNERS),

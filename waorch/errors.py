@@ -76,6 +76,42 @@ class InvalidTiers(BadRequest):
     code = "INVALID_TIERS"
 
 
+class InvalidBackupName(BadRequest):
+    """A backup name that is not a file name of the backups dir (``*.tar.gz``, no path)."""
+
+    code = "INVALID_BACKUP_NAME"
+
+
+class InvalidBackup(BadRequest):
+    """An archive that cannot be restored; nothing was changed (the subclasses say why)."""
+
+    code = "INVALID_BACKUP"
+
+
+class BackupCorrupt(InvalidBackup):
+    """The archive is truncated, unreadable, or a member does not match its checksum."""
+
+    code = "BACKUP_CORRUPT"
+
+
+class BackupForeign(InvalidBackup):
+    """The file is not a waorch backup (no waorch manifest, members waorch does not write)."""
+
+    code = "BACKUP_FOREIGN"
+
+
+class BackupTooNew(InvalidBackup):
+    """The archive was written in a newer backup format than this waorch reads."""
+
+    code = "BACKUP_TOO_NEW"
+
+
+class BackupUnsafe(InvalidBackup):
+    """A member would leave the archive's directory (absolute, ``..``) or is no regular file (link, device)."""
+
+    code = "BACKUP_UNSAFE"
+
+
 class IdempotencyMismatch(WaorchError):
     """The key was used before with a different body."""
 
@@ -128,6 +164,12 @@ class MessageNotFound(NotFound):
     """No message with this id."""
 
     code = "MESSAGE_NOT_FOUND"
+
+
+class BackupNotFound(NotFound):
+    """No backup with this name in ``BACKUPS_DIR``."""
+
+    code = "BACKUP_NOT_FOUND"
 
 
 # Conflicts: the request is fine but the current state does not allow it; nothing was changed.
@@ -191,6 +233,12 @@ class Fenced(Conflict):
     """This core's lease epoch is no longer current: another core took over; the write was refused."""
 
     code = "FENCED"
+
+
+class FleetNotEmpty(Conflict):
+    """A restore onto a fleet that has sessions, without being told to replace them."""
+
+    code = "FLEET_NOT_EMPTY"
 
 
 class DailyLimit(WaorchError):
@@ -263,6 +311,12 @@ class InsecureCoreUrl(Unavailable):
     """The active core's API is neither on this machine nor https: the API key is not sent there."""
 
     code = "INSECURE_CORE_URL"
+
+
+class BackupFailed(Unavailable):
+    """A backup could not be written (the disk is full or refuses); nothing was kept of it."""
+
+    code = "BACKUP_FAILED"
 
 
 # Faults: neither the request nor the moment, but the setup.

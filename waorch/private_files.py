@@ -48,14 +48,14 @@ def create_private(path: Path, text: str) -> bool:
             os.link(temporary, path)
         except FileExistsError:
             return False
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return True
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make a new directory entry durable."""
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -31,12 +31,23 @@ async def test_jobs_show_their_next_run_in_the_configured_zone(start_service) ->
     conforms("GET", "/api/jobs", answer)
     body = answer.json()
     assert body["at"] == "04:15" and body["timezone"] == "Asia/Jerusalem"
-    assert [job["name"] for job in body["jobs"]] == ["summary", "prune"]
+    assert [job["name"] for job in body["jobs"]] == ["summary", "prune", "backup"]
     for job in body["jobs"]:
         when = datetime.fromtimestamp(job["nextRun"], running.settings.timezone)
         assert (when.hour, when.minute) == (4, 15) and job["last"] is None
         assert 0 < job["nextRun"] - running.core.clock.now() <= 86400
     assert (await running.api.get("/api/jobs", params={"x": "1"})).json()["error"] == "INVALID_QUERY"
+
+
+async def test_the_daily_backup_job_takes_a_backup_whose_age_is_a_metric(start_service) -> None:
+    running = await start_service()
+    assert not any(name == "waorch_backup_age_seconds" for name, _ in samples((await running.api.get("/metrics")).text))
+    [backup] = [job for job in running.core.daily.jobs if job.name == "backup"]
+    did = await backup.run(running.core.clock.now())
+    listed = (await running.api.get("/api/backups")).json()["backups"]
+    assert len(listed) == 1 and did.startswith(listed[0]["name"])
+    age = samples((await running.api.get("/metrics")).text)[("waorch_backup_age_seconds", ())]
+    assert 0 <= age < 60
 
 
 async def test_metrics_match_the_api_and_name_no_phone(start_service, sim_factory) -> None:

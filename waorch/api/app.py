@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from waorch.api import alerts, health, inbox, jobs, messages, metrics, proxies, queues, sessions, tiers
+from waorch.api import alerts, backups, health, inbox, jobs, messages, metrics, proxies, queues, sessions, tiers
 from waorch.api.document import openapi_document
 from waorch.api.routing import CORE, Handler, Route, add_routes
 from waorch.api.statuses import ERROR, error_response, status_of
@@ -30,6 +30,7 @@ ROUTES: tuple[Route, ...] = (
     *alerts.ROUTES,
     *jobs.ROUTES,
     *metrics.ROUTES,
+    *backups.ROUTES,
 )
 SCHEMAS = {"Error": ERROR, "Session": sessions.SESSION, "Proxy": proxies.PROXY, "Health": health.HEALTH}
 DOCUMENT = openapi_document(ROUTES, SCHEMAS)

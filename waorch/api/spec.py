@@ -17,6 +17,7 @@ UNAVAILABLE_MEANINGS = {
     "NO_PROXY_CAPACITY": "every usable proxy carries MAX_SESSIONS_PER_PROXY sessions",
     "NO_CAPACITY": "no connected session has room left today",
     "WORKER_UNREACHABLE": "the session shows a QR but its worker did not answer (it died or is restarting): try again",
+    "BACKUP_FAILED": "the backup could not be written (the disk is full or refuses); an alert says why",
 }
 REDIS_CODES = ("REDIS_UNAVAILABLE", "REDIS_FULL")
 NULLABLE_STRING = {"type": ["string", "null"]}

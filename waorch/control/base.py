@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from waorch.core.backups import BackupInfo, RestoreResult
 from waorch.core.proxy_pool import ProxyInfo
 from waorch.core.tiers import Tier
 
@@ -68,4 +69,16 @@ class Control(Protocol):
 
     async def pin_tier(self, session_id: str, name: str | None) -> None:
         """Pin a session to a tier (``None``: back to its age's tier)."""
+        ...
+
+    async def backups(self) -> list[BackupInfo]:
+        """The archives in the active core's ``BACKUPS_DIR``, newest first."""
+        ...
+
+    async def take_backup(self) -> BackupInfo:
+        """A backup now, by the active core."""
+        ...
+
+    async def restore_backup(self, name: str, replace: bool) -> RestoreResult:
+        """Restore a backup (``FLEET_NOT_EMPTY`` over sessions unless ``replace``)."""
         ...

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
 from waorch.control.base import Queued
+from waorch.core.backups import BackupInfo, RestoreResult
 from waorch.core.core import Core
 from waorch.core.intake import parse_send
 from waorch.core.proxy_pool import ProxyInfo
@@ -82,3 +83,15 @@ class LocalControl:
     async def pin_tier(self, session_id: str, name: str | None) -> None:
         """Pin a session to a tier (``None``: back to its age's tier)."""
         await self._run(self.core.pin_tier(session_id, name))
+
+    async def backups(self) -> list[BackupInfo]:
+        """The archives in ``BACKUPS_DIR``, newest first."""
+        return await self._run(self.core.backups.archives())
+
+    async def take_backup(self) -> BackupInfo:
+        """A backup now."""
+        return await self._run(self.core.backups.take())
+
+    async def restore_backup(self, name: str, replace: bool) -> RestoreResult:
+        """Restore a backup (``FLEET_NOT_EMPTY`` over sessions unless ``replace``)."""
+        return await self._run(self.core.backups.restore(name, replace=replace))

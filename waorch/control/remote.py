@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from waorch.api.backups import backup_from_json, restore_from_json
 from waorch.api.proxies import proxy_from_json
 from waorch.api.statuses import error_from
 from waorch.api.tiers import tier_json, tiers_from_json
 from waorch.control.base import Queued
+from waorch.core.backups import BackupInfo, RestoreResult
 from waorch.core.proxy_pool import ProxyInfo
 from waorch.core.tiers import Tier
 from waorch.errors import CoreUnreachable, InsecureCoreUrl
@@ -115,3 +118,16 @@ class RemoteControl:
     async def pin_tier(self, session_id: str, name: str | None) -> None:
         """Pin a session to a tier (``None``: back to its age's tier)."""
         await self._call("PUT", f"/api/sessions/{session_id}/tier", {"tier": name}, session_id)
+
+    async def backups(self) -> list[BackupInfo]:
+        """The archives in the active core's ``BACKUPS_DIR``, newest first."""
+        return [backup_from_json(body) for body in (await self._call("GET", "/api/backups"))["backups"]]
+
+    async def take_backup(self) -> BackupInfo:
+        """A backup now, by the active core."""
+        return backup_from_json(await self._call("POST", "/api/backups"))
+
+    async def restore_backup(self, name: str, replace: bool) -> RestoreResult:
+        """Restore a backup (``FLEET_NOT_EMPTY`` over sessions unless ``replace``)."""
+        path = f"/api/backups/{quote(name, safe='')}/restore"
+        return restore_from_json(await self._call("POST", path, {"replace": replace}))

@@ -16,6 +16,7 @@ from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
 from waorch.core.activity import WARNING
+from waorch.core.backups import Backups, FleetParts
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
@@ -87,6 +88,9 @@ class Core:
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
         self.starts = StartQueue(redis, self.clock, settings.provisioning_interval_ms, self.lifecycle.start, self.lease)
         self.alerts = reader.alerts
+        self.backups = Backups(
+            settings, redis, self.clock, self.activity, FleetParts(self.store, self.pool, self.starts, self.lifecycle)
+        )
         self.telegram = TelegramSender.configured(settings, self.alerts)  # None (said once): alerts are off
         self.store.status_listeners.append(self.activity.status_changed)
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
@@ -123,13 +127,19 @@ class Core:
         self.summary = DailySummary(self.clock, settings.timezone, self.store, self.messages, self.activity)
         self.pruner = Pruner(redis)
         daily = [Job("summary", self.summary.run), Job("prune", self.pruner.run)]
-        self.daily = DailyJobs(reader.jobs, daily, self.activity, backup=None)  # backup: its action, once they exist
+        self.daily = DailyJobs(reader.jobs, daily, self.activity, backup=self._daily_backup)
+        self.metrics.backup_age = self.backups.age
         self._tasks: set[asyncio.Task[Any]] = set()  # the lease holder and background actions
         self._acting: set[asyncio.Task[Any]] = set()  # the loops of the active core (stopped during an outage)
         self._halt = asyncio.Event()  # set while the loops must stop (outage, step-down, stop)
         self._stopping = asyncio.Event()
         self.state = "starting"  # active · suspended: why · stepped down · stopped (for /health and the room)
         self.durability: Durability | None = None
+
+    async def _daily_backup(self, slot: float) -> str:
+        """The daily jobs' backup: one archive of the fleet, rotated (what it did, for the job's result)."""
+        info = await self.backups.take()
+        return f"{info.name}: {info.sessions} sessions, {info.size} bytes"
 
     async def start(self) -> None:
         """Take the lease unless taken (``CoreActive`` if another core holds it), then act: load

@@ -42,11 +42,12 @@ JobAction = Callable[[float], Awaitable[str]]  # does the job of a slot (unix s)
 
 @dataclass(frozen=True)
 class Job:
-    """A daily job: its name, what it does, and the alert raised when it fails."""
+    """A daily job: its name, what it does, and the alert raised when it fails (``None``: the job's
+    action raises its own)."""
 
     name: str
     run: JobAction
-    failure: AlertKind = AlertKind.JOB_FAILED
+    failure: AlertKind | None = AlertKind.JOB_FAILED
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ class DailyJobs:
         self, book: JobBook, jobs: Sequence[Job], activity: ActivityLog, *, backup: JobAction | None = None
     ) -> None:
         self.book = book
-        self.jobs = (*jobs, *([Job("backup", backup, AlertKind.BACKUP_FAILED)] if backup else []))
+        # A failed backup raises its own alert (Backups.take): one alert, not two.
+        self.jobs = (*jobs, *([Job("backup", backup, None)] if backup else []))
         self.activity = activity
         self.clock = book.clock
 

@@ -34,6 +34,7 @@ ACTIVITY = PREFIX + "activity"  # stream of what happened (core/activity.py)
 CORE_LEASE = PREFIX + "core:lease"  # hash: the active core (owner, epoch, url, host, pid, since), with a TTL
 CORE_EPOCH = PREFIX + "core:epoch"  # counter: the fencing epoch, raised by every new active core
 TIERS = PREFIX + "tiers"  # string: the tier table (JSON), the defaults while absent
+RESTARTS = ":restarts"  # the end of a session's restarts key
 
 
 def session(session_id: str) -> str:
@@ -48,7 +49,7 @@ def session_history(session_id: str) -> str:
 
 def session_restarts(session_id: str) -> str:
     """Sorted set: a session's recent worker restarts (the watchdog's crash-loop window)."""
-    return f"{PREFIX}session:{session_id}:restarts"
+    return f"{PREFIX}session:{session_id}{RESTARTS}"
 
 
 def session_inbox(session_id: str) -> str:
@@ -187,3 +188,18 @@ JOBS_PLAN = PREFIX + "jobs:plan"  # hash: names (JSON list of the jobs in order)
 def summary_sent(day: str) -> str:
     """String: the daily summary of local ``day`` was raised (expires after a week)."""
     return f"{PREFIX}jobs:summary:{day}"
+
+
+# ---- what a backup leaves out (core/backup_redis.py) ----------------------------------------------
+# A backup holds the fleet's state; not the running core's lease and epoch, the activity log and alerts,
+# replay guards, the daily jobs' state, queued worker starts (a restore queues its own) or restart windows of
+# the old machine.
+BACKUP_SKIPPED_PREFIXES = (
+    PREFIX + "core:",
+    ACTIVITY,
+    ALERTS,  # the start of every alerts key
+    PREFIX + "webhook:seen:",
+    PROVISION_QUEUE,
+    JOBS,  # the start of every jobs key: the old machine's schedule and its results
+)
+BACKUP_SKIPPED_SUFFIXES = (RESTARTS,)

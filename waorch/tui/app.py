@@ -242,6 +242,27 @@ class ControlRoom(App[None]):
 
         self.run_worker(attempt(), group="actions")
 
+    def action_backup(self) -> None:
+        """Take a backup now, by the active core (the log pane shows it, or why it failed)."""
+        if control := self._allowed("a backup"):
+            self._run("Backup", partial(self._backup, control))
+
+    async def _backup(self, control: Control) -> None:
+        info = await control.take_backup()
+        self.notify(f"Backup {info.name} written ({info.size // 1024} KB, {info.sessions} session(s)).")
+
+    def action_backups(self) -> None:
+        """The newest backups in a notice (reading them is allowed read-only too)."""
+        if self.control is None:
+            self.notify("The core is not running yet.", severity="warning")
+            return
+        self._run("Listing the backups", partial(self._list_backups, self.control))
+
+    async def _list_backups(self, control: Control) -> None:
+        archives = await control.backups()
+        lines = [f"{info.name}  {info.size // 1024} KB  {info.sessions} session(s)" for info in archives[:10]]
+        self.notify("\n".join(lines) or "No backups yet: b on the log pane takes one.", title="Backups", timeout=20)
+
     def action_provision(self) -> None:
         """Ask for phone and proxy, provision, then follow the session until its QR code appears."""
         control = self._allowed("provisioning")
@@ -481,6 +502,10 @@ class ControlRoom(App[None]):
                 f"{label} pane", f"Switch to the {label.lower()} pane (key {key})", partial(self.action_pane, mode)
             )
         yield SystemCommand("Scheduled jobs", "The daily jobs: next run and last result", self.action_jobs)
+        yield SystemCommand(
+            "Take a backup", "Login data and state of the whole fleet, now (key b, log pane)", self.action_backup
+        )
+        yield SystemCommand("Backups", "The newest backups in BACKUPS_DIR", self.action_backups)
         yield SystemCommand("Keys", "Every key and what it does", self.action_help)
 
 

@@ -65,6 +65,7 @@ KEYS = [
     ("enter, e", "tiers pane: edit the tier (checked before saving; in effect at once)"),
     ("/", "log pane: filter the lines (escape clears)"),
     ("end", "log pane: follow new lines again (scrolling up stops following)"),
+    ("b", "log pane: take a backup now (the command palette lists the backups)"),
     ("ctrl+p", "command palette (every action)"),
     ("?", "this help"),
     ("q", "quit from a pane (asks first when the core runs here); back from a session or queue"),

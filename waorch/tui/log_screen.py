@@ -64,6 +64,7 @@ class LogScreen(LivePane[list[Activity]]):
         *PANE_BINDINGS,
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("end", "follow", "Follow"),
+        Binding("b", "app.backup", "Backup"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         HELP,
         QUIT,
