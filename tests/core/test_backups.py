@@ -24,6 +24,7 @@ from test_sending import FAST, connected_session, delivered
 
 from waorch.clock import ScaledClock
 from waorch.config import Settings
+from waorch.core.backup_archive import MAX_UNPACKED_BYTES
 from waorch.core.sessions import Status
 from waorch.errors import (
     BackupCorrupt,
@@ -176,7 +177,15 @@ def bad_archives(good: bytes) -> dict[str, tuple[bytes, type[InvalidBackup]]]:
         "absolute.tar.gz": (tar_of({**members, "/tmp/evil": b"x"}), BackupUnsafe),
         "symlink.tar.gz": (tar_of(members, special=tarfile.SYMTYPE), BackupUnsafe),
         "device.tar.gz": (tar_of(members, special=tarfile.CHRTYPE), BackupUnsafe),
+        "bomb.tar.gz": (claiming(MAX_UNPACKED_BYTES + 1), BackupUnsafe),
     }
+
+
+def claiming(size: int) -> bytes:
+    """An archive whose one member claims ``size`` bytes (a gzip bomb's header, without its zeros)."""
+    info = tarfile.TarInfo("redis.json")
+    info.size = size
+    return gzip.compress(info.tobuf() + bytes(1024))
 
 
 def read_members(archive: bytes) -> dict[str, bytes]:

@@ -34,6 +34,10 @@ SESSIONS = "sessions"
 PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # a session id or a file name (no dot first: never . or ..)
 LAYOUT = re.compile(rf"^(?:{re.escape(REDIS)}|{SESSIONS}/{PART}/{PART})$")
 GZIP_MAGIC = b"\x1f\x8b"
+# Reading holds an archive's members in memory: a bound on what its headers may claim (a fleet of 500
+# sessions is a few hundred MB), so a crafted archive (a gzip bomb) is refused before it is unpacked.
+MAX_UNPACKED_BYTES = 2 * 2**30
+MAX_MEMBERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,16 @@ def read_archive(path: Path) -> Archive:
 
 def _members(path: Path) -> dict[str, bytes]:
     members: dict[str, bytes] = {}
+    unpacked = 0
     with tarfile.open(path, mode="r:gz") as tar:
         for member in tar:
             _check_member(path.name, member, members)
+            unpacked += member.size
+            if unpacked > MAX_UNPACKED_BYTES or len(members) >= MAX_MEMBERS:
+                raise BackupUnsafe(
+                    f"{path.name} unpacks to more than {MAX_UNPACKED_BYTES // 2**30} GiB or "
+                    f"{MAX_MEMBERS} files: not a backup waorch wrote"
+                )
             extracted = tar.extractfile(member)
             members[member.name] = extracted.read() if extracted else b""
     return members
