@@ -24,7 +24,7 @@ from test_sending import FAST, connected_session, delivered
 
 from waorch.clock import ScaledClock
 from waorch.config import Settings
-from waorch.core.backup_archive import MAX_UNPACKED_BYTES
+from waorch.core.backup_archive import MAX_MANIFEST_BYTES, MAX_UNPACKED_BYTES
 from waorch.core.sessions import Status
 from waorch.errors import (
     BackupCorrupt,
@@ -140,6 +140,9 @@ async def test_bad_archives_are_refused_and_change_nothing(start_service, redis:
     good = running.settings.backups_dir / (await running.core.backups.take()).name
     for name, refusal in bad_archives(good.read_bytes()).items():
         (running.settings.backups_dir / name).write_bytes(refusal[0])
+    listed = {info.name: info for info in await running.core.backups.archives()}
+    huge = running.settings.backups_dir / "hugemanifest.tar.gz"
+    assert (listed[huge.name].sessions, listed[huge.name].created) == (None, huge.stat().st_mtime)  # not read
     state = await everything(redis, running.settings)
     for name, (_, kind) in bad_archives(good.read_bytes()).items():
         with pytest.raises(kind) as refused:
@@ -162,6 +165,7 @@ def bad_archives(good: bytes) -> dict[str, tuple[bytes, type[InvalidBackup]]]:
     manifest = json.loads(members["manifest.json"])
     newer = {**members, "manifest.json": json.dumps({**manifest, "formatVersion": 99}).encode()}
     tampered = {**members, "redis.json": members["redis.json"] + b" "}
+    padded = {**members, "manifest.json": members["manifest.json"] + b" " * MAX_MANIFEST_BYTES}  # sound but huge
     middle = len(good) // 2
     flipped = good[:middle] + bytes([good[middle] ^ 0xFF]) + good[middle + 1 :]
     return {
@@ -178,6 +182,7 @@ def bad_archives(good: bytes) -> dict[str, tuple[bytes, type[InvalidBackup]]]:
         "symlink.tar.gz": (tar_of(members, special=tarfile.SYMTYPE), BackupUnsafe),
         "device.tar.gz": (tar_of(members, special=tarfile.CHRTYPE), BackupUnsafe),
         "bomb.tar.gz": (claiming(MAX_UNPACKED_BYTES + 1), BackupUnsafe),
+        "hugemanifest.tar.gz": (tar_of(padded), BackupUnsafe),
     }
 
 
@@ -227,5 +232,7 @@ async def test_rotation_keeps_the_newest_and_every_file_is_private(start_service
     listed = await running.core.backups.archives()
     assert [info.name for info in listed] == [info.name for info in reversed(taken[-2:])]
     assert listed[0].sessions == 0 and listed[0].size == (directory / listed[0].name).stat().st_size
+    newer = await running.core.backups.take()  # the listing follows the directory: the newest in, the oldest out
+    assert [info.name for info in await running.core.backups.archives()] == [newer.name, taken[-1].name]
     with gzip.open(directory / listed[0].name) as archive:
         assert archive.read(100)  # a gzipped tar

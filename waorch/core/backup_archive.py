@@ -38,6 +38,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 # sessions is a few hundred MB), so a crafted archive (a gzip bomb) is refused before it is unpacked.
 MAX_UNPACKED_BYTES = 2 * 2**30
 MAX_MEMBERS = 100_000
+# The manifest is read on its own to list archives (and for each /metrics scrape): it names every member
+# with a checksum, about 100 bytes each, so 16 MiB is room for MAX_MEMBERS and nothing like a bomb.
+MAX_MANIFEST_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,20 @@ def read_archive(path: Path) -> Archive:
     return Archive(manifest, members)
 
 
+def peek_manifest(path: Path) -> dict[str, Any]:
+    """The manifest (the first member) of the archive at ``path`` without reading the rest, under the same
+    member checks as :func:`read_archive`; ``{}`` if there is none or it is not sound."""
+    with contextlib.suppress(Exception), tarfile.open(path, mode="r|gz") as tar:
+        first = tar.next()
+        if first is None or first.name != MANIFEST:
+            return {}
+        _check_member(path.name, first, {})
+        extracted = tar.extractfile(first)
+        manifest = json.loads(extracted.read()) if extracted else {}
+        return manifest if isinstance(manifest, dict) else {}
+    return {}
+
+
 def _members(path: Path) -> dict[str, bytes]:
     members: dict[str, bytes] = {}
     unpacked = 0
@@ -128,6 +145,8 @@ def _check_member(archive: str, member: tarfile.TarInfo, seen: dict[str, bytes])
         raise BackupCorrupt(f"{archive}: member {name[:120]!r} appears twice")
     if name != MANIFEST and not LAYOUT.match(name):
         raise BackupForeign(f"{archive} is not a waorch backup (member {name[:120]!r})")
+    if name == MANIFEST and member.size > MAX_MANIFEST_BYTES:
+        raise BackupUnsafe(f"{archive}: its manifest claims {member.size} bytes: not a backup waorch wrote")
 
 
 def _manifest(archive: str, raw: bytes | None) -> dict[str, Any]:

@@ -15,7 +15,6 @@ resumes it once that is known (in-flight ones are settled from the journal whate
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -33,7 +32,7 @@ from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.core import keys
 from waorch.core.activity import INFO, ActivityLog
-from waorch.core.backup_archive import MANIFEST, REDIS, Archive, manifest_of, read_archive, write_archive
+from waorch.core.backup_archive import REDIS, Archive, manifest_of, peek_manifest, read_archive, write_archive
 from waorch.core.backup_files import place_session_files, read_session_files
 from waorch.core.backup_redis import StoredKey, fleet_keys, parse_keys, snapshot, write_keys
 from waorch.core.lifecycle import Lifecycle
@@ -92,6 +91,7 @@ class Backups:
         self.activity = activity
         self.fleet = fleet
         self._lock = asyncio.Lock()
+        self._seen: dict[Path, tuple[tuple[int, int], BackupInfo]] = {}  # each archive's (mtime, size) and info
 
     @property
     def directory(self) -> Path:
@@ -147,12 +147,21 @@ class Backups:
         return await asyncio.to_thread(self._list)
 
     def _list(self) -> list[BackupInfo]:
+        """Open only archives not seen before (each /metrics scrape asks for the backup age)."""
         paths = (
             [path for path in self.directory.glob("*.tar.gz") if NAME.match(path.name)]
             if self.directory.is_dir()
             else []
         )
-        return sorted((_info(path) for path in paths), key=lambda info: (info.created, info.name), reverse=True)
+        self._seen = {path: self._known(path) for path in paths}
+        infos = [info for _, info in self._seen.values()]
+        return sorted(infos, key=lambda info: (info.created, info.name), reverse=True)
+
+    def _known(self, path: Path) -> tuple[tuple[int, int], BackupInfo]:
+        stat = path.stat()
+        state = (stat.st_mtime_ns, stat.st_size)
+        seen = self._seen.get(path)
+        return seen if seen is not None and seen[0] == state else (state, _info(path))
 
     async def restore(self, name: str, *, replace: bool = False) -> RestoreResult:
         """Restore the archive ``name`` of the backups dir: checked whole first (nothing changes if it is not a
@@ -227,7 +236,7 @@ def _own_name(at_ms: int) -> str:
 
 def _info(path: Path) -> BackupInfo:
     stat = path.stat()
-    manifest = _peek_manifest(path)
+    manifest = peek_manifest(path)
     counts = manifest.get("counts")
     counts = counts if isinstance(counts, dict) else {}
     created = manifest.get("createdAt")
@@ -243,16 +252,6 @@ def _info(path: Path) -> BackupInfo:
 def _count(counts: dict[str, Any], name: str) -> int | None:
     value = counts.get(name)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _peek_manifest(path: Path) -> dict[str, Any]:
-    """The manifest (the first member) without reading the rest; ``{}`` if there is none."""
-    with contextlib.suppress(Exception), tarfile.open(path, mode="r|gz") as tar:
-        first = tar.next()
-        extracted = tar.extractfile(first) if first and first.name == MANIFEST and first.isreg() else None
-        manifest = json.loads(extracted.read()) if extracted else {}
-        return manifest if isinstance(manifest, dict) else {}
-    return {}
 
 
 def _redis_keys(archive: Archive) -> list[StoredKey]:
