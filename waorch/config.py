@@ -26,9 +26,29 @@ from waorch.redis_url import redact_url
 T = TypeVar("T")
 
 ENGINES = ("neonize", "sim")
-RUNNERS = ("process",)
+RUNNERS = ("process", "docker")
 PROXY_VAR = re.compile(r"^PROXY_URL_(\d+)$")
 MIN_SECRET_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    """How the docker runner starts a session's worker container (``RUNNER=docker``)."""
+
+    image: str = "waorch-worker:latest"
+    network: str = "host"  # a network name (the compose network), or host networking
+    deployment: str = "waorch"  # the label that tells this deployment's containers from any other's
+    memory_mb: int = 512
+    pids_limit: int = 512
+    sessions_volume: str | None = None  # a named volume holding SESSIONS_DIR, mounted at the same path
+    sessions_host_dir: Path | None = None  # else SESSIONS_DIR's path on the Docker host (bind mounts)
+    remove_orphans: bool = False  # remove containers of this deployment no session knows (else report them)
+    docker_host: str | None = None  # DOCKER_HOST; unset: the local socket
+
+    @property
+    def prefix(self) -> str:
+        """What container names start with: ``wa_session_<id>`` for the default deployment."""
+        return "wa_session_" if self.deployment == "waorch" else f"{self.deployment}_wa_session_"
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,7 @@ class Settings:
     worker_engine: str = "neonize"
     sim_url: str | None = None
     runner: str = "process"
+    containers: ContainerSettings = field(default_factory=ContainerSettings)
     device_name: str = "waorch"
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     default_region: str | None = None
@@ -285,6 +306,35 @@ def _time_of_day(env: Mapping[str, str], name: str, default: str) -> int:
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(name, f"must be true or false, got {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
+def _containers(env: Mapping[str, str]) -> ContainerSettings:
+    deployment = env.get("DEPLOYMENT", "").strip() or "waorch"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,31}", deployment):
+        raise ConfigError(
+            "DEPLOYMENT", f"must be 1 to 32 of a-z 0-9 _ . - (a label and a name prefix), got {deployment!r}"
+        )
+    host_dir = env.get("SESSIONS_HOST_DIR", "").strip()
+    if host_dir and not host_dir.startswith("/"):
+        raise ConfigError("SESSIONS_HOST_DIR", f"must be an absolute path on the Docker host, got {host_dir!r}")
+    return ContainerSettings(
+        image=env.get("WORKER_IMAGE", "").strip() or "waorch-worker:latest",
+        network=env.get("DOCKER_NETWORK", "").strip() or "host",
+        deployment=deployment,
+        memory_mb=_integer(env, "WORKER_MEMORY_MB", 512, 64, 65536),
+        pids_limit=_integer(env, "WORKER_PIDS_LIMIT", 512, 32, 65536),
+        sessions_volume=env.get("SESSIONS_VOLUME", "").strip() or None,
+        sessions_host_dir=Path(host_dir) if host_dir else None,
+        remove_orphans=_flag(env, "REMOVE_ORPHANS"),
+        docker_host=env.get("DOCKER_HOST", "").strip() or None,
+    )
+
+
 def _optional(env: Mapping[str, str], name: str, check: Callable[[str], bool], problem: str) -> str | None:
     value = env.get(name, "").strip()
     if value and not check(value):
@@ -332,6 +382,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         worker_engine=engine,
         sim_url=sim_url,
         runner=_choice(env, "RUNNER", "process", RUNNERS),
+        containers=_containers(env),
         device_name=env.get("DEVICE_NAME", "").strip() or "waorch",
         timezone=_timezone(env),
         default_region=_region(env),

@@ -36,6 +36,7 @@ from waorch.core.pruning import Pruner
 from waorch.core.reader import CoreReader
 from waorch.core.redis_server import Durability, is_outage, probe_durability, problem_of
 from waorch.core.runners.base import Runner
+from waorch.core.runners.docker import DockerRunner
 from waorch.core.runners.process import ProcessRunner
 from waorch.core.sessions import Session, Status
 from waorch.core.start_queue import StartQueue
@@ -63,7 +64,10 @@ FULL_CHECK_MS = 1000  # how often a core whose Redis is full looks whether it ha
 # After a disconnect, when to look whether the worker has exited (a failed login ends it): its
 # restart is then queued at once, with its backoff, instead of at the watchdog's next pass.
 EXIT_CHECKS_S = (2.0, 10.0)
-RUNNERS: dict[str, Callable[[Settings], Runner]] = {"process": lambda settings: ProcessRunner()}
+RUNNERS: dict[str, Callable[[Settings], Runner]] = {
+    "process": lambda settings: ProcessRunner(),
+    "docker": DockerRunner,
+}
 
 
 class Core:
@@ -158,6 +162,7 @@ class Core:
         for proxy in self.settings.proxies:
             await self.pool.add(proxy, "env", exist_ok=True)
         self.watchdog.quiet_since = self.clock.now()  # workers could not ping a core that was not there
+        await self._reconcile()
         await self.watchdog.check_once()
         self._run_loop(self.starts.run_forever(self._halt))
         self._run_loop(self.dispatcher.run())
@@ -171,6 +176,19 @@ class Core:
         self._run_loop(self._every(self.settings.monitor_interval_ms, self.failover.recheck))
         self._run_loop(self._every(FULL_CHECK_MS, self.activity.check_full))
         self.state = "active"
+
+    async def _reconcile(self) -> None:
+        """Report this deployment's workers no session holds, or remove them (``REMOVE_ORPHANS``); the
+        watchdog then adopts the running workers the sessions hold and restarts the others."""
+        known = [session.worker for session in await self.store.list() if session.worker]
+        for stray in await self.runner.strays(known):
+            of = f" (labelled {stray.session_id})" if stray.session_id else ""
+            if self.settings.containers.remove_orphans:
+                await self.runner.stop(stray.ref, 5.0)
+                text = f"removed {stray.name}{of}: no session holds it"
+            else:
+                text = f"{stray.name}{of} is this deployment's but no session holds it; REMOVE_ORPHANS=true removes it"
+            await self.activity.add(WARNING, "orphan", text)
 
     async def _check_durability(self) -> None:
         """Read what a 202 guarantees on this server; say it when it is new (first start, or another server)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +18,16 @@ class WorkerSpec:
     log_path: Path
 
 
+@dataclass(frozen=True)
+class Stray:
+    """A worker of this deployment that no session holds (an orphan): left by a deleted session's lost
+    stop, or by a crash between starting a worker and recording it."""
+
+    ref: str
+    name: str
+    session_id: str
+
+
 class Runner(Protocol):
     """Starts and supervises workers. A worker is named by an opaque ``ref`` the runner returns."""
 
@@ -30,6 +41,10 @@ class Runner(Protocol):
 
     async def is_alive(self, ref: str) -> bool:
         """Whether the worker named by ``ref`` still runs (used to re-adopt after a restart)."""
+        ...
+
+    async def strays(self, known: Collection[str]) -> list[Stray]:
+        """This deployment's workers whose ref is not in ``known`` (the refs the sessions hold)."""
         ...
 
     async def close(self) -> None:

@@ -15,10 +15,11 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Collection
 
 import psutil
 
-from waorch.core.runners.base import WorkerSpec
+from waorch.core.runners.base import Stray, WorkerSpec
 from waorch.errors import RunnerError
 from waorch.private_files import private_dir, private_file
 
@@ -103,6 +104,11 @@ class ProcessRunner:
     async def is_alive(self, ref: str) -> bool:
         """See ``Runner.is_alive``."""
         return _process(ref) is not None
+
+    async def strays(self, known: Collection[str]) -> list[Stray]:
+        """See ``Runner.strays``: none are looked for: a worker process is known only by the ref its session
+        holds, and a process of a lost ref cannot be told from another program's."""
+        return []
 
     async def close(self) -> None:
         """Nothing to release: workers run detached and are found again by their refs."""

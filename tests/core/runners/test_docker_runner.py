@@ -1,0 +1,169 @@
+"""The docker runner against a real Docker engine (``scripts/docker_images.sh`` starts dockerd and builds the
+worker image from this tree; ``pytest -m docker`` runs these alone). Every container uses host networking:
+the workers reach the core and the simulator on loopback.
+
+Provision → container running (named, labelled, limited, no restart policy) → QR → scan → connected; an
+orchestrator restart adopts the container; a killed container is noticed and replaced, the session connected
+again without a QR; delete removes the container and keeps its output in the worker's log; strays are
+reported or removed; no Docker engine is one clear line at start."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+from docker.errors import DockerException, NotFound
+from support import API_KEY, RunningService, eventually, free_port, scan, wait_status
+
+from waorch.config import Settings
+from waorch.core.runners.docker import DEPLOYMENT_LABEL, SESSION_LABEL
+from waorch.service import running_service
+
+pytestmark = pytest.mark.docker
+IMAGE = os.environ.get("WAORCH_TEST_WORKER_IMAGE", "waorch-worker:test")
+PHONE = "972501111111"
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    """The local Docker engine with the worker image built from this tree, or a skip naming what is missing."""
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except DockerException as error:
+        pytest.skip(f"no Docker engine ({error}): scripts/docker_images.sh starts one (see build/docker/)")
+    try:
+        client.images.get(IMAGE)
+    except DockerException:
+        pytest.skip(f"no worker image {IMAGE}: scripts/docker_images.sh builds it (see build/docker/build.log)")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def deployment(engine: docker.DockerClient) -> Iterator[str]:
+    """A deployment label of this test's own; its containers are removed afterwards, whatever happened."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    for container in engine.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={name}"}):
+        with contextlib.suppress(DockerException):
+            container.remove(force=True)
+
+
+def settings_for(make_settings, sim_url: str, deployment: str, **overrides: str) -> Settings:
+    return make_settings(RUNNER="docker", WORKER_IMAGE=IMAGE, DEPLOYMENT=deployment, SIM_URL=sim_url, **overrides)
+
+
+@contextlib.asynccontextmanager
+async def orchestrator(settings: Settings, *, stop_workers: bool) -> AsyncIterator[RunningService]:
+    async with (
+        running_service(settings, stop_workers=stop_workers) as service,
+        httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}, trust_env=False) as api,
+    ):
+        yield RunningService(service, api, settings)
+
+
+def containers(engine: docker.DockerClient, deployment: str) -> list:
+    return engine.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={deployment}"})
+
+
+async def test_a_session_runs_in_its_container_is_adopted_after_a_restart_and_removed_on_delete(
+    engine, deployment, make_settings, sim
+) -> None:
+    settings = settings_for(make_settings, sim.url, deployment)
+    async with orchestrator(settings, stop_workers=False) as running:
+        sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
+        ready = await wait_status(running.api, sid, "qr_ready", timeout=30)
+        [container] = containers(engine, deployment)
+        assert container.name == f"{deployment}_wa_session_{sid}" and container.status == "running"
+        assert container.labels[SESSION_LABEL] == sid
+        host = container.attrs["HostConfig"]
+        assert host["NetworkMode"] == "host" and host["RestartPolicy"]["Name"] in ("no", "")
+        assert host["Memory"] == 512 * 2**20 and host["PidsLimit"] == 512
+        assert container.attrs["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
+        assert [m["Destination"] for m in container.attrs["Mounts"]] == [str(settings.sessions_dir / sid)]
+        environment = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+        assert environment["SESSION_ID"] == sid and "WEBHOOK_SECRET" not in environment
+        assert settings.webhook_secret not in " ".join(container.attrs["Config"]["Env"])  # only derived keys
+        await scan(sim.url, ready["qr"], PHONE)
+        await wait_status(running.api, sid, "connected", timeout=30)
+    async with orchestrator(settings, stop_workers=True) as running:  # the orchestrator restarts
+        await wait_status(running.api, sid, "connected", timeout=30)
+        [adopted] = containers(engine, deployment)
+        assert adopted.id == container.id  # adopted, not replaced
+        assert (await running.api.delete(f"/api/sessions/{sid}")).status_code in (200, 202, 204)
+        await eventually(lambda: _none_left(engine, deployment), timeout=30)
+        log = (settings.data_dir / "logs" / f"{sid}.log").read_text()
+        assert f"container {container.name}" in log and sid in log  # its output kept in the worker's log
+
+
+async def _none_left(engine: docker.DockerClient, deployment: str) -> bool:
+    return not containers(engine, deployment)
+
+
+async def test_a_killed_container_is_noticed_and_replaced_without_a_qr(engine, deployment, make_settings, sim) -> None:
+    settings = settings_for(make_settings, sim.url, deployment)
+    async with orchestrator(settings, stop_workers=True) as running:
+        sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
+        ready = await wait_status(running.api, sid, "qr_ready", timeout=30)
+        await scan(sim.url, ready["qr"], PHONE)
+        await wait_status(running.api, sid, "connected", timeout=30)
+        [first] = containers(engine, deployment)
+        first.kill()
+
+        async def replaced() -> bool:
+            now = containers(engine, deployment)
+            return len(now) == 1 and now[0].id != first.id and now[0].status == "running"
+
+        await eventually(replaced, timeout=30)
+        await wait_status(running.api, sid, "connected", timeout=30)  # its login kept: no QR
+        activity = await running.core.activity.latest(100)
+        assert any("worker exited" in entry.text and entry.session == sid for entry in activity)
+
+
+@pytest.mark.parametrize("remove", [False, True])
+async def test_strays_are_reported_or_removed(engine, deployment, make_settings, sim, remove: bool) -> None:
+    stray = engine.containers.run(
+        IMAGE,
+        entrypoint=["sleep", "600"],
+        name=f"{deployment}_wa_session_worker_99",
+        labels={DEPLOYMENT_LABEL: deployment, SESSION_LABEL: "worker_99"},
+        network_mode="host",
+        detach=True,
+    )
+    settings = settings_for(make_settings, sim.url, deployment, REMOVE_ORPHANS=str(remove).lower())
+    async with orchestrator(settings, stop_workers=True) as running:
+        activity = await running.core.activity.latest(100)
+        said = [entry.text for entry in activity if stray.name in entry.text]
+        assert said, activity
+        if remove:
+            assert said[0].startswith("removed")
+            with pytest.raises(NotFound):
+                engine.containers.get(stray.id)
+        else:
+            assert "REMOVE_ORPHANS=true" in said[0]
+            assert engine.containers.get(stray.id).status == "running"
+
+
+def test_no_docker_engine_is_one_clear_line_at_start(tmp_path: Path) -> None:
+    environment = {
+        **os.environ,
+        "RUNNER": "docker",
+        "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
+        "DATA_DIR": str(tmp_path / "data"),
+        "ORCH_PORT": str(free_port()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "waorch", "serve"], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "Docker does not answer at unix://" in done.stderr and "start dockerd" in done.stderr
+    assert "Traceback" not in done.stderr

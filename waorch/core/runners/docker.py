@@ -1,0 +1,183 @@
+"""Docker runner (``RUNNER=docker``): each session's worker in a container of its own, through the Docker
+Engine API (the ``docker`` package; its blocking calls run in threads).
+
+A container is named ``wa_session_<id>`` (``<deployment>_wa_session_<id>`` outside the default deployment),
+labelled with its deployment and session, and started with the worker's environment, its login data
+mounted (its own directory bound from the Docker host, or the sessions volume at the same path), memory and
+pids limits, the orchestrator's uid (the login data stays the orchestrator's) and no restart policy: the
+watchdog decides what restarts. Its ref is the container id, so after an orchestrator restart a running
+container is adopted; whatever holds a session's container name is removed before a new one starts, so a
+session never runs twice. When a container is removed its output is appended to the worker's log file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import re
+import time
+from collections.abc import Collection
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, NotFound
+from docker.models.containers import Container
+from docker.types import LogConfig, Mount
+
+from waorch.config import Settings
+from waorch.core.lifecycle import worker_log_path
+from waorch.core.runners.base import Stray, WorkerSpec
+from waorch.errors import RunnerError
+from waorch.private_files import private_dir, private_file
+
+DEPLOYMENT_LABEL = "waorch.deployment"
+SESSION_LABEL = "waorch.session"
+KEPT_OUTPUT_LINES = 10_000  # of a removed container's output, appended to the worker's log file
+API_TIMEOUT_S = 60
+SESSION_ID = re.compile(r"worker_\d+")
+
+
+def connect(docker_host: str | None) -> docker.DockerClient:
+    """A client of the Docker engine at ``docker_host`` (unset: ``DOCKER_HOST`` or the local socket), checked
+    with a ping: ``RunnerError`` saying where it looked and what to do if the engine does not answer."""
+    where = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.DockerClient(base_url=where, timeout=API_TIMEOUT_S)
+        client.ping()
+    except DockerException as error:
+        raise RunnerError(
+            f"Docker does not answer at {where} ({_said(error)}): start dockerd, or set DOCKER_HOST "
+            "(RUNNER=docker starts each worker in a container)"
+        ) from None
+    return client
+
+
+def _said(error: Exception) -> str:
+    """A Docker error in one line (``APIError`` carries the engine's own explanation)."""
+    text = str(getattr(error, "explanation", "") or error)
+    return " ".join(text.split())[:300]
+
+
+class DockerRunner:
+    """Runs the worker image per session (see the module's docstring)."""
+
+    def __init__(self, settings: Settings, client: docker.DockerClient | None = None) -> None:
+        self.settings = settings
+        self.config = settings.containers
+        self.client = client or connect(self.config.docker_host)
+
+    def name_of(self, session_id: str) -> str:
+        """The container name of ``session_id``'s worker."""
+        return self.config.prefix + session_id
+
+    async def start(self, spec: WorkerSpec) -> str:
+        """See ``Runner.start``."""
+        return await asyncio.to_thread(self._start, spec)
+
+    def _start(self, spec: WorkerSpec) -> str:
+        name = self.name_of(spec.session_id)
+        try:
+            self._remove(name, 5.0)  # a container of this session the orchestrator lost track of
+            private_dir(spec.auth_dir)  # a missing bind source would be created by the engine, as root
+            container = self.client.containers.create(self.config.image, name=name, **self._options(spec, name))
+            container.start()
+        except DockerException as error:
+            raise RunnerError(f"cannot start container {name}: {_said(error)}", session_id=spec.session_id) from None
+        return str(container.id)
+
+    def _options(self, spec: WorkerSpec, name: str) -> dict[str, Any]:
+        config = self.config
+        environment = {key: value for key, value in spec.environment.items() if key != "PATH"}
+        if config.network == "host":
+            network: dict[str, Any] = {"network_mode": "host"}
+        else:  # other workers' containers and the orchestrator reach its command port by its name
+            network = {"network": config.network}
+            environment |= {"COMMAND_HOST": "0.0.0.0", "ADVERTISE_HOST": name}  # noqa: S104
+        return {
+            **network,
+            "environment": environment,
+            "labels": {DEPLOYMENT_LABEL: config.deployment, SESSION_LABEL: spec.session_id},
+            "mounts": [self._mount(spec)],
+            "mem_limit": f"{config.memory_mb}m",
+            "pids_limit": config.pids_limit,
+            "restart_policy": {"Name": "no"},
+            "user": f"{os.getuid()}:{os.getgid()}",
+            "init": True,
+            "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+        }
+
+    def _mount(self, spec: WorkerSpec) -> Mount:
+        """The login data at ``AUTH_DIR``: the sessions volume at SESSIONS_DIR's path, or the session's own
+        directory bound from the Docker host (SESSIONS_HOST_DIR: where SESSIONS_DIR is there)."""
+        if self.config.sessions_volume:
+            return Mount(str(self.settings.sessions_dir), self.config.sessions_volume, type="volume")
+        host_dir = self.config.sessions_host_dir or self.settings.sessions_dir
+        return Mount(str(spec.auth_dir), str(host_dir / spec.session_id), type="bind")
+
+    async def stop(self, ref: str, timeout: float = 10.0) -> None:
+        """See ``Runner.stop``: SIGTERM, SIGKILL after ``timeout``; the container is removed, its output kept."""
+        await asyncio.to_thread(self._remove, ref, timeout)
+
+    def _remove(self, ref: str, timeout: float) -> None:
+        """Stop and remove the container ``ref`` (an id or a name) if there is one; whoever removes it (two
+        stops may race) appends its output to the worker's log."""
+        try:
+            container = self.client.containers.get(ref)
+            if container.status in ("running", "restarting", "paused"):
+                container.stop(timeout=math.ceil(timeout))
+            output = container.logs(stdout=True, stderr=True, tail=KEPT_OUTPUT_LINES)
+            container.remove(force=True)
+        except NotFound:
+            return
+        except APIError as error:
+            if error.status_code == 409:  # "removal already in progress": the other stop keeps the output
+                return
+            raise
+        self._keep_output(container, output)
+
+    def _keep_output(self, container: Container, output: bytes) -> None:
+        session_id = container.labels.get(SESSION_LABEL, "")
+        if container.labels.get(DEPLOYMENT_LABEL) != self.config.deployment or not SESSION_ID.fullmatch(session_id):
+            return
+        path = worker_log_path(self.settings, session_id)
+        private_dir(path.parent)
+        private_file(path)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        with open(path, "ab") as log:
+            log.write(f"--- container {container.name} ({container.short_id}), removed {stamp} UTC ---\n".encode())
+            log.write(output)
+
+    async def is_alive(self, ref: str) -> bool:
+        """See ``Runner.is_alive``: the container runs (``RunnerError`` if Docker does not answer: a
+        container Docker cannot be asked about is not taken for dead)."""
+        return await asyncio.to_thread(self._is_alive, ref)
+
+    def _is_alive(self, ref: str) -> bool:
+        try:
+            container = self.client.containers.get(ref)
+        except NotFound:
+            return False
+        except DockerException as error:
+            raise RunnerError(f"cannot ask Docker about container {ref[:12]}: {_said(error)}") from None
+        labels = container.labels
+        return container.status == "running" and labels.get(DEPLOYMENT_LABEL) == self.config.deployment
+
+    async def strays(self, known: Collection[str]) -> list[Stray]:
+        """See ``Runner.strays``: this deployment's containers (running or not) whose id no session holds."""
+        return await asyncio.to_thread(self._strays, set(known))
+
+    def _strays(self, known: set[str]) -> list[Stray]:
+        label = f"{DEPLOYMENT_LABEL}={self.config.deployment}"
+        found = self.client.containers.list(all=True, filters={"label": label})
+        return [
+            Stray(str(container.id), str(container.name), container.labels.get(SESSION_LABEL, ""))
+            for container in found
+            if container.id not in known
+        ]
+
+    async def close(self) -> None:
+        """Close the API connection (containers keep running)."""
+        with contextlib.suppress(DockerException):
+            await asyncio.to_thread(self.client.close)
