@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A Docker engine and waorch's images for the container tests, without an image registry
 # (../shared/FACTS.md: none is reachable here). Installs Debian's docker.io and debootstrap when
-# missing, starts dockerd when none answers, builds the base image waorch-base:bookworm with
+# missing, starts dockerd when none answers (and makes it a single-node swarm), builds the base image waorch-base:bookworm with
 # debootstrap (once: about 45 s), then the worker image waorch-worker:test from a wheelhouse of this
 # tree (offline: no package index inside the build).
 # Prints what it did; on failure says why and exits 1 (the container tests then skip, naming this).
@@ -26,6 +26,12 @@ if ! docker info >/dev/null 2>&1; then
   setsid nohup dockerd >build/docker/dockerd.log 2>&1 </dev/null &
   for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.3; done
   docker info >/dev/null 2>&1 || { say "dockerd did not start: see build/docker/dockerd.log"; exit 1; }
+fi
+
+# the swarm runner's tests: a single-node swarm, advertised on loopback only
+if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" = inactive ]; then
+  say "making the engine a single-node swarm (docker swarm init --advertise-addr 127.0.0.1)"
+  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
 fi
 
 if ! docker image inspect "$BASE" >/dev/null 2>&1; then

@@ -26,7 +26,7 @@ from waorch.redis_url import redact_url
 T = TypeVar("T")
 
 ENGINES = ("neonize", "sim")
-RUNNERS = ("process", "docker")
+RUNNERS = ("process", "docker", "swarm")
 PROXY_VAR = re.compile(r"^PROXY_URL_(\d+)$")
 MIN_SECRET_LENGTH = 16
 

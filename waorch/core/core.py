@@ -38,6 +38,7 @@ from waorch.core.redis_server import Durability, is_outage, probe_durability, pr
 from waorch.core.runners.base import Runner
 from waorch.core.runners.docker import DockerRunner
 from waorch.core.runners.process import ProcessRunner
+from waorch.core.runners.swarm import SwarmRunner
 from waorch.core.sessions import Session, Status
 from waorch.core.start_queue import StartQueue
 from waorch.core.summary import DailySummary
@@ -67,6 +68,7 @@ EXIT_CHECKS_S = (2.0, 10.0)
 RUNNERS: dict[str, Callable[[Settings], Runner]] = {
     "process": lambda settings: ProcessRunner(),
     "docker": DockerRunner,
+    "swarm": SwarmRunner,
 }
 
 

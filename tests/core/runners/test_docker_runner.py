@@ -1,11 +1,11 @@
-"""The docker runner against a real Docker engine (``scripts/docker_images.sh`` starts dockerd and builds the
-worker image from this tree; ``pytest -m docker`` runs these alone). Every container uses host networking:
-the workers reach the core and the simulator on loopback.
+"""The docker and swarm runners against a real Docker engine (``scripts/docker_images.sh`` starts dockerd,
+makes it a single-node swarm and builds the worker image from this tree; ``pytest -m docker`` runs these
+alone). Every container uses host networking: the workers reach the core and the simulator on loopback.
 
-Provision → container running (named, labelled, limited, no restart policy) → QR → scan → connected; an
-orchestrator restart adopts the container; a killed container is noticed and replaced, the session connected
-again without a QR; delete removes the container and keeps its output in the worker's log; strays are
-reported or removed; no Docker engine is one clear line at start."""
+With each runner: provision → worker container running (named, labelled, limited, no restart policy) → QR →
+scan → connected; an orchestrator restart adopts it; a killed container is noticed and replaced, the session
+connected again without a QR; delete removes it and keeps its output in the worker's log; strays are
+reported or removed. No Docker engine (or no swarm manager) is one clear line at start."""
 
 from __future__ import annotations
 
@@ -48,18 +48,31 @@ def engine() -> Iterator[docker.DockerClient]:
     client.close()
 
 
+@pytest.fixture(params=["docker", "swarm"])
+def runner(request, engine: docker.DockerClient) -> str:
+    """The runner under test; swarm needs the engine to be a swarm manager."""
+    if request.param == "swarm" and not engine.info().get("Swarm", {}).get("ControlAvailable"):
+        pytest.skip("the Docker engine is no swarm manager: scripts/docker_images.sh runs docker swarm init")
+    return str(request.param)
+
+
 @pytest.fixture
 def deployment(engine: docker.DockerClient) -> Iterator[str]:
-    """A deployment label of this test's own; its containers are removed afterwards, whatever happened."""
+    """A deployment label of this test's own; its services and containers are removed afterwards."""
     name = f"t{uuid.uuid4().hex[:10]}"
     yield name
-    for container in engine.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={name}"}):
+    label = {"label": f"{DEPLOYMENT_LABEL}={name}"}
+    swarm = engine.info().get("Swarm", {}).get("ControlAvailable")
+    for thing in [
+        *(engine.services.list(filters=label) if swarm else []),
+        *engine.containers.list(all=True, filters=label),
+    ]:
         with contextlib.suppress(DockerException):
-            container.remove(force=True)
+            thing.remove(**({"force": True} if hasattr(thing, "kill") else {}))
 
 
-def settings_for(make_settings, sim_url: str, deployment: str, **overrides: str) -> Settings:
-    return make_settings(RUNNER="docker", WORKER_IMAGE=IMAGE, DEPLOYMENT=deployment, SIM_URL=sim_url, **overrides)
+def settings_for(make_settings, sim_url: str, runner: str, deployment: str, **overrides: str) -> Settings:
+    return make_settings(RUNNER=runner, WORKER_IMAGE=IMAGE, DEPLOYMENT=deployment, SIM_URL=sim_url, **overrides)
 
 
 @contextlib.asynccontextmanager
@@ -76,15 +89,23 @@ def containers(engine: docker.DockerClient, deployment: str) -> list:
 
 
 async def test_a_session_runs_in_its_container_is_adopted_after_a_restart_and_removed_on_delete(
-    engine, deployment, make_settings, sim
+    engine, runner, deployment, make_settings, sim
 ) -> None:
-    settings = settings_for(make_settings, sim.url, deployment)
+    settings = settings_for(make_settings, sim.url, runner, deployment)
     async with orchestrator(settings, stop_workers=False) as running:
         sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
         ready = await wait_status(running.api, sid, "qr_ready", timeout=30)
         [container] = containers(engine, deployment)
-        assert container.name == f"{deployment}_wa_session_{sid}" and container.status == "running"
-        assert container.labels[SESSION_LABEL] == sid
+        name = f"{deployment}_wa_session_{sid}"
+        if runner == "swarm":
+            [service] = engine.services.list(filters={"name": name})
+            assert service.attrs["Spec"]["TaskTemplate"]["Placement"]["Constraints"] == [
+                f"node.id=={engine.info()['Swarm']['NodeID']}"
+            ]
+            assert (settings.sessions_dir / sid / "swarm-node").read_text() == engine.info()["Swarm"]["NodeID"]
+        else:
+            assert container.name == name
+        assert container.status == "running" and container.labels[SESSION_LABEL] == sid
         host = container.attrs["HostConfig"]
         assert host["NetworkMode"] == "host" and host["RestartPolicy"]["Name"] in ("no", "")
         assert host["Memory"] == 512 * 2**20 and host["PidsLimit"] == 512
@@ -102,15 +123,18 @@ async def test_a_session_runs_in_its_container_is_adopted_after_a_restart_and_re
         assert (await running.api.delete(f"/api/sessions/{sid}")).status_code in (200, 202, 204)
         await eventually(lambda: _none_left(engine, deployment), timeout=30)
         log = (settings.data_dir / "logs" / f"{sid}.log").read_text()
-        assert f"container {container.name}" in log and sid in log  # its output kept in the worker's log
+        assert f"{'service' if runner == 'swarm' else 'container'} {name}" in log  # its output kept in the log
+        assert "event CONNECTED" in log
 
 
 async def _none_left(engine: docker.DockerClient, deployment: str) -> bool:
     return not containers(engine, deployment)
 
 
-async def test_a_killed_container_is_noticed_and_replaced_without_a_qr(engine, deployment, make_settings, sim) -> None:
-    settings = settings_for(make_settings, sim.url, deployment)
+async def test_a_killed_container_is_noticed_and_replaced_without_a_qr(
+    engine, runner, deployment, make_settings, sim
+) -> None:
+    settings = settings_for(make_settings, sim.url, runner, deployment)
     async with orchestrator(settings, stop_workers=True) as running:
         sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
         ready = await wait_status(running.api, sid, "qr_ready", timeout=30)
@@ -120,8 +144,8 @@ async def test_a_killed_container_is_noticed_and_replaced_without_a_qr(engine, d
         first.kill()
 
         async def replaced() -> bool:
-            now = containers(engine, deployment)
-            return len(now) == 1 and now[0].id != first.id and now[0].status == "running"
+            now = [container for container in containers(engine, deployment) if container.status == "running"]
+            return len(now) == 1 and now[0].id != first.id
 
         await eventually(replaced, timeout=30)
         await wait_status(running.api, sid, "connected", timeout=30)  # its login kept: no QR
@@ -130,27 +154,27 @@ async def test_a_killed_container_is_noticed_and_replaced_without_a_qr(engine, d
 
 
 @pytest.mark.parametrize("remove", [False, True])
-async def test_strays_are_reported_or_removed(engine, deployment, make_settings, sim, remove: bool) -> None:
-    stray = engine.containers.run(
-        IMAGE,
-        entrypoint=["sleep", "600"],
-        name=f"{deployment}_wa_session_worker_99",
-        labels={DEPLOYMENT_LABEL: deployment, SESSION_LABEL: "worker_99"},
-        network_mode="host",
-        detach=True,
-    )
-    settings = settings_for(make_settings, sim.url, deployment, REMOVE_ORPHANS=str(remove).lower())
+async def test_strays_are_reported_or_removed(engine, runner, deployment, make_settings, sim, remove: bool) -> None:
+    name, labels = f"{deployment}_wa_session_worker_99", {DEPLOYMENT_LABEL: deployment, SESSION_LABEL: "worker_99"}
+    if runner == "swarm":
+        stray = engine.services.create(IMAGE, ["sleep", "600"], name=name, labels=labels, networks=["host"])
+    else:
+        stray = engine.containers.run(
+            IMAGE, entrypoint=["sleep", "600"], name=name, labels=labels, network_mode="host", detach=True
+        )
+    settings = settings_for(make_settings, sim.url, runner, deployment, REMOVE_ORPHANS=str(remove).lower())
     async with orchestrator(settings, stop_workers=True) as running:
         activity = await running.core.activity.latest(100)
         said = [entry.text for entry in activity if stray.name in entry.text]
         assert said, activity
+        things = engine.services if runner == "swarm" else engine.containers
         if remove:
             assert said[0].startswith("removed")
             with pytest.raises(NotFound):
-                engine.containers.get(stray.id)
+                things.get(stray.id)
         else:
             assert "REMOVE_ORPHANS=true" in said[0]
-            assert engine.containers.get(stray.id).status == "running"
+            assert things.get(stray.id)
 
 
 def test_no_docker_engine_is_one_clear_line_at_start(tmp_path: Path) -> None:

@@ -23,7 +23,6 @@ from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
-from docker.models.containers import Container
 from docker.types import LogConfig, Mount
 
 from waorch.config import Settings
@@ -36,6 +35,7 @@ DEPLOYMENT_LABEL = "waorch.deployment"
 SESSION_LABEL = "waorch.session"
 KEPT_OUTPUT_LINES = 10_000  # of a removed container's output, appended to the worker's log file
 API_TIMEOUT_S = 60
+LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
 SESSION_ID = re.compile(r"worker_\d+")
 
 
@@ -48,13 +48,13 @@ def connect(docker_host: str | None) -> docker.DockerClient:
         client.ping()
     except DockerException as error:
         raise RunnerError(
-            f"Docker does not answer at {where} ({_said(error)}): start dockerd, or set DOCKER_HOST "
+            f"Docker does not answer at {where} ({said(error)}): start dockerd, or set DOCKER_HOST "
             "(RUNNER=docker starts each worker in a container)"
         ) from None
     return client
 
 
-def _said(error: Exception) -> str:
+def said(error: Exception) -> str:
     """A Docker error in one line (``APIError`` carries the engine's own explanation)."""
     text = str(getattr(error, "explanation", "") or error)
     return " ".join(text.split())[:300]
@@ -84,31 +84,43 @@ class DockerRunner:
             container = self.client.containers.create(self.config.image, name=name, **self._options(spec, name))
             container.start()
         except DockerException as error:
-            raise RunnerError(f"cannot start container {name}: {_said(error)}", session_id=spec.session_id) from None
+            raise RunnerError(f"cannot start container {name}: {said(error)}", session_id=spec.session_id) from None
         return str(container.id)
 
     def _options(self, spec: WorkerSpec, name: str) -> dict[str, Any]:
         config = self.config
-        environment = {key: value for key, value in spec.environment.items() if key != "PATH"}
-        if config.network == "host":
-            network: dict[str, Any] = {"network_mode": "host"}
-        else:  # other workers' containers and the orchestrator reach its command port by its name
-            network = {"network": config.network}
-            environment |= {"COMMAND_HOST": "0.0.0.0", "ADVERTISE_HOST": name}  # noqa: S104
+        network: dict[str, Any] = {"network_mode": "host"} if config.network == "host" else {"network": config.network}
         return {
             **network,
-            "environment": environment,
-            "labels": {DEPLOYMENT_LABEL: config.deployment, SESSION_LABEL: spec.session_id},
-            "mounts": [self._mount(spec)],
+            "environment": self.environment(spec, name),
+            "labels": self.labels(spec.session_id),
+            "mounts": [self.mount(spec)],
             "mem_limit": f"{config.memory_mb}m",
             "pids_limit": config.pids_limit,
             "restart_policy": {"Name": "no"},
-            "user": f"{os.getuid()}:{os.getgid()}",
+            "user": self.user,
             "init": True,
-            "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+            "log_config": LogConfig(type="json-file", config=LOG_OPTIONS),
         }
 
-    def _mount(self, spec: WorkerSpec) -> Mount:
+    def environment(self, spec: WorkerSpec, name: str) -> dict[str, str]:
+        """The worker's variables (the image sets PATH); off host networking the orchestrator reaches its
+        command port by its name."""
+        environment = {key: value for key, value in spec.environment.items() if key != "PATH"}
+        if self.config.network != "host":
+            environment |= {"COMMAND_HOST": "0.0.0.0", "ADVERTISE_HOST": name}  # noqa: S104
+        return environment
+
+    def labels(self, session_id: str) -> dict[str, str]:
+        """What tells this deployment's workers, and whose each is."""
+        return {DEPLOYMENT_LABEL: self.config.deployment, SESSION_LABEL: session_id}
+
+    @property
+    def user(self) -> str:
+        """The orchestrator's uid:gid: the login data a worker writes stays the orchestrator's."""
+        return f"{os.getuid()}:{os.getgid()}"
+
+    def mount(self, spec: WorkerSpec) -> Mount:
         """The login data at ``AUTH_DIR``: the sessions volume at SESSIONS_DIR's path, or the session's own
         directory bound from the Docker host (SESSIONS_HOST_DIR: where SESSIONS_DIR is there)."""
         if self.config.sessions_volume:
@@ -135,18 +147,19 @@ class DockerRunner:
             if error.status_code == 409:  # "removal already in progress": the other stop keeps the output
                 return
             raise
-        self._keep_output(container, output)
+        self.keep_output(container.labels, f"container {container.name} ({container.short_id})", output)
 
-    def _keep_output(self, container: Container, output: bytes) -> None:
-        session_id = container.labels.get(SESSION_LABEL, "")
-        if container.labels.get(DEPLOYMENT_LABEL) != self.config.deployment or not SESSION_ID.fullmatch(session_id):
+    def keep_output(self, labels: dict[str, str], what: str, output: bytes) -> None:
+        """Append a removed worker's output to its session's log file (only a worker of this deployment's)."""
+        session_id = labels.get(SESSION_LABEL, "")
+        if labels.get(DEPLOYMENT_LABEL) != self.config.deployment or not SESSION_ID.fullmatch(session_id):
             return
         path = worker_log_path(self.settings, session_id)
         private_dir(path.parent)
         private_file(path)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
         with open(path, "ab") as log:
-            log.write(f"--- container {container.name} ({container.short_id}), removed {stamp} UTC ---\n".encode())
+            log.write(f"--- {what}, removed {stamp} UTC ---\n".encode())
             log.write(output)
 
     async def is_alive(self, ref: str) -> bool:
@@ -160,7 +173,7 @@ class DockerRunner:
         except NotFound:
             return False
         except DockerException as error:
-            raise RunnerError(f"cannot ask Docker about container {ref[:12]}: {_said(error)}") from None
+            raise RunnerError(f"cannot ask Docker about container {ref[:12]}: {said(error)}") from None
         labels = container.labels
         return container.status == "running" and labels.get(DEPLOYMENT_LABEL) == self.config.deployment
 
