@@ -65,7 +65,7 @@ def deployment(engine: docker.DockerClient) -> Iterator[str]:
     swarm = engine.info().get("Swarm", {}).get("ControlAvailable")
     for thing in [
         *(engine.services.list(filters=label) if swarm else []),
-        *engine.containers.list(all=True, filters=label),
+        *engine.containers.list(all=True, filters=label, ignore_removed=True),
     ]:
         with contextlib.suppress(DockerException):
             thing.remove(**({"force": True} if hasattr(thing, "kill") else {}))
@@ -85,7 +85,7 @@ async def orchestrator(settings: Settings, *, stop_workers: bool) -> AsyncIterat
 
 
 def containers(engine: docker.DockerClient, deployment: str) -> list:
-    return engine.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={deployment}"})
+    return engine.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={deployment}"}, ignore_removed=True)
 
 
 async def test_a_session_runs_in_its_container_is_adopted_after_a_restart_and_removed_on_delete(

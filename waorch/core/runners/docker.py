@@ -183,7 +183,7 @@ class DockerRunner:
 
     def _strays(self, known: set[str]) -> list[Stray]:
         label = f"{DEPLOYMENT_LABEL}={self.config.deployment}"
-        found = self.client.containers.list(all=True, filters={"label": label})
+        found = self.client.containers.list(all=True, filters={"label": label}, ignore_removed=True)
         return [
             Stray(str(container.id), str(container.name), container.labels.get(SESSION_LABEL, ""))
             for container in found
