@@ -10,6 +10,7 @@ from socks_recorder import RelayingSocks
 from textual.widgets import Input
 from tui_support import new_session, text_of, until
 
+from waorch.core.lifecycle import worker_log_path
 from waorch.tui.app import ControlRoom
 from waorch.tui.detail import DetailScreen
 from waorch.tui.forms import Form
@@ -77,5 +78,8 @@ async def test_a_failed_login_says_what_failed_what_to_check_where_the_log_is_an
         )
         notice = text_of(app, "#qr-notice")
         assert f"Hint: {KINDS['tls'].check}" in notice
-        assert f"The worker's log: {app.reader.log_path(session.id)}" in notice
-        assert "first record does not look like a TLS handshake" in app.reader.log_path(session.id).read_text()
+        assert f"The worker's log: {app.reader.worker_log(session.id)}" in notice
+        assert (
+            "first record does not look like a TLS handshake"
+            in worker_log_path(app.reader.settings, session.id).read_text()
+        )

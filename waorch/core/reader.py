@@ -9,7 +9,6 @@ store cannot start one either.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import redis.asyncio as aioredis
 
@@ -74,9 +73,12 @@ class CoreReader:
         now = self.clock.now()
         return int(await self.redis.zcount(keys.session_restarts(session_id), now - CRASH_WINDOW_S, "+inf"))
 
-    def log_path(self, session_id: str) -> Path:
-        """The session's worker's log file."""
-        return worker_log_path(self.settings, session_id)
+    def worker_log(self, session_id: str) -> str:
+        """Where the session's worker's output is: its log file (a worker container's output is appended there
+        when the container is removed; while it runs, Docker has it)."""
+        path = worker_log_path(self.settings, session_id)
+        live = {"docker": "docker logs", "swarm": "docker service logs"}.get(self.settings.runner)
+        return f"{path} (while it runs: {live} {self.settings.containers.prefix}{session_id})" if live else str(path)
 
     async def queue_view(self, session_id: str) -> QueueView:
         """A session's queue: depth, head, next send time, usage against its tier."""

@@ -7,7 +7,6 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
@@ -46,11 +45,11 @@ EVENTS_SHOWN = 8
 @dataclass(frozen=True)
 class WorkerFacts:
     """What the core knows of a session's worker beyond the session: its next start, its restarts
-    in the crash window, where it writes its log."""
+    in the crash window, where its output is."""
 
     next_start: float | None
     recent_restarts: int
-    log_path: Path
+    log: str
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -182,7 +181,7 @@ async def read(reader: CoreReader, session_id: str) -> tuple[Session | None, lis
     """The session (``None`` once deleted), its history (newest first) and its worker's facts."""
     session = await reader.store.find(session_id)
     facts = WorkerFacts(
-        await reader.start_due_at(session_id), await reader.recent_restarts(session_id), reader.log_path(session_id)
+        await reader.start_due_at(session_id), await reader.recent_restarts(session_id), reader.worker_log(session_id)
     )
     return session, await reader.store.history(session_id) if session else [], facts
 
@@ -192,7 +191,7 @@ def trouble(session: Session, facts: WorkerFacts) -> str:
     if session.status in WORKING:
         return ""
     check = f"\n\nHint: {session.hint}" if session.hint else ""
-    return f"{check}\n\nThe worker's log: {facts.log_path}"
+    return f"{check}\n\nThe worker's log: {facts.log}"
 
 
 def next_attempt(facts: WorkerFacts, now: float) -> str:

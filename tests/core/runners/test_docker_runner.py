@@ -106,6 +106,8 @@ async def test_a_session_runs_in_its_container_is_adopted_after_a_restart_and_re
         else:
             assert container.name == name
         assert container.status == "running" and container.labels[SESSION_LABEL] == sid
+        live = "docker service logs" if runner == "swarm" else "docker logs"
+        assert running.core.reader.worker_log(sid).endswith(f"(while it runs: {live} {name})")  # the session screen
         host = container.attrs["HostConfig"]
         assert host["NetworkMode"] == "host" and host["RestartPolicy"]["Name"] in ("no", "")
         assert host["Memory"] == 512 * 2**20 and host["PidsLimit"] == 512
