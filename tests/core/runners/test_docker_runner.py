@@ -88,13 +88,18 @@ def containers(engine: docker.DockerClient, deployment: str) -> list:
     return engine.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={deployment}"}, ignore_removed=True)
 
 
+async def provisioned(running: RunningService) -> tuple[str, dict]:
+    """A new session and its body once its QR is ready."""
+    sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
+    return sid, await wait_status(running.api, sid, "qr_ready", timeout=30)
+
+
 async def test_a_session_runs_in_its_container_is_adopted_after_a_restart_and_removed_on_delete(
     engine, runner, deployment, make_settings, sim
 ) -> None:
     settings = settings_for(make_settings, sim.url, runner, deployment)
     async with orchestrator(settings, stop_workers=False) as running:
-        sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
-        ready = await wait_status(running.api, sid, "qr_ready", timeout=30)
+        sid, ready = await provisioned(running)
         [container] = containers(engine, deployment)
         name = f"{deployment}_wa_session_{sid}"
         if runner == "swarm":
@@ -138,8 +143,7 @@ async def test_a_killed_container_is_noticed_and_replaced_without_a_qr(
 ) -> None:
     settings = settings_for(make_settings, sim.url, runner, deployment)
     async with orchestrator(settings, stop_workers=True) as running:
-        sid = (await running.api.post("/api/sessions/provision", json={})).json()["sessionId"]
-        ready = await wait_status(running.api, sid, "qr_ready", timeout=30)
+        sid, ready = await provisioned(running)
         await scan(sim.url, ready["qr"], PHONE)
         await wait_status(running.api, sid, "connected", timeout=30)
         [first] = containers(engine, deployment)
