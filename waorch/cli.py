@@ -16,7 +16,7 @@ from pathlib import Path
 
 from waorch.config import Settings, load_worker_settings, settings_from_environment
 from waorch.errors import ConfigError, WaorchError
-from waorch.logs import log_to_stream, say
+from waorch.logs import LOG_FORMAT, log_to_stream, say
 from waorch.private_files import UMASK, private_dir
 
 log = logging.getLogger("waorch")
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--qr-count", type=int, default=6, help="QR codes before the QR phase ends")
     sim.add_argument("--state", type=Path, help="JSON file keeping paired devices across restarts")
     commands.add_parser("worker", help="one session's worker (started by a runner)")
+    commands.add_parser("worker-host", help="several sessions' workers in one process (SESSIONS_PER_WORKER)")
     demo = commands.add_parser("demo", help="try the control room on a simulated network (nothing real is touched)")
     demo.add_argument(
         "--sessions", type=int, default=4, choices=range(0, 10), metavar="0-9", help="sessions to start with"
@@ -101,6 +102,14 @@ def _run_worker() -> int:
     return asyncio.run(run_worker(settings))
 
 
+def _run_worker_host() -> int:
+    from waorch.worker.host import run_host
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    return run_host(os.environ, handler)
+
+
 def _run_serve(args: argparse.Namespace) -> int:
     settings = _load(args)
     private_dir(settings.data_dir)
@@ -143,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sim(args)
         if args.command == "worker":
             return _run_worker()
+        if args.command == "worker-host":
+            return _run_worker_host()
         if args.command == "demo":
             return _run_demo(args)
         if args.command in ("backup", "backups", "restore"):

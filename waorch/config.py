@@ -82,6 +82,7 @@ class Settings:
     worker_engine: str = "neonize"
     sim_url: str | None = None
     runner: str = "process"
+    sessions_per_worker: int = 1  # density mode above 1: that many sessions per worker process (process runner)
     containers: ContainerSettings = field(default_factory=ContainerSettings)
     device_name: str = "waorch"
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
@@ -313,6 +314,13 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return raw in ("1", "true", "yes")
 
 
+def _sessions_per_worker(env: Mapping[str, str]) -> int:
+    per_worker = _integer(env, "SESSIONS_PER_WORKER", 1, 1, 100)
+    if per_worker > 1 and (env.get("RUNNER", "").strip() or "process") != "process":
+        raise ConfigError("SESSIONS_PER_WORKER", "above 1 needs RUNNER=process (a container runs one session)")
+    return per_worker
+
+
 def _containers(env: Mapping[str, str]) -> ContainerSettings:
     deployment = env.get("DEPLOYMENT", "").strip() or "waorch"
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,31}", deployment):
@@ -382,6 +390,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         worker_engine=engine,
         sim_url=sim_url,
         runner=_choice(env, "RUNNER", "process", RUNNERS),
+        sessions_per_worker=_sessions_per_worker(env),
         containers=_containers(env),
         device_name=env.get("DEVICE_NAME", "").strip() or "waorch",
         timezone=_timezone(env),

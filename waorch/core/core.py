@@ -37,6 +37,7 @@ from waorch.core.reader import CoreReader
 from waorch.core.redis_server import Durability, is_outage, probe_durability, problem_of
 from waorch.core.runners.base import Runner
 from waorch.core.runners.docker import DockerRunner
+from waorch.core.runners.hosted import HostedRunner
 from waorch.core.runners.process import ProcessRunner
 from waorch.core.runners.swarm import SwarmRunner
 from waorch.core.sessions import Session, Status
@@ -66,7 +67,7 @@ FULL_CHECK_MS = 1000  # how often a core whose Redis is full looks whether it ha
 # restart is then queued at once, with its backoff, instead of at the watchdog's next pass.
 EXIT_CHECKS_S = (2.0, 10.0)
 RUNNERS: dict[str, Callable[[Settings], Runner]] = {
-    "process": lambda settings: ProcessRunner(),
+    "process": lambda settings: HostedRunner(settings) if settings.sessions_per_worker > 1 else ProcessRunner(),
     "docker": DockerRunner,
     "swarm": SwarmRunner,
 }

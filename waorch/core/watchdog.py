@@ -40,9 +40,18 @@ class Watchdog:
             if session.id in pending:
                 continue
             if session.status == Status.PROVISIONING:
-                await self.starts.enqueue(session.id)
+                await self._requeue(session.id)
             elif session.status in RUNNING:
                 await self.check(session.id)
+
+    async def _requeue(self, session_id: str) -> None:
+        """Queue the start of a provision whose start was lost (a crash between taking it and starting it);
+        under the session's lock, so a start still under way (waiting for its placement) is not queued twice."""
+        async with self.lifecycle.locks.hold(session_id):
+            current = await self.store.find(session_id)
+            if current is not None and current.status == Status.PROVISIONING and not current.worker:
+                if await self.starts.due_at(session_id) is None:
+                    await self.starts.enqueue(session_id)
 
     async def check(self, session_id: str) -> None:
         """Restart the session's worker if it should run and is dead or silent (never while it is

@@ -61,14 +61,20 @@ def prepare_auth_dir(settings: WorkerSettings) -> None:
     os.chmod(settings.auth_dir, 0o700)
 
 
+async def _stop_when(event: asyncio.Event, engine: Engine) -> None:
+    await event.wait()
+    await engine.stop()
+
+
 async def _ping_forever(emitter: Emitter, command_url: str, interval: float) -> None:
     while True:
         await emitter.emit("PING", {"commandUrl": command_url, "pid": os.getpid(), "channel": CHANNEL_VERSION})
         await asyncio.sleep(interval)
 
 
-async def run_worker(settings: WorkerSettings) -> int:
-    """Run until the engine ends (stop, logout, proxy error, QR timeout); return the exit code."""
+async def run_worker(settings: WorkerSettings, stop_when: asyncio.Event | None = None) -> int:
+    """Run until the engine ends (stop, logout, proxy error, QR timeout); return the exit code. Stopped by
+    SIGTERM / SIGINT, or (a session of a worker host, which owns the signals) once ``stop_when`` is set."""
     prepare_auth_dir(settings)
     engine = create_engine(settings)
     emitter = Emitter(
@@ -80,17 +86,21 @@ async def run_worker(settings: WorkerSettings) -> int:
     )
     loop = asyncio.get_running_loop()
     stop = lambda: loop.create_task(engine.stop())  # noqa: E731
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
+    watchers: list[asyncio.Task[None]] = []
+    if stop_when is None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+    else:
+        watchers.append(loop.create_task(_stop_when(stop_when, engine)))
     commands = CommandServer(engine, emitter, settings.command_key, stop, SendJournal(settings.auth_dir))
     await emitter.start()
     await commands.start(settings.command_host, settings.command_port)
     command_url = f"http://{settings.advertise_host or settings.command_host}:{commands.port}"
-    pinger = asyncio.create_task(_ping_forever(emitter, command_url, settings.ping_interval_ms / 1000))
+    watchers.append(asyncio.create_task(_ping_forever(emitter, command_url, settings.ping_interval_ms / 1000)))
     try:
         reason = await engine.run(emitter)
     finally:
-        await cancel_and_wait(pinger)
+        await cancel_and_wait(*watchers)
         await commands.close()
         await emitter.close()
     log.info("worker %s ends: %s", settings.session_id, reason)
