@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any, cast
 
 import docker
 import psutil
@@ -67,7 +68,7 @@ def process_worker(ref: str) -> Idle:
 def container_worker(client: docker.DockerClient, container_id: str) -> Idle:
     """A worker container: its memory as ``docker stats`` shows it, and the USS of the worker process in it."""
     container = client.containers.get(container_id)
-    memory = container.stats(stream=False, one_shot=True)["memory_stats"]
+    memory = cast(dict[str, Any], container.stats(stream=False, one_shot=True))["memory_stats"]  # not streamed
     usage, stats = memory["usage"], memory.get("stats", {})
     inactive = stats.get("total_inactive_file", stats.get("inactive_file", 0))
     [worker] = psutil.Process(container.attrs["State"]["Pid"]).children()  # the container's init runs the worker
@@ -85,7 +86,7 @@ async def measure(
     runner: str, sim_url: str, arguments: argparse.Namespace, client: docker.DockerClient | None, **env: str
 ) -> Figures:
     """Provision on a core of ``runner`` (``env`` adds settings), then read its workers' memory once idle."""
-    async with sim_fleet(sim_url=sim_url, RUNNER=runner, **env) as (core, _):
+    async with sim_fleet(None, sim_url, RUNNER=runner, **env) as (core, _):
         session_ids, times = await provision_one_by_one(core, arguments.sessions)
         await asyncio.sleep(arguments.settle)  # idle: QR shown, nothing else to do
         refs = [(await core.store.get(sid)).worker for sid in session_ids]
