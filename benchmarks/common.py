@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
+
+import httpx
+import psutil
 
 from waorch.clock import Clock
 from waorch.config import load_settings
 from waorch.core.core import Core
+from waorch.core.sessions import SessionStore
 from waorch.service import running_service
+
+API_KEY = "benchmark-api-key-0123456789"
 
 
 def free_port() -> int:
@@ -27,6 +35,30 @@ def percentile(values: list[float], p: float) -> float:
     """The ``p``-th percentile (nearest rank) of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def api_client(base_url: str) -> httpx.AsyncClient:
+    """A client of the core's HTTP API at ``base_url`` with the benchmarks' API key."""
+    return httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": API_KEY}, trust_env=False)
+
+
+async def qr_latency(api: httpx.AsyncClient, store: SessionStore, started: float) -> tuple[str, float]:
+    """Provision a session through the API; its id and the seconds from ``started`` until its QR is stored."""
+    sid = (await api.post("/api/sessions/provision", json={})).json()["sessionId"]
+    while (await store.get(sid)).status != "qr_ready":  # noqa: ASYNC110 (polling is the measurement)
+        await asyncio.sleep(0.005)
+    return sid, time.perf_counter() - started
+
+
+def worker_pid(ref: str) -> int:
+    """The pid of the process runner's worker ``ref`` (``pid:start time``)."""
+    return int(ref.split(":")[0])
+
+
+def process_memory(pid: int) -> tuple[float, float]:
+    """RSS and private memory (USS) of process ``pid``, in MiB."""
+    info = psutil.Process(pid).memory_full_info()
+    return info.rss / 2**20, info.uss / 2**20
 
 
 @contextlib.asynccontextmanager
@@ -54,7 +86,7 @@ async def sim_fleet(
         settings = load_settings(
             {
                 "DATA_DIR": data,
-                "API_KEY": "benchmark-api-key-0123456789",
+                "API_KEY": API_KEY,
                 "WEBHOOK_SECRET": "benchmark-secret-0123456789",
                 "ORCH_PORT": str(free_port()),
                 "WORKER_ENGINE": "sim",

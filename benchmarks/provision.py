@@ -14,27 +14,11 @@ import statistics
 import tempfile
 import time
 
-import httpx
-import psutil
-from common import free_port, percentile
+from common import API_KEY, api_client, free_port, percentile, process_memory, qr_latency, worker_pid
 
 from waorch.config import load_settings
 from waorch.service import running_service
 from waorch.sim.server import SimOptions, SimServer
-
-API_KEY = "benchmark-api-key-0123456789"
-
-
-async def qr_latency(api: httpx.AsyncClient, store, started: float) -> tuple[str, float]:
-    sid = (await api.post("/api/sessions/provision", json={})).json()["sessionId"]
-    while (await store.get(sid)).status != "qr_ready":  # noqa: ASYNC110 (polling is the measurement)
-        await asyncio.sleep(0.005)
-    return sid, time.perf_counter() - started
-
-
-def worker_memory(ref: str) -> tuple[float, float]:
-    info = psutil.Process(int(ref.split(":")[0])).memory_full_info()
-    return info.rss / 2**20, info.uss / 2**20
 
 
 async def main(sessions: int) -> None:
@@ -53,7 +37,7 @@ async def main(sessions: int) -> None:
             }
         )
         async with running_service(settings, stop_workers=True) as service:
-            async with httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}) as api:
+            async with api_client(service.base_url) as api:
                 one_by_one = [
                     (await qr_latency(api, service.core.store, time.perf_counter()))[1] for _ in range(sessions)
                 ]
@@ -66,7 +50,7 @@ async def main(sessions: int) -> None:
                 ]
                 await asyncio.sleep(2)  # let the first worker settle (idle, QR shown)
                 first = await service.core.store.get("worker_1")
-                rss, uss = worker_memory(first.worker)
+                rss, uss = process_memory(worker_pid(first.worker))
     await sim.stop()
     print(
         f"provision -> QR stored, {sessions} sessions one after another: p50 {statistics.median(one_by_one):.3f} s, "
