@@ -23,13 +23,13 @@ a proxy that refuses, takes to get its error beside the hung ones. The process i
 Measured here (2 cores, neonize 0.5.2; clients not logged in, so no keys, app state or live
 WhatsApp connection are counted: a logged-in client costs more):
 - Process USS ~64 MiB with neonize imported and no client, ~68 MiB with 1, 78 MiB with 20,
-  92-93 MiB with 50: about 0.5 MiB per additional client (0.75 at 5 in one run), so the target
+  92-93 MiB with 50: 0.5-0.8 MiB per additional client (0.5-0.6 at 20 and 50), so the target
   (<= 5 MiB per additional session at 20, against ~48 MiB per worker process today) is met.
 - Each client dials through its own proxy: every proxy saw exactly one CONNECT
   (web.whatsapp.com:443), none saw two, none was skipped.
 - A hung connect does not delay the others: 50 clients reach their proxies within 0.13-0.17 s,
-  and a refused connect beside 1, 5, 20 or 50 hung clients fails in 6-12 ms, with no trend in the
-  number of hung ones (9-12 ms as the process's first client).
+  and a refused connect beside 1, 5, 20 or 50 hung clients fails in 6-11 ms, with no trend in the
+  number of hung ones (9-13 ms as the process's first client).
 - Threads: 8 with no client, then one more per client (58-59 at 50: the Go runtime sometimes
   adds one): each client's connect occupies one thread of the loop's default executor for the
   client's whole life, hung or not.
