@@ -10,7 +10,35 @@ from process start to the first connect attempt. No assertions.
 Private memory (USS) counts library pages no other process maps: a lone neonize worker owns the
 whole Go library; with --neonize-workers 2 or more, each extra one shares it.
 
+Density table (issue 14): for each count in --density, one process
+(``benchmarks/neonize_clients.py``) hosts that many neonize clients, built as the neonize engine
+builds its client, each with its own sqlite auth database and its own recording proxy, which holds
+its CONNECT unanswered (the client hangs in its connect, idle). Once every proxy has seen its
+CONNECT and the process has settled, it prints the process's USS, per session and per additional
+session (against 1 client), its OS threads, the time from the first connect command until all
+clients reached their proxies, the CONNECTs each proxy saw, and how long one more client, through
+a proxy that refuses, takes to get its error beside the hung ones. The process is then killed
+(a hung client cannot be stopped); it also ends itself when this script's end closes its stdin.
+
+Measured here (2 cores, neonize 0.5.2; clients not logged in, so no keys, app state or live
+WhatsApp connection are counted: a logged-in client costs more):
+- Process USS ~64 MiB with neonize imported and no client, ~68 MiB with 1, 78 MiB with 20,
+  92-93 MiB with 50: 0.5-0.8 MiB per additional client (0.5-0.6 at 20 and 50), so the target
+  (<= 5 MiB per additional session at 20, against ~48 MiB per worker process today) is met.
+- Each client dials through its own proxy: every proxy saw exactly one CONNECT
+  (web.whatsapp.com:443), none saw two, none was skipped.
+- A hung connect does not delay the others: 50 clients reach their proxies within 0.13-0.17 s,
+  and a refused connect beside 1, 5, 20 or 50 hung clients fails in 6-11 ms, with no trend in the
+  number of hung ones (9-13 ms as the process's first client).
+- Threads: 8 with no client, then one more per client (58-59 at 50: the Go runtime sometimes
+  adds one): each client's connect occupies one thread of the loop's default executor for the
+  client's whole life, hung or not.
+  With the engine's 32 executor threads, 50 clients leave 18 never dialling and a further connect
+  getting no answer (``--executor-threads 32 --density 50``: 32/50 reached, no refusal): a density
+  process needs an executor of N + spare threads for its other neonize calls.
+
     .venv/bin/python benchmarks/worker_footprint.py [--neonize-workers 1] [--sim-workers 5] [--settle 3]
+        [--density 0 1 5 20 50] [--executor-threads N]
 """
 
 from __future__ import annotations
@@ -22,6 +50,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,18 +65,22 @@ FACTS = "FACTS.md (2 cores): idle neonize worker 68.5 MB RSS, ~41 MB private per
 
 
 class RecordingProxy(SocksServer):
-    """The built-in SOCKS5 server (no auth) noting its first CONNECT; forwards to loopback, holds the rest."""
+    """The built-in SOCKS5 server (no auth) counting CONNECTs and noting the first; forwards to loopback
+    and holds the rest (with ``hold=False``, refuses the rest)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold: bool = True) -> None:
         super().__init__()
+        self.hold = hold
+        self.connects = 0
         self.first_connect: float | None = None
         self.target = ""
 
     async def connect(self, request: SocksRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connects += 1
         self.first_connect = self.first_connect or time.monotonic()
         self.target = self.target or f"{request.host}:{request.port}"
-        if on_this_machine(request.host):
-            await super().connect(request, reader, writer)
+        if on_this_machine(request.host) or not self.hold:
+            await super().connect(request, reader, writer)  # relays to loopback, refuses the rest
         else:
             await reader.read()  # hold it: never answer, never connect beyond this machine
 
@@ -136,12 +169,19 @@ def idle(worker: Worker, webhook: Webhook) -> bool:
     return worker.session_id in webhook.qr_shown
 
 
-async def wait_idle(workers: list[Worker], webhook: Webhook, timeout: float = 30.0) -> None:
+async def poll(condition: Callable[[], bool], timeout: float) -> bool:
+    """Whether ``condition`` came true within ``timeout`` seconds (checked every 50 ms)."""
     deadline = time.monotonic() + timeout
-    while not all(idle(worker, webhook) for worker in workers):
+    while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError("workers did not get idle in time")
+            return False
         await asyncio.sleep(0.05)
+    return True
+
+
+async def wait_idle(workers: list[Worker], webhook: Webhook, timeout: float = 30.0) -> None:
+    if not await poll(lambda: all(idle(worker, webhook) for worker in workers), timeout):
+        raise TimeoutError("workers did not get idle in time")
 
 
 async def end(workers: list[Worker]) -> None:
@@ -180,7 +220,8 @@ def report(workers: list[Worker], samples: dict[str, tuple[float, float]]) -> No
     print(f"for comparison, {FACTS}")
 
 
-async def main(neonize_workers: int, sim_workers: int, settle: float) -> None:
+async def workers_table(neonize_workers: int, sim_workers: int, settle: float) -> None:
+    """One worker process a session: the table above."""
     sim, webhook = SimServer(SimOptions()), Webhook()
     await sim.start()
     await webhook.start()
@@ -201,10 +242,199 @@ async def main(neonize_workers: int, sim_workers: int, settle: float) -> None:
     report(workers, samples)
 
 
+# -- density: many neonize clients in one process ----------------------------------------------------------
+
+HOST = Path(__file__).with_name("neonize_clients.py")
+SPARE_THREADS = 8
+REACH_TIMEOUT = 60.0
+REFUSAL_TIMEOUT = 15.0
+TARGET_CLIENTS, TARGET_MIB = 20, 5.0
+PER_PROCESS_TODAY = "~48 MiB private per neonize worker process when several share the library"
+
+
+class ClientHost:
+    """``benchmarks/neonize_clients.py`` in its own process: starts clients on command, reports refusals."""
+
+    def __init__(self, process: asyncio.subprocess.Process, started: float) -> None:
+        self.process = process
+        self.started = started
+
+    @classmethod
+    async def start(cls, data: Path, executor_threads: int) -> ClientHost:
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(HOST),
+            str(data),
+            "--executor-threads",
+            str(executor_threads),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return cls(process, started)
+
+    async def answer(self) -> list[str]:
+        """The host's next answer (a stdout line starting with ``@``), split into words."""
+        assert self.process.stdout is not None
+        while line := (await self.process.stdout.readline()).decode():
+            if line.startswith("@"):
+                return line[1:].split()
+        raise RuntimeError(f"the client host ended (exit code {await self.process.wait()})")
+
+    async def ready(self) -> float:
+        """Wait until neonize is imported; the seconds since the process started."""
+        await asyncio.wait_for(self.answer(), REACH_TIMEOUT)
+        return time.monotonic() - self.started
+
+    def connect(self, name: str, proxy: RecordingProxy) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"connect {name} {proxy.url()}\n".encode())
+
+    async def failure(self, name: str) -> float | None:
+        """Seconds from client ``name``'s ``connect()`` to its error, as the host measured it (None: none came)."""
+        try:
+            return await asyncio.wait_for(self._failure(name), REFUSAL_TIMEOUT)
+        except TimeoutError:
+            return None
+
+    async def _failure(self, name: str) -> float:
+        while (answer := await self.answer())[:2] != ["failed", name]:
+            pass
+        return float(answer[2])
+
+    def sample(self) -> tuple[float, int]:
+        """Private memory (USS, MiB) and OS threads."""
+        process = psutil.Process(self.process.pid)
+        return process.memory_full_info().uss / 2**20, process.num_threads()
+
+    async def kill(self) -> None:
+        """Hung clients cannot be stopped: the process is killed."""
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+
+
+@dataclass
+class DensityRow:
+    """One process hosting ``clients`` clients, each held at its own proxy's CONNECT."""
+
+    clients: int
+    uss: float = 0.0
+    threads: int = 0
+    import_seconds: float = 0.0
+    reached: int = 0
+    connect_seconds: float | None = None
+    connects: list[int] = field(default_factory=list)
+    targets: set[str] = field(default_factory=set)
+    refusal_seconds: float | None = None
+
+
+async def density_row(clients: int, executor_threads: int, settle: float, data: Path) -> DensityRow:
+    """Start ``clients`` clients in one host, measure it settled, then time one refused connect beside them."""
+    row = DensityRow(clients)
+    held, refusing = [RecordingProxy() for _ in range(clients)], RecordingProxy(hold=False)
+    for proxy in [*held, refusing]:
+        await proxy.start()
+    host = await ClientHost.start(data / f"density_{clients}", executor_threads)
+    try:
+        row.import_seconds = await host.ready()
+        await measure_clients(row, host, held, settle)
+        host.connect("refused", refusing)
+        row.refusal_seconds = await host.failure("refused")
+    finally:
+        await host.kill()
+        for proxy in [*held, refusing]:
+            await proxy.close()
+    return row
+
+
+async def measure_clients(row: DensityRow, host: ClientHost, held: list[RecordingProxy], settle: float) -> None:
+    """Connect a client through each held proxy, wait for their CONNECTs, settle, sample."""
+    sent = time.monotonic()
+    for n, proxy in enumerate(held):
+        host.connect(f"client_{n}", proxy)
+    if await poll(lambda: all(proxy.first_connect for proxy in held), REACH_TIMEOUT):
+        row.connect_seconds = max((proxy.first_connect or sent for proxy in held), default=sent) - sent
+    await asyncio.sleep(settle)
+    row.uss, row.threads = host.sample()
+    row.reached = sum(1 for proxy in held if proxy.first_connect is not None)
+    row.connects = [proxy.connects for proxy in held]
+    row.targets = {proxy.target for proxy in held if proxy.target}
+
+
+def density_report(rows: list[DensityRow], executor: str) -> None:
+    print()
+    print("density: neonize clients in ONE process, each with its own auth database and its own proxy (held at")
+    print("CONNECT); a further client through a refusing proxy shows whether the held ones delay its connect;")
+    print(f"the process's default executor has {executor} threads")
+    print(
+        f"{'clients':>7} {'threads':>7} {'USS MiB':>8} {'USS/session':>11} {'marginal':>8} {'import s':>8}"
+        f" {'reached':>7} {'connect->all s':>14} {'CONNECTs/proxy':>14} {'refused in ms':>13}"
+    )
+    single = next((row.uss for row in rows if row.clients == 1), None)
+    for row in rows:
+        print(density_line(row, single))
+    print("marginal: (USS - USS at 1 client) / (clients - 1); connect->all: from the first connect command")
+    print(f"CONNECT targets the held clients asked for: {', '.join(sorted(set().union(*(r.targets for r in rows))))}")
+    print(density_verdict(rows, single))
+
+
+def marginal(row: DensityRow, single: float | None) -> float | None:
+    """USS per client beyond the first (``single``: USS with 1 client)."""
+    return (row.uss - single) / (row.clients - 1) if single is not None and row.clients > 1 else None
+
+
+def density_line(row: DensityRow, single: float | None) -> str:
+    per_session = f"{row.uss / row.clients:.1f}" if row.clients else "-"
+    extra = marginal(row, single)
+    beyond = f"{extra:.2f}" if extra is not None else "-"
+    reach = f"{row.connect_seconds:.3f}" if row.connect_seconds is not None else "-"
+    counts = f"{min(row.connects)}-{max(row.connects)}" if row.connects else "-"
+    refusal = f"{row.refusal_seconds * 1000:.1f}" if row.refusal_seconds is not None else "none"
+    return (
+        f"{row.clients:>7} {row.threads:>7} {row.uss:>8.1f} {per_session:>11} {beyond:>8} {row.import_seconds:>8.2f}"
+        f" {f'{row.reached}/{row.clients}':>7} {reach:>14} {counts:>14} {refusal:>13}"
+    )
+
+
+def density_verdict(rows: list[DensityRow], single: float | None) -> str:
+    target = next((row for row in rows if row.clients == TARGET_CLIENTS), None)
+    extra = marginal(target, single) if target is not None else None
+    if extra is None:
+        return f"target (<= {TARGET_MIB:g} MiB per additional session at {TARGET_CLIENTS}): not measured"
+    verdict = "met" if extra <= TARGET_MIB else "NOT met"
+    return (
+        f"target <= {TARGET_MIB:g} MiB private per additional session at {TARGET_CLIENTS} clients: {verdict}"
+        f" ({extra:.2f} MiB), against {PER_PROCESS_TODAY}"
+    )
+
+
+async def density_table(counts: list[int], executor_threads: int | None, settle: float) -> None:
+    with tempfile.TemporaryDirectory() as data:
+        rows = []
+        for clients in counts:
+            threads = executor_threads or clients + SPARE_THREADS
+            rows.append(await density_row(clients, threads, settle, Path(data)))
+    density_report(rows, str(executor_threads) if executor_threads else f"clients + {SPARE_THREADS}")
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    if arguments.neonize_workers or arguments.sim_workers:
+        await workers_table(arguments.neonize_workers, arguments.sim_workers, arguments.settle)
+    if arguments.density:
+        await density_table(arguments.density, arguments.executor_threads, arguments.settle)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neonize-workers", type=int, default=1, help="neonize workers")
     parser.add_argument("--sim-workers", type=int, default=5, help="sim workers")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds idle before measuring")
-    arguments = parser.parse_args()
-    asyncio.run(main(arguments.neonize_workers, arguments.sim_workers, arguments.settle))
+    parser.add_argument(
+        "--density", type=int, nargs="*", default=[0, 1, 5, 20, 50], help="clients in one process, one row each"
+    )
+    parser.add_argument(
+        "--executor-threads", type=int, help=f"the density host's executor threads (default: clients + {SPARE_THREADS})"
+    )
+    asyncio.run(main(parser.parse_args()))
