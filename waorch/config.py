@@ -115,6 +115,13 @@ class Settings:
         """URL of the orchestrator's HTTP server as seen from this machine."""
         return f"http://{_connect_host(self.orch_host)}:{self.orch_port}"
 
+    def worker_host(self, session_id: str) -> str | None:
+        """The host name besides loopback a session's worker may be reached at: its container's (or service's)
+        name, when containers are on a network of their own; ``None`` otherwise."""
+        if self.runner in ("docker", "swarm") and self.containers.network != "host":
+            return f"{self.containers.prefix}{session_id}".lower()
+        return None
+
     @property
     def worker_webhook_url(self) -> str:
         """URL workers post their events to."""

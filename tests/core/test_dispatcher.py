@@ -31,7 +31,7 @@ TO = "972522222222"
 @pytest.fixture
 async def dispatcher(redis: aioredis.Redis, lease: CoreLease) -> AsyncIterator[Dispatcher]:
     """A dispatcher on the real stores (its loops are not started: each test asks it directly)."""
-    clock, workers = SystemClock(), WorkerClient("test-webhook-secret-0123456789")
+    clock, workers = SystemClock(), WorkerClient("test-webhook-secret-0123456789", lambda session_id: None)
     tiers = TierStore(redis)
     await tiers.replace([OPEN])
     yield Dispatcher(

@@ -9,6 +9,7 @@ from impostor import Impostor
 from support import RunningService, post_event
 
 from waorch.core.sessions import Session
+from waorch.core.worker_client import command_address
 from waorch.errors import WorkerUnreachable
 from waorch.signing import CHANNEL_VERSION
 
@@ -141,3 +142,22 @@ async def test_a_worker_started_before_an_upgrade_is_restarted(running: RunningS
     assert (await session(running)).restarts == 1
     history = await running.core.store.history("worker_1")
     assert any("older command channel" in entry.get("problem", "") for entry in history if entry["kind"] == "restart")
+
+
+def test_on_a_container_network_a_worker_is_reached_by_its_own_container_name_only(make_settings) -> None:
+    """The compose stack's workers advertise their container's name; no other name may take commands."""
+    settings = make_settings(RUNNER="docker", DOCKER_NETWORK="waorch")  # settings only: no engine is asked
+    own = settings.worker_host("worker_1")
+    assert own == "wa_session_worker_1"
+    assert command_address("http://wa_session_worker_1:4000", own) == "http://wa_session_worker_1:4000"
+    assert command_address("http://127.0.0.1:4000", own) == "http://127.0.0.1:4000"
+    for other in (
+        "http://wa_session_worker_2:4000",
+        "http://wa_session_worker_1.example.org:4000",
+        "http://redis:6379",
+    ):
+        assert command_address(other, own) is None, other
+    assert make_settings(RUNNER="docker").worker_host("worker_1") is None  # host networking: loopback only
+    assert make_settings(RUNNER="swarm", DOCKER_NETWORK="waorch", DEPLOYMENT="b").worker_host("worker_2") == (
+        "b_wa_session_worker_2"
+    )

@@ -102,7 +102,7 @@ class Core:
         self.store.status_listeners.append(self.activity.status_changed)
         self.failover = Failover(self.store, self.pool, self.starts, self.activity)
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
-        self.workers = WorkerClient(settings.webhook_secret)
+        self.workers = WorkerClient(settings.webhook_secret, settings.worker_host)
         self.metrics = Metrics(reader)  # GET /metrics: read from Redis at each scrape, and this core's events
         self.dispatcher = Dispatcher(
             self.store,

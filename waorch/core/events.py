@@ -175,11 +175,13 @@ class EventHandler:
             await self.restart(session, "the worker speaks an older command channel (it was started before an upgrade)")
             return
         url = event.data.get("commandUrl", "")
-        address = command_address(url)
+        worker_host = self.lifecycle.settings.worker_host(session.id)
+        address = command_address(url, worker_host)
         if address is None:
             log.warning("[%s] PING refused: commandUrl %.100r is not an address commands may go to", session.id, url)
+            allowed = f"<loopback address> or {worker_host}" if worker_host else "<loopback address>"
             raise BadRequest(
-                f"commandUrl must be http://<loopback address>:<port>, got {str(url)[:100]!r}",
+                f"commandUrl must be http://{allowed}:<port>, got {str(url)[:100]!r}",
                 session_id=session.id,
                 code="COMMAND_URL_REFUSED",
             )

@@ -4,6 +4,7 @@ only answers the worker signed for them trusted."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -15,13 +16,12 @@ from waorch.loopback import is_loopback_host
 from waorch.signing import ID_HEADER, command_key, sign, verify_reply
 
 
-def command_address(url: object) -> str | None:
+def command_address(url: object, worker_host: str | None = None) -> str | None:
     """``url`` if the core may send a worker's commands there, else ``None``.
 
-    The one place that decides where commands (recipients, texts) may go. Process workers listen
-    on loopback, so only ``http://<loopback address>:<port>`` is allowed; the worker network of a
-    container runner, once there is one, is to be allowed here (from its configuration).
-    """
+    The one place that decides where commands (recipients, texts) may go: ``http://<host>:<port>`` where the
+    host is a loopback address (process workers, containers on host networking) or ``worker_host``, the one
+    name that session's worker has on a container network (``Settings.worker_host``)."""
     if not isinstance(url, str):
         return None
     try:
@@ -29,7 +29,8 @@ def command_address(url: object) -> str | None:
         port = parts.port
     except ValueError:
         return None
-    return url.rstrip("/") if port and _bare_http(parts) and is_loopback_host(parts.hostname) else None
+    allowed = is_loopback_host(parts.hostname) or (worker_host is not None and parts.hostname == worker_host)
+    return url.rstrip("/") if port and _bare_http(parts) and allowed else None
 
 
 def _bare_http(parts: SplitResult) -> bool:
@@ -46,8 +47,9 @@ def _bare_http(parts: SplitResult) -> bool:
 class WorkerClient:
     """Sends commands (``stop``, ``logout``, ``send``, ...) to workers, signed per worker generation."""
 
-    def __init__(self, webhook_secret: str, timeout: float = 30.0) -> None:
+    def __init__(self, webhook_secret: str, worker_host: Callable[[str], str | None], timeout: float = 30.0) -> None:
         self._secret = webhook_secret
+        self._worker_host = worker_host
         self._http = httpx.AsyncClient(timeout=timeout, trust_env=False)
 
     async def command(
@@ -55,7 +57,7 @@ class WorkerClient:
     ) -> dict[str, Any]:
         """Deliver one command to the session's worker and return its answer (``WORKER_UNREACHABLE``
         if it cannot be delivered or the answer is not that worker's own for this command)."""
-        url = command_address(session.command_url)
+        url = command_address(session.command_url, self._worker_host(session.id))
         if url is None:
             raise WorkerUnreachable("the worker has not reported its command address yet", session_id=session.id)
         key = command_key(self._secret, session.id, session.generation)

@@ -22,8 +22,10 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
 import signal
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from waorch.errors import ConfigError, SignatureError
 from waorch.logs import LOG_FORMAT
 from waorch.private_files import create_private, private_dir, private_file
 from waorch.signing import MemoryReplayGuard, verify_once
-from waorch.worker.main import run_worker
+from waorch.worker.main import EXIT_CODES, run_worker
 
 log = logging.getLogger("waorch.worker.host")
 
@@ -91,6 +93,7 @@ class WorkerHost:
         self.hosts_dir = hosts_dir
         self.logs = logs
         self.sessions: dict[str, Hosted] = {}
+        self.hung = 0  # sessions that ended with a neonize call that never returned: the host takes no more
         self._guard = MemoryReplayGuard()
         self._changed = asyncio.Event()
         self._ending = asyncio.Event()
@@ -100,6 +103,8 @@ class WorkerHost:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._ending.set)
+        # each neonize client holds a thread of the default executor for its life: room for all, and their calls
+        loop.set_default_executor(ThreadPoolExecutor(2 * self.capacity + 8, thread_name_prefix="hosted"))
         app = web.Application()
         app.router.add_get("/sessions", self._list)
         app.router.add_post("/sessions", self._start)
@@ -115,6 +120,10 @@ class WorkerHost:
         finally:
             announcement.unlink(missing_ok=True)
             await runner.cleanup()
+        if self.hung:  # a hung thread would keep the interpreter from exiting
+            log.info("worker host %s ends hard: %d hung session(s) left threads behind", self.host_id, self.hung)
+            logging.shutdown()
+            os._exit(0)
         return 0
 
     def _announce(self, runner: web.AppRunner) -> Path:
@@ -158,7 +167,7 @@ class WorkerHost:
     async def _list(self, request: web.Request) -> web.Response:
         await self._verified(request)
         sessions = {session_id: hosted.generation for session_id, hosted in self.sessions.items()}
-        return web.json_response({"sessions": sessions, "capacity": self.capacity})
+        return web.json_response({"sessions": sessions, "capacity": self.capacity, "hung": self.hung})
 
     async def _start(self, request: web.Request) -> web.Response:
         environment = (await self._verified(request)).get("environment")
@@ -170,7 +179,7 @@ class WorkerHost:
             raise web.HTTPBadRequest(text=str(error)) from None
         if settings.session_id in self.sessions:
             raise web.HTTPConflict(text=f"{settings.session_id} runs here already")
-        if len(self.sessions) >= self.capacity:
+        if len(self.sessions) >= self.capacity or self.hung:
             raise web.HTTPInsufficientStorage(text=f"this host runs {self.capacity} sessions already")
         self._run(settings, environment.get("LOG_PATH"))
         return web.json_response({"started": settings.session_id}, status=201)
@@ -190,7 +199,10 @@ class WorkerHost:
         hosted = self.sessions.get(session_id)
         if hosted is not None and hosted.task is task:
             del self.sessions[session_id]
-        outcome = "crashed" if not task.cancelled() and task.exception() else f"exit code {task.result()}"
+        crashed = task.cancelled() or task.exception() is not None
+        outcome = "crashed" if crashed else f"exit code {task.result()}"
+        if not crashed and task.result() == EXIT_CODES["hung"]:
+            self.hung += 1  # its thread is stuck here for good: this host takes no new session (drained)
         log.info("session %s ended here (%s)", session_id, outcome)
         self.logs.close_session(session_id)
         self._changed.set()
@@ -203,6 +215,7 @@ class WorkerHost:
         hosted.stop.set()
         done, _ = await asyncio.wait([hosted.task], timeout=max(0.1, timeout))
         if not done:
+            self.hung += 1
             raise web.HTTPGatewayTimeout(text="the session did not end in time")
         return web.json_response({"stopped": True})
 

@@ -39,8 +39,9 @@ EXIT_CODES = {
 }
 
 
-def create_engine(settings: WorkerSettings) -> Engine:
-    """Build the configured engine (imported lazily: neonize is heavy)."""
+def create_engine(settings: WorkerSettings, hosted: bool = False) -> Engine:
+    """Build the configured engine (imported lazily: neonize is heavy); ``hosted``: one of a worker host's
+    sessions (the host owns the thread pool, and a hung client must not end the process)."""
     module_name, _, class_name = ENGINES[settings.engine].partition(":")
     engine_class: Callable[[EngineConfig], Engine] = getattr(importlib.import_module(module_name), class_name)
     return engine_class(
@@ -50,7 +51,10 @@ def create_engine(settings: WorkerSettings) -> Engine:
             proxy_url=settings.proxy_url.url if settings.proxy_url else None,
             sim_url=settings.sim_url,
             device_name=settings.device_name,
-            options={"connect_timeout": settings.connect_timeout_ms / 1000},
+            options={
+                "connect_timeout": settings.connect_timeout_ms / 1000,
+                **({"executor_threads": 0, "hard_exit": 0} if hosted else {}),
+            },
         )
     )
 
@@ -76,7 +80,7 @@ async def run_worker(settings: WorkerSettings, stop_when: asyncio.Event | None =
     """Run until the engine ends (stop, logout, proxy error, QR timeout); return the exit code. Stopped by
     SIGTERM / SIGINT, or (a session of a worker host, which owns the signals) once ``stop_when`` is set."""
     prepare_auth_dir(settings)
-    engine = create_engine(settings)
+    engine = create_engine(settings, hosted=stop_when is not None)
     emitter = Emitter(
         settings.webhook_url,
         settings.webhook_key,

@@ -12,10 +12,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import psutil
-from support import API_KEY, RunningService, eventually, scan, wait_status
+import pytest
+from socks_recorder import SilentSocks
+from support import API_KEY, RunningService, eventually, free_port, scan, wait_status
 
 from waorch.config import Settings
-from waorch.core.runners.hosted import HostedRef
+from waorch.core.lifecycle import worker_log_path
+from waorch.core.runners.base import WorkerSpec
+from waorch.core.runners.hosted import HostedRef, HostedRunner
 from waorch.service import running_service
 
 PHONE = "972501111111"
@@ -86,3 +90,60 @@ def _is_host(pid: int) -> bool:
         process = psutil.Process(pid)
         return process.status() != psutil.STATUS_ZOMBIE and "worker-host" in " ".join(process.cmdline())
     return False
+
+
+def hosted_environment(settings: Settings, session_id: str, **extra: str) -> dict[str, str]:
+    """A session's worker variables, as the lifecycle gives them (its webhook: nobody listens; events spool)."""
+    return {
+        "PATH": os.environ["PATH"],
+        "SESSION_ID": session_id,
+        "WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/webhook",
+        "WEBHOOK_KEY": "k",
+        "COMMAND_KEY": "c",
+        "AUTH_DIR": str(settings.sessions_dir / session_id),
+        "PING_INTERVAL_MS": "500",
+        **extra,
+    }
+
+
+def spec_of(settings: Settings, session_id: str, **extra: str) -> WorkerSpec:
+    environment = hosted_environment(settings, session_id, **extra)
+    return WorkerSpec(
+        session_id, environment, settings.sessions_dir / session_id, worker_log_path(settings, session_id)
+    )
+
+
+@pytest.mark.timeout(90)
+async def test_a_hung_neonize_client_ends_its_session_alone_and_drains_its_host(make_settings, sim) -> None:
+    """Its proxy accepts TCP and never answers (whatsmeow cannot stop such a client): the session ends `hung`,
+    its neighbour goes on, the host takes no new session and ends hard once its last session is gone."""
+    settings = make_settings(SIM_URL=sim.url, SESSIONS_PER_WORKER="3")
+    runner = HostedRunner(settings)
+    silent = SilentSocks()
+    await silent.start()
+    try:
+        calm = await runner.start(spec_of(settings, "worker_1", WORKER_ENGINE="sim", SIM_URL=sim.url))
+        stuck = await runner.start(
+            spec_of(settings, "worker_2", WORKER_ENGINE="neonize", PROXY_URL=silent.url(), CONNECT_TIMEOUT_MS="2000")
+        )
+        host = host_pid(HostedRef.parse(stuck))  # type: ignore[arg-type]
+        assert host == host_pid(HostedRef.parse(calm))  # type: ignore[arg-type]
+
+        async def stuck_ended() -> bool:
+            return not await runner.is_alive(stuck)
+
+        await eventually(stuck_ended, timeout=30)
+        assert await runner.is_alive(calm)
+        assert "worker worker_2 ends: hung" in worker_log_path(settings, "worker_2").read_text()
+        later = await runner.start(spec_of(settings, "worker_3", WORKER_ENGINE="sim", SIM_URL=sim.url))
+        assert host_pid(HostedRef.parse(later)) != host  # type: ignore[arg-type]  # drained: no new session
+        await runner.stop(calm, 5.0)
+        await eventually(lambda: _gone(host), timeout=20)  # ends hard: the hung thread cannot hold it
+        await runner.stop(later, 5.0)
+    finally:
+        await runner.close()
+        await silent.close()
+
+
+async def _gone(pid: int) -> bool:
+    return not _is_host(pid)

@@ -49,6 +49,19 @@ class Host:
 
 
 @dataclass(frozen=True)
+class HostState:
+    """What a host runs: its sessions (id: generation), and how many of its sessions hung (then it is drained:
+    no new session goes there)."""
+
+    sessions: dict[str, int]
+    hung: int
+
+    def has_room(self, capacity: int) -> bool:
+        """A new session may go there."""
+        return len(self.sessions) < capacity and not self.hung
+
+
+@dataclass(frozen=True)
 class HostedRef:
     """A session's ref, parsed."""
 
@@ -82,7 +95,9 @@ class HostedRunner:
         """See ``Runner.start``: in the least loaded host with room, else in a new one."""
         environment = {**spec.environment, "LOG_PATH": str(spec.log_path)}
         async with self._placing:
-            loads = [(len(sessions), host) for host, sessions in await self._hosts() if len(sessions) < self.capacity]
+            loads = [
+                (len(state.sessions), host) for host, state in await self._hosts() if state.has_room(self.capacity)
+            ]
             host = min(loads, key=lambda load: load[0])[1] if loads else await self._new_host()
             await self._call(host, "POST", "/sessions", {"environment": environment}, spec.session_id)
             log.info("[%s] placed in worker host %s (hosts' loads: %s)", spec.session_id, host.id, loads)
@@ -118,7 +133,7 @@ class HostedRunner:
             return None
         return Host(host_id, process, port, derive_key(self.settings.webhook_secret, "host", host_id))
 
-    async def _hosts(self) -> list[tuple[Host, dict[str, int]]]:
+    async def _hosts(self) -> list[tuple[Host, HostState]]:
         """Every live host with the sessions it runs (the announcements of dead ones are removed)."""
         found = []
         for path in sorted(self.hosts_dir.glob("*.json")) if self.hosts_dir.is_dir() else []:
@@ -126,13 +141,17 @@ class HostedRunner:
             if host is None or not await self.processes.is_alive(host.process):
                 path.unlink(missing_ok=True)
                 continue
-            found.append((host, await self._sessions(host)))
+            found.append((host, await self._state(host)))
         return found
 
-    async def _sessions(self, host: Host) -> dict[str, int]:
+    async def _state(self, host: Host) -> HostState:
         answer = await self._call(host, "GET", "/sessions")
         sessions = answer.get("sessions")
-        return {str(key): int(value) for key, value in sessions.items()} if isinstance(sessions, dict) else {}
+        hung = answer.get("hung")
+        return HostState(
+            {str(key): int(value) for key, value in sessions.items()} if isinstance(sessions, dict) else {},
+            hung if isinstance(hung, int) else 0,
+        )
 
     async def _call(
         self, host: Host, method: str, path: str, payload: dict[str, Any] | None = None, session_id: str = ""
@@ -183,13 +202,13 @@ class HostedRunner:
         parsed, host = self._host_of(ref)
         if parsed is None or host is None or not await self.processes.is_alive(host.process):
             return False
-        return parsed.session_id in await self._sessions(host)
+        return parsed.session_id in (await self._state(host)).sessions
 
     async def strays(self, known: Collection[str]) -> list[Stray]:
         """See ``Runner.strays``: sessions running in a host under a ref no session holds."""
         strays = []
-        for host, sessions in await self._hosts():
-            for session_id in sessions:
+        for host, state in await self._hosts():
+            for session_id in state.sessions:
                 ref = str(HostedRef(host.id, host.process, session_id))
                 if ref not in known:
                     strays.append(Stray(ref, f"{session_id} in worker host {host.id}", session_id))

@@ -84,7 +84,11 @@ class EngineOptions:
     qr_grace: float = 10.0
     """Slack after the last QR code's lifetime before the QR phase counts as over."""
     executor_threads: int = 32
-    """Threads of the loop's default executor (each neonize client holds one)."""
+    """Threads of the loop's default executor (each neonize client holds one); 0: the loop's own (a worker
+    host sizes one for all its sessions)."""
+    hard_exit: int = 1
+    """1: a hung neonize call ends the process (after ``hang_exit_grace``); 0 (a worker host, whose other
+    sessions must go on): the session ends ``hung`` and its host is drained."""
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> EngineOptions:
@@ -142,6 +146,7 @@ class NeonizeEngine:
         self._online = False
         self._resume_at: float | None = None
         self._forget_login = False
+        self._hung = False  # a neonize call never returned (a worker host's session; else the process ends)
         self._recipients: dict[str, pb.JID | None] = {}
 
     # -- running ---------------------------------------------------------------------------------
@@ -156,7 +161,8 @@ class NeonizeEngine:
 
     async def _run(self) -> str:
         loop = asyncio.get_running_loop()
-        loop.set_default_executor(ThreadPoolExecutor(self._options.executor_threads, thread_name_prefix="neonize"))
+        if self._options.executor_threads:
+            loop.set_default_executor(ThreadPoolExecutor(self._options.executor_threads, thread_name_prefix="neonize"))
         client = self._client = self._new_client()
         log.info("session %s: connecting to WhatsApp through %s", self._config.session_id, self._route.redacted)
         task: asyncio.Task[None] = await client.connect(self._route.settings())
@@ -221,7 +227,7 @@ class NeonizeEngine:
             await asyncio.wait_for(self._started.wait(), seconds)
         except TimeoutError:
             log.error(
-                "session %s: no answer within %g s through %s; the worker process exits",
+                "session %s: no answer within %g s through %s; the worker ends",
                 self._config.session_id,
                 seconds,
                 self._route.redacted,
@@ -238,6 +244,8 @@ class NeonizeEngine:
         if self._forget_login:
             self._files.delete()
             log.info("session %s: login forgotten (auth data deleted)", self._config.session_id)
+        if self._hung:  # its thread stays behind: the session must not go on in this process
+            return "hung"
         if self._resume_at is not None and await self._pause_until(self._resume_at):
             return "stopped"
         return reason
@@ -253,13 +261,17 @@ class NeonizeEngine:
             if not task.cancelled():
                 task.exception()  # retrieved: what it means is known already
             return
-        log.error(
-            "session %s: neonize did not stop within %g s; the process exits in %g s",
-            self._config.session_id,
-            self._options.stop_timeout,
-            self._options.hang_exit_grace,
-        )
-        exit_hard_later(self._options.hang_exit_grace, _exit_code(reason))
+        log.error("session %s: neonize did not stop within %g s", self._config.session_id, self._options.stop_timeout)
+        self._hung_exit(_exit_code(reason))
+
+    def _hung_exit(self, code: int) -> None:
+        """A neonize call hangs: the process ends hard soon, unless it hosts other sessions (then this one
+        ends ``hung``, its thread left behind, and its host is drained)."""
+        if self._options.hard_exit:
+            log.error("the process exits in %g s", self._options.hang_exit_grace)
+            exit_hard_later(self._options.hang_exit_grace, code)
+        else:
+            self._hung = True
 
     async def _pause_until(self, when: float) -> bool:
         """Sleep until ``when`` (a ban's end); ``True`` if ``stop()`` came first."""
@@ -279,7 +291,7 @@ class NeonizeEngine:
         if self._final is not None:
             return
         if outcome.final == "hung":
-            exit_hard_later(self._options.hang_exit_grace, EXIT_HUNG)
+            self._hung_exit(EXIT_HUNG)
         self._note(outcome)
         for kind, data in outcome.emit:
             await self._emit(kind, data)
