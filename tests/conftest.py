@@ -114,7 +114,16 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, redis_server: RedisServer, redis: aioredis.Redis) -> Callable[..., Settings]:
+def sessions_per_worker() -> str:
+    """Sessions per worker process (density mode above 1). Modules whose guarantees must hold in both modes
+    (the crash tests, the pacing properties, exactly-once sends) override it with a parametrized fixture."""
+    return "1"
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, redis_server: RedisServer, redis: aioredis.Redis, sessions_per_worker: str
+) -> Callable[..., Settings]:
     """Factory of validated settings for a test: own data dir, shared Redis (flushed: nothing, not even a
     core's lease, carries over from another test), sim engine, fast timers."""
 
@@ -132,6 +141,7 @@ def make_settings(tmp_path: Path, redis_server: RedisServer, redis: aioredis.Red
             "WATCHDOG_INTERVAL_MS": "300",
             "MONITOR_INTERVAL_MS": "300",
             "PROXY_COOLDOWN_MS": "60000",
+            "SESSIONS_PER_WORKER": sessions_per_worker,
         }
         env.update(overrides)
         return load_settings(env)
@@ -189,19 +199,21 @@ async def scaled(start_service, sim_factory) -> tuple[RunningService, SimServer]
 
 
 @pytest.fixture
-def serve(tmp_path: Path, sim, socks_proxy, redis_kind: str) -> Iterator[Serve]:
+def serve(tmp_path: Path, sim, socks_proxy, redis_kind: str, sessions_per_worker: str) -> Iterator[Serve]:
     """A ``waorch serve`` process on its own Redis (the embedded default; for redis-server 7.0, one
     of its own given as ``REDIS_URL``); it, its workers and its Redis are gone afterwards."""
     data = tmp_path / "data"
     data.mkdir()
     own = RedisServer(redis_kind, tmp_path / "serve-redis") if redis_kind != "valkey" else None
     server = Serve(data, sim.url, socks_proxy().url, own)
+    server.env["SESSIONS_PER_WORKER"] = sessions_per_worker
     yield server
     if server.process and server.process.poll() is None:
         server.stop()
     for process in psutil.process_iter(["environ"]):
         with contextlib.suppress(psutil.Error):
-            if (process.info["environ"] or {}).get("AUTH_DIR", "").startswith(str(data)):
+            environ = process.info["environ"] or {}
+            if any(environ.get(name, "").startswith(str(data)) for name in ("AUTH_DIR", "HOSTS_DIR")):
                 process.kill()
     if own is not None:
         own.kill()

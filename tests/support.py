@@ -18,12 +18,14 @@ from typing import TypeVar
 
 import httpx
 import jsonschema
+import pytest
 import redis
 from redis_servers import RedisServer
 
 from waorch.api.app import DOCUMENT
 from waorch.config import Settings
 from waorch.core.core import Core
+from waorch.core.runners.hosted import HostedRef
 from waorch.errors import WaorchError
 from waorch.service import Service
 from waorch.signing import SESSION_HEADER, sign, webhook_key
@@ -243,3 +245,16 @@ def conforms(method: str, template: str, response: httpx.Response) -> None:
 def every_kind(root: type[WaorchError] = WaorchError) -> list[type[WaorchError]]:
     """``root`` and every class of error below it."""
     return [root, *(kind for child in root.__subclasses__() for kind in every_kind(child))]
+
+
+def worker_pid(ref: str) -> int:
+    """The pid of the process a session's worker runs in: its own, or its worker host's (density mode)."""
+    hosted = HostedRef.parse(ref)
+    return int((hosted.process if hosted else ref).split(":")[0])
+
+
+@pytest.fixture(params=["1", "3"], ids=["own-process", "density-3"], name="sessions_per_worker")
+def both_worker_modes(request: pytest.FixtureRequest) -> str:
+    """Import it into a module whose guarantees must hold with a process per session and with three sessions per
+    worker host (density mode): it overrides conftest's ``sessions_per_worker`` there."""
+    return str(request.param)

@@ -11,7 +11,15 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from impostor import Impostor
-from support import RunningService, Serve, eventually, scan, wait_status
+from support import (
+    RunningService,
+    Serve,
+    both_worker_modes,  # noqa: F401  (the fixture: both worker modes)
+    eventually,
+    scan,
+    wait_status,
+    worker_pid,
+)
 from test_sending import FAST, connected_session
 
 from waorch.clock import ScaledClock
@@ -134,7 +142,7 @@ async def test_worker_killed_mid_send_sends_nothing_twice(start_service, sim) ->
     await eventually(sending, timeout=10)
     await asyncio.sleep(0.5)
     worker = (await running.core.store.get(sid)).worker
-    os.kill(int(worker.split(":")[0]), signal.SIGKILL)
+    os.kill(worker_pid(worker), signal.SIGKILL)
     second = (
         await running.api.post("/api/v1/send", json={"to": "+972522222222", "message": "after", "sessionId": sid})
     ).json()["messageId"]
@@ -162,7 +170,7 @@ async def test_a_process_on_a_dead_workers_port_cannot_report_its_messages_sent(
     await running.api.put("/api/trust-tiers", json={"tiers": [FAST]})
     sid = await connected_session(running, sim.url, "972501111111")
     dead = await running.core.store.get(sid)
-    os.kill(int(dead.worker.split(":")[0]), signal.SIGKILL)
+    os.kill(worker_pid(dead.worker), signal.SIGKILL)
     impostor = Impostor(port=urlsplit(dead.command_url).port)
     await eventually(lambda: _listening(impostor))
     try:

@@ -14,7 +14,11 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import RunningService, eventually
+from support import (
+    RunningService,
+    both_worker_modes,  # noqa: F401  (the fixture: both worker modes)
+    eventually,
+)
 from test_sending import connected_session
 
 from waorch.clock import ScaledClock
