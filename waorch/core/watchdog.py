@@ -62,14 +62,23 @@ class Watchdog:
                 await self._check(current)
 
     async def _check(self, session: Session) -> None:
-        alive = bool(session.worker) and await self.lifecycle.runner.is_alive(session.worker)
+        runner = self.lifecycle.runner
+        alive = bool(session.worker) and await runner.is_alive(session.worker)
         silence = self._silence(session)
         if alive and silence <= self.ping_timeout:
+            if why := await runner.moving(session.worker):
+                await self._move(session, why)
             return
         if not alive:  # nothing more goes to its address: another process may listen there now
             await self.store.forget_command_address(session.id, session.worker)
         problem = "worker exited" if not alive else f"no ping for {silence:.0f} s"
         await self.restart(session, problem)
+
+    async def _move(self, session: Session, why: str) -> None:
+        """Start the session's worker again now, elsewhere (not a crash: no backoff, not counted)."""
+        log.warning("[%s] moving its worker: %s", session.id, why)
+        await self.activity.add(WARNING, "move", f"worker moves to another process: {why}", session.id)
+        await self.starts.enqueue(session.id)
 
     def _silence(self, session: Session) -> float:
         """Real seconds since the worker was last heard (0 before its first ping): workers ping in

@@ -43,6 +43,11 @@ class Runner(Protocol):
         """Whether the worker named by ``ref`` still runs (used to re-adopt after a restart)."""
         ...
 
+    async def moving(self, ref: str) -> str | None:
+        """Why the live worker ``ref`` should move to another process now (its process is being drained);
+        ``None``: it stays."""
+        ...
+
     async def strays(self, known: Collection[str]) -> list[Stray]:
         """This deployment's workers whose ref is not in ``known`` (the refs the sessions hold)."""
         ...

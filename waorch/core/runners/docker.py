@@ -177,6 +177,10 @@ class DockerRunner:
         labels = container.labels
         return container.status == "running" and labels.get(DEPLOYMENT_LABEL) == self.config.deployment
 
+    async def moving(self, ref: str) -> str | None:
+        """See ``Runner.moving``: a worker of its own never needs to move."""
+        return None
+
     async def strays(self, known: Collection[str]) -> list[Stray]:
         """See ``Runner.strays``: this deployment's containers (running or not) whose id no session holds."""
         return await asyncio.to_thread(self._strays, set(known))

@@ -204,6 +204,13 @@ class HostedRunner:
             return False
         return parsed.session_id in (await self._state(host)).sessions
 
+    async def moving(self, ref: str) -> str | None:
+        """See ``Runner.moving``: a session whose host holds a hung client moves to another host."""
+        _, host = self._host_of(ref)
+        if host is None or not (await self._state(host)).hung:
+            return None
+        return f"its worker host {host.id} is drained: a session there hung"
+
     async def strays(self, known: Collection[str]) -> list[Stray]:
         """See ``Runner.strays``: sessions running in a host under a ref no session holds."""
         strays = []

@@ -105,6 +105,10 @@ class ProcessRunner:
         """See ``Runner.is_alive``."""
         return _process(ref) is not None
 
+    async def moving(self, ref: str) -> str | None:
+        """See ``Runner.moving``: a worker of its own never needs to move."""
+        return None
+
     async def strays(self, known: Collection[str]) -> list[Stray]:
         """See ``Runner.strays``: none are looked for: a worker process is known only by the ref its session
         holds, and a process of a lost ref cannot be told from another program's."""
