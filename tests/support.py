@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -27,7 +27,7 @@ from waorch.config import Settings
 from waorch.core.core import Core
 from waorch.core.runners.hosted import HostedRef
 from waorch.errors import WaorchError
-from waorch.service import Service
+from waorch.service import Service, running_service
 from waorch.signing import SESSION_HEADER, sign, webhook_key
 
 T = TypeVar("T")
@@ -258,3 +258,14 @@ def both_worker_modes(request: pytest.FixtureRequest) -> str:
     """Import it into a module whose guarantees must hold with a process per session and with three sessions per
     worker host (density mode): it overrides conftest's ``sessions_per_worker`` there."""
     return str(request.param)
+
+
+@contextlib.asynccontextmanager
+async def orchestrator(settings: Settings, *, stop_workers: bool) -> AsyncIterator[RunningService]:
+    """A core with its HTTP server on ``settings`` (its Redis too), left with its workers running unless
+    ``stop_workers``: enter it again with the same settings to restart the orchestrator."""
+    async with (
+        running_service(settings, stop_workers=stop_workers) as service,
+        httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}, trust_env=False) as api,
+    ):
+        yield RunningService(service, api, settings)

@@ -14,18 +14,16 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
-import httpx
 import pytest
 from docker.errors import DockerException, NotFound
-from support import API_KEY, RunningService, eventually, free_port, scan, wait_status
+from support import RunningService, eventually, free_port, orchestrator, scan, wait_status
 
 from waorch.config import Settings
 from waorch.core.runners.docker import DEPLOYMENT_LABEL, SESSION_LABEL
-from waorch.service import running_service
 
 pytestmark = pytest.mark.docker
 IMAGE = os.environ.get("WAORCH_TEST_WORKER_IMAGE", "waorch-worker:test")
@@ -73,15 +71,6 @@ def deployment(engine: docker.DockerClient) -> Iterator[str]:
 
 def settings_for(make_settings, sim_url: str, runner: str, deployment: str, **overrides: str) -> Settings:
     return make_settings(RUNNER=runner, WORKER_IMAGE=IMAGE, DEPLOYMENT=deployment, SIM_URL=sim_url, **overrides)
-
-
-@contextlib.asynccontextmanager
-async def orchestrator(settings: Settings, *, stop_workers: bool) -> AsyncIterator[RunningService]:
-    async with (
-        running_service(settings, stop_workers=stop_workers) as service,
-        httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}, trust_env=False) as api,
-    ):
-        yield RunningService(service, api, settings)
 
 
 def containers(engine: docker.DockerClient, deployment: str) -> list:

@@ -8,30 +8,18 @@ import contextlib
 import os
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator
 
-import httpx
 import psutil
 import pytest
 from socks_recorder import SilentSocks
-from support import API_KEY, RunningService, eventually, free_port, scan, wait_status
+from support import RunningService, eventually, free_port, orchestrator, scan, wait_status
 
 from waorch.config import Settings
 from waorch.core.lifecycle import worker_log_path
 from waorch.core.runners.base import WorkerSpec
 from waorch.core.runners.hosted import HostedRef, HostedRunner
-from waorch.service import running_service
 
 PHONE = "972501111111"
-
-
-@contextlib.asynccontextmanager
-async def orchestrator(settings: Settings, *, stop_workers: bool) -> AsyncIterator[RunningService]:
-    async with (
-        running_service(settings, stop_workers=stop_workers) as service,
-        httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}, trust_env=False) as api,
-    ):
-        yield RunningService(service, api, settings)
 
 
 async def refs(running: RunningService) -> dict[str, HostedRef]:
