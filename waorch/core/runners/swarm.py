@@ -5,8 +5,8 @@ Everything a container of the docker runner gets, a service gets too (name, labe
 memory and pids limits, the orchestrator's uid, no restart: the watchdog decides). The node: the one
 recorded in the session's directory (``swarm-node``) while it is in the swarm; else, on the first start,
 the least loaded of the nodes labelled ``waorch.sessions=true`` (none labelled: the orchestrator's own node),
-recorded there. A session's service is scaled to zero and its task seen gone before it is removed, and
-whatever holds its name is removed before a new one is created: a session never runs twice.
+recorded there. A session's service is removed and its task seen gone (on whichever node) before the stop
+returns, and whatever holds its name is removed before a new one is created: a session never runs twice.
 """
 
 from __future__ import annotations
@@ -108,24 +108,33 @@ class SwarmRunner(DockerRunner):
         return services
 
     def _remove(self, ref: str, timeout: float) -> None:
-        """Scale the service ``ref`` (an id or a name) to zero, wait until its task is gone (SIGKILL comes
-        after its grace period), keep its output, remove it."""
+        """Remove the service ``ref`` (an id or a name), keep its output, and wait until its task's container is
+        gone (stopped after its grace period) before a new one may start. Removed, not first scaled to zero:
+        the engine (20.10) can crash removing a service whose scaled-down tasks it is deleting meanwhile."""
         try:
             service = self._api.get(ref)
             output = b"".join(service.logs(stdout=True, stderr=True, tail=KEPT_OUTPUT_LINES))
-            service.scale(0)
-            deadline = time.monotonic() + timeout + 15
-            while _live_tasks(service) and time.monotonic() < deadline:
-                time.sleep(POLL_S)
+            tasks = [str(task["ID"]) for task in service.tasks()]
             service.remove()
         except NotFound:
             return
+        deadline = time.monotonic() + timeout + 15
+        while any(self._task_running(task) for task in tasks) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
         self.keep_output(service.attrs["Spec"]["Labels"], f"service {service.name} ({service.short_id})", output)
+
+    def _task_running(self, task_id: str) -> bool:
+        """Whether the task (of a removed service) still has its container starting or running, on any node."""
+        api: Any = self.client.api  # its stubs leave inspect_task() untyped
+        try:
+            return api.inspect_task(task_id).get("Status", {}).get("State") in LIVE_STATES
+        except NotFound:
+            return False
 
     def _is_alive(self, ref: str) -> bool:
         """Its task is starting or running (a task still being placed is not a dead worker)."""
         try:
-            return bool(_live_tasks(self._api.get(ref), wanted=True))
+            return bool(_live_tasks(self._api.get(ref)))
         except NotFound:
             return False
         except DockerException as error:
@@ -139,10 +148,9 @@ class SwarmRunner(DockerRunner):
         ]
 
 
-def _live_tasks(service: Any, *, wanted: bool = False) -> list[dict[str, Any]]:
-    """The service's tasks whose container is starting or running (``wanted``: and meant to run: a task told
-    to shut down still runs until its container is gone)."""
-    tasks = service.tasks(filters={"desired-state": "running"} if wanted else None)
+def _live_tasks(service: Any) -> list[dict[str, Any]]:
+    """The service's tasks meant to run whose container is starting or running."""
+    tasks = service.tasks(filters={"desired-state": "running"})
     return [task for task in tasks if task.get("Status", {}).get("State") in LIVE_STATES]
 
 
