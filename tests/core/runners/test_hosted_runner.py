@@ -8,6 +8,8 @@ import contextlib
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -20,6 +22,16 @@ from waorch.core.runners.base import WorkerSpec
 from waorch.core.runners.hosted import HostedRef, HostedRunner
 
 PHONE = "972501111111"
+
+
+@pytest.fixture(autouse=True)
+def no_host_outlives_the_test(tmp_path: Path) -> Iterator[None]:
+    """Whatever failed, the worker hosts a test started (their HOSTS_DIR under its tmp_path) are killed after it."""
+    yield
+    for process in psutil.process_iter(["environ"]):
+        with contextlib.suppress(psutil.Error):
+            if (process.info["environ"] or {}).get("HOSTS_DIR", "").startswith(str(tmp_path)):
+                process.kill()
 
 
 async def refs(running: RunningService) -> dict[str, HostedRef]:
