@@ -18,8 +18,7 @@ import asyncio
 import shutil
 import time
 
-from common import sim_fleet, simulator
-from dispatch import pair_all, wait_all
+from common import pair_all, sim_fleet, simulator, wait_all
 
 from waorch.core.core import Core
 from waorch.core.intake import SendRequest
@@ -27,7 +26,7 @@ from waorch.core.intake import SendRequest
 
 async def fleet_with_work(core: Core, sim_url: str, sessions: int, messages: int) -> list[str]:
     ids = [(await core.provision()).id for _ in range(sessions)]
-    await pair_all(core, sim_url, ids)
+    await pair_all(core.store, sim_url, ids)
     for sid in ids:
         await core.set_paused(sid, True)
         for n in range(messages):
@@ -39,7 +38,7 @@ async def restore_on(fresh: Core, archive: str, ids: list[str]) -> None:
     started = time.monotonic()
     result = await fresh.backups.restore(archive)
     restored = time.monotonic() - started
-    await wait_all(fresh, ids, "connected", 600)
+    await wait_all(fresh.store, ids, "connected", 600)
     connected = time.monotonic() - started
     print(f"restore: {restored:.2f} s ({result.keys:,} keys, {result.sessions} sessions, {len(result.held)} held)")
     print(f"all {len(ids)} sessions connected again {connected:.1f} s after the restore began")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from waorch.core.sessions import SessionStore
 from waorch.service import running_service
 
 API_KEY = "benchmark-api-key-0123456789"
+WEBHOOK_SECRET = "benchmark-secret-0123456789"
 
 
 def free_port() -> int:
@@ -73,6 +75,46 @@ async def simulator() -> AsyncIterator[str]:
         sim.wait(10)
 
 
+def sim_environment(data: str, sim_url: str, **env: str) -> dict[str, str]:
+    """The variables of a core on a private embedded Redis in ``data`` (sim engine at ``sim_url``, the
+    benchmarks' API key, a free port, no start spacing); ``env`` adds settings."""
+    return {
+        "DATA_DIR": data,
+        "API_KEY": API_KEY,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ORCH_PORT": str(free_port()),
+        "WORKER_ENGINE": "sim",
+        "SIM_URL": sim_url,
+        "PROVISIONING_INTERVAL_MS": "0",
+        "PATH": os.environ["PATH"],
+        **env,
+    }
+
+
+async def wait_all(store: SessionStore, ids: list[str], status: str, timeout: float) -> None:
+    """Until every session of ``ids`` has ``status`` (``TimeoutError`` after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sessions = [await store.get(sid) for sid in ids]
+        if all(s.status == status for s in sessions):
+            return
+        if time.monotonic() > deadline:
+            counts = statistics.multimode([s.status for s in sessions])
+            raise TimeoutError(f"sessions not {status} after {timeout} s ({counts})")
+        await asyncio.sleep(0.5)
+
+
+async def pair_all(store: SessionStore, sim_url: str, ids: list[str]) -> None:
+    """Once every session of ``ids`` shows its QR, scan each in the simulator (a phone each); until all are
+    connected."""
+    await wait_all(store, ids, "qr_ready", 600)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        for n, sid in enumerate(ids):
+            qr = (await store.get(sid)).qr
+            (await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": f"97250{n:07d}"})).raise_for_status()
+    await wait_all(store, ids, "connected", 300)
+
+
 @contextlib.asynccontextmanager
 async def sim_fleet(
     clock: Clock | None = None, sim_url: str | None = None, **env: str
@@ -83,18 +125,6 @@ async def sim_fleet(
     async with contextlib.AsyncExitStack() as stack:
         url = sim_url or await stack.enter_async_context(simulator())
         data = stack.enter_context(tempfile.TemporaryDirectory())
-        settings = load_settings(
-            {
-                "DATA_DIR": data,
-                "API_KEY": API_KEY,
-                "WEBHOOK_SECRET": "benchmark-secret-0123456789",
-                "ORCH_PORT": str(free_port()),
-                "WORKER_ENGINE": "sim",
-                "SIM_URL": url,
-                "PROVISIONING_INTERVAL_MS": "0",
-                "PATH": os.environ["PATH"],
-                **env,
-            }
-        )
+        settings = load_settings(sim_environment(data, url, **env))
         async with running_service(settings, stop_workers=True, clock=clock) as service:
             yield service.core, url

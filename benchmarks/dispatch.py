@@ -19,35 +19,13 @@ import statistics
 import time
 from dataclasses import replace
 
-import httpx
 import psutil
-from common import percentile, sim_fleet
+from common import pair_all, percentile, sim_fleet
 
 from waorch.core.intake import SendRequest
 from waorch.core.tiers import DEFAULT_TIERS
 
 MESSAGES_PER_SESSION = 40
-
-
-async def wait_all(core, ids: list[str], status: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        sessions = [await core.store.get(sid) for sid in ids]
-        if all(s.status == status for s in sessions):
-            return
-        if time.monotonic() > deadline:
-            counts = statistics.multimode([s.status for s in sessions])
-            raise TimeoutError(f"sessions not {status} after {timeout} s ({counts})")
-        await asyncio.sleep(0.5)
-
-
-async def pair_all(core, sim_url: str, ids: list[str]) -> None:
-    await wait_all(core, ids, "qr_ready", 600)
-    async with httpx.AsyncClient(trust_env=False) as client:
-        for n, sid in enumerate(ids):
-            qr = (await core.store.get(sid)).qr
-            (await client.post(f"{sim_url}/sim/scan", json={"qr": qr, "phone": f"97250{n:07d}"})).raise_for_status()
-    await wait_all(core, ids, "connected", 300)
 
 
 async def main(count: int, seconds: float) -> None:
@@ -56,7 +34,7 @@ async def main(count: int, seconds: float) -> None:
         await core.replace_tiers([hot])
         started = time.monotonic()
         ids = [(await core.provision()).id for _ in range(count)]
-        await pair_all(core, sim_url, ids)
+        await pair_all(core.store, sim_url, ids)
         print(f"{count} sessions provisioned and connected in {time.monotonic() - started:.0f} s")
         for n in range(MESSAGES_PER_SESSION):
             for sid in ids:

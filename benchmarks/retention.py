@@ -21,8 +21,7 @@ import argparse
 import asyncio
 import time
 
-from common import sim_fleet
-from dispatch import pair_all
+from common import pair_all, sim_fleet
 
 from waorch.clock import ScaledClock
 from waorch.core import keys
@@ -65,7 +64,7 @@ async def wait_until(check, timeout: float, what: str) -> float:  # noqa: ANN001
 async def run(core: Core, sim_url: str, args: argparse.Namespace) -> None:
     await core.replace_tiers([TIER])
     ids = [(await core.provision()).id for _ in range(args.sessions)]
-    await pair_all(core, sim_url, ids)
+    await pair_all(core.store, sim_url, ids)
     for sid in ids:
         await core.set_paused(sid, True)
     base = await memory(core)

@@ -37,8 +37,16 @@ WhatsApp connection are counted: a logged-in client costs more):
   getting no answer (``--executor-threads 32 --density 50``: 32/50 reached, no refusal): a density
   process needs an executor of N + spare threads for its other neonize calls.
 
+The sim engine's density rows: for each count in --sim-density, that many sim sessions started through the
+hosted runner (``SESSIONS_PER_WORKER`` = the count, so one real ``waorch worker-host``), each through its own
+recording proxy (which relays to the simulator), with its own auth dir and log file. Once every session shows
+its QR and the host has settled, it prints the host's USS, per session and per additional session (against 1).
+Measured here (2 cores): 26.1 MiB with 1 session, 26.3 with 5, 27.3 with 20, 29.3 with 50: 0.04-0.07 MiB per
+additional session, against ~25 MiB for a sim worker in a process of its own (the first table).
+``benchmarks/fleet.py`` finds the same once connected: 27.4 MiB per host of 20 sessions.
+
     .venv/bin/python benchmarks/worker_footprint.py [--neonize-workers 1] [--sim-workers 5] [--settle 3]
-        [--density 0 1 5 20 50] [--executor-threads N]
+        [--density 0 1 5 20 50] [--executor-threads N] [--sim-density 1 5 20 50]
 """
 
 from __future__ import annotations
@@ -56,7 +64,11 @@ from pathlib import Path
 
 import psutil
 from aiohttp import web
+from common import sim_environment, worker_pid
 
+from waorch.config import load_settings
+from waorch.core.runners.base import WorkerSpec
+from waorch.core.runners.hosted import HostedRef, HostedRunner
 from waorch.sim.server import SimOptions, SimServer
 from waorch.sim.socks import SocksRequest, SocksServer, on_this_machine
 
@@ -135,8 +147,9 @@ class Worker:
         return info.rss / 2**20, info.uss / 2**20
 
 
-async def start_worker(worker: Worker, webhook: Webhook, sim: SimServer, data: Path) -> None:
-    env = {
+def worker_environment(worker: Worker, webhook: Webhook, sim: SimServer, data: Path) -> dict[str, str]:
+    """The variables a runner gives ``worker``'s session: its engine, its proxy, this script's webhook."""
+    return {
         "PATH": os.environ["PATH"],
         "HOME": str(data),
         "SESSION_ID": worker.session_id,
@@ -149,13 +162,16 @@ async def start_worker(worker: Worker, webhook: Webhook, sim: SimServer, data: P
         "PROXY_URL": f"socks5h://{LOOPBACK}:{worker.proxy.port}",
         "PING_INTERVAL_MS": "60000",
     }
+
+
+async def start_worker(worker: Worker, webhook: Webhook, sim: SimServer, data: Path) -> None:
     worker.started = time.monotonic()
     worker.process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "waorch",
         "worker",
-        env=env,
+        env=worker_environment(worker, webhook, sim, data),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
@@ -250,6 +266,7 @@ REACH_TIMEOUT = 60.0
 REFUSAL_TIMEOUT = 15.0
 TARGET_CLIENTS, TARGET_MIB = 20, 5.0
 PER_PROCESS_TODAY = "~48 MiB private per neonize worker process when several share the library"
+SIM_PER_PROCESS = "a sim worker in a process of its own: ~25 MiB private (the sim rows of the first table)"
 
 
 class ClientHost:
@@ -419,11 +436,83 @@ async def density_table(counts: list[int], executor_threads: int | None, settle:
     density_report(rows, str(executor_threads) if executor_threads else f"clients + {SPARE_THREADS}")
 
 
+# -- density: many sim sessions in one worker host ---------------------------------------------------------
+
+
+def hosted_spec(worker: Worker, webhook: Webhook, sim: SimServer, data: Path) -> WorkerSpec:
+    """What the hosted runner gets to start ``worker``'s session in a worker host."""
+    environment = worker_environment(worker, webhook, sim, data)
+    return WorkerSpec(worker.session_id, environment, data / worker.session_id, data / f"{worker.session_id}.log")
+
+
+async def sim_density_row(sessions: int, webhook: Webhook, sim: SimServer, settle: float, data: Path) -> DensityRow:
+    """``sessions`` sim sessions placed by the hosted runner with ``SESSIONS_PER_WORKER`` = ``sessions`` (so all
+    in one ``waorch worker-host``), each through its own proxy; the host's USS and threads once all show a QR."""
+    settings = load_settings(sim_environment(str(data), sim.url, SESSIONS_PER_WORKER=str(sessions)))
+    runner, row, refs = HostedRunner(settings), DensityRow(sessions), []
+    workers = [Worker("sim", f"worker_{sessions * 1000 + n}", RecordingProxy()) for n in range(sessions)]
+    try:
+        started = time.monotonic()
+        for worker in workers:
+            await worker.proxy.start()
+            refs.append(await runner.start(hosted_spec(worker, webhook, sim, data)))
+        await wait_idle(workers, webhook)
+        row.connect_seconds = time.monotonic() - started
+        await asyncio.sleep(settle)
+        row.uss, row.threads = host_sample(refs)
+    finally:
+        for host in {hosted.process for hosted in map(HostedRef.parse, refs) if hosted is not None}:
+            await runner.processes.stop(host, 10.0)  # SIGTERM: the host stops its sessions and ends
+        await runner.close()
+        for worker in workers:
+            await worker.proxy.close()
+    return row
+
+
+def host_sample(refs: list[str]) -> tuple[float, int]:
+    """USS (MiB) and OS threads of the one worker host every ref names."""
+    [host] = {hosted.process for hosted in map(HostedRef.parse, refs) if hosted is not None}
+    process = psutil.Process(worker_pid(host))
+    return process.memory_full_info().uss / 2**20, process.num_threads()
+
+
+def sim_density_report(rows: list[DensityRow]) -> None:
+    print()
+    print("density: sim sessions in ONE worker host (`waorch worker-host`, placed by the hosted runner), each")
+    print("with its own proxy and auth dir, measured once every session shows its QR")
+    print(f"{'sessions':>8} {'threads':>7} {'USS MiB':>8} {'USS/session':>11} {'marginal':>8} {'start->all QR s':>15}")
+    single = next((row.uss for row in rows if row.clients == 1), None)
+    for row in rows:
+        extra = marginal(row, single)
+        beyond = f"{extra:.2f}" if extra is not None else "-"
+        shown = f"{row.connect_seconds:.2f}" if row.connect_seconds is not None else "-"
+        print(
+            f"{row.clients:>8} {row.threads:>7} {row.uss:>8.1f} {row.uss / row.clients:>11.1f} {beyond:>8} {shown:>15}"
+        )
+    print("marginal: (USS - USS at 1 session) / (sessions - 1); start->all QR: from the first session's start")
+    print(f"against {SIM_PER_PROCESS}")
+
+
+async def sim_density_table(counts: list[int], settle: float) -> None:
+    sim, webhook = SimServer(SimOptions()), Webhook()
+    await sim.start()
+    await webhook.start()
+    try:
+        with tempfile.TemporaryDirectory() as data:
+            rows = [await sim_density_row(n, webhook, sim, settle, Path(data) / f"hosted_{n}") for n in counts]
+    finally:
+        await webhook.close()
+        await sim.stop()
+    sim_density_report(rows)
+
+
 async def main(arguments: argparse.Namespace) -> None:
     if arguments.neonize_workers or arguments.sim_workers:
         await workers_table(arguments.neonize_workers, arguments.sim_workers, arguments.settle)
     if arguments.density:
         await density_table(arguments.density, arguments.executor_threads, arguments.settle)
+    if arguments.sim_density:
+        await sim_density_table(arguments.sim_density, arguments.settle)
 
 
 if __name__ == "__main__":
@@ -433,6 +522,9 @@ if __name__ == "__main__":
     parser.add_argument("--settle", type=float, default=3.0, help="seconds idle before measuring")
     parser.add_argument(
         "--density", type=int, nargs="*", default=[0, 1, 5, 20, 50], help="clients in one process, one row each"
+    )
+    parser.add_argument(
+        "--sim-density", type=int, nargs="*", default=[1, 5, 20, 50], help="sim sessions in one worker host, a row each"
     )
     parser.add_argument(
         "--executor-threads", type=int, help=f"the density host's executor threads (default: clients + {SPARE_THREADS})"
