@@ -10,10 +10,11 @@ are provisioned through the API and each QR is scanned in the simulator. Prints:
 - CPU at rest (% of one core: user + system time over ``--window`` seconds, from psutil) of the orchestrator
   (the serve process), of Valkey and of all worker processes together (the simulator's beside them);
 - the worker processes' private memory (USS) in total and per session, and their PSS (shared pages shared out);
-- an orchestrator restart: serve stopped with SIGTERM (its workers keep running), then started again; the time
-  until its core acts with every session connected and no worker start queued (before it acts the core checks
-  every session's worker: adopted if it runs, restarted if not), how many worker processes were replaced (pids
-  before and after) and how many sessions changed worker ref.
+- an orchestrator restart: serve stopped with SIGTERM (its workers keep running; its Valkey stops with it and
+  starts again from its append-only file), then started again; the time until its core acts with every
+  session connected and no worker start queued (before it acts the core checks every session's worker: adopted
+  if it runs, restarted if not), how many worker processes were replaced (pids before and after) and how many
+  sessions changed worker ref.
 
 Targets at 500 sessions: orchestrator < 10 % of one core at rest, all connected again < 5 s after the restart
 with no worker process replaced, workers' memory < 4 GiB; each is printed as met or not. Everything the run
@@ -35,9 +36,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -58,6 +60,7 @@ PROVISIONS_AT_ONCE = 16
 POLL_S = 0.05
 STOP_S = 60.0
 END_S = 15.0
+SWEEPS = 5
 
 
 @dataclass
@@ -75,11 +78,18 @@ class Run:
         return EmbeddedRedis(self.data / "redis")
 
     def start_serve(self, *, stop_workers: bool) -> float:
-        """``waorch serve`` in its own process (output appended to ``serve.log``); when it was started."""
+        """``waorch serve`` in its own process and session (output appended to ``serve.log``, and a ctrl+c
+        reaches only this script, which stops it); when it was started."""
         command = [sys.executable, "-m", "waorch", "serve", *(["--stop-workers"] if stop_workers else [])]
         with (self.data / "serve.log").open("ab") as log:
             self.serve = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
-                command, env=self.environment, cwd=self.data, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+                command,
+                env=self.environment,
+                cwd=self.data,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         return time.monotonic()
 
@@ -112,17 +122,16 @@ class Run:
             return int(await store.redis.zcard(keys.PROVISION_QUEUE))
 
     def valkey(self) -> psutil.Process:
+        """The Valkey server serve started (or adopted)."""
         return psutil.Process(int(self.redis.pid_path.read_text()))
 
-    async def until(self, condition: Callable[[], Awaitable[bool]]) -> float:
-        """Poll ``condition`` until it holds (``RuntimeError`` if serve exits first); the seconds it took."""
-        started = time.monotonic()
+    async def until(self, condition: Callable[[], Awaitable[bool]]) -> None:
+        """Poll ``condition`` until it holds (``RuntimeError`` if serve exits first)."""
         while not await condition():
             if self.serve is None or self.serve.poll() is not None:
                 log = (self.data / "serve.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"waorch serve is not running; the end of its output:\n{log}")
             await asyncio.sleep(POLL_S)
-        return time.monotonic() - started
 
 
 def worker_process_pid(ref: str) -> int:
@@ -312,20 +321,31 @@ def names(data: Path, value: str) -> bool:
 
 def end(data: Path, patience: float) -> None:
     """Give what the run started ``patience`` seconds to end by itself (worker hosts end once idle), then stop
-    the rest (SIGTERM, SIGKILL after ``END_S``)."""
+    the rest; again while any is left (a serve that is stopping may start one more worker host)."""
     deadline = time.monotonic() + patience
     while (left := started_here(data)) and time.monotonic() < deadline:
         time.sleep(0.5)
-    for process in left:
+    stopped, killed = 0, 0
+    for _ in range(SWEEPS):
+        if not left:
+            break
+        stopped, killed = stopped + len(left), killed + stop(left)
+        left = started_here(data)
+    if stopped:
+        print(f"still running at the end, stopped: {stopped} process(es) ({killed} killed)")
+
+
+def stop(processes: list[psutil.Process]) -> int:
+    """SIGTERM, SIGKILL after ``END_S``; how many had to be killed."""
+    for process in processes:
         with contextlib.suppress(psutil.Error):
             process.terminate()
-    _, alive = psutil.wait_procs(left, timeout=END_S)
+    _, alive = psutil.wait_procs(processes, timeout=END_S)
     for process in alive:
         with contextlib.suppress(psutil.Error):
             process.kill()
     psutil.wait_procs(alive, timeout=END_S)
-    if left:
-        print(f"still running at the end, stopped: {len(left)} process(es) ({len(alive)} killed)")
+    return len(alive)
 
 
 def simulator_process(sim_url: str) -> psutil.Process:
@@ -349,6 +369,23 @@ async def measure(run: Run, sim_url: str, args: argparse.Namespace) -> None:
     verdicts(args.sessions, rest, again)
 
 
+async def within(seconds: float, work: Coroutine[Any, Any, None]) -> bool:
+    """Run ``work`` for at most ``seconds``: whether it finished (its error is raised). It is cancelled again
+    every second until it ends: on Python 3.11, asyncio.wait_for (which redis-py's writes use) can swallow a
+    cancellation."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait([task], timeout=seconds)
+    finally:
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
+    if task.cancelled():
+        return False
+    task.result()
+    return True
+
+
 async def main(args: argparse.Namespace) -> None:
     print(
         f"fleet: {args.sessions} sim sessions, up to {args.per_worker} per worker process"
@@ -359,13 +396,7 @@ async def main(args: argparse.Namespace) -> None:
         data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleet-")))
         run = Run(data, sim_environment(str(data), sim_url, SESSIONS_PER_WORKER=str(args.per_worker), HOME=str(data)))
         stack.callback(lambda: end(data, END_S if run.finished else 0.0))
-        deadline = asyncio.timeout(args.deadline)
-        try:
-            async with deadline:
-                await measure(run, sim_url, args)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
+        if not await within(args.deadline, measure(run, sim_url, args)):
             print(f"the deadline ({args.deadline:.0f} s) passed: stopping everything")
 
 
@@ -376,4 +407,7 @@ if __name__ == "__main__":
     parser.add_argument("--window", type=float, default=30.0, help="seconds of CPU measured at rest")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds between all connected and the window")
     parser.add_argument("--deadline", type=float, default=900.0, help="the whole run stops after this many seconds")
-    asyncio.run(main(parser.parse_args()))
+    try:
+        asyncio.run(main(parser.parse_args()))
+    except KeyboardInterrupt:
+        print("interrupted: everything it started is stopped")
