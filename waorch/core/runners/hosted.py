@@ -105,10 +105,9 @@ class HostedRunner:
 
     async def _new_host(self) -> Host:
         host_id = uuid.uuid4().hex[:12]
-        key = derive_key(self.settings.webhook_secret, "host", host_id)
         environment = {
             "HOST_ID": host_id,
-            "HOST_KEY": key,
+            "HOST_KEY": self._key(host_id),
             "HOST_CAPACITY": str(self.capacity),
             "HOSTS_DIR": str(self.hosts_dir),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -131,7 +130,11 @@ class HostedRunner:
             port, process = int(announcement["port"]), str(announcement["ref"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return Host(host_id, process, port, derive_key(self.settings.webhook_secret, "host", host_id))
+        return Host(host_id, process, port, self._key(host_id))
+
+    def _key(self, host_id: str) -> str:
+        """The key a host's requests are signed with (derived from the master secret, as workers' keys are)."""
+        return derive_key(self.settings.webhook_secret, "host", host_id)
 
     async def _hosts(self) -> list[tuple[Host, HostState]]:
         """Every live host with the sessions it runs (the announcements of dead ones are removed)."""
