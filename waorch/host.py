@@ -35,6 +35,7 @@ from waorch.service import Service, embedded_or_configured_redis
 T = TypeVar("T")
 ATTACH_POLL_S = 1.0  # how often an attached host checks that its core still holds the lease
 REDIS_RETRY_S = 1.0  # how often the host tries again while Redis does not answer
+PRESENCE_PING_S = 1.0  # how often the host's own connection to Redis is checked (and made again if lost)
 RESTART_PAUSE_S = 1.0  # after the hosted core failed, before it starts again (no tight loop if it keeps failing)
 log = logging.getLogger("waorch.host")
 
@@ -229,7 +230,7 @@ class CoreHost:
     async def _run(self) -> None:
         """Run the core here, or attach to the one already active on this Redis; switch when that changes."""
         try:
-            async with embedded_or_configured_redis(self.settings) as url:
+            async with embedded_or_configured_redis(self.settings) as url, _present_on(url):
                 while not self._stopping.is_set():
                     try:
                         await self._host_or_attach(url)
@@ -362,6 +363,28 @@ class LeaseWatch:
             return False
         self._vanished = self._vanished or time.monotonic()
         return time.monotonic() - self._vanished < self.grace
+
+
+@contextlib.asynccontextmanager
+async def _present_on(url: str) -> AsyncIterator[None]:
+    """Keep one named connection on the server while the host runs, whatever it does meanwhile: a waorch
+    that stops leaves a server it started running while another waorch is connected (``EmbeddedRedis.stop``),
+    and a host switching from attached to hosting has, for a moment, no other connection open."""
+    redis = redis_client(url, max_connections=1)
+    task = asyncio.create_task(_keep_connected(redis), name="redis-presence")
+    try:
+        yield
+    finally:
+        await cancel_and_wait(task)
+        await redis.aclose(close_connection_pool=True)
+
+
+async def _keep_connected(redis: aioredis.Redis) -> None:
+    """Ping now and then (a connection lost to a restart of the server is made again)."""
+    while True:
+        with contextlib.suppress(aioredis.RedisError, OSError):
+            await redis.ping()
+        await asyncio.sleep(PRESENCE_PING_S)
 
 
 def _settled(task: asyncio.Task[Any]) -> None:
