@@ -23,6 +23,7 @@ import redis
 from redis_servers import RedisServer
 
 from waorch.api.app import DOCUMENT
+from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.core.core import Core
 from waorch.core.runners.hosted import HostedRef
@@ -261,11 +262,13 @@ def both_worker_modes(request: pytest.FixtureRequest) -> str:
 
 
 @contextlib.asynccontextmanager
-async def orchestrator(settings: Settings, *, stop_workers: bool) -> AsyncIterator[RunningService]:
+async def orchestrator(
+    settings: Settings, *, stop_workers: bool, clock: Clock | None = None
+) -> AsyncIterator[RunningService]:
     """A core with its HTTP server on ``settings`` (its Redis too), left with its workers running unless
-    ``stop_workers``: enter it again with the same settings to restart the orchestrator."""
+    ``stop_workers``: enter it again with the same settings (and clock) to restart the orchestrator."""
     async with (
-        running_service(settings, stop_workers=stop_workers) as service,
+        running_service(settings, stop_workers=stop_workers, clock=clock) as service,
         httpx.AsyncClient(base_url=service.base_url, headers={"X-API-Key": API_KEY}, trust_env=False) as api,
     ):
         yield RunningService(service, api, settings)

@@ -15,6 +15,9 @@ FAST = {
     "delayMaxMs": 10,
     "hoursStart": "00:00",
     "hoursEnd": "24:00",
+    "newContactsPerDay": 1000,
+    "perRecipientPerHour": 1000,
+    "perRecipientPerDay": 10000,
 }
 
 

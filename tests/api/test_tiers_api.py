@@ -20,8 +20,30 @@ def test_a_written_table_reads_back_as_the_same_tiers() -> None:
         "delayMaxMs": 5000,
         "hoursStart": "08:00",
         "hoursEnd": "22:00",
+        "newContactsPerDay": 40,
+        "perRecipientPerHour": 10,
+        "perRecipientPerDay": 40,
     }
     assert tiers_from_json({"tiers": rows}) == DEFAULT_TIERS == tiers_from_json(rows)
+
+
+def test_a_table_written_without_the_caps_gets_those_of_the_default_tier_of_its_name() -> None:
+    """A table kept from before the caps existed (a script, a saved file) still reads: a tier named like a
+    default one gets its caps, any other the first (most careful) tier's."""
+    caps = ("newContactsPerDay", "perRecipientPerHour", "perRecipientPerDay")
+    rows = [{key: value for key, value in tier_json(tier).items() if key not in caps} for tier in DEFAULT_TIERS]
+    rows.append(rows[-1] | {"name": "mine", "minAgeDays": 30})
+    read = tiers_from_json(rows)
+    assert read[:3] == DEFAULT_TIERS
+    cold = DEFAULT_TIERS[0]
+    assert (read[3].new_contacts_per_day, read[3].per_recipient_hour, read[3].per_recipient_day) == (
+        cold.new_contacts_per_day,
+        cold.per_recipient_hour,
+        cold.per_recipient_day,
+    )
+    with pytest.raises(InvalidTiers) as refused:
+        tiers_from_json([{key: value for key, value in rows[0].items() if key != "perMinute"}])
+    assert refused.value.message == "tiers[0]: perMinute is required"  # the other fields stay required
 
 
 @pytest.mark.parametrize(

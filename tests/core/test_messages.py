@@ -86,7 +86,7 @@ async def test_a_session_keeps_its_newest_contacts_and_a_last_sender_is_forgotte
     recipients = ["972521111111", "972522222222", "972523333333"]
     for to in recipients:
         await settle(store, sessions[0], MessageStatus.SENT, to)
-    assert [await store.is_contact(sessions[0], to) for to in recipients] == [False, True, True]
+    assert [await store.contact_of([sessions[0]], to) == {sessions[0]} for to in recipients] == [False, True, True]
     assert await store.last_sender(recipients[-1]) == sessions[0]
 
     async def forgotten() -> bool:
@@ -114,4 +114,4 @@ async def test_forgetting_a_session_removes_its_keys_and_fails_its_waiting_messa
         assert (message.status, message.error) == ("failed", "session deleted")
         assert 0 < await redis.ttl(f"waorch:msg:{message_id}") <= 600
     assert await redis.zrange("waorch:outbox", 0, -1) == [other_scheduled]
-    assert await store.last_sender("972522222222") == kept and await store.is_contact(kept, "972522222222")
+    assert await store.last_sender("972522222222") == kept and await store.contact_of([kept], "972522222222") == {kept}

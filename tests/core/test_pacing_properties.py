@@ -8,7 +8,7 @@ shared by the core and the simulator. One test at the end runs in real time.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -18,6 +18,7 @@ from support import (
     RunningService,
     both_worker_modes,  # noqa: F401  (the fixture: both worker modes)
     eventually,
+    orchestrator,
 )
 from test_sending import connected_session
 
@@ -26,6 +27,7 @@ from waorch.core.messages import MessageStatus
 
 PHONE = "972501111111"
 SCALE = 60.0
+NO_CAPS = {"newContactsPerDay": 1000, "perRecipientPerHour": 1000, "perRecipientPerDay": 10000}
 
 
 def hhmm(moment: datetime) -> str:
@@ -46,9 +48,9 @@ def scenarios(draw: st.DrawFn) -> dict:
     }
 
 
-async def sim_log(sim_url: str) -> list[dict]:
+async def sim_log(sim_url: str, phone: str = PHONE) -> list[dict]:
     async with httpx.AsyncClient(trust_env=False) as client:
-        return (await client.get(f"{sim_url}/sim/phones/{PHONE}/messages")).json()
+        return (await client.get(f"{sim_url}/sim/phones/{phone}/messages")).json()
 
 
 def check_properties(
@@ -93,6 +95,7 @@ async def test_deliveries_respect_the_tier(rehearsal, scenario: dict) -> None:
         "delayMaxMs": scenario["delay_max"],
         "hoursStart": hhmm(opens),
         "hoursEnd": hhmm(closes),
+        **NO_CAPS,
     }
     assert (await running.api.put("/api/trust-tiers", json={"tiers": [tier]})).status_code == 200
     await running.core.redis.delete(
@@ -139,6 +142,7 @@ async def test_real_time_pacing(start_service, sim) -> None:
         "delayMaxMs": 1500,
         "hoursStart": "00:00",
         "hoursEnd": "24:00",
+        **NO_CAPS,
     }
     assert (await running.api.put("/api/trust-tiers", json={"tiers": [tier]})).status_code == 200
     session = await connected_session(running, sim.url, PHONE)
@@ -161,3 +165,125 @@ async def test_real_time_pacing(start_service, sim) -> None:
     assert times[1] - times[0] >= 1.0
     assert times[2] - times[0] >= 60.0  # the third waits for the sliding minute of the first
     assert not math.isinf(times[2])
+
+
+# ---- the caps of one recipient, on what the simulator delivered ---------------------------------------------
+RECIPIENT_SCALE = 600.0  # an hour in 6 s
+RECIPIENTS = [f"97252444440{n}" for n in range(4)]
+SEND_SPAN_S = 2400.0
+EXAMPLE_PHONES = iter(f"9725019{n:05d}" for n in range(100_000))
+
+
+@st.composite
+def recipient_scenarios(draw: st.DrawFn) -> dict:
+    hour = draw(st.integers(1, 3))
+    return {
+        "new_contacts": draw(st.integers(0, 3)),
+        "hour": hour,
+        "day": hour + draw(st.integers(0, 2)),
+        "wrote_first": sorted(draw(st.sets(st.integers(0, 3), max_size=2))),
+        "sends": sorted(
+            draw(st.lists(st.tuples(st.floats(0, SEND_SPAN_S), st.integers(0, 3)), min_size=1, max_size=14))
+        ),
+        "restart_at": draw(st.none() | st.floats(0, SEND_SPAN_S)),
+    }
+
+
+def zone_far_from_midnight() -> str:
+    """A zone whose local time is about 01:00 now: the example's simulated hours stay in one local day."""
+    offset = (1 - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # Etc/GMT-3 is UTC+3
+
+
+def check_recipient_caps(entries: list[dict], accepted: dict[str, list[str]], scenario: dict) -> None:
+    known = {RECIPIENTS[n] for n in scenario["wrote_first"]}
+    for to, ids in accepted.items():
+        to_them = [entry for entry in entries if entry["to"] == to]
+        assert [entry["messageId"] for entry in to_them] == ids[: len(to_them)], "a recipient's messages in order"
+        times = [entry["at"] for entry in to_them]
+        for at in times:
+            assert sum(at <= other < at + 3600 for other in times) <= scenario["hour"], "per recipient an hour"
+            assert sum(at <= other < at + 86400 for other in times) <= scenario["day"], "per recipient in 24 h"
+    new = {entry["to"] for entry in entries} - known
+    assert len(new) <= scenario["new_contacts"], f"new contacts {sorted(new)} over {scenario['new_contacts']} a day"
+    assert len({entry["messageId"] for entry in entries}) == len(entries), "each message delivered once"
+
+
+@pytest.mark.timeout(300)
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scenario=recipient_scenarios())
+async def test_deliveries_respect_the_recipient_caps_across_restarts(
+    make_settings, sim_factory, redis, tmp_path, scenario: dict
+) -> None:
+    """Whatever the arrival pattern, and with the orchestrator restarted on the way: no recipient gets more
+    than its caps allow, no day more new contacts, a recipient's messages go in order, each once, none lost."""
+    await redis.flushall()  # each example: a fresh fleet (the previous one's orchestrator has stopped)
+    clock = ScaledClock(RECIPIENT_SCALE)
+    sim = await sim_factory(clock=clock, qr_first_ttl=3600, qr_ttl=1200)
+    phone = next(EXAMPLE_PHONES)
+    data = tmp_path / phone  # each example's own (a session's login data would outlive its simulator)
+    settings = make_settings(SIM_URL=sim.url, TIMEZONE=zone_far_from_midnight(), DATA_DIR=str(data))
+    tier = {**FAST_TIER, "newContactsPerDay": scenario["new_contacts"]}
+    tier |= {"perRecipientPerHour": scenario["hour"], "perRecipientPerDay": scenario["day"]}
+    accepted: dict[str, list[str]] = {to: [] for to in RECIPIENTS}
+    restart = scenario["restart_at"]
+    async with orchestrator(settings, stop_workers=False, clock=clock) as running:
+        assert (await running.api.put("/api/trust-tiers", json={"tiers": [tier]})).status_code == 200
+        session = await connected_session(running, sim.url, phone)
+        await wrote_first(running, sim.url, phone, session, [RECIPIENTS[n] for n in scenario["wrote_first"]])
+        start = clock.now()
+        before = [(offset, n) for offset, n in scenario["sends"] if restart is None or offset < restart]
+        await send_at(running, clock, start, session, before, accepted)
+    async with orchestrator(settings, stop_workers=True, clock=clock) as running:
+        after = scenario["sends"][len(before) :]
+        await send_at(running, clock, start, session, after, accepted)
+        await clock.sleep(start + SEND_SPAN_S + 3600 - clock.now())  # the hour after: held ones may go
+        entries = await sim_log(sim.url, phone)
+        check_recipient_caps(entries, accepted, scenario)
+        statuses = {
+            m: (await running.api.get(f"/api/v1/messages/{m}")).json()["status"]
+            for ids in accepted.values()
+            for m in ids
+        }
+        assert {m for m, status in statuses.items() if status == "sent"} == {e["messageId"] for e in entries}
+        assert set(statuses.values()) <= {"sent", "queued"}, "held, never failed nor lost"
+
+
+FAST_TIER = {
+    "name": "caps",
+    "minAgeDays": 0,
+    "dailyLimit": 1000,
+    "perMinute": 1000,
+    "delayMinMs": 0,
+    "delayMaxMs": 10,
+    "hoursStart": "00:00",
+    "hoursEnd": "24:00",
+}
+
+
+async def wrote_first(running: RunningService, sim_url: str, phone: str, session: str, senders: list[str]) -> None:
+    """``senders`` write to the session's phone before it writes to anyone (they are its contacts then)."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        for sender in senders:
+            assert (
+                await client.post(f"{sim_url}/sim/phones/{phone}/incoming", json={"from": sender, "text": "hi"})
+            ).is_success
+
+    async def all_in() -> bool:
+        page = (await running.api.get(f"/api/sessions/{session}/messages")).json()["messages"]
+        return {message["from"] for message in page} >= set(senders)
+
+    await eventually(all_in, timeout=15)
+
+
+async def send_at(
+    running: RunningService, clock: ScaledClock, start: float, session: str, sends: list, accepted: dict
+) -> None:
+    """Each ``(offset, recipient)`` of ``sends`` sent at ``start + offset`` (clock time)."""
+    for offset, n in sends:
+        await clock.sleep(start + offset - clock.now())
+        body = {"to": f"+{RECIPIENTS[n]}", "message": f"m{sum(map(len, accepted.values()))}", "sessionId": session}
+        answer = await running.api.post("/api/v1/send", json=body)
+        assert answer.status_code == 202, answer.text
+        accepted[RECIPIENTS[n]].append(answer.json()["messageId"])

@@ -3,12 +3,14 @@ and bounded, hours exactly HH:MM), keeping it in Redis, and the tier a session o
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
 
+from waorch.core import keys
 from waorch.core.tiers import DAY_S, DEFAULT_TIERS, Tier, TierStore, check_tiers, tier_for_age
 from waorch.errors import InvalidTiers
 
@@ -31,6 +33,9 @@ def table_with(**changes: object) -> list[Tier]:
         ("delay_min_ms", "delayMinMs", 86_400_001),
         ("delay_max_ms", "delayMaxMs", 86_400_001),
         ("delay_max_ms", "delayMaxMs", 10**400),
+        ("new_contacts_per_day", "newContactsPerDay", 100_001),
+        ("per_recipient_hour", "perRecipientPerHour", -1),
+        ("per_recipient_day", "perRecipientPerDay", 10_001),
     ],
 )
 def test_a_number_out_of_its_range_is_refused_naming_the_field(attribute: str, field: str, value: object) -> None:
@@ -84,3 +89,25 @@ async def test_the_defaults_until_a_table_is_saved_and_an_invalid_one_changes_no
     with pytest.raises(InvalidTiers):
         await store.replace(table_with(per_minute=-1))
     assert await TierStore(redis).all() == saved and await store.named("hot") == saved[-1]
+
+
+async def test_a_table_saved_before_the_caps_existed_reads_with_the_caps_of_its_tiers_names(
+    redis: aioredis.Redis,
+) -> None:
+    old = [
+        {
+            "name": name,
+            "min_age_days": age,
+            "daily_limit": 50,
+            "per_minute": 5,
+            "delay_min_ms": 1000,
+            "delay_max_ms": 2000,
+            "hours_start": "08:00",
+            "hours_end": "20:00",
+        }
+        for name, age in (("cold", 0), ("vip", 5))
+    ]
+    await redis.set(keys.TIERS, json.dumps(old))
+    cold, vip = await TierStore(redis, cache_s=0).all()
+    assert (cold.new_contacts_per_day, vip.new_contacts_per_day) == (DEFAULT_TIERS[0].new_contacts_per_day,) * 2
+    assert (cold.daily_limit, vip.per_recipient_day) == (50, DEFAULT_TIERS[0].per_recipient_day)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import isinf
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from waorch.api.messages import MESSAGE, message_json
 from waorch.api.routing import Route, core_of
 from waorch.api.spec import NULLABLE_NUMBER, errors, json_of
 from waorch.api.tiers import TIER, tier_json
+from waorch.core.pacing import Hold
 from waorch.core.views import QueueView
 
 WAITING_REASONS = [
@@ -24,7 +26,15 @@ WAITING_REASONS = [
     "banned",
     "retry",
     "reach_out",
+    "new_contacts",
+    "per_recipient_hour",
+    "per_recipient_day",
 ]
+HOLD: dict[str, Any] = {
+    "type": "object",
+    "required": ["reason", "text"],
+    "properties": {"reason": {"enum": WAITING_REASONS}, "text": {"type": "string"}},
+}
 QUEUE: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -38,6 +48,9 @@ QUEUE: dict[str, Any] = {
         "tier",
         "perMinute",
         "daily",
+        "newContacts",
+        "next",
+        "held",
     ],
     "properties": {
         "sessionId": {"type": "string"},
@@ -48,12 +61,31 @@ QUEUE: dict[str, Any] = {
         "nextSendAt": NULLABLE_NUMBER,
         "tier": TIER,
         "waiting": {
+            **HOLD,
             "type": ["object", "null"],
-            "required": ["reason", "text"],
-            "description": "why the head message is not sent yet (null: it is due, or the queue is empty)",
-            "properties": {"reason": {"enum": WAITING_REASONS}, "text": {"type": "string"}},
+            "description": "why the next message is not sent yet (null: it is due, or the queue is empty)",
+        },
+        "next": {
+            "type": ["string", "null"],
+            "description": "the id of the message that goes next: the head, unless a cap of its recipient holds it "
+            "(then the first later message to a recipient nothing holds)",
+        },
+        "held": {
+            "type": "array",
+            "description": "waiting messages a cap of their recipient holds (new contacts a day, per recipient an "
+            "hour or 24 h, a reach-out hold), until when; later messages to other recipients pass them",
+            "items": {
+                **HOLD,
+                "required": ["messageId", "reason", "text", "until"],
+                "properties": {**HOLD["properties"], "messageId": {"type": "string"}, "until": NULLABLE_NUMBER},
+            },
         },
         "perMinute": {"type": "object", "required": ["used", "limit"]},
+        "newContacts": {
+            "type": "object",
+            "required": ["used", "limit"],
+            "description": "recipients reached today that the session had never written to and that never wrote to it",
+        },
         "daily": {"type": "object", "required": ["day", "sent", "queued", "failed", "limit"]},
     },
 }
@@ -71,7 +103,10 @@ def queue_json(view: QueueView) -> dict[str, Any]:
         "nextSendAt": view.next_send_at,
         "waiting": {"reason": view.waiting.reason, "text": view.waiting.text} if view.waiting else None,
         "tier": tier_json(view.tier),
+        "next": view.next_message,
+        "held": [held_json(message_id, hold) for message_id, hold in view.held.items()],
         "perMinute": {"used": view.sent_last_minute, "limit": view.tier.per_minute},
+        "newContacts": {"used": today.new_contacts, "limit": view.tier.new_contacts_per_day},
         "daily": {
             "day": today.day,
             "queued": today.queued,
@@ -80,6 +115,16 @@ def queue_json(view: QueueView) -> dict[str, Any]:
             "unknown": today.unknown,
             "limit": today.limit,
         },
+    }
+
+
+def held_json(message_id: str, hold: Hold) -> dict[str, Any]:
+    """A message a cap of its recipient holds, and until when (null: no end while the tier is as it is)."""
+    return {
+        "messageId": message_id,
+        "reason": hold.reason,
+        "text": hold.text,
+        "until": None if isinf(hold.at) else hold.at,
     }
 
 

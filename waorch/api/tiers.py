@@ -11,7 +11,7 @@ from waorch.api.inputs import JsonObject, json_body
 from waorch.api.routing import Route, core_of
 from waorch.api.sessions import session_answer
 from waorch.api.spec import body_of, errors, json_of, ref
-from waorch.core.tiers import DEFAULT_TIERS, FIELDS, NAME, Tier, check_tiers
+from waorch.core.tiers import CAPS, DEFAULT_TIERS, FIELDS, NAME, Tier, cap_defaults, check_tiers
 from waorch.errors import InvalidTiers
 
 JSON_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float)}  # by Tier's annotations
@@ -30,7 +30,7 @@ def _schema(attribute: str, maximum: int | None) -> dict[str, Any]:
 TIER: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": [field.name for field in FIELDS],
+    "required": [field.name for field in FIELDS if field.attribute not in CAPS],  # a left-out cap: its default
     "properties": {field.name: _schema(field.attribute, field.maximum) for field in FIELDS},
 }
 TIERS = {"type": "object", "required": ["tiers"], "properties": {"tiers": {"type": "array", "items": TIER}}}
@@ -43,8 +43,6 @@ def tier_json(tier: Tier) -> dict[str, Any]:
 
 
 def _value(row: dict[str, Any], attribute: str, name: str, where: str) -> Any:
-    if name not in row:
-        raise InvalidTiers(f"{where}: {name} is required")
     value = row[name]
     if isinstance(value, bool) or not isinstance(value, KINDS[attribute]):
         raise InvalidTiers(f"{where}: {name} has the wrong type")
@@ -58,7 +56,11 @@ def tier_from_json(row: object, where: str) -> Tier:
         raise InvalidTiers(f"{where}: must be an object")
     if unknown := row.keys() - {field.name for field in FIELDS}:
         raise InvalidTiers(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-    return Tier(**{field.attribute: _value(row, field.attribute, field.name, where) for field in FIELDS})
+    given = {field.attribute: _value(row, field.attribute, field.name, where) for field in FIELDS if field.name in row}
+    missing = [field.name for field in FIELDS if field.name not in row and field.attribute not in CAPS]
+    if missing:
+        raise InvalidTiers(f"{where}: {missing[0]} is required")
+    return Tier(**(cap_defaults(given["name"]) | given))
 
 
 def tiers_from_json(document: object) -> tuple[Tier, ...]:

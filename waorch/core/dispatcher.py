@@ -21,7 +21,7 @@ from waorch.clock import Clock
 from waorch.core.activity import ERROR, INFO, WARNING, ActivityLog
 from waorch.core.alerts import AlertKind
 from waorch.core.messages import Message, MessageStatus, MessageStore
-from waorch.core.pacing import clock_time, draw_gap, local_day, typing_seconds
+from waorch.core.pacing import RECIPIENT_HOLDS, clock_time, draw_gap, local_day, typing_seconds
 from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_server import is_outage
 from waorch.core.send_timing import SendTiming
@@ -198,7 +198,7 @@ class SessionLoop:
         self.session_id = session_id
         self._wake = asyncio.Event()
         self._changed = False  # a wake other than an arrival came during this step
-        self.idle_on_empty = False
+        self.arrivals_matter = False  # an arrival matters: the queue looked empty, or each message in it is held
         self.task = asyncio.create_task(self._run(), name=f"dispatch:{session_id}")
 
     def wake(self) -> None:
@@ -208,7 +208,7 @@ class SessionLoop:
 
     def arrived(self) -> None:
         """A message joined the tail: it matters only if the queue looked empty."""
-        if self.idle_on_empty:
+        if self.arrivals_matter:
             self._wake.set()
 
     async def _run(self) -> None:
@@ -225,7 +225,7 @@ class SessionLoop:
 
     async def _step(self) -> bool:
         """One decision; False when the session is gone."""
-        self.idle_on_empty = True  # before reading the head: an arrival after the read wakes us
+        self.arrivals_matter = True  # before reading the head: an arrival after the read wakes us
         self._changed = False
         self._wake.clear()  # here, not in _wait: a wake that comes during this step ends the wait at once
         data, inflight, head = await self.d.messages.queue_state(self.session_id)
@@ -237,11 +237,15 @@ class SessionLoop:
         if inflight:
             await self._reconcile(session)
             return True
-        message = await self.d.messages.find(head) if head else None
-        if message is None:
+        first = await self.d.messages.find(head) if head else None
+        self.arrivals_matter = True  # while planning: if every message waits for its recipient, one arriving may not
+        plan = await self.d.timing.plan(session, first) if first else None
+        if plan is None or plan.message is None:
             await self._wait(math.inf)
             return True
-        at = (await self.d.timing.next_send(session, message)).at
+        if plan.hold.reason not in RECIPIENT_HOLDS:
+            self._settle_arrivals()
+        message, at = plan.message, plan.hold.at
         if at > self.d.clock.now():
             woken = await self._wait(at - self.d.clock.now())
             if woken or self.d.clock.now() < at:
@@ -252,7 +256,7 @@ class SessionLoop:
     def _settle_arrivals(self) -> None:
         """The queue had a head: arrivals since the step began went behind it and change nothing
         (without this, a busy intake would make the loop decide again on every arrival)."""
-        self.idle_on_empty = False
+        self.arrivals_matter = False
         if not self._changed:
             self._wake.clear()
 

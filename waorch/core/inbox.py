@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from waorch.clock import Clock
 from waorch.core import keys
+from waorch.core.messages import Retention
 from waorch.core.outbox import Outbox, dumps
 from waorch.core.redis_replies import as_strs
 from waorch.errors import BadRequest
@@ -24,10 +25,17 @@ from waorch.errors import BadRequest
 MAX_WA_ID = 128
 TEXT_LIMIT = 4096  # characters of an incoming text that are kept (the limit of the texts we send)
 
-# KEYS: session hash, inbox, inbox WhatsApp ids[, outbox lane, due lanes].
-# ARGV: waId, message JSON without its opening brace, limit[, envelope head, now ms, session id].
+# A sender who writes directly (not in a group) becomes one of the session's contacts (no longer a new contact
+# for the caps, nor for a reach-out hold).
+# KEYS: session hash, inbox, inbox WhatsApp ids, the session's contacts[, outbox lane, due lanes].
+# ARGV: waId, message JSON without its opening brace, limit, the direct sender or "", now, contacts kept[,
+# envelope head, now ms, session id].
 _ADD = """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('ZSCORE', KEYS[3], ARGV[1]) then return false end
+if ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[4])
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[6]) - 1)
+end
 local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local id = (tonumber(newest[2]) or 0) + 1
 local message = '{"id":' .. id .. ',' .. ARGV[2]
@@ -35,9 +43,9 @@ redis.call('ZADD', KEYS[2], id, message)
 redis.call('ZADD', KEYS[3], id, ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[3]) - 1)
-if #KEYS == 5 then
-  redis.call('RPUSH', KEYS[4], ARGV[4] .. message .. '}')
-  redis.call('ZADD', KEYS[5], 'NX', ARGV[5], ARGV[6])
+if #KEYS == 6 then
+  redis.call('RPUSH', KEYS[5], ARGV[7] .. message .. '}')
+  redis.call('ZADD', KEYS[6], 'NX', ARGV[8], ARGV[9])
 end
 return message
 """
@@ -72,21 +80,42 @@ def parse_message(session_id: str, data: dict[str, Any], received_at: float) -> 
 class Inbox:
     """Each session's last ``limit`` incoming messages, optionally queued for forwarding."""
 
-    def __init__(self, redis: aioredis.Redis, clock: Clock, limit: int, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        clock: Clock,
+        limit: int,
+        outbox: Outbox | None = None,
+        contacts_limit: int = Retention().contacts_per_session,
+    ) -> None:
         self.redis = redis
         self.clock = clock
         self.limit = limit
         self.outbox = outbox
+        self.contacts_limit = contacts_limit
         self._add = redis.register_script(_ADD)
 
     async def add(self, session_id: str, data: dict[str, Any]) -> dict[str, Any] | None:
         """Keep (and queue) a received message; ``None`` for a duplicate or a deleted session."""
         message = parse_message(session_id, data, self.clock.now())
-        script_keys = [keys.session(session_id), keys.session_inbox(session_id), keys.session_inbox_ids(session_id)]
-        args: list[str | int] = [message["waId"], dumps(message)[1:], self.limit]
+        script_keys = [
+            keys.session(session_id),
+            keys.session_inbox(session_id),
+            keys.session_inbox_ids(session_id),
+            keys.contacted(session_id),
+        ]
+        direct = message["from"] if message["chat"] == message["from"] and "@" not in message["from"] else ""
+        args: list[str | int | float] = [
+            message["waId"],
+            dumps(message)[1:],
+            self.limit,
+            direct,
+            message["receivedAt"],
+            self.contacts_limit,
+        ]
         if self.outbox is not None:
             lane_keys, lane_args = self.outbox.message_push(session_id)
-            script_keys, args = script_keys + lane_keys, args + lane_args
+            script_keys, args = script_keys + lane_keys, [*args, *lane_args]
         stored = await self._add(keys=script_keys, args=args)
         return json.loads(stored) if stored else None
 

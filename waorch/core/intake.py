@@ -157,7 +157,11 @@ class Intake:
         connected = [s for s in await self.sessions.list() if s.status == Status.CONNECTED]
         room = {s.id: await self.remaining(s, day) for s in connected}
         previous = await self.messages.last_sender(request.to)
-        ranked = sorted((s for s in connected if room[s.id] > 0), key=lambda s: (s.id != previous, -room[s.id]))
+        contact = await self.messages.contact_of([s.id for s in connected], request.to)
+        ranked = sorted(
+            (s for s in connected if room[s.id] > 0),
+            key=lambda s: (s.id != previous, s.id not in contact, -room[s.id]),
+        )
         for session in ranked:
             try:
                 return await self._accept_on(session.id, request, now, when)

@@ -132,13 +132,19 @@ def inflight(session_id: str) -> str:
 
 
 def counts(session_id: str, day: str) -> str:
-    """Hash: a session's counters of one local day (queued, sent, failed, unknown)."""
+    """Hash: a session's counters of one local day (queued, sent, failed, unknown; new_contacts: recipients
+    reached that day that it had never written to and that had never written to it)."""
     return f"{PREFIX}count:{session_id}:{day}"
 
 
 def done(session_id: str) -> str:
     """Sorted set: a session's sends of the last hour, scored by when they finished."""
     return f"{PREFIX}done:{session_id}"
+
+
+def recipient_sends(session_id: str, to: str) -> str:
+    """Sorted set: a session's sends to one recipient in the last 24 hours (ids scored by when they finished)."""
+    return f"{PREFIX}rcpt:{session_id}:{to}"
 
 
 def pace(session_id: str) -> str:

@@ -27,6 +27,7 @@ from waorch.core import keys
 from waorch.core.batching import CommandBatcher
 from waorch.core.keys import LUA_KEY, SLOT
 from waorch.core.lease import FENCE, CoreLease
+from waorch.core.pacing import WINDOW_S
 from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_replies import as_int, as_optional_str, as_scored, as_strs
 from waorch.core.tiers import DAY_S, Tier
@@ -87,11 +88,12 @@ redis.call('EXPIRE', counts, COUNT_TTL)
 return used + 1
 """.replace("COUNT_TTL", str(COUNT_TTL_S))
 
+# The head, or a later message the dispatcher chose past messages whose recipients' caps hold them.
 # KEYS: queue, in flight, message. ARGV: message id, now.
 _START = """
 local queue, inflight, message = KEYS[1], KEYS[2], KEYS[3]
-if redis.call('LINDEX', queue, 0) ~= ARGV[1] then return 0 end
-redis.call('LMOVE', queue, inflight, 'LEFT', 'RIGHT')
+if redis.call('LREM', queue, 1, ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', inflight, ARGV[1])
 redis.call('HSET', message, 'status', 'sending', 'started', ARGV[2], 'error', '')
 return redis.call('HINCRBY', message, 'attempts', 1)
 """
@@ -99,13 +101,15 @@ return redis.call('HINCRBY', message, 'attempts', 1)
 # KEYS: message, today's counts, in flight, queue, done, pace, contacted, unknown ids, dead ids.
 # ARGV: session, id, now, outcome (sent|failed|dead|unknown), error, wa id, next gap, then the
 # retention: message ttl s, dead/unknown list limit, contacts per session, contact ttl s; then the
-# templates of the session's counts of a day and of a recipient's last sender.
+# templates of the session's counts of a day, of a recipient's last sender and of the session's sends to a
+# recipient. A send that went, or may have gone (unknown), counts against the recipient's caps, and against
+# the day's new contacts if the recipient was not one.
 _FINISH = (
     LUA_KEY
     + """
 local sid, id, now, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ttl, list_limit, contacts_limit = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
-local counts_of, contact = ARGV[12], ARGV[13]
+local counts_of, contact, sends_to = ARGV[12], ARGV[13], ARGV[14]
 local message, bucket, inflight, queue, done, pace, contacted, unknown, dead = unpack(KEYS)
 local status = redis.call('HGET', message, 'status')
 if status == 'unknown' and outcome == 'sent' then
@@ -123,6 +127,14 @@ redis.call('LREM', queue, 0, id)
 redis.call('HSET', message, 'status', outcome, 'finished', now, 'error', ARGV[5])
 redis.call('EXPIRE', message, ttl)
 redis.call('HINCRBY', key(counts_of, redis.call('HGET', message, 'count_day')), 'queued', -1)
+if outcome == 'sent' or outcome == 'unknown' then
+  local to = redis.call('HGET', message, 'to')
+  if not redis.call('ZSCORE', contacted, to) then redis.call('HINCRBY', bucket, 'new_contacts', 1) end
+  local sends = key(sends_to, to)
+  redis.call('ZADD', sends, now, id)
+  redis.call('ZREMRANGEBYSCORE', sends, '-inf', tonumber(now) - DAY)
+  redis.call('EXPIRE', sends, DAY)
+end
 if outcome == 'sent' then
   redis.call('HSET', message, 'wa_id', ARGV[6], 'sent_at', now)
   redis.call('HINCRBY', bucket, 'sent', 1)
@@ -146,7 +158,7 @@ else
 end
 redis.call('EXPIRE', bucket, COUNT_TTL)
 return 1
-""".replace("COUNT_TTL", str(COUNT_TTL_S))
+""".replace("COUNT_TTL", str(COUNT_TTL_S)).replace("DAY", str(DAY_S))
 )
 
 # KEYS: in flight, queue, message. ARGV: id, error, retry at.
@@ -230,6 +242,19 @@ class Retention:
     def finish_args(self) -> list[int]:
         """The retention arguments of the finishing script."""
         return [self.message_s, self.list_limit, self.contacts_per_session, self.contact_s]
+
+
+@dataclass(frozen=True)
+class PacingFacts:
+    """A session's past sends as pacing reads them before a send to one recipient."""
+
+    last_done: float
+    gap: float
+    done_last_minute: list[float]
+    sent_today: int
+    new_contacts_today: int
+    contact: bool  # the session wrote to the recipient before, or the recipient wrote to it
+    to_recipient: list[float]  # when its sends to the recipient in the last 24 hours finished, oldest first
 
 
 @dataclass(frozen=True)
@@ -379,7 +404,8 @@ class MessageStore:
         return as_strs(await self.redis.lrange(keys.inflight(session_id), 0, -1))
 
     async def start(self, session_id: str, message_id: str, now: float) -> int:
-        """Move the head into flight; returns its attempt number (0 if it is no longer the head).
+        """Move a waiting message (the head, or one the dispatcher chose past held ones) into flight; returns
+        its attempt number (0 if it is no longer waiting).
 
         ``Fenced`` if another core has taken over since this one took the lease."""
         script_keys = [keys.queue(session_id), keys.inflight(session_id), keys.message(message_id)]
@@ -409,6 +435,7 @@ class MessageStore:
             *self.retention.finish_args(),
             keys.counts(session_id, SLOT),
             keys.contact(SLOT),
+            keys.recipient_sends(session_id, SLOT),
         ]
         return bool(await self._finish(keys=_finish_keys(session_id, message_id, today), args=args))
 
@@ -433,23 +460,34 @@ class MessageStore:
         return [m for m in [await self.find(i) for i in ids] if m is not None]
 
     async def counts(self, session_id: str, day: str) -> dict[str, int]:
-        """Per-day counters: queued, sent, failed, unknown."""
+        """Per-day counters: queued, sent, failed, unknown, new_contacts."""
         raw = await self.redis.hgetall(keys.counts(session_id, day))
-        return {name: int(raw.get(name, 0)) for name in ("queued", "sent", "failed", "unknown")}
+        return {name: int(raw.get(name, 0)) for name in ("queued", "sent", "failed", "unknown", "new_contacts")}
 
     async def done_since(self, session_id: str, since: float) -> list[float]:
         """Completion times of sends since ``since``, oldest first."""
         rows = await self.redis.zrangebyscore(keys.done(session_id), since, "+inf", withscores=True)
         return [score for _, score in as_scored(rows)]
 
-    async def pacing_facts(self, session_id: str, since: float, day: str) -> tuple[float, float, list[float], int]:
-        """``(last_done, gap, completion times since since, sent on day)`` in one round trip."""
+    async def pacing_facts(self, session_id: str, now: float, day: str, to: str) -> PacingFacts:
+        """What pacing needs at ``now`` of a session's past sends (those of the last minute, of local ``day``),
+        and of those to ``to`` (of the last 24 hours), in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.pace(session_id), "last_done", "gap")
-            pipe.zrangebyscore(keys.done(session_id), since, "+inf", withscores=True)
-            pipe.hget(keys.counts(session_id, day), "sent")
-            pace, done, sent = await pipe.execute()
-        return float(pace[0] or 0), float(pace[1] or 0), [score for _, score in done], int(sent or 0)
+            pipe.zrangebyscore(keys.done(session_id), now - WINDOW_S, "+inf", withscores=True)
+            pipe.hmget(keys.counts(session_id, day), "sent", "new_contacts")
+            pipe.zscore(keys.contacted(session_id), to)
+            pipe.zrangebyscore(keys.recipient_sends(session_id, to), now - DAY_S, "+inf", withscores=True)
+            pace, done, counts, contact, to_recipient = await pipe.execute()
+        return PacingFacts(
+            float(pace[0] or 0),
+            float(pace[1] or 0),
+            [score for _, score in done],
+            int(counts[0] or 0),
+            int(counts[1] or 0),
+            contact is not None,
+            [score for _, score in to_recipient],
+        )
 
     async def queue_state(self, session_id: str) -> tuple[dict[str, str], list[str], str | None]:
         """``(session hash, in-flight ids, head id)`` of a session in one round trip."""
@@ -472,9 +510,13 @@ class MessageStore:
         """The session that last talked to ``to``."""
         return as_optional_str(await self.redis.get(keys.contact(to)))
 
-    async def is_contact(self, session_id: str, to: str) -> bool:
-        """Whether the session has sent to ``to`` before (among its newest contacts)."""
-        return await self.redis.zscore(keys.contacted(session_id), to) is not None
+    async def contact_of(self, session_ids: list[str], to: str) -> set[str]:
+        """Those of the sessions for which ``to`` is a contact (each one round trip together)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.zscore(keys.contacted(session_id), to)
+            scores = await pipe.execute()
+        return {session_id for session_id, score in zip(session_ids, scores, strict=True) if score is not None}
 
     async def forget_session(self, session_id: str, now: float) -> None:
         """Remove every key a deleted session's sends left behind; its waiting and scheduled messages
@@ -494,9 +536,10 @@ class MessageStore:
             await self._fail_scheduled(
                 keys=[keys.SCHEDULED, *map(keys.message, scheduled)], args=[now, self.retention.message_s, *scheduled]
             )
-        counts = [key async for key in self.redis.scan_iter(match=keys.counts(session_id, "*"), count=SCAN_BATCH)]
-        if counts:
-            await self.redis.delete(*counts)
+        patterns = (keys.counts(session_id, "*"), keys.recipient_sends(session_id, "*"))
+        left = [key for pattern in patterns async for key in self.redis.scan_iter(match=pattern, count=SCAN_BATCH)]
+        if left:
+            await self.redis.delete(*left)
 
     async def _scheduled_on(self, session_id: str) -> list[str]:
         """Ids of the scheduled messages of a session (the outbox is shared by all sessions)."""

@@ -3,7 +3,10 @@
 Rules, all in the tier's terms: a jittered gap after the previous send completed
 (``base + random() * jitterRange`` from the tier's delay range), at most ``per_minute`` sends in
 any sliding 60 s (no fixed windows), at most ``daily_limit`` per local day, and only inside the
-active hours (with room for the send to finish before they close).
+active hours (with room for the send to finish before they close). Per recipient
+(``recipient_hold``): at most ``per_recipient_hour`` sends to it in any sliding hour and
+``per_recipient_day`` in any sliding 24 hours, and, if it is a new contact (never written to, never
+wrote), only while the session reached fewer than ``new_contacts_per_day`` new contacts that local day.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from zoneinfo import ZoneInfo
 from waorch.core.tiers import Tier
 
 WINDOW_S = 60.0
+HOUR_S = 3600.0
+DAY_WINDOW_S = 86400.0
+# The holds that concern one recipient: a message they hold lets later ones to other recipients pass.
+RECIPIENT_HOLDS = frozenset({"reach_out", "new_contacts", "per_recipient_hour", "per_recipient_day"})
 
 
 @dataclass(frozen=True)
@@ -151,3 +158,48 @@ def earliest_send(now: float, tier: Tier, zone: ZoneInfo, recent: Recent, room: 
 def typing_seconds(text: str) -> float:
     """How long "typing…" shows before a text: grows with its length (about 8 characters a second)."""
     return min(1.0 + len(text) / 8.0, 8.0)
+
+
+@dataclass(frozen=True)
+class ToRecipient:
+    """What the recipient caps need to know of a session's past sends to one recipient."""
+
+    contact: bool = False
+    """The session wrote to it before, or it wrote to the session."""
+    new_contacts_today: int = 0
+    """New contacts the session reached on the local day of ``now``."""
+    sends: tuple[float, ...] = ()
+    """When the sends to it of the last 24 hours finished, oldest first."""
+
+
+def _window_hold(now: float, sends: tuple[float, ...], cap: int, span: float, reason: str, text: str) -> Hold:
+    """At most ``cap`` sends in any sliding ``span`` seconds: when the next one may go."""
+    recent = [at for at in sends if at > now - span]
+    if len(recent) < cap:
+        return Hold(now)
+    return Hold(recent[-cap] + span if cap else math.inf, reason, text.format(len(recent), cap))
+
+
+def recipient_hold(now: float, tier: Tier, zone: ZoneInfo, to: ToRecipient) -> Hold:
+    """The earliest time ≥ ``now`` a send to this recipient may start as far as its caps go, and which decides."""
+    hold = _window_hold(
+        now, to.sends, tier.per_recipient_hour, HOUR_S, "per_recipient_hour", "per-recipient cap: {} of {} an hour"
+    ).or_later(
+        _window_hold(
+            now,
+            to.sends,
+            tier.per_recipient_day,
+            DAY_WINDOW_S,
+            "per_recipient_day",
+            "per-recipient cap: {} of {} in 24 h",
+        )
+    )
+    if not to.contact and to.new_contacts_today >= tier.new_contacts_per_day:
+        new = Hold(
+            next_midnight(now, zone) if tier.new_contacts_per_day else math.inf,
+            "new_contacts",
+            f"new-contact cap: {to.new_contacts_today} of {tier.new_contacts_per_day} new contacts today"
+            + ("; more after midnight" if tier.new_contacts_per_day else ""),
+        )
+        hold = hold.or_later(new)
+    return hold

@@ -24,7 +24,7 @@ from waorch.core.lifecycle import worker_log_path
 from waorch.core.messages import MessageStore, Retention
 from waorch.core.pacing import Hold, local_day
 from waorch.core.proxy_pool import ProxyPool
-from waorch.core.send_timing import SendTiming
+from waorch.core.send_timing import Plan, SendTiming
 from waorch.core.sessions import SessionStore
 from waorch.core.start_queue import start_due_at
 from waorch.core.tiers import TierStore
@@ -88,7 +88,12 @@ class CoreReader:
         day = local_day(now, self.settings.timezone)
         counts = await self.messages.counts(session_id, day)
         head = await self.messages.peek(session_id)
-        hold = await self.timing.next_send(session, head[0]) if head else Hold(math.inf, "empty", "the queue is empty")
+        plan = (
+            await self.timing.plan(session, head[0])
+            if head
+            else Plan(None, Hold(math.inf, "empty", "the queue is empty"))
+        )
+        hold = plan.hold
         return QueueView(
             session_id,
             bool(session.paused),
@@ -100,4 +105,6 @@ class CoreReader:
             tier,
             len(await self.messages.done_since(session_id, now - 60)),
             DayUse(day, **counts, limit=tier.daily_limit),
+            plan.message.id if plan.message else None,
+            {message_id: held for message_id, held in plan.held.items() if held.at > now},
         )

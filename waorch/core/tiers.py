@@ -34,6 +34,14 @@ class Tier:
     delay_max_ms: int
     hours_start: str
     hours_end: str
+    # Caps that follow how WhatsApp judges an account (the tables saved before them get the defaults of the
+    # tier of the same name, else the first default tier's: ``with_caps``).
+    new_contacts_per_day: int = 10
+    """Recipients a day (local) that the session never wrote to and that never wrote to it."""
+    per_recipient_hour: int = 6
+    """Messages to one recipient in any sliding hour."""
+    per_recipient_day: int = 20
+    """Messages to one recipient in any sliding 24 hours."""
 
     @property
     def start_minute(self) -> int:
@@ -52,10 +60,11 @@ def _minutes(hhmm: str) -> int:
 
 
 DEFAULT_TIERS = (
-    Tier("cold", 0, 20, 5, 5000, 8000, "09:00", "21:00"),
-    Tier("warm", 3, 100, 15, 3000, 5000, "08:00", "22:00"),
-    Tier("hot", 14, 500, 30, 2000, 4000, "07:00", "23:00"),
+    Tier("cold", 0, 20, 5, 5000, 8000, "09:00", "21:00", 10, 6, 20),
+    Tier("warm", 3, 100, 15, 3000, 5000, "08:00", "22:00", 40, 10, 40),
+    Tier("hot", 14, 500, 30, 2000, 4000, "07:00", "23:00", 150, 20, 80),
 )
+CAPS = ("new_contacts_per_day", "per_recipient_hour", "per_recipient_day")
 
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
@@ -80,7 +89,17 @@ FIELDS = (
     TierField("delay_max_ms", "delayMaxMs", DAY_S * 1000),
     TierField("hours_start", "hoursStart"),
     TierField("hours_end", "hoursEnd"),
+    TierField("new_contacts_per_day", "newContactsPerDay", 100_000),
+    TierField("per_recipient_hour", "perRecipientPerHour", 1000),
+    TierField("per_recipient_day", "perRecipientPerDay", 10_000),
 )
+
+
+def cap_defaults(name: str) -> dict[str, int]:
+    """The caps a tier called ``name`` gets where a table leaves them out (one written before they existed):
+    those of the default tier of that name, else of the first (the most careful) default tier."""
+    model = next((tier for tier in DEFAULT_TIERS if tier.name == name), DEFAULT_TIERS[0])
+    return {cap: getattr(model, cap) for cap in CAPS}
 
 
 def _check_field(tier: Tier, field: TierField, where: str) -> None:
@@ -133,7 +152,9 @@ class TierStore:
         """The current table (the defaults until someone saves one)."""
         if self._cached is None or time.monotonic() - self._cached_at > self.cache_s:
             raw = await self.redis.get(keys.TIERS)
-            self._remember(tuple(Tier(**row) for row in json.loads(raw)) if raw else DEFAULT_TIERS)
+            self._remember(
+                tuple(Tier(**(cap_defaults(row["name"]) | row)) for row in json.loads(raw)) if raw else DEFAULT_TIERS
+            )
         assert self._cached is not None
         return self._cached
 

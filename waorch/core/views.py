@@ -19,6 +19,7 @@ class DayUse:
     sent: int
     failed: int
     unknown: int
+    new_contacts: int
     limit: int
 
 
@@ -36,6 +37,8 @@ class QueueView:
     tier: Tier
     sent_last_minute: int
     today: DayUse
+    next_message: str | None = None  # the message that goes next (the head, unless its recipient's cap holds it)
+    held: dict[str, Hold] = field(default_factory=dict)  # messages a cap of their recipient holds, and until when
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from math import isinf
 
 from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
 from waorch.core.messages import Message
+from waorch.core.pacing import Hold
 from waorch.core.reader import CoreReader
 from waorch.core.views import QueueView
 from waorch.errors import SessionNotFound
@@ -24,6 +26,7 @@ COLUMNS = (
     ("to", "to", 15),
     ("status", "status", 8),
     ("tries", "tries", 5),
+    ("held", "held until", 10),
     ("text", "text", 60),
 )
 
@@ -37,16 +40,29 @@ class QueueState:
     now: float
 
 
-def message_cells(message: Message) -> tuple[Cell, ...]:
-    """A waiting message as a row (its text on one line, trimmed)."""
+def message_cells(message: Message, held: Hold | None = None) -> tuple[Cell, ...]:
+    """A waiting message as a row (its text on one line, trimmed); when a cap of its recipient holds it, until
+    when (the summary says which cap)."""
     text = " ".join(message.text.split())
+    until = (
+        "-" if held is None else "no end" if isinf(held.at) else datetime.fromtimestamp(held.at).strftime("%H:%M:%S")
+    )
     return (
         message.id,
         "+" + message.to,
-        message.status,
+        "held" if held else message.status,
         str(message.attempts),
+        until,
         text if len(text) <= TEXT_SHOWN else text[: TEXT_SHOWN - 1] + "…",
     )
+
+
+def held_line(view: QueueView) -> list[str]:
+    """``held  2 for their recipients' caps (first: new-contact cap: ...)``, when any is."""
+    if not view.held:
+        return []
+    first = next(iter(view.held.values()))
+    return [f"held         {len(view.held)} for their recipients' caps (first: {first.text})"]
 
 
 def next_send(view: QueueView, now: float) -> str:
@@ -73,6 +89,9 @@ def summary(view: QueueView, now: float) -> str:
             f"this minute  {view.sent_last_minute} / {tier.per_minute}",
             f"today        sent {today.sent} + queued {today.queued} / {today.limit}   "
             f"failed {today.failed}   unknown {today.unknown}",
+            f"new contacts {today.new_contacts} / {tier.new_contacts_per_day} today   "
+            f"one recipient: {tier.per_recipient_hour} an hour, {tier.per_recipient_day} in 24 h",
+            *held_line(view),
         ]
     )
 
@@ -114,4 +133,5 @@ class QueueScreen(LivePane[QueueState | None]):
             self.query_one(LiveTable).apply({})
             return
         self.query_one("#queue-summary", Static).update(summary(data.view, data.now))
-        self.query_one(LiveTable).apply({message.id: message_cells(message) for message in data.head})
+        held = data.view.held
+        self.query_one(LiveTable).apply({m.id: message_cells(m, held.get(m.id)) for m in data.head})

@@ -31,6 +31,8 @@ COLUMNS = (
     ("minute", "per min", 7),
     ("gap", "gap (ms)", 11),
     ("hours", "active hours", 12),
+    ("new", "new/day", 7),
+    ("recipient", "1 rcpt h/day", 12),
 )
 # name, label, input kind
 FIELDS: tuple[tuple[str, str, FieldKind], ...] = (
@@ -42,6 +44,9 @@ FIELDS: tuple[tuple[str, str, FieldKind], ...] = (
     ("delayMaxMs", "Longest gap between messages (ms)", "integer"),
     ("hoursStart", "Active from (HH:MM, local)", "text"),
     ("hoursEnd", "Active until (HH:MM, local)", "text"),
+    ("newContactsPerDay", "New contacts a day (never written to, never wrote)", "integer"),
+    ("perRecipientPerHour", "Messages to one recipient an hour", "integer"),
+    ("perRecipientPerDay", "Messages to one recipient in 24 hours", "integer"),
 )
 
 
@@ -55,6 +60,8 @@ def tier_cells(tier: TierRow) -> tuple[Cell, ...]:
         str(tier["perMinute"]),
         f"{tier['delayMinMs']}-{tier['delayMaxMs']}",
         f"{tier['hoursStart']}-{tier['hoursEnd']}",
+        str(tier["newContactsPerDay"]),
+        f"{tier['perRecipientPerHour']}/{tier['perRecipientPerDay']}",
     )
 
 
