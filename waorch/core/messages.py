@@ -89,11 +89,14 @@ return used + 1
 """.replace("COUNT_TTL", str(COUNT_TTL_S))
 
 # The head, or a later message the dispatcher chose past messages whose recipients' caps hold them.
+# The first write may take memory (RPUSH), so a full Redis refuses the script before it changes anything
+# (a script that wrote once may go on writing past maxmemory): the message waits in its queue.
 # KEYS: queue, in flight, message. ARGV: message id, now.
 _START = """
 local queue, inflight, message = KEYS[1], KEYS[2], KEYS[3]
-if redis.call('LREM', queue, 1, ARGV[1]) == 0 then return 0 end
+if not redis.call('LPOS', queue, ARGV[1]) then return 0 end
 redis.call('RPUSH', inflight, ARGV[1])
+redis.call('LREM', queue, 1, ARGV[1])
 redis.call('HSET', message, 'status', 'sending', 'started', ARGV[2], 'error', '')
 return redis.call('HINCRBY', message, 'attempts', 1)
 """
