@@ -18,7 +18,7 @@ from support import RunningService, eventually, free_port, orchestrator, scan, w
 
 from waorch.config import Settings
 from waorch.core.lifecycle import worker_log_path
-from waorch.core.runners.base import WorkerSpec
+from waorch.core.runners.base import Liveness, WorkerSpec
 from waorch.core.runners.hosted import HostedRef, HostedRunner
 
 PHONE = "972501111111"
@@ -128,14 +128,14 @@ async def test_a_hung_neonize_client_ends_its_session_alone_and_drains_its_host(
         )
         host = host_pid(HostedRef.parse(stuck))  # type: ignore[arg-type]
         assert host == host_pid(HostedRef.parse(calm))  # type: ignore[arg-type]
-        assert await runner.moving(calm) is None
+        assert (await runner.survey([calm]))[calm] == Liveness(True)
 
         async def stuck_ended() -> bool:
-            return not await runner.is_alive(stuck)
+            return not (await runner.survey([stuck]))[stuck].alive
 
         await eventually(stuck_ended, timeout=30)
-        assert await runner.is_alive(calm)
-        assert "is drained" in str(await runner.moving(calm))  # the watchdog moves it to another host
+        seen = (await runner.survey([calm]))[calm]
+        assert seen.alive and "is drained" in str(seen.move)  # the watchdog moves it to another host
         assert "worker worker_2 ends: hung" in worker_log_path(settings, "worker_2").read_text()
         later = await runner.start(spec_of(settings, "worker_3", WORKER_ENGINE="sim", SIM_URL=sim.url))
         assert host_pid(HostedRef.parse(later)) != host  # type: ignore[arg-type]  # drained: no new session
