@@ -251,8 +251,9 @@ class Core:
         await self.runner.close()
 
     async def live_workers(self) -> int:
-        """How many sessions' workers run right now."""
-        return sum([await self.lifecycle.is_alive(session_id) for session_id in await self.store.ids()])
+        """How many sessions' workers run right now (the runner asked about all at once)."""
+        workers = [session.worker for session in await self.store.list() if session.worker]
+        return sum(worker.alive for worker in (await self.runner.survey(workers)).values())
 
     async def _stop_workers(self) -> None:
         try:

@@ -172,7 +172,7 @@ class Lifecycle:
     async def is_alive(self, session_id: str) -> bool:
         """Whether the session's worker process/container runs."""
         session = await self.store.find(session_id)
-        return bool(session and session.worker and await self.runner.is_alive(session.worker))
+        return bool(session and session.worker and (await self.runner.survey([session.worker]))[session.worker].alive)
 
     def delete_auth(self, session_id: str) -> None:
         """Delete the session's login data (after a logout or a delete)."""

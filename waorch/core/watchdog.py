@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from waorch.core import keys
 from waorch.core.activity import WARNING, ActivityLog
 from waorch.core.alerts import AlertKind
 from waorch.core.lifecycle import Lifecycle
+from waorch.core.runners.base import DEAD, Liveness
 from waorch.core.sessions import RUNNING, Session, SessionStore, Status
 from waorch.core.start_queue import StartQueue
 
@@ -16,6 +18,22 @@ log = logging.getLogger("waorch.watchdog")
 CRASH_WINDOW_S = 600
 CRASH_LIMIT = 5
 MAX_BACKOFF_S = 60.0
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What one pass saw before taking any session's lock: each session's worker (its ref and generation) as
+    listed, and the runner's answer about those workers."""
+
+    workers: dict[str, tuple[str, int]]
+    liveness: dict[str, Liveness]
+
+    def of(self, session: Session) -> Liveness | None:
+        """The session's worker as seen, if it is still the worker seen (not started or stopped since: a new one
+        may even have the same ref, in the same worker host); ``None``: it must be asked about again."""
+        if self.workers.get(session.id) != (session.worker, session.generation):
+            return None
+        return self.liveness.get(session.worker)
 
 
 class Watchdog:
@@ -34,15 +52,21 @@ class Watchdog:
         self.quiet_since = 0.0
 
     async def check_once(self) -> None:
-        """One pass: adopt live workers, restart dead or silent ones, re-queue lost provisions."""
+        """One pass: adopt live workers, restart dead or silent ones, re-queue lost provisions. The runner is asked
+        about every worker at once (each worker host once), each decision is still taken under its session's lock."""
         pending = set(await self.starts.pending())
-        for session in await self.store.list():
-            if session.id in pending:
-                continue
+        sessions = [session for session in await self.store.list() if session.id not in pending]
+        survey = await self._survey([session for session in sessions if session.status in RUNNING])
+        for session in sessions:
             if session.status == Status.PROVISIONING:
                 await self._requeue(session.id)
             elif session.status in RUNNING:
-                await self.check(session.id)
+                await self.check(session.id, survey)
+
+    async def _survey(self, sessions: list[Session]) -> Survey:
+        workers = {session.id: (session.worker, session.generation) for session in sessions if session.worker}
+        refs = [worker for worker, _ in workers.values()]
+        return Survey(workers, await self.lifecycle.runner.survey(refs))
 
     async def _requeue(self, session_id: str) -> None:
         """Queue the start of a provision whose start was lost (a crash between taking it and starting it);
@@ -53,25 +77,32 @@ class Watchdog:
                 if await self.starts.due_at(session_id) is None:
                     await self.starts.enqueue(session_id)
 
-    async def check(self, session_id: str) -> None:
+    async def check(self, session_id: str, survey: Survey | None = None) -> None:
         """Restart the session's worker if it should run and is dead or silent (never while it is
-        started, stopped or deleted, nor while a start of it is queued)."""
+        started, stopped or deleted, nor while a start of it is queued); move it if its process is drained.
+        What ``survey`` saw of its worker counts only if that is still its worker; else it is asked about now."""
         async with self.lifecycle.locks.hold(session_id):
             current = await self.store.find(session_id)
             if current is not None and current.status in RUNNING and await self.starts.due_at(session_id) is None:
-                await self._check(current)
+                await self._check(current, await self._liveness(current, survey))
 
-    async def _check(self, session: Session) -> None:
-        runner = self.lifecycle.runner
-        alive = bool(session.worker) and await runner.is_alive(session.worker)
+    async def _liveness(self, session: Session, survey: Survey | None) -> Liveness:
+        if not session.worker:
+            return DEAD
+        seen = survey.of(session) if survey else None
+        if seen is None:
+            seen = (await self.lifecycle.runner.survey([session.worker]))[session.worker]
+        return seen
+
+    async def _check(self, session: Session, worker: Liveness) -> None:
         silence = self._silence(session)
-        if alive and silence <= self.ping_timeout:
-            if why := await runner.moving(session.worker):
-                await self._move(session, why)
+        if worker.alive and silence <= self.ping_timeout:
+            if worker.move:
+                await self._move(session, worker.move)
             return
-        if not alive:  # nothing more goes to its address: another process may listen there now
+        if not worker.alive:  # nothing more goes to its address: another process may listen there now
             await self.store.forget_command_address(session.id, session.worker)
-        problem = "worker exited" if not alive else f"no ping for {silence:.0f} s"
+        problem = "worker exited" if not worker.alive else f"no ping for {silence:.0f} s"
         await self.restart(session, problem)
 
     async def _move(self, session: Session, why: str) -> None:

@@ -5,7 +5,9 @@ and log file. To the core each is a session like any other.
 The runner (:mod:`waorch.core.runners.hosted`) controls it over HTTP on loopback, each request signed with
 the host's key (``HOST_KEY``, derived from the master secret and ``HOST_ID``):
 
-- ``GET /sessions``: ``{"sessions": {id: generation}, "capacity": N}``;
+- ``GET /sessions``: ``{"sessions": {id: generation}, "capacity": N, "hung": n, "asked": n}`` (``hung``: its
+  sessions that hung, then it takes no new one; ``asked``: how many times it has been asked this, this time
+  included: the orchestrator's watchdog asks each host once a pass);
 - ``POST /sessions`` ``{"environment": {...}}``: start a session's worker (its variables, as a worker process
   gets them, plus ``LOG_PATH``); 400 if they are not valid, 409 if it runs here already, 507 if full;
 - ``POST /sessions/{id}/stop`` ``{"timeout": s}``: stop it and wait; 504 if it did not end in time.
@@ -94,6 +96,7 @@ class WorkerHost:
         self.logs = logs
         self.sessions: dict[str, Hosted] = {}
         self.hung = 0  # sessions that ended with a neonize call that never returned: the host takes no more
+        self.asked = 0  # GET /sessions answered
         self._guard = MemoryReplayGuard()
         self._changed = asyncio.Event()
         self._ending = asyncio.Event()
@@ -166,8 +169,10 @@ class WorkerHost:
 
     async def _list(self, request: web.Request) -> web.Response:
         await self._verified(request)
+        self.asked += 1
         sessions = {session_id: hosted.generation for session_id, hosted in self.sessions.items()}
-        return web.json_response({"sessions": sessions, "capacity": self.capacity, "hung": self.hung})
+        answer = {"sessions": sessions, "capacity": self.capacity, "hung": self.hung, "asked": self.asked}
+        return web.json_response(answer)
 
     async def _start(self, request: web.Request) -> web.Response:
         environment = (await self._verified(request)).get("environment")

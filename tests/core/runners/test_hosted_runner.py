@@ -18,8 +18,9 @@ from support import RunningService, eventually, free_port, orchestrator, scan, w
 
 from waorch.config import Settings
 from waorch.core.lifecycle import worker_log_path
-from waorch.core.runners.base import WorkerSpec
+from waorch.core.runners.base import Liveness, WorkerSpec
 from waorch.core.runners.hosted import HostedRef, HostedRunner
+from waorch.core.watchdog import Survey
 
 PHONE = "972501111111"
 
@@ -128,14 +129,14 @@ async def test_a_hung_neonize_client_ends_its_session_alone_and_drains_its_host(
         )
         host = host_pid(HostedRef.parse(stuck))  # type: ignore[arg-type]
         assert host == host_pid(HostedRef.parse(calm))  # type: ignore[arg-type]
-        assert await runner.moving(calm) is None
+        assert (await runner.survey([calm]))[calm] == Liveness(True)
 
         async def stuck_ended() -> bool:
-            return not await runner.is_alive(stuck)
+            return not (await runner.survey([stuck]))[stuck].alive
 
         await eventually(stuck_ended, timeout=30)
-        assert await runner.is_alive(calm)
-        assert "is drained" in str(await runner.moving(calm))  # the watchdog moves it to another host
+        seen = (await runner.survey([calm]))[calm]
+        assert seen.alive and "is drained" in str(seen.move)  # the watchdog moves it to another host
         assert "worker worker_2 ends: hung" in worker_log_path(settings, "worker_2").read_text()
         later = await runner.start(spec_of(settings, "worker_3", WORKER_ENGINE="sim", SIM_URL=sim.url))
         assert host_pid(HostedRef.parse(later)) != host  # type: ignore[arg-type]  # drained: no new session
@@ -149,3 +150,95 @@ async def test_a_hung_neonize_client_ends_its_session_alone_and_drains_its_host(
 
 async def _gone(pid: int) -> bool:
     return not _is_host(pid)
+
+
+async def provisioned(running: RunningService, count: int) -> list[str]:
+    """``count`` new sessions, each with its QR shown (its worker placed and running)."""
+    sids = [(await running.api.post("/api/sessions/provision", json={})).json()["sessionId"] for _ in range(count)]
+    for sid in sids:
+        await wait_status(running.api, sid, "qr_ready", timeout=30)
+    return sids
+
+
+async def asked(runner: HostedRunner) -> dict[str, int]:
+    """How many times each live worker host has been asked what it runs (this time included)."""
+    return {host.id: state.asked for host, state in await runner.hosts()}
+
+
+async def test_a_watchdog_pass_asks_each_worker_host_once(start_service) -> None:
+    """5 sessions in 2 hosts: a pass (and the count of live workers) reads each host once, not twice per session."""
+    running = await start_service(SESSIONS_PER_WORKER="3", WATCHDOG_INTERVAL_MS="600000")
+    sids = await provisioned(running, 5)
+    probe = HostedRunner(running.settings)
+    try:
+        before = await asked(probe)
+        await running.core.watchdog.check_once()
+        after_pass = await asked(probe)
+        assert await running.core.live_workers() == 5
+        after_count = await asked(probe)
+    finally:
+        await probe.close()
+    assert len(before) == 2
+    assert {host: after_pass[host] - count for host, count in before.items()} == dict.fromkeys(before, 2)  # + probe
+    assert {host: after_count[host] - count for host, count in after_pass.items()} == dict.fromkeys(before, 2)
+    for sid in sids:  # every worker adopted as it was
+        assert (await running.core.store.get(sid)).restarts == 0
+
+
+async def test_a_session_started_again_in_its_host_after_a_pass_looked_is_not_restarted(start_service) -> None:
+    """The pass saw the worker gone (it was being started again, by a proxy's failover say); started again in the
+    same host it has the same ref, but a new generation: it is asked about again, and kept."""
+    running = await start_service(SESSIONS_PER_WORKER="3", WATCHDOG_INTERVAL_MS="600000")
+    sid, _ = await provisioned(running, 2)  # the other keeps the host up
+    listed = await running.core.store.get(sid)
+    await running.core.lifecycle.stop(sid)
+    seen = Survey({sid: (listed.worker, listed.generation)}, await running.core.runner.survey([listed.worker]))
+    assert not seen.liveness[listed.worker].alive
+    await running.core.lifecycle.start(sid)
+    started = await running.core.store.get(sid)
+    assert (started.worker, started.generation) == (listed.worker, listed.generation + 1)
+    await running.core.watchdog.check(sid, seen)
+    kept = await running.core.store.get(sid)
+    assert (kept.worker, kept.restarts) == (started.worker, 0)
+    assert await running.core.starts.due_at(sid) is None
+
+
+@pytest.mark.timeout(90)
+async def test_the_watchdog_moves_the_sessions_of_a_drained_host(start_service, sim) -> None:
+    """A neonize client in the host hung (the host is drained): the next pass moves the host's other session to
+    another host, at once and without counting a restart."""
+    running = await start_service(SESSIONS_PER_WORKER="3", WATCHDOG_INTERVAL_MS="600000")
+    [sid] = await provisioned(running, 1)
+    drained = HostedRef.parse((await running.core.store.get(sid)).worker)
+    probe = HostedRunner(running.settings)
+    silent = SilentSocks()
+    await silent.start()
+    try:
+        stuck = await probe.start(
+            spec_of(
+                running.settings,
+                "worker_99",
+                WORKER_ENGINE="neonize",
+                PROXY_URL=silent.url(),
+                CONNECT_TIMEOUT_MS="2000",
+            )
+        )
+        assert HostedRef.parse(stuck).host_id == drained.host_id  # type: ignore[union-attr]
+
+        async def hung() -> bool:
+            return not (await probe.survey([stuck]))[stuck].alive
+
+        await eventually(hung, timeout=30)
+        await running.core.watchdog.check_once()
+
+        async def moved() -> HostedRef | None:
+            ref = HostedRef.parse((await running.core.store.get(sid)).worker)
+            return ref if ref is not None and ref.host_id != drained.host_id else None  # type: ignore[union-attr]
+
+        await eventually(moved, timeout=20)
+        await wait_status(running.api, sid, "qr_ready", timeout=30)
+        assert (await running.core.store.get(sid)).restarts == 0
+        await eventually(lambda: _gone(host_pid(drained)), timeout=20)  # type: ignore[arg-type]
+    finally:
+        await probe.close()
+        await silent.close()

@@ -28,6 +28,18 @@ class Stray:
     session_id: str
 
 
+@dataclass(frozen=True)
+class Liveness:
+    """What a runner sees of one worker: whether it runs, and why it should move to another process now (its
+    process is being drained; ``None``: it stays)."""
+
+    alive: bool
+    move: str | None = None
+
+
+DEAD = Liveness(False)
+
+
 class Runner(Protocol):
     """Starts and supervises workers. A worker is named by an opaque ``ref`` the runner returns."""
 
@@ -39,13 +51,9 @@ class Runner(Protocol):
         """Stop a worker (politely, then by force after ``timeout``); a dead ref is fine."""
         ...
 
-    async def is_alive(self, ref: str) -> bool:
-        """Whether the worker named by ``ref`` still runs (used to re-adopt after a restart)."""
-        ...
-
-    async def moving(self, ref: str) -> str | None:
-        """Why the live worker ``ref`` should move to another process now (its process is being drained);
-        ``None``: it stays."""
+    async def survey(self, refs: Collection[str]) -> dict[str, Liveness]:
+        """Each worker of ``refs`` as it is now (every ref answered; an unknown one is dead), each process,
+        host or engine asked once: the watchdog's pass reads the whole fleet in one call."""
         ...
 
     async def strays(self, known: Collection[str]) -> list[Stray]:

@@ -27,7 +27,7 @@ from docker.types import LogConfig, Mount
 
 from waorch.config import Settings
 from waorch.core.lifecycle import worker_log_path
-from waorch.core.runners.base import Stray, WorkerSpec
+from waorch.core.runners.base import Liveness, Stray, WorkerSpec
 from waorch.errors import RunnerError
 from waorch.private_files import private_dir, private_file
 
@@ -162,24 +162,20 @@ class DockerRunner:
             log.write(f"--- {what}, removed {stamp} UTC ---\n".encode())
             log.write(output)
 
-    async def is_alive(self, ref: str) -> bool:
-        """See ``Runner.is_alive``: the container runs (``RunnerError`` if Docker does not answer: a
-        container Docker cannot be asked about is not taken for dead)."""
-        return await asyncio.to_thread(self._is_alive, ref)
+    async def survey(self, refs: Collection[str]) -> dict[str, Liveness]:
+        """See ``Runner.survey``: one list of the running workers (``RunnerError`` if Docker does not answer: a
+        worker Docker cannot be asked about is not taken for dead; a worker of its own never needs to move)."""
+        running = await asyncio.to_thread(self._running) if refs else set()
+        return {ref: Liveness(ref in running) for ref in refs}
 
-    def _is_alive(self, ref: str) -> bool:
+    def _running(self) -> set[str]:
+        """The ids of this deployment's running containers."""
+        label = f"{DEPLOYMENT_LABEL}={self.config.deployment}"
         try:
-            container = self.client.containers.get(ref)
-        except NotFound:
-            return False
+            found = self.client.containers.list(filters={"label": label, "status": "running"}, sparse=True)
         except DockerException as error:
-            raise RunnerError(f"cannot ask Docker about container {ref[:12]}: {said(error)}") from None
-        labels = container.labels
-        return container.status == "running" and labels.get(DEPLOYMENT_LABEL) == self.config.deployment
-
-    async def moving(self, ref: str) -> str | None:
-        """See ``Runner.moving``: a worker of its own never needs to move."""
-        return None
+            raise RunnerError(f"cannot ask Docker about this deployment's containers: {said(error)}") from None
+        return {str(container.id) for container in found}
 
     async def strays(self, known: Collection[str]) -> list[Stray]:
         """See ``Runner.strays``: this deployment's containers (running or not) whose id no session holds."""

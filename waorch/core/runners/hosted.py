@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 
 from waorch.config import Settings
-from waorch.core.runners.base import Stray, WorkerSpec
+from waorch.core.runners.base import DEAD, Liveness, Stray, WorkerSpec
 from waorch.core.runners.process import ProcessRunner
 from waorch.errors import RunnerError
 from waorch.signing import derive_key, sign
@@ -50,11 +50,12 @@ class Host:
 
 @dataclass(frozen=True)
 class HostState:
-    """What a host runs: its sessions (id: generation), and how many of its sessions hung (then it is drained:
-    no new session goes there)."""
+    """What a host runs: its sessions (id: generation), how many of its sessions hung (then it is drained: no new
+    session goes there), and how many times it has been asked this (this time included)."""
 
     sessions: dict[str, int]
     hung: int
+    asked: int
 
     def has_room(self, capacity: int) -> bool:
         """A new session may go there."""
@@ -95,9 +96,7 @@ class HostedRunner:
         """See ``Runner.start``: in the least loaded host with room, else in a new one."""
         environment = {**spec.environment, "LOG_PATH": str(spec.log_path)}
         async with self._placing:
-            loads = [
-                (len(state.sessions), host) for host, state in await self._hosts() if state.has_room(self.capacity)
-            ]
+            loads = [(len(state.sessions), host) for host, state in await self.hosts() if state.has_room(self.capacity)]
             host = min(loads, key=lambda load: load[0])[1] if loads else await self._new_host()
             await self._call(host, "POST", "/sessions", {"environment": environment}, spec.session_id)
             log.info("[%s] placed in worker host %s (hosts' loads: %s)", spec.session_id, host.id, loads)
@@ -136,7 +135,7 @@ class HostedRunner:
         """The key a host's requests are signed with (derived from the master secret, as workers' keys are)."""
         return derive_key(self.settings.webhook_secret, "host", host_id)
 
-    async def _hosts(self) -> list[tuple[Host, HostState]]:
+    async def hosts(self) -> list[tuple[Host, HostState]]:
         """Every live host with the sessions it runs (the announcements of dead ones are removed)."""
         found = []
         for path in sorted(self.hosts_dir.glob("*.json")) if self.hosts_dir.is_dir() else []:
@@ -150,10 +149,10 @@ class HostedRunner:
     async def _state(self, host: Host) -> HostState:
         answer = await self._call(host, "GET", "/sessions")
         sessions = answer.get("sessions")
-        hung = answer.get("hung")
         return HostState(
             {str(key): int(value) for key, value in sessions.items()} if isinstance(sessions, dict) else {},
-            hung if isinstance(hung, int) else 0,
+            _count(answer, "hung"),
+            _count(answer, "asked"),
         )
 
     async def _call(
@@ -200,24 +199,29 @@ class HostedRunner:
         host = self._announced(parsed.host_id) if parsed else None
         return parsed, host if host is not None and parsed is not None and host.process == parsed.process else None
 
-    async def is_alive(self, ref: str) -> bool:
-        """See ``Runner.is_alive``: its host runs and runs it."""
-        parsed, host = self._host_of(ref)
-        if parsed is None or host is None or not await self.processes.is_alive(host.process):
-            return False
-        return parsed.session_id in (await self._state(host)).sessions
+    async def survey(self, refs: Collection[str]) -> dict[str, Liveness]:
+        """See ``Runner.survey``: each host the refs name is asked once, all at once (its announcement, its
+        process, its sessions); a session runs if its host runs it, and moves if that host is drained (a session
+        there hung). ``RunnerError`` if a live host does not answer."""
+        parsed = {ref: HostedRef.parse(ref) for ref in refs}
+        hosts = sorted({(ref.host_id, ref.process) for ref in parsed.values() if ref is not None})
+        states = dict(zip(hosts, await asyncio.gather(*(self._state_of(*host) for host in hosts)), strict=True))
+        return {
+            ref: _liveness(hosted, states[hosted.host_id, hosted.process]) if hosted else DEAD
+            for ref, hosted in parsed.items()
+        }
 
-    async def moving(self, ref: str) -> str | None:
-        """See ``Runner.moving``: a session whose host holds a hung client moves to another host."""
-        _, host = self._host_of(ref)
-        if host is None or not (await self._state(host)).hung:
+    async def _state_of(self, host_id: str, process: str) -> HostState | None:
+        """What the host ``host_id`` runs if it is still the process ``process``; ``None`` if it is gone."""
+        host = self._announced(host_id)
+        if host is None or host.process != process or not await self.processes.is_alive(process):
             return None
-        return f"its worker host {host.id} is drained: a session there hung"
+        return await self._state(host)
 
     async def strays(self, known: Collection[str]) -> list[Stray]:
         """See ``Runner.strays``: sessions running in a host under a ref no session holds."""
         strays = []
-        for host, state in await self._hosts():
+        for host, state in await self.hosts():
             for session_id in state.sessions:
                 ref = str(HostedRef(host.id, host.process, session_id))
                 if ref not in known:
@@ -228,3 +232,16 @@ class HostedRunner:
         """Close the connections to the hosts (they keep running)."""
         if self._http is not None:
             await self._http.close()
+
+
+def _count(answer: dict[str, Any], name: str) -> int:
+    """A count in a host's answer (0 if it is missing: a host of an older version)."""
+    value = answer.get(name)
+    return value if isinstance(value, int) else 0
+
+
+def _liveness(ref: HostedRef, state: HostState | None) -> Liveness:
+    """A session's worker as its host's state says."""
+    if state is None or ref.session_id not in state.sessions:
+        return DEAD
+    return Liveness(True, f"its worker host {ref.host_id} is drained: a session there hung" if state.hung else None)

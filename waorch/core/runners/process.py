@@ -19,7 +19,7 @@ from collections.abc import Collection
 
 import psutil
 
-from waorch.core.runners.base import Stray, WorkerSpec
+from waorch.core.runners.base import Liveness, Stray, WorkerSpec
 from waorch.errors import RunnerError
 from waorch.private_files import private_dir, private_file
 
@@ -102,12 +102,12 @@ class ProcessRunner:
             os.killpg(pid, sig)
 
     async def is_alive(self, ref: str) -> bool:
-        """See ``Runner.is_alive``."""
+        """Whether the process ``ref`` names still runs (a recycled pid is another process)."""
         return _process(ref) is not None
 
-    async def moving(self, ref: str) -> str | None:
-        """See ``Runner.moving``: a worker of its own never needs to move."""
-        return None
+    async def survey(self, refs: Collection[str]) -> dict[str, Liveness]:
+        """See ``Runner.survey``: each process looked up (a worker of its own never needs to move)."""
+        return {ref: Liveness(await self.is_alive(ref)) for ref in refs}
 
     async def strays(self, known: Collection[str]) -> list[Stray]:
         """See ``Runner.strays``: none are looked for: a worker process is known only by the ref its session

@@ -131,14 +131,15 @@ class SwarmRunner(DockerRunner):
         except NotFound:
             return False
 
-    def _is_alive(self, ref: str) -> bool:
-        """Its task is starting or running (a task still being placed is not a dead worker)."""
+    def _running(self) -> set[str]:
+        """The ids of the services whose task is starting or running (a task still being placed is not a dead
+        worker), from one list of the swarm's tasks meant to run."""
+        api: Any = self.client.api  # its stubs leave tasks() untyped
         try:
-            return bool(_live_tasks(self._api.get(ref)))
-        except NotFound:
-            return False
+            tasks = api.tasks(filters={"desired-state": "running"})
         except DockerException as error:
-            raise RunnerError(f"cannot ask Docker about service {ref[:12]}: {said(error)}") from None
+            raise RunnerError(f"cannot ask Docker about the swarm's tasks: {said(error)}") from None
+        return {str(task["ServiceID"]) for task in tasks if task.get("Status", {}).get("State") in LIVE_STATES}
 
     def _strays(self, known: set[str]) -> list[Stray]:
         return [
@@ -146,12 +147,6 @@ class SwarmRunner(DockerRunner):
             for service in self._services()
             if service.id not in known
         ]
-
-
-def _live_tasks(service: Any) -> list[dict[str, Any]]:
-    """The service's tasks meant to run whose container is starting or running."""
-    tasks = service.tasks(filters={"desired-state": "running"})
-    return [task for task in tasks if task.get("Status", {}).get("State") in LIVE_STATES]
 
 
 def _record_node(auth_dir: Path, node: str) -> None:
