@@ -242,3 +242,22 @@ async def test_the_watchdog_moves_the_sessions_of_a_drained_host(start_service, 
     finally:
         await probe.close()
         await silent.close()
+
+
+@pytest.mark.timeout(90)
+async def test_a_host_that_does_not_answer_holds_up_no_other_hosts_sessions(start_service) -> None:
+    """One host is stopped (SIGSTOP: alive, answering nothing), another killed: the pass still restarts the
+    killed host's sessions, and leaves the silent host's alone while their pings are not overdue."""
+    running = await start_service(SESSIONS_PER_WORKER="2", WATCHDOG_INTERVAL_MS="600000")
+    sids = await provisioned(running, 4)
+    placed = await refs(running)
+    frozen, killed = sorted({ref.host_id: host_pid(ref) for ref in placed.values()}.items())
+    os.kill(killed[1], signal.SIGKILL)
+    await eventually(lambda: _gone(killed[1]), timeout=10)
+    os.kill(frozen[1], signal.SIGSTOP)
+    try:
+        await running.core.watchdog.check_once()
+        restarted = {sid: (await running.core.store.get(sid)).restarts for sid in sids}
+    finally:
+        os.kill(frozen[1], signal.SIGCONT)
+    assert restarted == {sid: int(placed[sid].host_id == killed[0]) for sid in sids}

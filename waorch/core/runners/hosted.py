@@ -28,7 +28,7 @@ import aiohttp
 from waorch.config import Settings
 from waorch.core.runners.base import DEAD, Liveness, Stray, WorkerSpec
 from waorch.core.runners.process import ProcessRunner
-from waorch.errors import RunnerError
+from waorch.errors import RunnerError, WorkerHostGone
 from waorch.signing import derive_key, sign
 
 log = logging.getLogger("waorch.runner.hosted")
@@ -174,6 +174,10 @@ class HostedRunner:
                     text = (await response.text())[:300]
                     raise RunnerError(f"worker host {host.id}: {response.status} {text}", session_id=session_id)
                 answer = await response.json()
+        except aiohttp.ClientConnectorError as error:
+            gone = isinstance(error.os_error, ConnectionRefusedError)
+            kind = WorkerHostGone if gone else RunnerError
+            raise kind(f"worker host {host.id} does not answer ({error!r})", session_id=session_id) from None
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             raise RunnerError(f"worker host {host.id} does not answer ({error!r})", session_id=session_id) from None
         return answer if isinstance(answer, dict) else {}
@@ -202,14 +206,25 @@ class HostedRunner:
     async def survey(self, refs: Collection[str]) -> dict[str, Liveness]:
         """See ``Runner.survey``: each host the refs name is asked once, all at once (its announcement, its
         process, its sessions); a session runs if its host runs it, and moves if that host is drained (a session
-        there hung). ``RunnerError`` if a live host does not answer."""
+        there hung). A live host that does not answer is taken to run its sessions: their pings decide (a silent
+        one is restarted, and its stop ends the host), and the other hosts' sessions are checked all the same."""
         parsed = {ref: HostedRef.parse(ref) for ref in refs}
         hosts = sorted({(ref.host_id, ref.process) for ref in parsed.values() if ref is not None})
-        states = dict(zip(hosts, await asyncio.gather(*(self._state_of(*host) for host in hosts)), strict=True))
+        states = dict(zip(hosts, await asyncio.gather(*(self._answer_of(*host) for host in hosts)), strict=True))
         return {
             ref: _liveness(hosted, states[hosted.host_id, hosted.process]) if hosted else DEAD
             for ref, hosted in parsed.items()
         }
+
+    async def _answer_of(self, host_id: str, process: str) -> HostState | RunnerError | None:
+        """``_state_of``, or why the live host did not answer."""
+        try:
+            return await self._state_of(host_id, process)
+        except WorkerHostGone:  # its process may still be seen a moment while it exits
+            return None
+        except RunnerError as error:
+            log.warning("worker host %s does not answer (%s): its sessions' pings decide", host_id, error.message)
+            return error
 
     async def _state_of(self, host_id: str, process: str) -> HostState | None:
         """What the host ``host_id`` runs if it is still the process ``process``; ``None`` if it is gone."""
@@ -240,8 +255,10 @@ def _count(answer: dict[str, Any], name: str) -> int:
     return value if isinstance(value, int) else 0
 
 
-def _liveness(ref: HostedRef, state: HostState | None) -> Liveness:
-    """A session's worker as its host's state says."""
+def _liveness(ref: HostedRef, state: HostState | RunnerError | None) -> Liveness:
+    """A session's worker as its host's state says (a host that did not answer: taken to run it)."""
+    if isinstance(state, RunnerError):
+        return Liveness(True)
     if state is None or ref.session_id not in state.sessions:
         return DEAD
     return Liveness(True, f"its worker host {ref.host_id} is drained: a session there hung" if state.hung else None)
