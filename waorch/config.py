@@ -88,6 +88,11 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     default_region: str | None = None
     restrict_new_contacts_ms: int = 86_400_000
+    # The failure breaker (core/breaker.py): bad signs weighing BREAKER_THRESHOLD (0: off) within the window
+    # hold the session's sending for the cool-off.
+    breaker_threshold: int = 8
+    breaker_window_ms: int = 1_800_000
+    breaker_cooloff_ms: int = 3_600_000
     inbox_limit: int = 1000
     events_webhook_url: str = ""
     events_webhook_secret: str = ""
@@ -403,6 +408,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         timezone=_timezone(env),
         default_region=_region(env),
         restrict_new_contacts_ms=_integer(env, "RESTRICT_NEW_CONTACTS_MS", 86_400_000, 0),
+        breaker_threshold=_integer(env, "BREAKER_THRESHOLD", 8, 0, 10_000),
+        breaker_window_ms=_integer(env, "BREAKER_WINDOW_MS", 1_800_000, 1000, 7 * 86_400_000),
+        breaker_cooloff_ms=_integer(env, "BREAKER_COOLOFF_MS", 3_600_000, 0, 7 * 86_400_000),
         inbox_limit=_integer(env, "INBOX_LIMIT", 1000, 1, 100_000),
         events_webhook_url=events_url,
         events_webhook_max_attempts=_integer(env, "EVENTS_WEBHOOK_MAX_ATTEMPTS", 300, 1, 100_000),

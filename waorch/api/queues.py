@@ -24,6 +24,7 @@ WAITING_REASONS = [
     "hours",
     "tier_closed",
     "banned",
+    "breaker",
     "retry",
     "reach_out",
     "new_contacts",

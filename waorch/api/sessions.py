@@ -41,6 +41,13 @@ SESSION: dict[str, Any] = {
         "paused": {"type": "boolean"},
         "firstConnected": NULLABLE_NUMBER,
         "banUntil": NULLABLE_NUMBER,
+        "breaker": {
+            "type": ["object", "null"],
+            "description": "the failure breaker's last trip, until an operator resumes the session: its sending "
+            "holds until `until` (past: over), and why",
+            "required": ["until", "reason"],
+            "properties": {"until": {"type": "number"}, "reason": {"type": "string"}},
+        },
         "engine": {"enum": ["neonize", "sim", None], "description": "the worker engine it was created with, and keeps"},
         "qr": {"type": "string", "description": "current QR payload, only while qr_ready"},
         "qrExpiresAt": {"type": "number"},
@@ -74,6 +81,9 @@ def session_json(session: Session, proxy_url: str | None, next_start: float | No
         "paused": bool(session.paused),
         "firstConnected": session.first_connected or None,
         "banUntil": session.ban_until or None,
+        "breaker": {"until": session.breaker_until, "reason": session.breaker_reason}
+        if session.breaker_until
+        else None,
         "engine": session.engine or None,
     }
     if session.status == Status.QR_READY and session.qr:

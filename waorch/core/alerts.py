@@ -53,6 +53,7 @@ class AlertKind(StrEnum):
     BACKUP_FAILED = "backup_failed"
     SUMMARY = "summary"  # the daily summary (core/summary.py)
     JOB_FAILED = "job_failed"  # a daily job failed (core/jobs.py)
+    BREAKER = "breaker"  # a session's failure breaker tripped (core/breaker.py)
 
 
 EMOJI: dict[str, str] = {
@@ -72,6 +73,7 @@ EMOJI: dict[str, str] = {
     AlertKind.BACKUP_FAILED: "💾",
     AlertKind.SUMMARY: "📊",
     AlertKind.JOB_FAILED: "🕒",
+    AlertKind.BREAKER: "🛑",
 }
 QUEUED, SENT, FAILED, SUMMARISED, OFF = "queued", "sent", "failed", "summarised", "off"
 DELIVERIES = (QUEUED, SENT, FAILED, SUMMARISED, OFF)

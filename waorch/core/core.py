@@ -15,8 +15,10 @@ import redis.asyncio as aioredis
 from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock, SystemClock
 from waorch.config import Settings
+from waorch.core import keys
 from waorch.core.activity import WARNING
 from waorch.core.backups import Backups, FleetParts
+from waorch.core.breaker import Breaker, BreakerRule
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.events import Event, EventHandler
 from waorch.core.failover import Failover
@@ -104,6 +106,10 @@ class Core:
         self.watchdog = Watchdog(self.store, self.lifecycle, self.starts, settings.ping_timeout_ms, self.activity)
         self.workers = WorkerClient(settings.webhook_secret, settings.worker_host)
         self.metrics = Metrics(reader)  # GET /metrics: read from Redis at each scrape, and this core's events
+        rule = BreakerRule(
+            settings.breaker_threshold, settings.breaker_window_ms / 1000, settings.breaker_cooloff_ms / 1000
+        )
+        self.breaker = Breaker(self.store, self.activity, rule)
         self.dispatcher = Dispatcher(
             self.store,
             self.messages,
@@ -113,6 +119,7 @@ class Core:
             settings.timezone,
             self.activity,
             LatenessLog(self.metrics.events.lateness),
+            self.breaker,
         )
         self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock)
         self.idempotency = IdempotencyStore(redis)
@@ -130,6 +137,7 @@ class Core:
             settings.restrict_new_contacts_ms / 1000,
             self.inbox,
             self.watchdog.restart,
+            self.breaker,
         )
         self.summary = DailySummary(self.clock, settings.timezone, self.store, self.messages, self.activity)
         self.pruner = Pruner(redis)
@@ -324,6 +332,7 @@ class Core:
         """Remove every key still naming a deleted session (its session hash is already gone)."""
         await self.messages.forget_session(session_id, self.clock.now())
         await self.outbox.forget_session(session_id)
+        await self.redis.delete(keys.breaker_signs(session_id))
 
     async def _fail_waiting(self, session_id: str, reason: str) -> None:
         """Settle a session's queued and in-flight messages as failed (they can no longer be sent)."""
@@ -405,6 +414,8 @@ class Core:
         """Pause or resume a session's sending (its messages stay queued)."""
         await self.store.get(session_id)
         await self.store.update(session_id, paused=int(paused))
+        if not paused:  # an operator's resume ends a breaker's hold too
+            await self.breaker.reset(session_id)
         await self.store.record(session_id, "queue", {"paused": paused})
         self.dispatcher.wake(session_id)
 

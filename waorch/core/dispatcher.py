@@ -20,6 +20,7 @@ from waorch.cancel import cancel_and_wait
 from waorch.clock import Clock
 from waorch.core.activity import ERROR, INFO, WARNING, ActivityLog
 from waorch.core.alerts import AlertKind
+from waorch.core.breaker import NOT_ON_WHATSAPP, SEND_FAILED, Breaker
 from waorch.core.messages import Message, MessageStatus, MessageStore
 from waorch.core.pacing import RECIPIENT_HOLDS, clock_time, draw_gap, local_day, typing_seconds
 from waorch.core.redis_hashes import from_redis_hash
@@ -58,6 +59,7 @@ class Dispatcher:
         zone: ZoneInfo,
         activity: ActivityLog,
         lateness: deque[float] | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self.sessions = sessions
         self.activity = activity
@@ -68,6 +70,7 @@ class Dispatcher:
         self.zone = zone
         self.timing = SendTiming(messages, tiers, clock, zone)
         self.lateness = deque(maxlen=100_000) if lateness is None else lateness  # how late each send started
+        self.breaker = breaker  # told of each send that failed or may not have gone
         self._loops: dict[str, SessionLoop] = {}
         self._stopping = asyncio.Event()
 
@@ -149,6 +152,8 @@ class Dispatcher:
                 await self.activity.add(
                     ERROR, "message", f"{message_id} to +{message.to} failed: {answer.get('error')}", session_id
                 )
+                unregistered = "NOT_ON_WHATSAPP" in str(answer.get("error"))
+                await self._sign(session_id, NOT_ON_WHATSAPP if unregistered else SEND_FAILED, message_id)
         elif state in ("not_sent", "none"):
             await self._retry_or_bury(message, str(answer.get("error") or "not sent"), now, today)
         else:
@@ -161,6 +166,7 @@ class Dispatcher:
                 error=f"outcome unknown ({answer.get('error') or 'worker lost the send'})",
             )
             log.warning("[%s] %s: send outcome unknown; not sent again", session_id, message_id)
+            await self._sign(session_id, SEND_FAILED, message_id)
             await self.activity.add(
                 WARNING,
                 "message",
@@ -168,6 +174,10 @@ class Dispatcher:
                 session_id,
                 AlertKind.MESSAGE_UNKNOWN,
             )
+
+    async def _sign(self, session_id: str, kind: str, message_id: str) -> None:
+        if self.breaker is not None:
+            await self.breaker.sign(session_id, kind, message_id)
 
     async def _retry_or_bury(self, message: Message, error: str, now: float, today: str) -> None:
         if message.attempts >= MAX_ATTEMPTS:
@@ -186,6 +196,7 @@ class Dispatcher:
                 message.session,
                 AlertKind.MESSAGE_DEAD,
             )
+            await self._sign(message.session, SEND_FAILED, message.id)
         else:
             await self.messages.retry(message.session, message.id, error, now + retry_delay(message.attempts))
 

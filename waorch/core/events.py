@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from waorch.core.breaker import DISCONNECT, Breaker
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.failover import Failover
 from waorch.core.inbox import Inbox
@@ -92,7 +93,9 @@ class EventHandler:
         restrict_s: float,
         inbox: Inbox,
         restart: Restart,
+        breaker: Breaker,
     ) -> None:
+        self.breaker = breaker
         self.inbox = inbox
         self.restart = restart
         self.dispatcher = dispatcher
@@ -158,6 +161,7 @@ class EventHandler:
             await self.store.set_status(session.id, Status.FAILED, f"{reason}: {FINAL_DISCONNECTS[reason]}", qr="")
             return
         ban_until = event.data.get("expiresAt", 0) if reason == "temporary_ban" else 0
+        await self.breaker.sign(session.id, DISCONNECT, f"{session.generation}:{self.store.clock.now()}")
         await self.store.set_status(
             session.id,
             Status.DISCONNECTED,

@@ -147,6 +147,11 @@ def recipient_sends(session_id: str, to: str) -> str:
     return f"{PREFIX}rcpt:{session_id}:{to}"
 
 
+def breaker_signs(session_id: str) -> str:
+    """Sorted set: a session's bad signs of the breaker's window (``kind:what`` scored by when)."""
+    return f"{PREFIX}breaker:{session_id}"
+
+
 def pace(session_id: str) -> str:
     """Hash: when a session's last send finished and the gap drawn for the next one."""
     return f"{PREFIX}pace:{session_id}"

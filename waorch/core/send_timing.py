@@ -78,8 +78,10 @@ class SendTiming:
         room = typing_seconds(message.text) + FINISH_ROOM_S
         hold = earliest_send(now, tier, self.zone, await self._recent(session.id, tier, facts), room)
         to = ToRecipient(facts.contact, facts.new_contacts_today, tuple(facts.to_recipient))
+        reason = session.breaker_reason.replace("{", "(").replace("}", ")")
         holds = [
             (session.ban_until, "banned", "temporarily banned by WhatsApp until {}"),
+            (session.breaker_until, "breaker", f"breaker tripped ({reason}): sends again at {{}} or on resume"),
             (message.retry_at, "retry", "tried again at {} after a failure"),
         ]
         if session.restricted_until > now and not facts.contact:

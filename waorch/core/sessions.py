@@ -78,6 +78,8 @@ class Session:
     tier_pin: str = ""
     paused: int = 0
     restricted_until: float = 0.0
+    breaker_until: float = 0.0  # the failure breaker holds its sending until then (core/breaker.py)
+    breaker_reason: str = ""
     engine: str = ""  # the worker engine it was created with ("": before engines were recorded)
 
 

@@ -330,13 +330,17 @@ class ControlRoom(App[None]):
             self._run(title, operation)
 
     def action_pause(self) -> None:
-        """Pause the selected session's queue, or resume it if paused."""
+        """Pause the selected session's queue, or resume it if paused (or held by its failure breaker)."""
         if chosen := self._selected("pause or resume"):
             control, session_id = chosen
             self._run(f"Pause/resume of {session_id}", partial(self._toggle_pause, control, session_id))
 
     async def _toggle_pause(self, control: Control, session_id: str) -> None:
-        paused = not (await self._reader().store.get(session_id)).paused
+        """Pause; or resume a paused session, or one its failure breaker holds (that ends the hold)."""
+        reader = self._reader()
+        session = await reader.store.get(session_id)
+        held = session.breaker_until > reader.clock.now()
+        paused = not session.paused and not held
         await control.set_paused(session_id, paused)
         depth = await self._reader().messages.depth(session_id)
         self.notify(f"{session_id}: sending {'paused' if paused else 'resumed'} ({depth} queued).")

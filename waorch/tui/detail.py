@@ -235,4 +235,7 @@ def summary(session: Session) -> str:
     ]
     if session.reason:
         lines.append(f"reason   {session.reason}")
+    if session.breaker_until:
+        until = datetime.fromtimestamp(session.breaker_until).strftime("%H:%M")
+        lines.append(f"breaker  tripped ({session.breaker_reason}): holds until {until}; p resumes")
     return "\n".join(lines)

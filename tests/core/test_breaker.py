@@ -1,0 +1,84 @@
+"""The failure breaker: bad signs (failed sends, numbers not on WhatsApp, disconnects) weighing the threshold
+within the window hold a session's sending; the API, the queue and the log say why, an alert goes out, and a
+resume (or the cool-off) lets it send again. End to end with the simulator's unregistered numbers and
+disconnects; nothing queued is lost or sent twice."""
+
+from __future__ import annotations
+
+import httpx
+from support import RunningService, conforms, eventually, post_event
+from test_sending import FAST, PHONE, _is, connected_session, delivered, status_of
+
+NO_CAPS = {"newContactsPerDay": 1000, "perRecipientPerHour": 1000, "perRecipientPerDay": 1000}
+GOOD, BAD = "972522222222", ["972527000001", "972527000002"]
+
+
+async def send(running: RunningService, sid: str, to: str, text: str) -> str:
+    answer = await running.api.post("/api/v1/send", json={"to": f"+{to}", "message": text, "sessionId": sid})
+    assert answer.status_code == 202, answer.text
+    return answer.json()["messageId"]
+
+
+async def unregistered(sim_url: str, phone: str) -> None:
+    async with httpx.AsyncClient(trust_env=False) as client:
+        assert (await client.post(f"{sim_url}/sim/unregistered", json={"phone": phone})).is_success
+
+
+async def test_numbers_not_on_whatsapp_trip_the_breaker_and_a_resume_lets_it_send(start_service, sim) -> None:
+    running = await start_service(SIM_URL=sim.url, BREAKER_THRESHOLD="4")
+    assert (await running.api.put("/api/trust-tiers", json={"tiers": [{**FAST, **NO_CAPS}]})).status_code == 200
+    sid = await connected_session(running, sim.url)
+    for phone in BAD:
+        await unregistered(sim.url, phone)
+    failed = [await send(running, sid, phone, "to nobody") for phone in BAD]  # 2 + 2: the threshold
+    for message_id in failed:
+        await eventually(lambda m=message_id: _is(status_of(running, m), "failed"), timeout=10)
+    waiting = await send(running, sid, GOOD, "after the trip")
+
+    async def tripped() -> dict | None:
+        body = (await running.api.get(f"/api/sessions/{sid}")).json()
+        return body if body.get("breaker") else None
+
+    session = await eventually(tripped, timeout=10)
+    conforms("GET", "/api/sessions/{id}", await running.api.get(f"/api/sessions/{sid}"))
+    assert session["breaker"]["reason"] == "2 numbers not on WhatsApp in 30 min"
+    assert session["breaker"]["until"] >= running.core.clock.now() + 3500
+    queue = (await running.api.get(f"/api/sessions/{sid}/queue")).json()
+    assert queue["waiting"]["reason"] == "breaker" and "2 numbers not on WhatsApp" in queue["waiting"]["text"]
+    assert await status_of(running, waiting) == "queued"
+    activity = await running.core.activity.latest(50)  # the log pane's lines
+    assert any(entry.kind == "breaker" and entry.session == sid and entry.alert == "breaker" for entry in activity)
+    alerts = (await running.api.get("/api/alerts")).json()["alerts"]
+    assert any(alert["kind"] == "breaker" for alert in alerts)
+
+    assert (await running.api.post(f"/api/sessions/{sid}/queue/resume")).status_code == 200
+    await eventually(lambda: _is(status_of(running, waiting), "sent"), timeout=10)
+    assert (await running.api.get(f"/api/sessions/{sid}")).json()["breaker"] is None
+    assert [entry["text"] for entry in await delivered(sim.url)] == ["after the trip"]  # each once
+
+
+async def test_signs_under_the_threshold_or_outside_the_window_do_not_trip(start_service, sim) -> None:
+    running = await start_service(SIM_URL=sim.url, BREAKER_THRESHOLD="3", BREAKER_WINDOW_MS="2000")
+    sid = await connected_session(running, sim.url)
+    generation = (await running.core.store.get(sid)).generation
+    lost = {"reason": "connection_lost", "detail": "test"}
+    for _ in range(2):
+        assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
+    assert (await running.core.store.get(sid)).breaker_until == 0
+    await running.core.clock.sleep(2.5)  # the window passes: those two no longer count
+    assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
+    assert (await running.core.store.get(sid)).breaker_until == 0
+    for _ in range(2):
+        assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
+    session = await running.core.store.get(sid)
+    assert session.breaker_until > running.core.clock.now() and session.breaker_reason == "3 disconnects in 2 s"
+
+
+async def test_a_breaker_of_threshold_zero_never_trips(start_service, sim) -> None:
+    running = await start_service(SIM_URL=sim.url, BREAKER_THRESHOLD="0")
+    sid = await connected_session(running, sim.url, PHONE)
+    generation = (await running.core.store.get(sid)).generation
+    for _ in range(20):
+        lost = {"reason": "connection_lost", "detail": "test"}
+        assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
+    assert (await running.core.store.get(sid)).breaker_until == 0
