@@ -286,10 +286,6 @@ class RunnerError(Unavailable):
     code = "RUNNER_ERROR"
 
 
-class WorkerHostGone(RunnerError):
-    """A worker host refused the connection: it no longer serves (it is exiting, or gone)."""
-
-
 class RedisUnavailable(Unavailable):
     """Redis does not answer, or cannot take writes right now (restarting, loading, cannot persist).
 

@@ -28,7 +28,7 @@ import aiohttp
 from waorch.config import Settings
 from waorch.core.runners.base import DEAD, Liveness, Stray, WorkerSpec
 from waorch.core.runners.process import ProcessRunner
-from waorch.errors import RunnerError, WorkerHostGone
+from waorch.errors import RunnerError
 from waorch.signing import derive_key, sign
 
 log = logging.getLogger("waorch.runner.hosted")
@@ -36,6 +36,7 @@ log = logging.getLogger("waorch.runner.hosted")
 ANNOUNCE_TIMEOUT_S = 30.0
 POLL_S = 0.02
 REQUEST_TIMEOUT_S = 10.0
+EXIT_GRACE_S, EXIT_GRACE_STEPS = 1.0, 10  # a host that did not answer: how long it may take to finish exiting
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,6 @@ class HostedRunner:
                     text = (await response.text())[:300]
                     raise RunnerError(f"worker host {host.id}: {response.status} {text}", session_id=session_id)
                 answer = await response.json()
-        except aiohttp.ClientConnectorError as error:
-            gone = isinstance(error.os_error, ConnectionRefusedError)
-            kind = WorkerHostGone if gone else RunnerError
-            raise kind(f"worker host {host.id} does not answer ({error!r})", session_id=session_id) from None
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             raise RunnerError(f"worker host {host.id} does not answer ({error!r})", session_id=session_id) from None
         return answer if isinstance(answer, dict) else {}
@@ -220,11 +217,19 @@ class HostedRunner:
         """``_state_of``, or why the live host did not answer."""
         try:
             return await self._state_of(host_id, process)
-        except WorkerHostGone:  # its process may still be seen a moment while it exits
-            return None
         except RunnerError as error:
+            if not await self._still_running(process):  # it was exiting: refused or reset, then gone
+                return None
             log.warning("worker host %s does not answer (%s): its sessions' pings decide", host_id, error.message)
             return error
+
+    async def _still_running(self, process: str) -> bool:
+        """Whether a host that did not answer still runs once a process that was exiting has had time to end."""
+        for _ in range(EXIT_GRACE_STEPS):
+            if not await self.processes.is_alive(process):
+                return False
+            await asyncio.sleep(EXIT_GRACE_S / EXIT_GRACE_STEPS)
+        return await self.processes.is_alive(process)
 
     async def _state_of(self, host_id: str, process: str) -> HostState | None:
         """What the host ``host_id`` runs if it is still the process ``process``; ``None`` if it is gone."""
