@@ -20,7 +20,7 @@ from support import (
     eventually,
     orchestrator,
 )
-from test_sending import connected_session
+from test_sending import FAST, connected_session
 
 from waorch.clock import ScaledClock
 from waorch.core.messages import MessageStatus
@@ -224,7 +224,7 @@ async def test_deliveries_respect_the_recipient_caps_across_restarts(
     phone = next(EXAMPLE_PHONES)
     data = tmp_path / phone  # each example's own (a session's login data would outlive its simulator)
     settings = make_settings(SIM_URL=sim.url, TIMEZONE=zone_far_from_midnight(), DATA_DIR=str(data))
-    tier = {**FAST_TIER, "newContactsPerDay": scenario["new_contacts"]}
+    tier = {**FAST, "newContactsPerDay": scenario["new_contacts"]}
     tier |= {"perRecipientPerHour": scenario["hour"], "perRecipientPerDay": scenario["day"]}
     accepted: dict[str, list[str]] = {to: [] for to in RECIPIENTS}
     restart = scenario["restart_at"]
@@ -248,18 +248,6 @@ async def test_deliveries_respect_the_recipient_caps_across_restarts(
         }
         assert {m for m, status in statuses.items() if status == "sent"} == {e["messageId"] for e in entries}
         assert set(statuses.values()) <= {"sent", "queued"}, "held, never failed nor lost"
-
-
-FAST_TIER = {
-    "name": "caps",
-    "minAgeDays": 0,
-    "dailyLimit": 1000,
-    "perMinute": 1000,
-    "delayMinMs": 0,
-    "delayMaxMs": 10,
-    "hoursStart": "00:00",
-    "hoursEnd": "24:00",
-}
 
 
 async def wrote_first(running: RunningService, sim_url: str, phone: str, session: str, senders: list[str]) -> None:
