@@ -36,6 +36,7 @@ TUI_MAY_NAME = {
     "waorch.core.watchdog",
     "waorch.core.alerts",  # the signs alerts are shown with
     "waorch.core.jobs",  # JobView: the daily jobs' next run and last result
+    "waorch.core.account_health",  # Report and the grades: the health score and its parts
 }  # watchdog: its crash window, said on the session screen
 TUI_MAY_NOT_NAME = ("waorch.service", "waorch.core_thread", "waorch.serve", "waorch.demo", "waorch.sim")
 

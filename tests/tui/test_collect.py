@@ -33,3 +33,4 @@ async def test_rows_carry_queue_depth_counters_and_tier(start_service, sim, sock
     assert (busy.queue, busy.sent, busy.daily_limit, busy.failed) == (3, 0, 20, 0)
     assert busy.last_ping > 0
     assert (rows[idle].queue, rows[idle].sent, rows[idle].daily_limit) == (0, 0, 20)
+    assert busy.health == rows[idle].health == 80  # the cold tier's 20 points, nothing else yet

@@ -46,6 +46,15 @@ async def test_pairing_code_from_the_session_screen_links_the_phone(control_room
         assert "status=connected" in text_of(app, "#history") and "pairing_code" in text_of(app, "#history")
 
 
+async def test_the_session_screen_shows_its_health_score_and_what_takes_points_away(control_room) -> None:
+    async with control_room() as pilot:
+        app: ControlRoom = pilot.app
+        session = await new_session(app)
+        app.open_detail(session.id)
+        await until(pilot, lambda: "health   80 (good)" in text_of(app, "#summary"))
+        assert "-20 tier: cold, never connected" in text_of(app, "#summary")
+
+
 async def test_delete_from_the_session_screen_goes_back_to_the_table(control_room) -> None:
     async with control_room() as pilot:
         app: ControlRoom = pilot.app

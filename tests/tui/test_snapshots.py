@@ -21,10 +21,11 @@ from textual.pilot import Pilot
 from tui_support import StillRoom
 
 from waorch.config import Settings
+from waorch.core.account_health import COUNTED, Observed, assess
 from waorch.core.activity import Activity
 from waorch.core.proxy_pool import ProxyInfo
 from waorch.core.sessions import Session
-from waorch.core.tiers import DEFAULT_TIERS
+from waorch.core.tiers import DAY_S, DEFAULT_TIERS
 from waorch.tui.detail import DetailScreen, WorkerFacts
 from waorch.tui.sessions_screen import SessionsScreen
 from waorch.tui.snapshot import SessionRow
@@ -33,14 +34,14 @@ from waorch.worker.connect_failures import KINDS
 NOW = 1767268800.0  # 2026-01-01 12:00:00 UTC, the screens' clock
 SIZE = (150, 50)
 ROWS = [
-    SessionRow("worker_1", "972501111111", "connected", "hot", "127.0.0.1:1080", 3, 120, 500, 0, NOW - 4),
-    SessionRow("worker_2", "972502222222", "connected", "warm", "127.0.0.1:1080", 0, 57, 100, 1, NOW - 12),
-    SessionRow("worker_3", "", "qr_ready", "cold", "127.0.0.1:1081", 0, 0, 20, 0, NOW - 2),
-    SessionRow("worker_4", "972504444444", "disconnected", "warm", "127.0.0.1:1081", 12, 88, 100, 2, NOW - 340),
-    SessionRow("worker_5", "972505555555", "failed", "cold", "", 0, 3, 20, 5, NOW - 8000),
-    SessionRow("worker_6", "972506666666", "logged_out", "cold", "proxy.example:1080", 0, 0, 20, 0, NOW - 90),
+    SessionRow("worker_1", "972501111111", "connected", "hot", "127.0.0.1:1080", 3, 120, 500, 0, NOW - 4, 100),
+    SessionRow("worker_2", "972502222222", "connected", "warm", "127.0.0.1:1080", 0, 57, 100, 1, NOW - 12, 72),
+    SessionRow("worker_3", "", "qr_ready", "cold", "127.0.0.1:1081", 0, 0, 20, 0, NOW - 2, 80),
+    SessionRow("worker_4", "972504444444", "disconnected", "warm", "127.0.0.1:1081", 12, 88, 100, 2, NOW - 340, 45),
+    SessionRow("worker_5", "972505555555", "failed", "cold", "", 0, 3, 20, 5, NOW - 8000, 30),
+    SessionRow("worker_6", "972506666666", "logged_out", "cold", "proxy.example:1080", 0, 0, 20, 0, NOW - 90, 80),
     SessionRow("worker_7", "", "starting", "cold", "", 0, 0, 20, 0, 0.0),
-    SessionRow("worker_10", "972501010101", "stopped", "hot", "proxy.example:1080", 0, 410, 500, 0, NOW - 86400),
+    SessionRow("worker_10", "972501010101", "stopped", "hot", "proxy.example:1080", 0, 410, 500, 0, NOW - 86400, 95),
 ]
 
 
@@ -83,6 +84,12 @@ FAILED_HISTORY = [
     {"at": NOW - 3, "kind": "status", "status": "disconnected", "reason": FAILED_LOGIN.reason},
     {"at": NOW - 4, "kind": "status", "status": "starting", "reason": ""},
 ]
+
+FAILED_HEALTH = assess(  # cold, and it kept dropping before this login failed
+    Observed("worker_4", NOW - 2 * DAY_S, "", {**dict.fromkeys(COUNTED, 0), "sent": 8, "failed": 1, "disconnects": 4}),
+    DEFAULT_TIERS,
+    NOW,
+)
 
 
 class FixedClock:
@@ -135,7 +142,8 @@ async def failed_detail(pilot: Pilot[Any]) -> None:
     screen = pilot.app.screen
     assert isinstance(screen, DetailScreen)
     pilot.app.workers.cancel_node(screen)
-    screen.show(FAILED_LOGIN, FAILED_HISTORY, WorkerFacts(NOW + 4, 3, Path("/srv/waorch/logs/worker_4.log")))
+    facts = WorkerFacts(NOW + 4, 3, Path("/srv/waorch/logs/worker_4.log"), FAILED_HEALTH)
+    screen.show(FAILED_LOGIN, FAILED_HISTORY, facts)
 
 
 def test_sessions_table_with_every_status(snap_compare, room: StillRoom) -> None:

@@ -9,9 +9,10 @@ from aiohttp import web
 from waorch.api.inputs import JsonObject, optional_string
 from waorch.api.routing import Route, core_of
 from waorch.api.spec import NULLABLE_NUMBER, NULLABLE_STRING, errors, json_of, object_of, ref
+from waorch.core.account_health import GRADES, PART_NAMES, WINDOW_DAYS, Report
 from waorch.core.core import Core
 from waorch.core.sessions import Session, Status
-from waorch.errors import InvalidPhone, InvalidProxy
+from waorch.errors import InvalidPhone, InvalidProxy, SessionNotFound
 
 SESSION: dict[str, Any] = {
     "type": "object",
@@ -49,9 +50,40 @@ SESSION: dict[str, Any] = {
             "properties": {"until": {"type": "number"}, "reason": {"type": "string"}},
         },
         "engine": {"enum": ["neonize", "sim", None], "description": "the worker engine it was created with, and keeps"},
+        "health": {
+            "type": ["object", "null"],
+            "description": "its health score (GET /api/sessions/{id}/health has the parts); null if it was deleted "
+            "meanwhile",
+            "required": ["score", "grade"],
+            "properties": {
+                "score": {"type": "integer", "minimum": 0, "maximum": 100},
+                "grade": {"enum": list(GRADES)},
+            },
+        },
         "qr": {"type": "string", "description": "current QR payload, only while qr_ready"},
         "qrExpiresAt": {"type": "number"},
         "history": {"type": "array", "items": {"type": "object"}},
+    },
+}
+HEALTH_PART = {
+    "type": "object",
+    "required": ["name", "penalty", "most", "detail"],
+    "properties": {
+        "name": {"enum": list(PART_NAMES)},
+        "penalty": {"type": "integer", "minimum": 0, "description": "points it takes from 100"},
+        "most": {"type": "integer", "description": "the most it can take"},
+        "detail": {"type": "string", "description": "what it saw, e.g. 12 of 140 sends failed"},
+    },
+}
+HEALTH_REPORT = {
+    "type": "object",
+    "required": ["sessionId", "score", "grade", "days", "parts"],
+    "properties": {
+        "sessionId": {"type": "string"},
+        "score": {"type": "integer", "minimum": 0, "maximum": 100, "description": "100 less the parts' penalties"},
+        "grade": {"enum": list(GRADES), "description": "good from 80, fair from 50, poor below"},
+        "days": {"type": "integer", "description": "the local days the parts count over (today included)"},
+        "parts": {"type": "array", "items": HEALTH_PART},
     },
 }
 NEW_SESSION = JsonObject(
@@ -61,9 +93,11 @@ NEW_SESSION = JsonObject(
 PAIRING = JsonObject({"phone": {"type": "string"}}, ("phone",), {"phone": "+972 50-111-2222"})
 
 
-def session_json(session: Session, proxy_url: str | None, next_start: float | None) -> dict[str, Any]:
+def session_json(
+    session: Session, proxy_url: str | None, next_start: float | None, health: Report | None
+) -> dict[str, Any]:
     """A session as the API shows it: its proxy by id and redacted URL, when its worker's next start is due,
-    its QR while it shows one, never the worker's command address."""
+    its health score, its QR while it shows one, never the worker's command address."""
     body: dict[str, Any] = {
         "sessionId": session.id,
         "status": session.status,
@@ -85,6 +119,7 @@ def session_json(session: Session, proxy_url: str | None, next_start: float | No
         if session.breaker_until
         else None,
         "engine": session.engine or None,
+        "health": {"score": health.score, "grade": health.grade} if health else None,
     }
     if session.status == Status.QR_READY and session.qr:
         body["qr"] = session.qr
@@ -98,9 +133,11 @@ async def proxy_urls(core: Core) -> dict[str, str]:
 
 
 async def session_answer(core: Core, session: Session) -> dict[str, Any]:
-    """``session_json`` with the URL of the session's proxy and its next start."""
+    """``session_json`` with the URL of the session's proxy, its next start and its health score."""
     proxy_url = (await proxy_urls(core)).get(session.proxy) if session.proxy else None
-    return session_json(session, proxy_url, await core.starts.due_at(session.id))
+    return session_json(
+        session, proxy_url, await core.starts.due_at(session.id), await core.account_health.report(session.id)
+    )
 
 
 async def provision(request: web.Request) -> web.Response:
@@ -117,7 +154,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     """``GET /api/sessions``."""
     core = core_of(request)
     urls, starts = await proxy_urls(core), await core.starts.schedule()
-    sessions = [session_json(s, urls.get(s.proxy), starts.get(s.id)) for s in await core.store.list()]
+    health = {report.session_id: report for report in await core.account_health.reports()}
+    sessions = [session_json(s, urls.get(s.proxy), starts.get(s.id), health.get(s.id)) for s in await core.store.list()]
     return web.json_response({"sessions": sessions})
 
 
@@ -128,6 +166,27 @@ async def get_session(request: web.Request) -> web.Response:
     body = await session_answer(core, session)
     body["history"] = await core.store.history(session.id)
     return web.json_response(body)
+
+
+async def session_health(request: web.Request) -> web.Response:
+    """``GET /api/sessions/{id}/health``: the score and each part of it."""
+    session_id = request.match_info["id"]
+    report = await core_of(request).account_health.report(session_id)
+    if report is None:
+        raise SessionNotFound(f"no session {session_id}", session_id=session_id)
+    return web.json_response(health_json(report))
+
+
+def health_json(report: Report) -> dict[str, Any]:
+    """A health report as the API shows it."""
+    parts = [{"name": p.name, "penalty": p.penalty, "most": p.most, "detail": p.detail} for p in report.parts]
+    return {
+        "sessionId": report.session_id,
+        "score": report.score,
+        "grade": report.grade,
+        "days": WINDOW_DAYS,
+        "parts": parts,
+    }
 
 
 async def delete_session(request: web.Request) -> web.Response:
@@ -195,6 +254,15 @@ ROUTES = (
         {
             "summary": "One session (with qr while qr_ready)",
             "responses": {"200": json_of(ref("Session"), "session"), **errors(404)},
+        },
+    ),
+    Route(
+        "GET",
+        "/api/sessions/{id}/health",
+        session_health,
+        {
+            "summary": "The session's health score and its parts (what waorch saw over the last days)",
+            "responses": {"200": json_of(HEALTH_REPORT, "health"), **errors(404)},
         },
     ),
     Route(

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from waorch.core import keys
+from waorch.core.account_health import BREAKER_TRIPS, AccountHealth
 from waorch.core.activity import WARNING, ActivityLog
 from waorch.core.alerts import AlertKind
 from waorch.core.sessions import SessionStore
@@ -60,8 +61,9 @@ class BreakerRule:
 class Breaker:
     """Counts a session's bad signs and holds its sending when they weigh too much."""
 
-    def __init__(self, store: SessionStore, activity: ActivityLog, rule: BreakerRule) -> None:
+    def __init__(self, store: SessionStore, activity: ActivityLog, rule: BreakerRule, health: AccountHealth) -> None:
         self.store = store
+        self.health = health  # counts the trips (the health score)
         self.activity = activity
         self.rule = rule
         self._sign = store.redis.register_script(_SIGN)
@@ -85,6 +87,7 @@ class Breaker:
         until = now + self.rule.cooloff_s
         await self.store.update(session_id, breaker_until=until, breaker_reason=reason)
         await self.store.record(session_id, "breaker", {"reason": reason, "until": until})
+        await self.health.note(session_id, BREAKER_TRIPS)
         log.warning("[%s] breaker tripped: %s; sending holds until %s", session_id, reason, until)
         await self.activity.add(
             WARNING,

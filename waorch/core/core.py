@@ -92,7 +92,7 @@ class Core:
             reader.activity,
             reader.messages,
         )
-        self.fleet, self.tiers = reader.fleet, reader.tiers
+        self.fleet, self.tiers, self.account_health = reader.fleet, reader.tiers, reader.account_health
         self.runner = runner or RUNNERS[settings.runner](settings)
         self.lifecycle = Lifecycle(settings, self.store, self.pool, self.runner)
         self.starts = StartQueue(redis, self.clock, settings.provisioning_interval_ms, self.lifecycle.start, self.lease)
@@ -109,7 +109,7 @@ class Core:
         rule = BreakerRule(
             settings.breaker_threshold, settings.breaker_window_ms / 1000, settings.breaker_cooloff_ms / 1000
         )
-        self.breaker = Breaker(self.store, self.activity, rule)
+        self.breaker = Breaker(self.store, self.activity, rule, self.account_health)
         self.dispatcher = Dispatcher(
             self.store,
             self.messages,
@@ -121,12 +121,14 @@ class Core:
             LatenessLog(self.metrics.events.lateness),
             self.breaker,
         )
-        self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock)
+        self.intake = Intake(self.store, self.messages, self.dispatcher, self.clock, self.account_health)
         self.idempotency = IdempotencyStore(redis)
         self.store.status_listeners.append(self._status_changed)
         self.outbox = Outbox(redis, self.clock)  # incoming messages, forwarded to EVENTS_WEBHOOK_URL if set
         self.forwarder = Forwarder.configured(settings, self.outbox, self.store)
-        self.inbox = Inbox(redis, self.clock, settings.inbox_limit, self.outbox if self.forwarder else None)
+        self.inbox = Inbox(
+            redis, self.clock, settings.inbox_limit, self.outbox if self.forwarder else None, zone=settings.timezone
+        )
         self.events = EventHandler(
             self.store,
             self.pool,
@@ -138,6 +140,7 @@ class Core:
             self.inbox,
             self.watchdog.restart,
             self.breaker,
+            self.account_health,
         )
         self.summary = DailySummary(self.clock, settings.timezone, self.store, self.messages, self.activity)
         self.pruner = Pruner(redis)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from waorch.core.account_health import BANS, DISCONNECTS, AccountHealth
 from waorch.core.breaker import DISCONNECT, Breaker
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.failover import Failover
@@ -94,8 +95,10 @@ class EventHandler:
         inbox: Inbox,
         restart: Restart,
         breaker: Breaker,
+        health: AccountHealth,
     ) -> None:
         self.breaker = breaker
+        self.health = health  # counts disconnects and temporary bans (the health score)
         self.inbox = inbox
         self.restart = restart
         self.dispatcher = dispatcher
@@ -161,6 +164,7 @@ class EventHandler:
             await self.store.set_status(session.id, Status.FAILED, f"{reason}: {FINAL_DISCONNECTS[reason]}", qr="")
             return
         ban_until = event.data.get("expiresAt", 0) if reason == "temporary_ban" else 0
+        await self.health.note(session.id, BANS if reason == "temporary_ban" else DISCONNECTS)
         await self.breaker.sign(session.id, DISCONNECT, f"{session.generation}:{self.store.clock.now()}")
         await self.store.set_status(
             session.id,

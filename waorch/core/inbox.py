@@ -12,22 +12,28 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
 from waorch.clock import Clock
 from waorch.core import keys
-from waorch.core.messages import Retention
+from waorch.core.messages import COUNT_TTL_S, Retention
 from waorch.core.outbox import Outbox, dumps
+from waorch.core.pacing import local_day
 from waorch.core.redis_replies import as_strs
+from waorch.core.tiers import DAY_S
 from waorch.errors import BadRequest
 
 MAX_WA_ID = 128
+UTC = ZoneInfo("UTC")
 TEXT_LIMIT = 4096  # characters of an incoming text that are kept (the limit of the texts we send)
 
 # A sender who writes directly (not in a group) becomes one of the session's contacts (no longer a new contact
-# for the caps, nor for a reach-out hold).
-# KEYS: session hash, inbox, inbox WhatsApp ids, the session's contacts[, outbox lane, due lanes].
+# for the caps, nor for a reach-out hold); one the session wrote to in the last 24 hours who had not written back
+# since counts as a reply in today's counters (the health score).
+# KEYS: session hash, inbox, inbox WhatsApp ids, the session's contacts, awaiting reply, today's counts[, outbox
+# lane, due lanes].
 # ARGV: waId, message JSON without its opening brace, limit, the direct sender or "", now, contacts kept[,
 # envelope head, now ms, session id].
 _ADD = """
@@ -35,6 +41,12 @@ if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('ZSCORE', KEYS[3], ARGV[1]) 
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[4])
   redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[6]) - 1)
+  local wrote = redis.call('ZSCORE', KEYS[5], ARGV[4])
+  if wrote and tonumber(wrote) >= tonumber(ARGV[5]) - DAY then
+    redis.call('ZREM', KEYS[5], ARGV[4])
+    redis.call('HINCRBY', KEYS[6], 'replied', 1)
+    redis.call('EXPIRE', KEYS[6], COUNT_TTL)
+  end
 end
 local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local id = (tonumber(newest[2]) or 0) + 1
@@ -43,12 +55,12 @@ redis.call('ZADD', KEYS[2], id, message)
 redis.call('ZADD', KEYS[3], id, ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[3]) - 1)
-if #KEYS == 6 then
-  redis.call('RPUSH', KEYS[5], ARGV[7] .. message .. '}')
-  redis.call('ZADD', KEYS[6], 'NX', ARGV[8], ARGV[9])
+if #KEYS == 8 then
+  redis.call('RPUSH', KEYS[7], ARGV[7] .. message .. '}')
+  redis.call('ZADD', KEYS[8], 'NX', ARGV[8], ARGV[9])
 end
 return message
-"""
+""".replace("COUNT_TTL", str(COUNT_TTL_S)).replace("DAY", str(DAY_S))
 
 
 def _text(data: dict[str, Any], name: str) -> str | None:
@@ -87,8 +99,10 @@ class Inbox:
         limit: int,
         outbox: Outbox | None = None,
         contacts_limit: int = Retention().contacts_per_session,
+        zone: ZoneInfo = UTC,
     ) -> None:
         self.redis = redis
+        self.zone = zone  # the local day of the counters
         self.clock = clock
         self.limit = limit
         self.outbox = outbox
@@ -103,6 +117,8 @@ class Inbox:
             keys.session_inbox(session_id),
             keys.session_inbox_ids(session_id),
             keys.contacted(session_id),
+            keys.awaiting_reply(session_id),
+            keys.counts(session_id, local_day(self.clock.now(), self.zone)),
         ]
         direct = message["from"] if message["chat"] == message["from"] and "@" not in message["from"] else ""
         args: list[str | int | float] = [

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from waorch.clock import Clock
+from waorch.core.account_health import AccountHealth
 from waorch.core.batching import WAITAOF_TIMEOUT_MS
 from waorch.core.dispatcher import Dispatcher
 from waorch.core.messages import Message, MessageStore, new_message_id
@@ -27,6 +28,9 @@ from waorch.phones import parse_phone
 log = logging.getLogger("waorch.intake")
 
 MAX_TEXT = 4096
+# Distribution ranks healthier sessions first in bands of this many points (not 1: a point's difference must not
+# send every message to one account until its day is full).
+HEALTH_BAND = 10
 MAX_SCHEDULE_DAYS = 365  # how far ahead sendAt may be (a day counter and midnight exist for any such time)
 
 
@@ -86,8 +90,16 @@ def parse_send(
 class Intake:
     """Turns validated requests into durable queued messages."""
 
-    def __init__(self, sessions: SessionStore, messages: MessageStore, dispatcher: Dispatcher, clock: Clock) -> None:
+    def __init__(
+        self,
+        sessions: SessionStore,
+        messages: MessageStore,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        health: AccountHealth,
+    ) -> None:
         self.sessions = sessions
+        self.health = health  # distribution prefers healthier sessions
         self.messages = messages
         self.dispatcher = dispatcher
         self.clock = clock
@@ -153,14 +165,17 @@ class Intake:
         return (await self.dispatcher.timing.tier_of(session)).daily_limit - counts["queued"] - counts["sent"]
 
     async def _distribute(self, request: SendRequest, now: float, when: float) -> Message:
+        """On a connected session with room that day: the recipient's last sender, then one it is a contact of,
+        then the healthiest (in bands of ``HEALTH_BAND`` points), then the one with the most room."""
         day = self._local_day(when)
         connected = [s for s in await self.sessions.list() if s.status == Status.CONNECTED]
         room = {s.id: await self.remaining(s, day) for s in connected}
         previous = await self.messages.last_sender(request.to)
         contact = await self.messages.contact_of([s.id for s in connected], request.to)
+        band = {sid: score // HEALTH_BAND for sid, score in (await self.health.scores()).items()}
         ranked = sorted(
             (s for s in connected if room[s.id] > 0),
-            key=lambda s: (s.id != previous, s.id not in contact, -room[s.id]),
+            key=lambda s: (s.id != previous, s.id not in contact, -band.get(s.id, 0), -room[s.id]),
         )
         for session in ranked:
             try:

@@ -133,7 +133,8 @@ def inflight(session_id: str) -> str:
 
 def counts(session_id: str, day: str) -> str:
     """Hash: a session's counters of one local day (queued, sent, failed, unknown; new_contacts: recipients
-    reached that day that it had never written to and that had never written to it)."""
+    reached that day that it had never written to and that had never written to it; the health score's
+    awaited, replied, disconnects, bans and breaker_trips)."""
     return f"{PREFIX}count:{session_id}:{day}"
 
 
@@ -145,6 +146,12 @@ def done(session_id: str) -> str:
 def recipient_sends(session_id: str, to: str) -> str:
     """Sorted set: a session's sends to one recipient in the last 24 hours (ids scored by when they finished)."""
     return f"{PREFIX}rcpt:{session_id}:{to}"
+
+
+def awaiting_reply(session_id: str) -> str:
+    """Sorted set: recipients a session wrote to in the last 24 hours who have not written back since, scored by
+    the send (the health score's reply rate: core/account_health.py)."""
+    return f"{PREFIX}awaiting:{session_id}"
 
 
 def breaker_signs(session_id: str) -> str:

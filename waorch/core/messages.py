@@ -101,19 +101,19 @@ redis.call('HSET', message, 'status', 'sending', 'started', ARGV[2], 'error', ''
 return redis.call('HINCRBY', message, 'attempts', 1)
 """
 
-# KEYS: message, today's counts, in flight, queue, done, pace, contacted, unknown ids, dead ids.
+# KEYS: message, today's counts, in flight, queue, done, pace, contacted, unknown ids, dead ids, awaiting reply.
 # ARGV: session, id, now, outcome (sent|failed|dead|unknown), error, wa id, next gap, then the
 # retention: message ttl s, dead/unknown list limit, contacts per session, contact ttl s; then the
 # templates of the session's counts of a day, of a recipient's last sender and of the session's sends to a
 # recipient. A send that went, or may have gone (unknown), counts against the recipient's caps, and against
-# the day's new contacts if the recipient was not one.
+# the day's new contacts if the recipient was not one. A sent one awaits the recipient's reply (the health score).
 _FINISH = (
     LUA_KEY
     + """
 local sid, id, now, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ttl, list_limit, contacts_limit = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local counts_of, contact, sends_to = ARGV[12], ARGV[13], ARGV[14]
-local message, bucket, inflight, queue, done, pace, contacted, unknown, dead = unpack(KEYS)
+local message, bucket, inflight, queue, done, pace, contacted, unknown, dead, awaiting = unpack(KEYS)
 local status = redis.call('HGET', message, 'status')
 if status == 'unknown' and outcome == 'sent' then
   -- the worker's own report settles a send we had given up on
@@ -148,6 +148,10 @@ if outcome == 'sent' then
   redis.call('SET', key(contact, to), sid, 'EX', ARGV[11])
   redis.call('ZADD', contacted, now, to)
   redis.call('ZREMRANGEBYRANK', contacted, 0, -contacts_limit - 1)
+  redis.call('ZREMRANGEBYSCORE', awaiting, '-inf', tonumber(now) - DAY)
+  if redis.call('ZADD', awaiting, now, to) == 1 then redis.call('HINCRBY', bucket, 'awaited', 1) end
+  redis.call('ZREMRANGEBYRANK', awaiting, 0, -contacts_limit - 1)
+  redis.call('EXPIRE', awaiting, DAY)
 elseif outcome == 'unknown' then
   redis.call('HINCRBY', bucket, 'unknown', 1)
   redis.call('RPUSH', unknown, id)
@@ -314,6 +318,7 @@ def _finish_keys(session_id: str, message_id: str, today: str) -> list[str]:
         keys.contacted(session_id),
         keys.UNKNOWN,
         keys.DEAD,
+        keys.awaiting_reply(session_id),
     ]
 
 
@@ -541,8 +546,7 @@ class MessageStore:
             )
         patterns = (keys.counts(session_id, "*"), keys.recipient_sends(session_id, "*"))
         left = [key for pattern in patterns async for key in self.redis.scan_iter(match=pattern, count=SCAN_BATCH)]
-        if left:
-            await self.redis.delete(*left)
+        await self.redis.delete(keys.awaiting_reply(session_id), *left)
 
     async def _scheduled_on(self, session_id: str) -> list[str]:
         """Ids of the scheduled messages of a session (the outbox is shared by all sessions)."""

@@ -2,7 +2,8 @@
 
 Where the truth lives in Redis it is read there at scrape time, so every scrape says what the API
 says at that moment: sessions by status, queue depth and today's counters per session, messages
-scheduled, dead and unknown, worker restarts, proxy load and health, alerts, the daily jobs.
+scheduled, dead and unknown, worker restarts, each session's health score and its parts, proxy load
+and health, alerts, the daily jobs.
 What are events of this process is counted here: messages accepted, worker webhook events by
 type, the lateness of each send. Labels are session ids, proxy ids, statuses, event types and
 outcomes: never a phone number, a message id or a proxy's address.
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from waorch.core import keys
+from waorch.core.account_health import Report
 from waorch.core.alerts import DELIVERIES
 from waorch.core.jobs import JobView
 from waorch.core.messages import MessageStatus
@@ -96,6 +98,7 @@ class Snapshot:
     alerts_pending: int
     alerts_by_delivery: dict[str, int]
     jobs: list[JobView]
+    health: list[Report] = field(default_factory=list)
     backup_age: float | None = field(default=None)
 
 
@@ -130,6 +133,18 @@ class FleetCollector:
         for row in shot.sessions:
             restarts.add_metric([row.id], row.restarts)
         yield restarts
+        yield _gauge(
+            "waorch_session_health",
+            "A session's health score, 0-100 (GET /api/sessions/{id}/health has its parts)",
+            ["session"],
+            [([report.session_id], report.score) for report in shot.health],
+        )
+        yield _gauge(
+            "waorch_session_health_penalty",
+            "The points one part of a session's health score takes away",
+            ["session", "part"],
+            [([report.session_id, part.name], part.penalty) for report in shot.health for part in report.parts],
+        )
 
     def _messages(self) -> Iterable[Metric]:
         shot = self.snapshot
@@ -238,6 +253,7 @@ class Metrics:
             pending,
             _by_delivery(alerts),
             await reader.jobs.views(),
+            await reader.account_health.reports(),
             await self.backup_age() if self.backup_age else None,
         )
 

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from waorch.clock import Clock
 from waorch.config import Settings
 from waorch.core import keys
+from waorch.core.account_health import AccountHealth
 from waorch.core.activity import ActivityLog
 from waorch.core.alerts import AlertStore, settings_scrubber, telegram_configured
 from waorch.core.fleet_view import FleetView
@@ -62,6 +63,7 @@ class CoreReader:
         self.fleet = FleetView(redis)  # every session's row at once, for views of the whole fleet
         self.tiers = TierStore(redis)
         self.timing = SendTiming(self.messages, self.tiers, clock, settings.timezone)
+        self.account_health = AccountHealth(redis, clock, settings.timezone, self.tiers)  # each session's health score
         self.jobs = JobBook(redis, clock, settings.timezone, settings.jobs_at_minute)  # the daily jobs' results
 
     async def start_due_at(self, session_id: str) -> float | None:

@@ -20,6 +20,7 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 
+from waorch.core.account_health import Report
 from waorch.core.activity import Activity
 from waorch.core.reader import CoreReader
 from waorch.core.sessions import Session, Status
@@ -44,12 +45,13 @@ EVENTS_SHOWN = 8
 
 @dataclass(frozen=True)
 class WorkerFacts:
-    """What the core knows of a session's worker beyond the session: its next start, its restarts
-    in the crash window, where its output is."""
+    """What the core knows of a session beyond the session: its worker's next start, its restarts
+    in the crash window, where its output is; the session's health score."""
 
     next_start: float | None
     recent_restarts: int
     log: str
+    health: Report | None = None
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -165,7 +167,7 @@ class DetailScreen(Screen[None]):
         else:
             notice.update(f"Status: {session.status}" + trouble(session, facts))
         qr.display = shown
-        lines = summary(session) + next_attempt(facts, self.app.clock.now())
+        lines = summary(session) + next_attempt(facts, self.app.clock.now()) + health_block(facts.health)
         if self.pairing_code and session.status == Status.QR_READY:
             lines += f"\n\nPairing code  {self.pairing_code}\n(WhatsApp → Linked devices →\n Link with phone number)"
         self.query_one("#summary", Static).update(lines)
@@ -181,7 +183,10 @@ async def read(reader: CoreReader, session_id: str) -> tuple[Session | None, lis
     """The session (``None`` once deleted), its history (newest first) and its worker's facts."""
     session = await reader.store.find(session_id)
     facts = WorkerFacts(
-        await reader.start_due_at(session_id), await reader.recent_restarts(session_id), reader.worker_log(session_id)
+        await reader.start_due_at(session_id),
+        await reader.recent_restarts(session_id),
+        reader.worker_log(session_id),
+        await reader.account_health.report(session_id),
     )
     return session, await reader.store.history(session_id) if session else [], facts
 
@@ -206,6 +211,14 @@ def next_attempt(facts: WorkerFacts, now: float) -> str:
         else ""
     )
     return f"\nnext attempt {when}{restarts}"
+
+
+def health_block(report: Report | None) -> str:
+    """``health   72 (fair)`` and each part that takes points away, with what it saw."""
+    if report is None:
+        return ""
+    taken = [f"\n  -{part.penalty:<2} {part.name}: {part.detail}" for part in report.parts if part.penalty]
+    return f"\nhealth   {report.score} ({report.grade})" + "".join(taken)
 
 
 def too_small(screen: Size, code: Size) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from waorch.core.account_health import FAIR, GOOD
 from waorch.tui.snapshot import COLUMNS, SessionRow, natural_key
 from waorch.tui.virtual_table import VirtualTable
 
@@ -18,7 +19,9 @@ STATUS_STYLES = {
 
 
 def status_style(column: str, text: str) -> str | None:
-    """Statuses in their colour, everything else plain."""
+    """Statuses in their colour, a fair health score yellow and a poor one red, everything else plain."""
+    if column == "health" and text.isdigit():
+        return None if int(text) >= GOOD else "yellow" if int(text) >= FAIR else "bold red"
     return STATUS_STYLES.get(text) if column == "status" else None
 
 

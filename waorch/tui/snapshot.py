@@ -18,6 +18,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("queue", "queue", 6),
     ("today", "sent/limit", 10),
     ("failed", "failed", 6),
+    ("health", "health", 6),
     ("ping", "last ping", 9),
 )
 
@@ -36,6 +37,7 @@ class SessionRow:
     daily_limit: int
     failed: int
     last_ping: float
+    health: int | None = None  # its health score (None: not read yet)
 
     def cells(self, now: float) -> tuple[str, ...]:
         """Cell texts in ``COLUMNS`` order; the ping age is relative to ``now``."""
@@ -48,6 +50,7 @@ class SessionRow:
             str(self.queue),
             f"{self.sent}/{self.daily_limit}",
             str(self.failed),
+            "-" if self.health is None else str(self.health),
             ping_age(self.last_ping, now),
         )
 
@@ -73,11 +76,13 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
 
 
 async def collect(reader: CoreReader) -> list[SessionRow]:
-    """Every session with its queue depth, today's counters and its tier, oldest first (two round trips)."""
+    """Every session with its queue depth, today's counters, its tier and its health score (as read at most
+    ``FRESH_S`` ago), oldest first."""
     now = reader.clock.now()
     fleet = await reader.fleet.rows(local_day(now, reader.settings.timezone))
     endpoints = {info.id: info.endpoint for info in await reader.pool.list()}
     tiers = await reader.tiers.all()
+    health = await reader.account_health.scores()
     rows = []
     for row in fleet:
         tier = tier_for_age(tiers, now - row.first_connected if row.first_connected else 0.0, row.tier_pin)
@@ -93,6 +98,7 @@ async def collect(reader: CoreReader) -> list[SessionRow]:
                 tier.daily_limit,
                 row.failed,
                 row.last_ping,
+                health.get(row.id),
             )
         )
     return rows
