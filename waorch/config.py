@@ -88,9 +88,9 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     default_region: str | None = None
     restrict_new_contacts_ms: int = 86_400_000
-    # The failure breaker (core/breaker.py): bad signs weighing BREAKER_THRESHOLD (0: off, for now the default)
-    # within the window hold the session's sending for the cool-off.
-    breaker_threshold: int = 0
+    # The failure breaker (core/breaker.py): bad signs weighing BREAKER_THRESHOLD (0: off) within the window hold
+    # the session's sending for the cool-off.
+    breaker_threshold: int = 8
     breaker_window_ms: int = 1_800_000
     breaker_cooloff_ms: int = 3_600_000
     inbox_limit: int = 1000
@@ -408,7 +408,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         timezone=_timezone(env),
         default_region=_region(env),
         restrict_new_contacts_ms=_integer(env, "RESTRICT_NEW_CONTACTS_MS", 86_400_000, 0),
-        breaker_threshold=_integer(env, "BREAKER_THRESHOLD", 0, 0, 10_000),
+        breaker_threshold=_integer(env, "BREAKER_THRESHOLD", 8, 0, 10_000),
         breaker_window_ms=_integer(env, "BREAKER_WINDOW_MS", 1_800_000, 1000, 7 * 86_400_000),
         breaker_cooloff_ms=_integer(env, "BREAKER_COOLOFF_MS", 3_600_000, 0, 7 * 86_400_000),
         inbox_limit=_integer(env, "INBOX_LIMIT", 1000, 1, 100_000),

@@ -10,7 +10,7 @@ from support import RunningService, conforms, eventually, post_event
 from test_sending import FAST, PHONE, _is, connected_session, delivered, status_of
 
 NO_CAPS = {"newContactsPerDay": 1000, "perRecipientPerHour": 1000, "perRecipientPerDay": 1000}
-GOOD, BAD = "972522222222", ["972527000001", "972527000002"]
+GOOD, BAD = "972522222222", [f"97252700000{n}" for n in range(1, 5)]
 
 
 async def send(running: RunningService, sid: str, to: str, text: str) -> str:
@@ -25,12 +25,12 @@ async def unregistered(sim_url: str, phone: str) -> None:
 
 
 async def test_numbers_not_on_whatsapp_trip_the_breaker_and_a_resume_lets_it_send(start_service, sim) -> None:
-    running = await start_service(SIM_URL=sim.url, BREAKER_THRESHOLD="4")
+    running = await start_service(SIM_URL=sim.url)  # the default threshold, 8
     assert (await running.api.put("/api/trust-tiers", json={"tiers": [{**FAST, **NO_CAPS}]})).status_code == 200
     sid = await connected_session(running, sim.url)
     for phone in BAD:
         await unregistered(sim.url, phone)
-    failed = [await send(running, sid, phone, "to nobody") for phone in BAD]  # 2 + 2: the threshold
+    failed = [await send(running, sid, phone, "to nobody") for phone in BAD]  # 4 × 2: the threshold
     for message_id in failed:
         await eventually(lambda m=message_id: _is(status_of(running, m), "failed"), timeout=10)
     waiting = await send(running, sid, GOOD, "after the trip")
@@ -41,10 +41,10 @@ async def test_numbers_not_on_whatsapp_trip_the_breaker_and_a_resume_lets_it_sen
 
     session = await eventually(tripped, timeout=10)
     conforms("GET", "/api/sessions/{id}", await running.api.get(f"/api/sessions/{sid}"))
-    assert session["breaker"]["reason"] == "2 numbers not on WhatsApp in 30 min"
+    assert session["breaker"]["reason"] == "4 numbers not on WhatsApp in 30 min"
     assert session["breaker"]["until"] >= running.core.clock.now() + 3500
     queue = (await running.api.get(f"/api/sessions/{sid}/queue")).json()
-    assert queue["waiting"]["reason"] == "breaker" and "2 numbers not on WhatsApp" in queue["waiting"]["text"]
+    assert queue["waiting"]["reason"] == "breaker" and "4 numbers not on WhatsApp" in queue["waiting"]["text"]
     assert await status_of(running, waiting) == "queued"
     activity = await running.core.activity.latest(50)  # the log pane's lines
     assert any(entry.kind == "breaker" and entry.session == sid and entry.alert == "breaker" for entry in activity)

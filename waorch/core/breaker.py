@@ -6,8 +6,8 @@ its kind (``WEIGHTS``: a number not on WhatsApp, the strongest ban signal of the
 signs of the last ``BREAKER_WINDOW_MS`` weigh ``BREAKER_THRESHOLD`` or more, the session's sending holds for
 ``BREAKER_COOLOFF_MS`` (``Session.breaker_until``, with the reason): its messages stay queued, the API, the
 control room and the log say why, and an alert goes out. An operator's resume ends the hold early. The signs
-are cleared when it trips, so the cool-off starts the count afresh. ``BREAKER_THRESHOLD=0`` (for now the default)
-turns it off.
+are cleared when it trips, so the cool-off starts the count afresh. ``BREAKER_THRESHOLD=0`` turns it off
+(the default is 8).
 """
 
 from __future__ import annotations
