@@ -1,4 +1,4 @@
-"""Sending: ``POST /api/v1/send`` (with ``Idempotency-Key``) and a message's status."""
+"""Sending: ``POST /api/v1/send`` (with ``Idempotency-Key``), number checks and a message's status."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from waorch.api.routing import Route, core_of
 from waorch.api.spec import NULLABLE_NUMBER, errors, json_of
 from waorch.core.idempotency import check_key, fingerprint
 from waorch.core.intake import MAX_SCHEDULE_DAYS, MAX_TEXT, parse_send
-from waorch.core.messages import Message, MessageStatus
+from waorch.core.messages import CHECK, Message, MessageStatus
+from waorch.errors import BadRequest
+from waorch.phones import parse_phone
 
 MESSAGE: dict[str, Any] = {
     "type": "object",
@@ -31,6 +33,11 @@ MESSAGE: dict[str, Any] = {
         "retryAt": NULLABLE_NUMBER,
         "waId": {"type": ["string", "null"]},
         "error": {"type": ["string", "null"]},
+        "kind": {"enum": ["text", CHECK], "description": "a text, or a number check (POST /api/v1/checks)"},
+        "onWhatsApp": {
+            "type": ["boolean", "null"],
+            "description": "a check's answer once its status is checked (null until then, and for a text)",
+        },
     },
 }
 ACCEPTED = {
@@ -87,6 +94,8 @@ def message_json(message: Message) -> dict[str, Any]:
         "retryAt": message.retry_at or None,
         "waId": message.wa_id or None,
         "error": message.error or None,
+        "kind": message.kind or "text",
+        "onWhatsApp": {"1": True, "0": False}.get(message.on_whatsapp),
     }
 
 
@@ -137,11 +146,57 @@ async def _accept(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
     return accepted_json(accepted)
 
 
+async def check(request: web.Request) -> web.Response:
+    """``POST /api/v1/checks {sessionId, numbers}`` → 202: a check of each number queued on the session."""
+    core = core_of(request)
+    body = await CHECKS.read(request)
+    session_id, numbers = body.get("sessionId"), body.get("numbers")
+    if not isinstance(session_id, str) or not session_id.isprintable():
+        raise BadRequest("sessionId must be a session's id")
+    if not isinstance(numbers, list) or not 1 <= len(numbers) <= MAX_CHECKS:
+        raise BadRequest(f"numbers must be a list of 1 to {MAX_CHECKS} phone numbers")
+    region = core.settings.default_region
+    parsed = list(dict.fromkeys(parse_phone(number, region, field="numbers[]") for number in numbers))
+    checks = await core.intake.check_numbers(session_id, parsed)
+    answer = [{"number": "+" + message.to, "checkId": message.id} for message in checks]
+    return web.json_response({"sessionId": session_id, "checks": answer}, status=202)
+
+
 async def get_message(request: web.Request) -> web.Response:
     """``GET /api/v1/messages/{id}``."""
     return web.json_response(message_json(await core_of(request).messages.get(request.match_info["id"])))
 
 
+MAX_CHECKS = 100
+CHECKS = JsonObject(
+    {
+        "sessionId": {"type": "string", "description": "the session that asks (its tier paces the checks)"},
+        "numbers": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_CHECKS,
+            "items": {"type": "string", "description": "E.164, or national with DEFAULT_REGION"},
+        },
+    },
+    ("sessionId", "numbers"),
+    {"sessionId": "worker_1", "numbers": ["+972502345678", "+972502345679"]},
+)
+CHECKS_QUEUED = {
+    "type": "object",
+    "required": ["sessionId", "checks"],
+    "properties": {
+        "sessionId": {"type": "string"},
+        "checks": {
+            "type": "array",
+            "description": "one per distinct number, in order: read its answer at GET /api/v1/messages/{checkId}",
+            "items": {
+                "type": "object",
+                "required": ["number", "checkId"],
+                "properties": {"number": {"type": "string"}, "checkId": {"type": "string"}},
+            },
+        },
+    },
+}
 ROUTES = (
     Route(
         "POST",
@@ -155,6 +210,17 @@ ROUTES = (
                 "202": json_of(ACCEPTED, "accepted"),
                 **errors(400, 404, 409, 422, 429, unavailable=("NO_CAPACITY",)),
             },
+        },
+    ),
+    Route(
+        "POST",
+        "/api/v1/checks",
+        check,
+        {
+            "summary": "Queue checks of whether numbers are on WhatsApp, paced like the session's sends and counted "
+            "against its day (a number not on WhatsApp is a bad sign for the failure breaker)",
+            "requestBody": CHECKS.spec(),
+            "responses": {"202": json_of(CHECKS_QUEUED, "queued"), **errors(400, 404, 409, 429)},
         },
     ),
     Route(

@@ -87,7 +87,12 @@ QUEUE: dict[str, Any] = {
             "required": ["used", "limit"],
             "description": "recipients reached today that the session had never written to and that never wrote to it",
         },
-        "daily": {"type": "object", "required": ["day", "sent", "queued", "failed", "limit"]},
+        "daily": {
+            "type": "object",
+            "required": ["day", "sent", "queued", "failed", "limit"],
+            "description": "the local day's counts; sent, queued and checks (number checks answered) use the limit",
+            "properties": {"checks": {"type": "integer"}},
+        },
     },
 }
 
@@ -114,6 +119,7 @@ def queue_json(view: QueueView) -> dict[str, Any]:
             "sent": today.sent,
             "failed": today.failed,
             "unknown": today.unknown,
+            "checks": today.checks,
             "limit": today.limit,
         },
     }

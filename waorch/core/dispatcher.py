@@ -12,6 +12,7 @@ import asyncio
 import logging
 import math
 from collections import deque
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
@@ -21,7 +22,7 @@ from waorch.clock import Clock
 from waorch.core.activity import ERROR, INFO, WARNING, ActivityLog
 from waorch.core.alerts import AlertKind
 from waorch.core.breaker import NOT_ON_WHATSAPP, SEND_FAILED, Breaker
-from waorch.core.messages import Message, MessageStatus, MessageStore
+from waorch.core.messages import CHECK, Message, MessageStatus, MessageStore
 from waorch.core.pacing import RECIPIENT_HOLDS, clock_time, draw_gap, local_day, typing_seconds
 from waorch.core.redis_hashes import from_redis_hash
 from waorch.core.redis_server import is_outage
@@ -132,7 +133,9 @@ class Dispatcher:
         if message is None:
             return
         today = local_day(now, self.zone)
-        if state == "sent":
+        if state == "checked":
+            await self._checked(session_id, message, answer.get("onWhatsApp") is True, now, today)
+        elif state == "sent":
             session = await self.sessions.find(session_id)
             gap = draw_gap(await self.timing.tier_of(session)) if session else 0.0
             if await self.messages.finish(
@@ -174,6 +177,17 @@ class Dispatcher:
                 session_id,
                 AlertKind.MESSAGE_UNKNOWN,
             )
+
+    async def _checked(self, session_id: str, message: Message, on_whatsapp: bool, now: float, today: str) -> None:
+        """A number check's answer: kept on the check, paced like a send; a number not on WhatsApp is a bad sign."""
+        session = await self.sessions.find(session_id)
+        gap = draw_gap(await self.timing.tier_of(session)) if session else 0.0
+        if not await self.messages.finish_check(session_id, message.id, now, on_whatsapp, today, gap):
+            return
+        found = "is on WhatsApp" if on_whatsapp else "is not on WhatsApp"
+        await self.activity.add(INFO, "message", f"{message.id}: +{message.to} {found}", session_id)
+        if not on_whatsapp:
+            await self._sign(session_id, NOT_ON_WHATSAPP, message.id)
 
     async def _sign(self, session_id: str, kind: str, message_id: str) -> None:
         if self.breaker is not None:
@@ -285,17 +299,8 @@ class SessionLoop:
         if not await self.d.messages.start(self.session_id, message.id, now):
             return
         self.d.lateness.append(self.d.clock.real_seconds(now - planned))
-        typing = self.d.clock.real_seconds(typing_seconds(message.text))
         try:
-            answer = await self.d.workers.command(
-                session,
-                "send",
-                timeout=typing + 30.0,
-                messageId=message.id,
-                to=message.to,
-                text=message.text,
-                typingSeconds=typing,
-            )
+            answer = await self._command(session, message)
         except WorkerUnreachable as error:
             log.warning(
                 "[%s] %s: send not confirmed (%s); asking the worker's journal",
@@ -305,6 +310,21 @@ class SessionLoop:
             )
             return
         await self.d.settle(self.session_id, message.id, answer)
+
+    async def _command(self, session: Session, message: Message) -> dict[str, Any]:
+        """Have the worker send the text (typing first), or ask whether the number of a check is on WhatsApp."""
+        if message.kind == CHECK:
+            return await self.d.workers.command(session, "check", timeout=30.0, messageId=message.id, to=message.to)
+        typing = self.d.clock.real_seconds(typing_seconds(message.text))
+        return await self.d.workers.command(
+            session,
+            "send",
+            timeout=typing + 30.0,
+            messageId=message.id,
+            to=message.to,
+            text=message.text,
+            typingSeconds=typing,
+        )
 
     async def _reconcile(self, session: Session) -> None:
         """Settle in-flight messages from the worker's journal (after a crash or a lost answer)."""

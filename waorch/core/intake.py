@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +19,7 @@ from waorch.clock import Clock
 from waorch.core.account_health import AccountHealth
 from waorch.core.batching import WAITAOF_TIMEOUT_MS
 from waorch.core.dispatcher import Dispatcher
-from waorch.core.messages import Message, MessageStore, new_message_id
+from waorch.core.messages import CHECK, Message, MessageStore, new_message_id
 from waorch.core.pacing import local_day, next_midnight
 from waorch.core.redis_server import Durability, probe_durability
 from waorch.core.sessions import Session, SessionStore, Status
@@ -111,10 +112,7 @@ class Intake:
         """Queue (or schedule) the message on the right session; 202 follows only once it is durable."""
         now = self.clock.now()
         when = request.send_at or now
-        if self.durability is None:
-            async with self._probe:  # once, not once per request of the first burst
-                if self.durability is None:
-                    self.durability = await probe_durability(self.messages.redis)
+        await self._know_durability()
         if request.session_id:
             message = await self._accept_on(request.session_id, request, now, when)
         else:
@@ -122,7 +120,33 @@ class Intake:
         self.dispatcher.message_arrived(message.session)
         return message
 
-    async def _accept_on(self, session_id: str, request: SendRequest, now: float, when: float) -> Message:
+    async def check_numbers(self, session_id: str, numbers: Sequence[str]) -> list[Message]:
+        """Queue a check of each number (E.164 digits) on the session, paced like its sends and counted against
+        its day (``DAILY_LIMIT`` and nothing queued if the day has no room for all of them)."""
+        now = self.clock.now()
+        await self._know_durability()
+        session = await self.sessions.get(session_id)
+        if await self.remaining(session, self._local_day(now)) < len(numbers):
+            raise DailyLimit(
+                f"the session's day has no room for {len(numbers)} checks",
+                session_id=session_id,
+                retry_after=max(1, math.ceil(next_midnight(now, self.dispatcher.zone) - now)),
+            )
+        request = [SendRequest(number, "", session_id, None) for number in numbers]
+        checks = [await self._accept_on(session_id, check, now, now, CHECK) for check in request]
+        self.dispatcher.message_arrived(session_id)
+        return checks
+
+    async def _know_durability(self) -> None:
+        """What a 202 guarantees, probed once (not once per request of the first burst)."""
+        if self.durability is None:
+            async with self._probe:
+                if self.durability is None:
+                    self.durability = await probe_durability(self.messages.redis)
+
+    async def _accept_on(
+        self, session_id: str, request: SendRequest, now: float, when: float, kind: str = ""
+    ) -> Message:
         zone = self.dispatcher.zone
         message = Message(
             new_message_id(),
@@ -133,6 +157,7 @@ class Intake:
             created=now,
             send_at=request.send_at or 0.0,
             count_day=self._local_day(when),
+            kind=kind,
         )
         tiers = await self.dispatcher.tiers.all()
         try:
@@ -162,7 +187,8 @@ class Intake:
     async def remaining(self, session: Session, day: str) -> int:
         """Messages the session may still take for ``day``."""
         counts = await self.messages.counts(session.id, day)
-        return (await self.dispatcher.timing.tier_of(session)).daily_limit - counts["queued"] - counts["sent"]
+        used = counts["queued"] + counts["sent"] + counts["checks"]
+        return (await self.dispatcher.timing.tier_of(session)).daily_limit - used
 
     async def _distribute(self, request: SendRequest, now: float, when: float) -> Message:
         """On a connected session with room that day: the recipient's last sender, then one it is a contact of,

@@ -49,11 +49,16 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     DEAD = "dead"
+    CHECKED = "checked"  # a number check that got its answer (``on_whatsapp``)
+
+
+CHECK = "check"  # the kind of a number check: paced like a send, it asks whether ``to`` is on WhatsApp
 
 
 # The session check and the tier's daily limit are decided here too, so accepting a message is
 # one round trip. KEYS: day's counts, session, message, queue, sessions with work, scheduled.
-# ARGV: id, session, tier table, due (1|0), send at, now, to, text, created, count day.
+# ARGV: id, session, tier table, due (1|0), send at, now, to, text, created, count day, kind ("": a text).
+# Number checks count against the daily limit like sends.
 # The tier table is {pins = {name: limit}, ages = {{min age s, limit}}}
 # (the same rule as tiers.tier_for_age: a pinned tier wins, else the oldest tier the age reaches).
 _ACCEPT = """
@@ -73,10 +78,12 @@ if not limit then
   limit = spec.ages[1][2]
   for _, row in ipairs(spec.ages) do if age >= row[1] then limit = row[2] end end
 end
-local used = tonumber(redis.call('HGET', counts, 'queued') or '0') + tonumber(redis.call('HGET', counts, 'sent') or '0')
+local used = 0
+for _, n in ipairs(redis.call('HMGET', counts, 'queued', 'sent', 'checks')) do used = used + (tonumber(n) or 0) end
 if used >= limit then return {err = 'DAILY_LIMIT'} end
 redis.call('HSET', message, 'id', id, 'session', sid, 'to', ARGV[7], 'text', ARGV[8], 'created', ARGV[9],
   'send_at', send_at, 'count_day', ARGV[10], 'attempts', '0', 'status', due == '1' and 'queued' or 'scheduled')
+if ARGV[11] ~= '' then redis.call('HSET', message, 'kind', ARGV[11]) end
 if due == '1' then
   redis.call('RPUSH', KEYS[4], id)
   redis.call('SADD', KEYS[5], sid)
@@ -166,6 +173,30 @@ end
 redis.call('EXPIRE', bucket, COUNT_TTL)
 return 1
 """.replace("COUNT_TTL", str(COUNT_TTL_S)).replace("DAY", str(DAY_S))
+)
+
+# A number check answered: settled, counted against the day and paced like a send (never a contact).
+# KEYS: message, today's counts, in flight, queue, done, pace. ARGV: id, now, on WhatsApp (1|0), next gap,
+# message ttl s, the template of the session's counts of a day.
+_FINISH_CHECK = (
+    LUA_KEY
+    + """
+local message, bucket, inflight, queue, done, pace = unpack(KEYS)
+local id, now = ARGV[1], ARGV[2]
+local status = redis.call('HGET', message, 'status')
+if status ~= 'sending' and status ~= 'queued' then return 0 end
+redis.call('LREM', inflight, 0, id)
+redis.call('LREM', queue, 0, id)
+redis.call('HSET', message, 'status', 'checked', 'finished', now, 'on_whatsapp', ARGV[3], 'error', '')
+redis.call('EXPIRE', message, ARGV[5])
+redis.call('HINCRBY', key(ARGV[6], redis.call('HGET', message, 'count_day')), 'queued', -1)
+redis.call('HINCRBY', bucket, 'checks', 1)
+redis.call('EXPIRE', bucket, COUNT_TTL)
+redis.call('ZADD', done, now, id)
+redis.call('ZREMRANGEBYSCORE', done, '-inf', tonumber(now) - 3600)
+redis.call('HSET', pace, 'last_done', now, 'gap', ARGV[4])
+return 1
+""".replace("COUNT_TTL", str(COUNT_TTL_S))
 )
 
 # KEYS: in flight, queue, message. ARGV: id, error, retry at.
@@ -258,7 +289,7 @@ class PacingFacts:
     last_done: float
     gap: float
     done_last_minute: list[float]
-    sent_today: int
+    sent_today: int  # sends and number checks of the local day
     new_contacts_today: int
     contact: bool  # the session wrote to the recipient before, or the recipient wrote to it
     to_recipient: list[float]  # when its sends to the recipient in the last 24 hours finished, oldest first
@@ -283,6 +314,8 @@ class Message:
     retry_at: float = 0.0
     wa_id: str = ""
     error: str = ""
+    kind: str = ""  # "": a text; ``CHECK``: a number check
+    on_whatsapp: str = ""  # a check's answer: "1", "0", "" while unanswered
 
 
 def _limits(tiers: tuple[Tier, ...]) -> str:
@@ -338,6 +371,7 @@ class MessageStore:
         self._accept = redis.register_script(_ACCEPT)
         self._start = redis.register_script(FENCE + _START)
         self._finish = redis.register_script(_FINISH)
+        self._finish_check = redis.register_script(_FINISH_CHECK)
         self._retry = redis.register_script(_RETRY)
         self._promote = redis.register_script(_PROMOTE)
         self._forget = redis.register_script(_FORGET)
@@ -378,6 +412,7 @@ class MessageStore:
             message.text,
             repr(message.created),
             message.count_day,
+            message.kind,
         )
         result, durable = await self._accept_batched(script_keys, args, fsync)
         if isinstance(result, NoScriptError):
@@ -447,6 +482,21 @@ class MessageStore:
         ]
         return bool(await self._finish(keys=_finish_keys(session_id, message_id, today), args=args))
 
+    async def finish_check(
+        self, session_id: str, message_id: str, now: float, on_whatsapp: bool, today: str, next_gap: float
+    ) -> bool:
+        """Settle a number check with its answer (False if it was already settled)."""
+        script_keys = _finish_keys(session_id, message_id, today)[:6]
+        args: list[EncodableT] = [
+            message_id,
+            now,
+            int(on_whatsapp),
+            next_gap,
+            self.retention.message_s,
+            keys.counts(session_id, SLOT),
+        ]
+        return bool(await self._finish_check(keys=script_keys, args=args))
+
     async def retry(self, session_id: str, message_id: str, error: str, retry_at: float) -> bool:
         """Put an in-flight message back at the head of its queue, to be tried again at ``retry_at``."""
         script_keys = [keys.inflight(session_id), keys.queue(session_id), keys.message(message_id)]
@@ -468,9 +518,10 @@ class MessageStore:
         return [m for m in [await self.find(i) for i in ids] if m is not None]
 
     async def counts(self, session_id: str, day: str) -> dict[str, int]:
-        """Per-day counters: queued, sent, failed, unknown, new_contacts."""
+        """Per-day counters: queued, sent, failed, unknown, new_contacts, checks (number checks answered)."""
         raw = await self.redis.hgetall(keys.counts(session_id, day))
-        return {name: int(raw.get(name, 0)) for name in ("queued", "sent", "failed", "unknown", "new_contacts")}
+        names = ("queued", "sent", "failed", "unknown", "new_contacts", "checks")
+        return {name: int(raw.get(name, 0)) for name in names}
 
     async def done_since(self, session_id: str, since: float) -> list[float]:
         """Completion times of sends since ``since``, oldest first."""
@@ -483,7 +534,7 @@ class MessageStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.pace(session_id), "last_done", "gap")
             pipe.zrangebyscore(keys.done(session_id), now - WINDOW_S, "+inf", withscores=True)
-            pipe.hmget(keys.counts(session_id, day), "sent", "new_contacts")
+            pipe.hmget(keys.counts(session_id, day), "sent", "new_contacts", "checks")
             pipe.zscore(keys.contacted(session_id), to)
             pipe.zrangebyscore(keys.recipient_sends(session_id, to), now - DAY_S, "+inf", withscores=True)
             pace, done, counts, contact, to_recipient = await pipe.execute()
@@ -491,7 +542,7 @@ class MessageStore:
             float(pace[0] or 0),
             float(pace[1] or 0),
             [score for _, score in done],
-            int(counts[0] or 0),
+            int(counts[0] or 0) + int(counts[2] or 0),  # number checks count against the day like sends
             int(counts[1] or 0),
             contact is not None,
             [score for _, score in to_recipient],

@@ -3,7 +3,8 @@ the session's tier and its stored sends. The dispatcher sends by it; a queue vie
 
 A queue is first in, first out, but for the caps of one recipient (``pacing.RECIPIENT_HOLDS``): a message such
 a cap holds lets the messages behind it to other recipients pass (up to ``LOOKAHEAD`` of them), while the
-messages to one recipient keep their order. Every other hold (pause, pacing gap, per-minute and daily caps,
+messages to one recipient keep their order. A number check (``messages.CHECK``) is paced like a send but writes
+to nobody, so no recipient's cap holds it. Every other hold (pause, pacing gap, per-minute and daily caps,
 hours, a ban, a retry's wait) holds the whole queue."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from waorch.clock import Clock
-from waorch.core.messages import Message, MessageStore, PacingFacts
+from waorch.core.messages import CHECK, Message, MessageStore, PacingFacts
 from waorch.core.pacing import (
     RECIPIENT_HOLDS,
     Hold,
@@ -75,7 +76,8 @@ class SendTiming:
         now = self.clock.now()
         tier = await self.tier_of(session)
         facts = await self.messages.pacing_facts(session.id, now, local_day(now, self.zone), message.to)
-        room = typing_seconds(message.text) + FINISH_ROOM_S
+        check = message.kind == CHECK  # a number check writes to nobody: no recipient's cap or hold applies
+        room = (0.0 if check else typing_seconds(message.text)) + FINISH_ROOM_S
         hold = earliest_send(now, tier, self.zone, await self._recent(session.id, tier, facts), room)
         to = ToRecipient(facts.contact, facts.new_contacts_today, tuple(facts.to_recipient))
         reason = session.breaker_reason.replace("{", "(").replace("}", ")")
@@ -84,12 +86,12 @@ class SendTiming:
             (session.breaker_until, "breaker", f"breaker tripped ({reason}): sends again at {{}} or on resume"),
             (message.retry_at, "retry", "tried again at {} after a failure"),
         ]
-        if session.restricted_until > now and not facts.contact:
+        if session.restricted_until > now and not facts.contact and not check:
             holds.append((session.restricted_until, "reach_out", "reach-out hold: new contacts wait until {}"))
         for at, reason, says in holds:
             if at > hold.at:  # (worded only when it decides: this runs before every send)
                 hold = Hold(at, reason, says.format(clock_time(at, self.zone, now)))
-        return hold.or_later(recipient_hold(now, tier, self.zone, to))
+        return hold if check else hold.or_later(recipient_hold(now, tier, self.zone, to))
 
     async def plan(self, session: Session, head: Message) -> Plan:
         """Which waiting message goes next and when: the head, unless a cap of its recipient holds it."""

@@ -20,6 +20,7 @@ class DayUse:
     failed: int
     unknown: int
     new_contacts: int
+    checks: int  # number checks answered (they count against the limit like sends)
     limit: int
 
 

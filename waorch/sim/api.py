@@ -43,6 +43,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/sim/unregistered", unregistered)
     app.router.add_get("/sim/phones/{phone}/messages", messages)
     app.router.add_get("/sim/phones/{phone}/presences", presences)
+    app.router.add_get("/sim/phones/{phone}/lookups", lookups)
     app.router.add_post("/sim/phones/{phone}/incoming", incoming)
     app.router.add_post("/sim/phones/{phone}/disconnect", disconnect)
     app.router.add_post("/sim/phones/{phone}/logout", logout)
@@ -122,6 +123,12 @@ async def presences(request: web.Request) -> web.Response:
     """``GET /sim/phones/{phone}/presences``: the typing states the phone's devices showed."""
     phone = check_phone(request.match_info["phone"])
     return web.json_response(request.app[NETWORK].state.presences.get(phone, []))
+
+
+async def lookups(request: web.Request) -> web.Response:
+    """``GET /sim/phones/{phone}/lookups``: the numbers the phone's devices asked about, in order (with ``at``)."""
+    phone = check_phone(request.match_info["phone"])
+    return web.json_response(request.app[NETWORK].state.lookups.get(phone, []))
 
 
 async def incoming(request: web.Request) -> web.Response:

@@ -70,6 +70,7 @@ class Connection:
             "presence": self._presence,
             "pair_phone": self._pair_phone,
             "logout": self._logout,
+            "exists": self._exists,
         }
 
     async def serve(self, ws: web.WebSocketResponse) -> None:
@@ -155,6 +156,12 @@ class Connection:
         message_id = message_id if isinstance(message_id, str) else None
         wa_id = await self.net.send(self._online_device(), request.get("to"), request.get("text"), message_id)
         return {"type": "ack", "waId": wa_id}
+
+    async def _exists(self, request: dict[str, Any]) -> Reply:
+        asker = str(self._online_device().phone)
+        phone = check_phone(request.get("phone"), "phone")
+        self.net.state.record(self.net.state.lookups, asker, {"phone": phone})
+        return {"type": "exists", "phone": phone, "exists": phone not in self.net.state.unregistered}
 
     async def _presence(self, request: dict[str, Any]) -> Reply:
         device = self._online_device()

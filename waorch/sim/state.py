@@ -143,6 +143,7 @@ class SimState:
         self.unregistered: set[str] = set()
         self.sent: dict[str, list[dict[str, Any]]] = {}
         self.presences: dict[str, list[dict[str, Any]]] = {}
+        self.lookups: dict[str, list[dict[str, Any]]] = {}  # by the asking phone: the numbers it looked up
 
     def add_device(self, keys: tuple[str, str, str], name: str) -> Device:
         """Register a new, unpaired device that just said hello."""

@@ -9,7 +9,7 @@ from math import isinf
 from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
-from waorch.core.messages import Message
+from waorch.core.messages import CHECK, Message
 from waorch.core.pacing import Hold
 from waorch.core.reader import CoreReader
 from waorch.core.views import QueueView
@@ -41,9 +41,9 @@ class QueueState:
 
 
 def message_cells(message: Message, held: Hold | None = None) -> tuple[Cell, ...]:
-    """A waiting message as a row (its text on one line, trimmed); when a cap of its recipient holds it, until
-    when (the summary says which cap)."""
-    text = " ".join(message.text.split())
+    """A waiting message as a row (its text on one line, trimmed; a number check says so); when a cap of its
+    recipient holds it, until when (the summary says which cap)."""
+    text = "(is this number on WhatsApp?)" if message.kind == CHECK else " ".join(message.text.split())
     until = (
         "-" if held is None else "no end" if isinf(held.at) else datetime.fromtimestamp(held.at).strftime("%H:%M:%S")
     )

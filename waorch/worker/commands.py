@@ -3,8 +3,9 @@
 A small aiohttp server (loopback for processes; the container's address for containers) that
 accepts ``POST /command`` signed with the worker's command key (Standard Webhooks headers, replay
 guarded) and signs each answer with its reply key, bound to the command's id. Commands: ``ping``,
-``stop``, ``logout``, ``typing``, ``send``, ``status``, ``pairing_code``. Sends go through the worker's
-journal, so a message id is never sent twice.
+``stop``, ``logout``, ``typing``, ``send``, ``status``, ``pairing_code``, ``check`` (whether a number is on
+WhatsApp). Sends go through the worker's journal, so a message id is never sent twice; a check sends nothing
+and may be asked again.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class CommandServer:
             "send": self._send,
             "status": self._status,
             "pairing_code": self._pairing_code,
+            "check": self._check,
         }
 
     async def start(self, host: str, port: int) -> None:
@@ -111,6 +113,12 @@ class CommandServer:
 
     async def _pairing_code(self, command: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "code": await self.engine.pairing_code(str(command["phone"]))}
+
+    async def _check(self, command: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {"ok": True, "state": "checked", "onWhatsApp": await self.engine.is_on_whatsapp(str(command["to"]))}
+        except EngineError as error:  # nothing was learnt: asked again later
+            return {"ok": True, "state": "not_sent", "error": error.code, "permanent": False}
 
     async def _status(self, command: dict[str, Any]) -> dict[str, Any]:
         entry = self.journal.lookup(str(command["messageId"]))

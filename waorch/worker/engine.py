@@ -69,6 +69,10 @@ class Engine(Protocol):
         """Show "typing..." to ``to`` for about ``seconds``."""
         ...
 
+    async def is_on_whatsapp(self, number: str) -> bool:
+        """Whether an E.164 number (digits, no ``+``) has a WhatsApp account (``EngineError``: no answer)."""
+        ...
+
     async def pairing_code(self, phone: str) -> str:
         """Ask for an 8-character pairing code for ``phone`` (login without scanning)."""
         ...

@@ -324,6 +324,13 @@ class SimEngine:
             return SendResult(ok=True, wa_id=reply["waId"])
         return SendResult(ok=False, error=reply.get("code"), permanent=bool(reply.get("permanent")))
 
+    async def is_on_whatsapp(self, number: str) -> bool:
+        """Ask the network whether ``number`` has an account (``EngineError`` if it could not be asked)."""
+        reply = await self._exchange(self._online_ws(), {"type": "exists", "phone": number})
+        if reply.get("type") != "exists":
+            raise EngineError(str(reply.get("code")), str(reply.get("message")))
+        return bool(reply.get("exists"))
+
     async def typing(self, to: str, seconds: float) -> None:
         """Show "typing..." to ``to`` for about ``seconds``."""
         await self._presence(to, "composing")

@@ -383,6 +383,13 @@ class NeonizeEngine:
                 return await self._send_failed(message_id, str(error))
         return SendResult(ok=True, wa_id=response.ID)
 
+    async def is_on_whatsapp(self, number: str) -> bool:
+        """Whether WhatsApp knows ``number`` (asked once per number while this worker runs)."""
+        if not PHONE.fullmatch(number):
+            return False
+        async with self._calling() as client:
+            return await self._recipient(client, number) is not None
+
     async def _recipient(self, client: NewAClient, number: str) -> pb.JID | None:
         """The JID WhatsApp knows ``number`` by (asked once per number), ``None`` if not on WhatsApp."""
         if number not in self._recipients:
