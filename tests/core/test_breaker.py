@@ -82,3 +82,24 @@ async def test_a_breaker_of_threshold_zero_never_trips(start_service, sim) -> No
         lost = {"reason": "connection_lost", "detail": "test"}
         assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
     assert (await running.core.store.get(sid)).breaker_until == 0
+
+
+async def test_a_dropped_connection_and_a_ban_in_the_simulator_trip_the_breaker(start_service, sim) -> None:
+    running = await start_service(SIM_URL=sim.url, BREAKER_THRESHOLD="2")
+    sid = await connected_session(running, sim.url)
+
+    async def back_since(since: float) -> bool:
+        session = await running.core.store.get(sid)
+        return session.status == "connected" and session.connected_since > since
+
+    async with httpx.AsyncClient(base_url=sim.url, trust_env=False) as client:
+        since = running.core.clock.now()
+        assert (await client.post(f"/sim/phones/{PHONE}/disconnect")).is_success
+        await eventually(lambda: back_since(since), timeout=20)
+        assert (await running.core.store.get(sid)).breaker_until == 0
+        assert (await client.post(f"/sim/phones/{PHONE}/ban", json={"seconds": 0.5})).is_success
+
+    async def tripped() -> str:
+        return (await running.core.store.get(sid)).breaker_reason
+
+    assert await eventually(tripped, timeout=20) == "2 disconnects in 30 min"
