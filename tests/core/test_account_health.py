@@ -4,12 +4,16 @@ its parts, in /metrics, and used by distribution; the formula itself on known co
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import httpx
 from support import RunningService, conforms, eventually
 from test_breaker import send, unregistered
 from test_sending import FAST, PHONE, _is, connected_session, status_of
 
-from waorch.core.account_health import Observed, assess
+from waorch.clock import ScaledClock
+from waorch.core.account_health import Observed, assess, window_days
 from waorch.core.tiers import DAY_S, DEFAULT_TIERS
 
 RECIPIENTS = [f"9725230000{n:02d}" for n in range(10)]
@@ -74,6 +78,12 @@ def test_too_few_sends_are_not_judged_and_every_part_has_a_most() -> None:
     assert (worst.score, worst.grade) == (0, "poor")
 
 
+def test_the_window_is_seven_calendar_days_across_a_short_day() -> None:
+    new_york = ZoneInfo("America/New_York")  # 2026-03-08 has 23 hours
+    just_after = datetime(2026, 3, 9, 0, 30, tzinfo=new_york).timestamp()
+    assert window_days(just_after, new_york) == [f"2026-03-0{day}" for day in range(9, 2, -1)]
+
+
 async def write_to(sim_url: str, sender: str, text: str) -> None:
     async with httpx.AsyncClient(trust_env=False) as client:
         answer = await client.post(f"{sim_url}/sim/phones/{PHONE}/incoming", json={"from": sender, "text": text})
@@ -91,8 +101,10 @@ async def health_of(running: RunningService, sid: str) -> dict:
     return answer.json()
 
 
-async def test_what_happens_to_a_session_shows_in_its_score_and_parts(start_service, sim) -> None:
-    running = await start_service(SIM_URL=sim.url, BREAKER_THRESHOLD="3")
+async def test_what_happens_to_a_session_shows_in_its_score_and_parts(start_service, sim_factory) -> None:
+    clock = ScaledClock(20)  # typing before each send and the simulated ban pass 20 times faster
+    sim = await sim_factory(clock=clock, qr_first_ttl=30, qr_ttl=10)
+    running = await start_service(clock=clock, SIM_URL=sim.url, BREAKER_THRESHOLD="3")
     assert (await running.api.put("/api/trust-tiers", json={"tiers": [FAST]})).status_code == 200
     sid = await connected_session(running, sim.url)
     assert (await health_of(running, sid))["score"] == 100

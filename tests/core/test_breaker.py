@@ -24,8 +24,8 @@ async def unregistered(sim_url: str, phone: str) -> None:
         assert (await client.post(f"{sim_url}/sim/unregistered", json={"phone": phone})).is_success
 
 
-async def test_numbers_not_on_whatsapp_trip_the_breaker_and_a_resume_lets_it_send(start_service, sim) -> None:
-    running = await start_service(SIM_URL=sim.url)  # the default threshold, 8
+async def test_numbers_not_on_whatsapp_trip_the_breaker_and_a_resume_lets_it_send(scaled) -> None:
+    running, sim = scaled  # the default threshold, 8; a 20× clock (typing before each send)
     assert (await running.api.put("/api/trust-tiers", json={"tiers": [{**FAST, **NO_CAPS}]})).status_code == 200
     sid = await connected_session(running, sim.url)
     for phone in BAD:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
@@ -112,6 +113,13 @@ class Report:
         return "good" if self.score >= GOOD else "fair" if self.score >= FAIR else "poor"
 
 
+def window_days(now: float, zone: ZoneInfo) -> list[str]:
+    """The ``WINDOW_DAYS`` local days up to ``now``'s, newest first, by the calendar (a day of 23 or 25 hours
+    neither skips nor repeats one)."""
+    today = datetime.fromtimestamp(now, zone).date()
+    return [(today - timedelta(days=back)).isoformat() for back in range(WINDOW_DAYS)]
+
+
 def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
@@ -186,7 +194,7 @@ class AccountHealth:
         """The scores of these sessions (default: all), read now; a session that does not exist has none."""
         now = self.clock.now()
         ids = list(session_ids) if session_ids is not None else await self._all_ids()
-        days = [local_day(now - back * DAY_S, self.zone) for back in range(WINDOW_DAYS)]
+        days = window_days(now, self.zone)
         args: list[EncodableT] = [keys.session(SLOT), len(days), *(keys.counts(SLOT, day) for day in days), *ids]
         flat = as_list(await self._read(keys=[], args=args))
         tiers = await self.tiers.all()
