@@ -30,15 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
-from waorch.clock import Clock
 from waorch.core import keys
 from waorch.core.keys import LUA_KEY, SLOT
 from waorch.core.messages import COUNT_TTL_S
 from waorch.core.pacing import local_day
-from waorch.core.redis_replies import as_int, as_list, as_str, as_strs
+from waorch.core.redis_replies import as_int, as_list, as_str
+from waorch.core.sessions import SessionStore
 from waorch.core.tiers import DAY_S, Tier, TierStore, tier_for_age
 
 WINDOW_DAYS = 7
@@ -173,9 +172,10 @@ def assess(seen: Observed, tiers: tuple[Tier, ...], now: float) -> Report:
 class AccountHealth:
     """Counts what the score needs beyond the send path, and reads sessions' scores."""
 
-    def __init__(self, redis: aioredis.Redis, clock: Clock, zone: ZoneInfo, tiers: TierStore) -> None:
-        self.redis = redis
-        self.clock = clock
+    def __init__(self, store: SessionStore, zone: ZoneInfo, tiers: TierStore) -> None:
+        self.store = store
+        self.redis = redis = store.redis
+        self.clock = store.clock
         self.zone = zone
         self.tiers = tiers
         self._read = redis.register_script(_READ)
@@ -193,7 +193,7 @@ class AccountHealth:
     async def reports(self, session_ids: Sequence[str] | None = None) -> list[Report]:
         """The scores of these sessions (default: all), read now; a session that does not exist has none."""
         now = self.clock.now()
-        ids = list(session_ids) if session_ids is not None else await self._all_ids()
+        ids = list(session_ids) if session_ids is not None else await self.store.ids()
         days = window_days(now, self.zone)
         args: list[EncodableT] = [keys.session(SLOT), len(days), *(keys.counts(SLOT, day) for day in days), *ids]
         flat = as_list(await self._read(keys=[], args=args))
@@ -211,9 +211,6 @@ class AccountHealth:
             self._scores = {report.session_id: report.score for report in await self.reports()}
             self._read_at = time.monotonic()
         return self._scores
-
-    async def _all_ids(self) -> list[str]:
-        return as_strs(await self.redis.zrange(keys.SESSIONS, 0, -1))
 
 
 def _observed(row: list[object]) -> Observed:

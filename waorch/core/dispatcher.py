@@ -136,8 +136,7 @@ class Dispatcher:
         if state == "checked":
             await self._checked(session_id, message, answer.get("onWhatsApp") is True, now, today)
         elif state == "sent":
-            session = await self.sessions.find(session_id)
-            gap = draw_gap(await self.timing.tier_of(session)) if session else 0.0
+            gap = await self._next_gap(session_id)
             if await self.messages.finish(
                 session_id,
                 message_id,
@@ -178,10 +177,14 @@ class Dispatcher:
                 AlertKind.MESSAGE_UNKNOWN,
             )
 
+    async def _next_gap(self, session_id: str) -> float:
+        """The jittered gap the session waits after this send or check (0 if the session is gone)."""
+        session = await self.sessions.find(session_id)
+        return draw_gap(await self.timing.tier_of(session)) if session else 0.0
+
     async def _checked(self, session_id: str, message: Message, on_whatsapp: bool, now: float, today: str) -> None:
         """A number check's answer: kept on the check, paced like a send; a number not on WhatsApp is a bad sign."""
-        session = await self.sessions.find(session_id)
-        gap = draw_gap(await self.timing.tier_of(session)) if session else 0.0
+        gap = await self._next_gap(session_id)
         if not await self.messages.finish_check(session_id, message.id, now, on_whatsapp, today, gap):
             return
         found = "is on WhatsApp" if on_whatsapp else "is not on WhatsApp"

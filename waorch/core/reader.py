@@ -63,7 +63,7 @@ class CoreReader:
         self.fleet = FleetView(redis)  # every session's row at once, for views of the whole fleet
         self.tiers = TierStore(redis)
         self.timing = SendTiming(self.messages, self.tiers, clock, settings.timezone)
-        self.account_health = AccountHealth(redis, clock, settings.timezone, self.tiers)  # each session's health score
+        self.account_health = AccountHealth(self.store, settings.timezone, self.tiers)  # each session's health score
         self.jobs = JobBook(redis, clock, settings.timezone, settings.jobs_at_minute)  # the daily jobs' results
 
     async def start_due_at(self, session_id: str) -> float | None:
