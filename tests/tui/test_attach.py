@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -52,14 +53,18 @@ async def test_second_room_attaches_controls_and_takes_over(
 async def test_room_takes_over_when_the_active_core_stops(
     make_settings: Callable[..., Settings], sim: SimServer
 ) -> None:
-    app = ControlRoom(make_settings(SIM_URL=sim.url), stop_workers=True)
-    async with app.run_test(size=SIZE) as pilot:
-        async with running_service(make_settings(SIM_URL=sim.url)) as service:
+    """The service is active before the room starts (a room that finds no core hosts one itself), and stops
+    while the room is attached to it."""
+    async with contextlib.AsyncExitStack() as active:
+        service = await active.enter_async_context(running_service(make_settings(SIM_URL=sim.url)))
+        app = ControlRoom(make_settings(SIM_URL=sim.url), stop_workers=True)
+        async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: isinstance(app.control, RemoteControl))
             session = await service.core.provision()
-        await until(pilot, lambda: app.host.service is not None, timeout=10)
-        await until(pilot, lambda: f"core here · API 127.0.0.1:{app.settings.orch_port}" in app.title)
-        assert await app.reader.store.ids() == [session.id]
+            await active.aclose()  # the active core stops; the room stays
+            await until(pilot, lambda: app.host.service is not None, timeout=10)
+            await until(pilot, lambda: f"core here · API 127.0.0.1:{app.settings.orch_port}" in app.title)
+            assert await app.reader.store.ids() == [session.id]
 
 
 async def test_waorch_in_a_terminal_and_a_second_room_on_its_embedded_redis(
