@@ -40,7 +40,8 @@ async def footer_of(app: ControlRoom, pilot: Pilot[Any], screen: Screen[Any] | N
         await app.push_screen(screen)
     app.workers.cancel_node(app.screen)
     await pilot.pause()
-    return screen_text(app).splitlines()[-1], footer_items(app.screen)
+    line = await until(pilot, lambda: screen_text(app).splitlines()[-1].strip(), timeout=5)  # drawn (a busy machine)
+    return line, footer_items(app.screen)
 
 
 async def _no_scan(session: Session) -> str:
