@@ -114,6 +114,23 @@ async def test_a_send_not_made_is_tried_again_later_each_time_then_given_up(
     assert (message.status, message.error) == ("dead", f"gave up after {MAX_ATTEMPTS} attempts: no route")
 
 
+async def test_a_send_the_worker_never_received_goes_again_at_once(dispatcher: Dispatcher, sessions: list[str]) -> None:
+    """Started, then lost before the worker saw it (Redis died under the start): its journal answers "none".
+    Nothing went out, so no backoff: the message is due again now, in its place at the head."""
+    sid = sessions[0]
+    message = await queued(dispatcher, sid)
+    behind = await queued(dispatcher, sid)
+    assert await dispatcher.messages.start(sid, message.id, time.time()) == 1
+    await dispatcher.settle(sid, message.id, {"ok": True, "state": "none"})
+    message = await dispatcher.messages.get(message.id)
+    assert (message.status, message.error) == ("queued", "the send did not reach the worker")
+    _, inflight, head = await dispatcher.messages.queue_state(sid)
+    assert (inflight, head) == ([], message.id)
+    hold = await dispatcher.timing.next_send(await dispatcher.sessions.get(sid), message)
+    assert hold.reason == "" and hold.at <= time.time()
+    assert (await dispatcher.messages.get(behind.id)).status == "queued"
+
+
 async def test_an_outcome_that_cannot_be_known_is_never_sent_again(dispatcher: Dispatcher, sessions: list[str]) -> None:
     sid = sessions[0]
     message = await queued(dispatcher, sid)

@@ -40,6 +40,8 @@ RETRY_BASE_S = 30.0
 # (arrival, status change, pause, tier edit, due scheduled message) wakes it sooner.
 POLL_REAL_S = 15.0
 STEP_RETRY_S = 1.0
+# A send the worker never received (lost with a Redis outage or a dropped connection): tried again at once.
+NEVER_DELIVERED = "the send did not reach the worker"
 
 
 def retry_delay(attempt: int) -> float:
@@ -156,8 +158,11 @@ class Dispatcher:
                 )
                 unregistered = "NOT_ON_WHATSAPP" in str(answer.get("error"))
                 await self._sign(session_id, NOT_ON_WHATSAPP if unregistered else SEND_FAILED, message_id)
-        elif state in ("not_sent", "none"):
-            await self._retry_or_bury(message, str(answer.get("error") or "not sent"), now, today)
+        elif state == "not_sent":
+            error = str(answer.get("error") or "not sent")
+            await self._retry_or_bury(message, error, now, today, now + retry_delay(message.attempts))
+        elif state == "none":  # the worker's journal never saw it: nothing went out, and the worker answers now
+            await self._retry_or_bury(message, NEVER_DELIVERED, now, today, now)
         else:
             await self.messages.finish(
                 session_id,
@@ -196,7 +201,7 @@ class Dispatcher:
         if self.breaker is not None:
             await self.breaker.sign(session_id, kind, message_id)
 
-    async def _retry_or_bury(self, message: Message, error: str, now: float, today: str) -> None:
+    async def _retry_or_bury(self, message: Message, error: str, now: float, today: str, retry_at: float) -> None:
         if message.attempts >= MAX_ATTEMPTS:
             await self.messages.finish(
                 message.session,
@@ -215,7 +220,7 @@ class Dispatcher:
             )
             await self._sign(message.session, SEND_FAILED, message.id)
         else:
-            await self.messages.retry(message.session, message.id, error, now + retry_delay(message.attempts))
+            await self.messages.retry(message.session, message.id, error, retry_at)
 
 
 class SessionLoop:
