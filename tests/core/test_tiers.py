@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from waorch.core import keys
-from waorch.core.tiers import DAY_S, DEFAULT_TIERS, Tier, TierStore, check_tiers, tier_for_age
+from waorch.core.tiers import DAY_S, DEFAULT_TIERS, Tier, TierStore, account_age, check_tiers, tier_for_age
 from waorch.errors import InvalidTiers
 
 
@@ -79,6 +79,13 @@ def test_the_largest_values_are_accepted() -> None:
 )
 def test_a_session_is_in_the_oldest_tier_its_age_reaches_unless_pinned(age_days: float, pinned: str, name: str) -> None:
     assert tier_for_age(DEFAULT_TIERS, age_days * DAY_S, pinned).name == name
+
+
+def test_an_account_that_never_connected_is_new_however_long_ago_it_was_provisioned() -> None:
+    now = 1_800_000_000.0
+    assert account_age(0.0, now) == 0.0  # first_connected unset: cold, not 57 years old
+    assert tier_for_age(DEFAULT_TIERS, account_age(0.0, now)).name == "cold"
+    assert account_age(now - 20 * DAY_S, now) == 20 * DAY_S
 
 
 async def test_the_defaults_until_a_table_is_saved_and_an_invalid_one_changes_nothing(redis: aioredis.Redis) -> None:

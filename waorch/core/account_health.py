@@ -38,7 +38,7 @@ from waorch.core.messages import COUNT_TTL_S
 from waorch.core.pacing import local_day
 from waorch.core.redis_replies import as_int, as_list, as_str
 from waorch.core.sessions import SessionStore
-from waorch.core.tiers import DAY_S, Tier, TierStore, tier_for_age
+from waorch.core.tiers import DAY_S, Tier, TierStore, account_age, tier_for_age
 
 WINDOW_DAYS = 7
 COUNTED = ("sent", "failed", "unknown", "new_contacts", "awaited", "replied", "disconnects", "bans", "breaker_trips")
@@ -124,7 +124,7 @@ def _share(part: int, whole: int) -> float:
 
 
 def _tier(seen: Observed, tiers: tuple[Tier, ...], now: float) -> Part:
-    age = now - seen.first_connected if seen.first_connected else 0.0
+    age = account_age(seen.first_connected, now)
     tier = tier_for_age(tiers, age, seen.tier_pin)
     place, last = tiers.index(tier), len(tiers) - 1
     connected = f"connected {age / DAY_S:.0f} days ago" if seen.first_connected else "never connected"

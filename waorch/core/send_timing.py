@@ -29,7 +29,7 @@ from waorch.core.pacing import (
     typing_seconds,
 )
 from waorch.core.sessions import Session, Status
-from waorch.core.tiers import Tier, TierStore, tier_for_age
+from waorch.core.tiers import Tier, TierStore, account_age, tier_for_age
 
 FINISH_ROOM_S = 2.0
 LOOKAHEAD = 100  # waiting messages looked at past a head that a recipient's cap holds
@@ -56,7 +56,7 @@ class SendTiming:
 
     async def tier_of(self, session: Session) -> Tier:
         """The session's tier now (pinned, or by age since first connected)."""
-        age = self.clock.now() - session.first_connected if session.first_connected else 0.0
+        age = account_age(session.first_connected, self.clock.now())
         return tier_for_age(await self.tiers.all(), age, session.tier_pin)
 
     async def _recent(self, session_id: str, tier: Tier, facts: PacingFacts) -> Recent:

@@ -173,6 +173,11 @@ class TierStore:
         return next((tier for tier in await self.all() if tier.name == name), None)
 
 
+def account_age(first_connected: float, now: float) -> float:
+    """Seconds since the account first connected (0 if it never has): the age its tier goes by."""
+    return now - first_connected if first_connected else 0.0
+
+
 def tier_for_age(tiers: tuple[Tier, ...], age_seconds: float, pinned: str = "") -> Tier:
     """The tier of a session of this age (a pinned tier wins while it exists)."""
     for tier in tiers:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from waorch.core.pacing import local_day
 from waorch.core.reader import CoreReader
-from waorch.core.tiers import tier_for_age
+from waorch.core.tiers import account_age, tier_for_age
 
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "id", 12),
@@ -85,7 +85,7 @@ async def collect(reader: CoreReader) -> list[SessionRow]:
     health = await reader.account_health.scores()
     rows = []
     for row in fleet:
-        tier = tier_for_age(tiers, now - row.first_connected if row.first_connected else 0.0, row.tier_pin)
+        tier = tier_for_age(tiers, account_age(row.first_connected, now), row.tier_pin)
         rows.append(
             SessionRow(
                 row.id,
