@@ -141,7 +141,8 @@ async def test_slow_receiver_does_not_slow_the_webhook(running: RunningService, 
         slowest = max(slowest, time.monotonic() - started)
     started = time.monotonic()
     body = (await running.api.get("/api/sessions/worker_1/messages")).json()
-    assert slowest < 0.5 and time.monotonic() - started < 0.5 and len(body["messages"]) == 20
+    # far below the receiver's 10 s hang, with room for a busy machine (the suite runs in 3 processes)
+    assert slowest < 2.0 and time.monotonic() - started < 2.0 and len(body["messages"]) == 20
     assert (await running.api.get("/api/events/deliveries")).json()["pending"] == 21
 
 

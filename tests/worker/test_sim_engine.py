@@ -144,7 +144,7 @@ async def test_send_text_typing_and_not_on_whatsapp(
     assert [(m["waId"], m["messageId"], m["to"], m["text"]) for m in log] == [(result.wa_id, "msg-1", OTHER, "hello")]
     started = time.monotonic()
     await running.engine.typing(OTHER, 0.2)
-    assert 0.2 <= time.monotonic() - started < 0.5
+    assert 0.2 <= time.monotonic() - started < 1.0  # room for a busy machine; a stuck typing would take far more
     await call(sim, "POST", "/sim/unregistered", {"phone": OTHER})
     failed = await running.engine.send_text(OTHER, "hello", "msg-2")
     assert (failed.ok, failed.error, failed.permanent) == (False, "NOT_ON_WHATSAPP", True)
