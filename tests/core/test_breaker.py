@@ -57,19 +57,25 @@ async def test_numbers_not_on_whatsapp_trip_the_breaker_and_a_resume_lets_it_sen
     assert [entry["text"] for entry in await delivered(sim.url)] == ["after the trip"]  # each once
 
 
+async def drop(running: RunningService, sid: str, reason: str = "connection_lost") -> None:
+    """The worker says the session is (back) up, then that the connection dropped."""
+    generation = (await running.core.store.get(sid)).generation
+    assert (await post_event(running, sid, "CONNECTED", {"phoneNumber": f"+{PHONE}"}, generation)).status_code == 200
+    lost = {"reason": reason, "detail": "test"}
+    assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
+
+
 async def test_signs_under_the_threshold_or_outside_the_window_do_not_trip(start_service, sim) -> None:
     running = await start_service(SIM_URL=sim.url, BREAKER_THRESHOLD="3", BREAKER_WINDOW_MS="2000")
     sid = await connected_session(running, sim.url)
-    generation = (await running.core.store.get(sid)).generation
-    lost = {"reason": "connection_lost", "detail": "test"}
     for _ in range(2):
-        assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
+        await drop(running, sid)
     assert (await running.core.store.get(sid)).breaker_until == 0
     await running.core.clock.sleep(2.5)  # the window passes: those two no longer count
-    assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
+    await drop(running, sid)
     assert (await running.core.store.get(sid)).breaker_until == 0
     for _ in range(2):
-        assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
+        await drop(running, sid)
     session = await running.core.store.get(sid)
     assert session.breaker_until > running.core.clock.now() and session.breaker_reason == "3 disconnects in 2 s"
 
@@ -77,11 +83,30 @@ async def test_signs_under_the_threshold_or_outside_the_window_do_not_trip(start
 async def test_a_breaker_of_threshold_zero_never_trips(start_service, sim) -> None:
     running = await start_service(SIM_URL=sim.url, BREAKER_THRESHOLD="0")
     sid = await connected_session(running, sim.url, PHONE)
-    generation = (await running.core.store.get(sid)).generation
     for _ in range(20):
-        lost = {"reason": "connection_lost", "detail": "test"}
-        assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
+        await drop(running, sid)
     assert (await running.core.store.get(sid)).breaker_until == 0
+
+
+async def test_failed_tries_to_reconnect_count_as_one_disconnect_but_a_ban_always_counts(start_service, sim) -> None:
+    """A network outage: the worker's tries to reconnect fail one after another (DNS). That is one dropped
+    connection, not one per try, in the breaker and in the health score; a ban while down is still a ban."""
+    running = await start_service(SIM_URL=sim.url, BREAKER_THRESHOLD="3")
+    sid = await connected_session(running, sim.url)
+    await drop(running, sid)
+    generation = (await running.core.store.get(sid)).generation
+    dns = {"reason": "dns", "loggedOut": False, "detail": "WhatsApp's address could not be looked up (DNS)"}
+    for _ in range(5):
+        assert (await post_event(running, sid, "DISCONNECTED", dns, generation)).status_code == 200
+    session = await running.core.store.get(sid)
+    assert (session.status, session.breaker_until) == ("disconnected", 0)
+    parts = {part["name"]: part for part in (await running.api.get(f"/api/sessions/{sid}/health")).json()["parts"]}
+    assert parts["disconnects"]["detail"] == "1 disconnects"
+    banned = {"reason": "temporary_ban", "detail": "test", "expiresAt": running.core.clock.now() + 60}
+    for _ in range(2):
+        assert (await post_event(running, sid, "DISCONNECTED", banned, generation)).status_code == 200
+    session = await running.core.store.get(sid)
+    assert session.breaker_until > running.core.clock.now() and session.breaker_reason == "3 disconnects in 30 min"
 
 
 async def test_a_dropped_connection_and_a_ban_in_the_simulator_trip_the_breaker(start_service, sim) -> None:

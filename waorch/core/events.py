@@ -163,9 +163,11 @@ class EventHandler:
         if reason in FINAL_DISCONNECTS:
             await self.store.set_status(session.id, Status.FAILED, f"{reason}: {FINAL_DISCONNECTS[reason]}", qr="")
             return
-        ban_until = event.data.get("expiresAt", 0) if reason == "temporary_ban" else 0
-        await self.health.note(session.id, BANS if reason == "temporary_ban" else DISCONNECTS)
-        await self.breaker.sign(session.id, DISCONNECT, f"{session.generation}:{self.store.clock.now()}")
+        banned = reason == "temporary_ban"
+        ban_until = event.data.get("expiresAt", 0) if banned else 0
+        if banned or session.status == Status.CONNECTED:  # a failed try to reconnect is not one more disconnect
+            await self.health.note(session.id, BANS if banned else DISCONNECTS)
+            await self.breaker.sign(session.id, DISCONNECT, f"{session.generation}:{self.store.clock.now()}")
         await self.store.set_status(
             session.id,
             Status.DISCONNECTED,
