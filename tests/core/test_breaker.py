@@ -57,11 +57,11 @@ async def test_numbers_not_on_whatsapp_trip_the_breaker_and_a_resume_lets_it_sen
     assert [entry["text"] for entry in await delivered(sim.url)] == ["after the trip"]  # each once
 
 
-async def drop(running: RunningService, sid: str, reason: str = "connection_lost") -> None:
+async def drop(running: RunningService, sid: str) -> None:
     """The worker says the session is (back) up, then that the connection dropped."""
     generation = (await running.core.store.get(sid)).generation
     assert (await post_event(running, sid, "CONNECTED", {"phoneNumber": f"+{PHONE}"}, generation)).status_code == 200
-    lost = {"reason": reason, "detail": "test"}
+    lost = {"reason": "connection_lost", "detail": "test"}
     assert (await post_event(running, sid, "DISCONNECTED", lost, generation)).status_code == 200
 
 

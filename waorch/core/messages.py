@@ -60,7 +60,8 @@ CHECK = "check"  # the kind of a number check: paced like a send, it asks whethe
 # ARGV: id, session, tier table, due (1|0), send at, now, to, text, created, count day, kind ("": a text).
 # Number checks count against the daily limit like sends.
 # The tier table is {pins = {name: limit}, ages = {{min age s, limit}}}
-# (the same rule as tiers.tier_for_age: a pinned tier wins, else the oldest tier the age reaches).
+# (the same rules as tiers.account_age and tiers.tier_for_age: age 0 until first connected; a pinned tier
+# wins, else the oldest tier the age reaches).
 _ACCEPT = """
 local id, sid, due, send_at = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local counts, message = KEYS[1], KEYS[3]
